@@ -1,0 +1,216 @@
+//! kube-apiserver processes: "garden", "seed" and one per shoot, each with its own etcd prefix,
+//! TLS from the bed's CA and an admin kubeconfig (static token, group system:masters).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+
+use crate::paths;
+use crate::pki::Pki;
+use crate::ports::free_port;
+use crate::process::Process;
+
+#[derive(Debug)]
+pub struct ApiServer {
+    name: String,
+    port: u16,
+    dir: PathBuf,
+    etcd_url: String,
+    pki: Pki,
+    token: String,
+    kubeconfig_yaml: String,
+    kubeconfig_path: PathBuf,
+    process: Option<Process>,
+}
+
+fn random_token() -> String {
+    let mut bytes = [0u8; 16];
+    rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut bytes);
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Renders an admin kubeconfig with an inline CA and a bearer token.
+pub fn render_kubeconfig(name: &str, server: &str, ca_pem: &str, token: &str) -> String {
+    use base64::Engine as _;
+    format!(
+        "apiVersion: v1
+kind: Config
+clusters:
+- name: {name}
+  cluster:
+    server: {server}
+    certificate-authority-data: {ca}
+users:
+- name: admin
+  user:
+    token: {token}
+contexts:
+- name: {name}
+  context:
+    cluster: {name}
+    user: admin
+current-context: {name}
+",
+        ca = base64::engine::general_purpose::STANDARD.encode(ca_pem.as_bytes())
+    )
+}
+
+impl ApiServer {
+    /// Starts an API server named `name` storing under etcd prefix `/<name>`.
+    pub async fn start(name: &str, etcd_url: &str, pki: &Pki, run_dir: &Path) -> Result<Self> {
+        let dir = run_dir.join(format!("apiserver-{name}"));
+        std::fs::create_dir_all(&dir)?;
+        let port = free_port()?;
+        let token = random_token();
+        std::fs::write(
+            dir.join("tokens.csv"),
+            format!("{token},testbed-admin,testbed-admin-uid,\"system:masters\"\n"),
+        )?;
+        let server = format!("https://127.0.0.1:{port}");
+        let kubeconfig_yaml = render_kubeconfig(name, &server, &pki.ca_pem, &token);
+        let kubeconfig_path = dir.join("kubeconfig");
+        std::fs::write(&kubeconfig_path, &kubeconfig_yaml)?;
+        let mut api = Self {
+            name: name.to_string(),
+            port,
+            dir,
+            etcd_url: etcd_url.to_string(),
+            pki: pki.clone(),
+            token,
+            kubeconfig_yaml,
+            kubeconfig_path,
+            process: None,
+        };
+        api.start_process().await?;
+        Ok(api)
+    }
+
+    async fn start_process(&mut self) -> Result<()> {
+        let binary = paths::binary("kube-apiserver")?;
+        let mut command = Command::new(binary);
+        command
+            .arg(format!("--etcd-servers={}", self.etcd_url))
+            .arg(format!("--etcd-prefix=/{}", self.name))
+            .arg(format!("--cert-dir={}", self.dir.display()))
+            .arg(format!(
+                "--tls-cert-file={}",
+                self.pki.serving_cert_file.display()
+            ))
+            .arg(format!(
+                "--tls-private-key-file={}",
+                self.pki.serving_key_file.display()
+            ))
+            .arg(format!("--secure-port={}", self.port))
+            .arg("--bind-address=127.0.0.1")
+            .arg("--service-cluster-ip-range=10.0.0.0/24")
+            .arg("--allow-privileged=true")
+            .arg("--disable-admission-plugins=ServiceAccount")
+            .arg("--authorization-mode=RBAC")
+            .arg("--endpoint-reconciler-type=none")
+            .arg(format!(
+                "--service-account-issuer=https://127.0.0.1:{}/",
+                self.port
+            ))
+            .arg(format!(
+                "--service-account-key-file={}",
+                self.pki.sa_public_key_file.display()
+            ))
+            .arg(format!(
+                "--service-account-signing-key-file={}",
+                self.pki.sa_key_file.display()
+            ))
+            .arg(format!(
+                "--token-auth-file={}",
+                self.dir.join("tokens.csv").display()
+            ))
+            .arg("--enable-priority-and-fairness=false")
+            .arg("--v=1");
+        let log = self.dir.with_extension("log");
+        let mut process = Process::spawn(&format!("kube-apiserver-{}", self.name), command, &log)?;
+        let client = self.client().await?;
+        let deadline = Instant::now() + Duration::from_secs(90);
+        loop {
+            process.ensure_running()?;
+            let ready = client
+                .request_text(
+                    http::Request::get("/readyz")
+                        .body(Vec::new())
+                        .context("building /readyz request")?,
+                )
+                .await;
+            if matches!(ready, Ok(ref body) if body.trim() == "ok") {
+                break;
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "kube-apiserver {} not ready within 90s: {ready:?} (log: {})",
+                    self.name,
+                    log.display()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        self.process = Some(process);
+        Ok(())
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn url(&self) -> String {
+        format!("https://127.0.0.1:{}", self.port)
+    }
+
+    pub fn ca_pem(&self) -> &str {
+        &self.pki.ca_pem
+    }
+
+    pub fn admin_token(&self) -> &str {
+        &self.token
+    }
+
+    pub fn kubeconfig_path(&self) -> &Path {
+        &self.kubeconfig_path
+    }
+
+    pub fn kubeconfig_yaml(&self) -> &str {
+        &self.kubeconfig_yaml
+    }
+
+    pub fn log_path(&self) -> PathBuf {
+        self.dir.with_extension("log")
+    }
+
+    pub fn process(&self) -> Option<&Process> {
+        self.process.as_ref()
+    }
+
+    /// An admin client, bound to the calling tokio runtime.
+    pub async fn client(&self) -> Result<kube::Client> {
+        let kubeconfig = Kubeconfig::from_yaml(&self.kubeconfig_yaml)?;
+        let config =
+            kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default()).await?;
+        Ok(kube::Client::try_from(config)?)
+    }
+
+    /// Stops the server (a hibernated shoot, a fault). Its data stays in etcd.
+    pub fn stop(&mut self) {
+        if let Some(mut process) = self.process.take() {
+            process.stop(Duration::from_secs(10));
+        }
+    }
+
+    pub fn is_running(&self) -> bool {
+        self.process.is_some()
+    }
+
+    /// Starts the server again on the same port with the same data.
+    pub async fn restart(&mut self) -> Result<()> {
+        self.stop();
+        self.start_process().await
+    }
+}

@@ -1,0 +1,280 @@
+//! The bed: one etcd with "garden" and "seed" API servers shared by all tests of a test binary
+//! (started lazily, on first use), plus per-test shoots, each with its own API server, and on
+//! request its GRM, node simulator and Flux controllers.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use anyhow::{Context, Result};
+use tokio::sync::OnceCell;
+
+use crate::apiserver::ApiServer;
+use crate::etcd::Etcd;
+use crate::flux::FluxControllers;
+use crate::gardenlet::{self, ShootSpec};
+use crate::git::GitServer;
+use crate::grm::ResourceManager;
+use crate::kubeutil;
+use crate::nodesim::NodeSimulator;
+use crate::paths;
+use crate::pki::Pki;
+use crate::process::tail;
+use crate::releases::ReleaseServer;
+
+#[derive(Debug)]
+pub struct Bed {
+    dir: PathBuf,
+    pki: Pki,
+    etcd: Etcd,
+    garden: ApiServer,
+    seed: ApiServer,
+    shoots: AtomicUsize,
+    git: OnceCell<GitServer>,
+    releases: OnceCell<ReleaseServer>,
+}
+
+static BED: OnceCell<Bed> = OnceCell::const_new();
+
+/// The bed of this test binary, started on first use.
+pub async fn bed() -> Result<&'static Bed> {
+    BED.get_or_try_init(Bed::start).await
+}
+
+impl Bed {
+    async fn start() -> Result<Self> {
+        let dir = paths::new_run_dir("bed")?;
+        let pki = Pki::generate(&dir.join("pki"))?;
+        let etcd = Etcd::start(&dir).await?;
+        let (garden, seed) = tokio::try_join!(
+            ApiServer::start("garden", &etcd.url, &pki, &dir),
+            ApiServer::start("seed", &etcd.url, &pki, &dir)
+        )?;
+        let crds = paths::cached_file("crds/gardener", "crds")?;
+        kubeutil::install_crds(&seed.client().await?, &crds)
+            .await
+            .context("installing Gardener CRDs into the seed")?;
+        Ok(Self {
+            dir,
+            pki,
+            etcd,
+            garden,
+            seed,
+            shoots: AtomicUsize::new(0),
+            git: OnceCell::new(),
+            releases: OnceCell::new(),
+        })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn garden(&self) -> &ApiServer {
+        &self.garden
+    }
+
+    pub fn seed(&self) -> &ApiServer {
+        &self.seed
+    }
+
+    pub fn etcd_url(&self) -> &str {
+        &self.etcd.url
+    }
+
+    /// The git servers (SSH and smart HTTP), started on first use.
+    pub async fn git(&self) -> Result<&GitServer> {
+        self.git
+            .get_or_try_init(|| GitServer::start(&self.dir))
+            .await
+    }
+
+    /// The Flux release asset server, started on first use; `latest` is the newer prepared tag.
+    pub async fn releases(&self) -> Result<&ReleaseServer> {
+        self.releases
+            .get_or_try_init(|| async { ReleaseServer::start(&paths::versions()?.flux) })
+            .await
+    }
+
+    /// Starts a shoot API server of its own (a fresh etcd prefix) for `spec`.
+    pub async fn new_shoot(&'static self, spec: ShootSpec) -> Result<Shoot> {
+        let n = self.shoots.fetch_add(1, Ordering::SeqCst);
+        let name = format!("shoot{n}-{}-{}", spec.project, spec.name);
+        let api = ApiServer::start(&name, &self.etcd.url, &self.pki, &self.dir).await?;
+        Ok(Shoot {
+            bed: self,
+            spec,
+            api,
+            grm: None,
+            flux: None,
+            node_simulator: None,
+        })
+    }
+
+    /// Resident memory of the bed's shared processes in KiB (etcd, garden, seed).
+    pub fn shared_rss_kib(&self) -> u64 {
+        [
+            Some(&self.etcd.process),
+            self.garden.process(),
+            self.seed.process(),
+        ]
+        .into_iter()
+        .flatten()
+        .filter_map(|p| p.rss_kib())
+        .sum()
+    }
+
+    /// Prints the last lines of every log of this bed (called when a test fails).
+    pub fn print_logs(&self) {
+        print_logs_under(&self.dir);
+    }
+
+    /// A guard that prints the bed's logs if the test panics while it is alive.
+    pub fn logs_on_failure(&'static self) -> LogsOnFailure {
+        LogsOnFailure(self)
+    }
+}
+
+fn print_logs_under(dir: &Path) {
+    let mut logs = Vec::new();
+    collect_logs(dir, &mut logs);
+    logs.sort();
+    for log in logs {
+        eprintln!(
+            "===== {} (last 40 lines) =====\n{}",
+            log.display(),
+            tail(&log, 40)
+        );
+    }
+}
+
+fn collect_logs(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            if !path.ends_with("etcd-data") && !path.to_string_lossy().contains("storage") {
+                collect_logs(&path, out);
+            }
+        } else if path.extension().is_some_and(|e| e == "log") {
+            out.push(path);
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct LogsOnFailure(&'static Bed);
+
+impl Drop for LogsOnFailure {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.print_logs();
+        }
+    }
+}
+
+/// One shoot of a test: its own API server, and on request GRM, node simulator and Flux.
+/// Dropping it stops all of them; if the test is failing, the bed's logs are printed first.
+#[derive(Debug)]
+pub struct Shoot {
+    bed: &'static Bed,
+    pub spec: ShootSpec,
+    api: ApiServer,
+    grm: Option<ResourceManager>,
+    flux: Option<FluxControllers>,
+    node_simulator: Option<NodeSimulator>,
+}
+
+impl Shoot {
+    pub fn api(&self) -> &ApiServer {
+        &self.api
+    }
+
+    pub fn api_mut(&mut self) -> &mut ApiServer {
+        &mut self.api
+    }
+
+    pub fn namespace(&self) -> String {
+        self.spec.technical_id()
+    }
+
+    pub async fn client(&self) -> Result<kube::Client> {
+        self.api.client().await
+    }
+
+    /// Creates what gardenlet creates in the seed for this shoot (namespace, Cluster, secrets).
+    pub async fn create_gardenlet_objects(&self) -> Result<()> {
+        let seed = self.bed.seed.client().await?;
+        gardenlet::apply_shoot_objects(&seed, &self.spec, Some(&self.api)).await
+    }
+
+    /// Starts a GRM for this shoot's namespace in the seed.
+    pub async fn start_grm(&mut self) -> Result<()> {
+        let grm = ResourceManager::start(
+            &self.bed.seed,
+            &self.api,
+            &self.spec.technical_id(),
+            &self.bed.pki,
+            &self.bed.dir,
+        )
+        .await?;
+        self.grm = Some(grm);
+        Ok(())
+    }
+
+    pub fn grm(&self) -> Option<&ResourceManager> {
+        self.grm.as_ref()
+    }
+
+    /// Switches the node simulator on for this shoot.
+    pub fn start_node_simulator(&mut self) -> Result<()> {
+        let log = self
+            .bed
+            .dir
+            .join(format!("nodesim-{}.log", self.api.name()));
+        self.node_simulator = Some(NodeSimulator::start(
+            self.api.kubeconfig_yaml().to_string(),
+            &log,
+        )?);
+        Ok(())
+    }
+
+    pub fn stop_node_simulator(&mut self) {
+        self.node_simulator = None;
+    }
+
+    /// Starts source-controller and kustomize-controller against this shoot. The Flux CRDs must
+    /// exist in the shoot first.
+    pub async fn start_flux(&mut self) -> Result<()> {
+        self.flux = Some(FluxControllers::start(&self.api, &self.bed.dir).await?);
+        Ok(())
+    }
+
+    pub fn flux(&self) -> Option<&FluxControllers> {
+        self.flux.as_ref()
+    }
+
+    /// Resident memory of this shoot's processes in KiB.
+    pub fn rss_kib(&self) -> u64 {
+        let mut processes = vec![self.api.process()];
+        processes.push(self.grm.as_ref().map(|g| &g.process));
+        if let Some(f) = &self.flux {
+            processes.push(Some(&f.source_controller));
+            processes.push(Some(&f.kustomize_controller));
+        }
+        processes
+            .into_iter()
+            .flatten()
+            .filter_map(|p| p.rss_kib())
+            .sum()
+    }
+}
+
+impl Drop for Shoot {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.bed.print_logs();
+        }
+    }
+}

@@ -1,0 +1,84 @@
+//! Flux's source-controller and kustomize-controller as local processes against one shoot API
+//! server. Start them only after the Flux CRDs exist in that shoot.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{Result, bail};
+
+use crate::apiserver::ApiServer;
+use crate::paths;
+use crate::plainhttp;
+use crate::ports::free_port;
+use crate::process::Process;
+
+#[derive(Debug)]
+pub struct FluxControllers {
+    pub source_controller: Process,
+    pub kustomize_controller: Process,
+}
+
+async fn wait_healthy(process: &mut Process, port: u16) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        process.ensure_running()?;
+        if let Ok(r) = plainhttp::get(&format!("http://127.0.0.1:{port}/readyz")).await
+            && r.status == 200
+        {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            bail!(
+                "{} not ready within 60s (log: {})",
+                process.name(),
+                process.log_path().display()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+impl FluxControllers {
+    pub async fn start(shoot: &ApiServer, dir: &Path) -> Result<Self> {
+        let storage = dir.join(format!("flux-{}-storage", shoot.name()));
+        std::fs::create_dir_all(&storage)?;
+        let (storage_port, sc_health, sc_metrics) = (free_port()?, free_port()?, free_port()?);
+        let mut source = Command::new(paths::binary("source-controller")?);
+        source
+            .env("KUBECONFIG", shoot.kubeconfig_path())
+            .env("RUNTIME_NAMESPACE", "flux-system")
+            .arg("--watch-all-namespaces=true")
+            .arg(format!("--metrics-addr=127.0.0.1:{sc_metrics}"))
+            .arg(format!("--health-addr=127.0.0.1:{sc_health}"))
+            .arg(format!("--storage-path={}", storage.display()))
+            .arg(format!("--storage-addr=127.0.0.1:{storage_port}"))
+            .arg(format!("--storage-adv-addr=127.0.0.1:{storage_port}"))
+            .arg("--log-level=debug");
+        let mut source_controller = Process::spawn(
+            &format!("source-controller-{}", shoot.name()),
+            source,
+            &dir.join(format!("source-controller-{}.log", shoot.name())),
+        )?;
+        let (kc_health, kc_metrics) = (free_port()?, free_port()?);
+        let mut kustomize = Command::new(paths::binary("kustomize-controller")?);
+        kustomize
+            .env("KUBECONFIG", shoot.kubeconfig_path())
+            .env("RUNTIME_NAMESPACE", "flux-system")
+            .arg("--watch-all-namespaces=true")
+            .arg(format!("--metrics-addr=127.0.0.1:{kc_metrics}"))
+            .arg(format!("--health-addr=127.0.0.1:{kc_health}"))
+            .arg("--log-level=debug");
+        let mut kustomize_controller = Process::spawn(
+            &format!("kustomize-controller-{}", shoot.name()),
+            kustomize,
+            &dir.join(format!("kustomize-controller-{}.log", shoot.name())),
+        )?;
+        wait_healthy(&mut source_controller, sc_health).await?;
+        wait_healthy(&mut kustomize_controller, kc_health).await?;
+        Ok(Self {
+            source_controller,
+            kustomize_controller,
+        })
+    }
+}

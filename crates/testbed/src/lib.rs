@@ -1,0 +1,26 @@
+//! The shoot-flux test bed: real etcd, kube-apiservers ("garden", "seed" and one per shoot),
+//! gardener-resource-manager, Flux controllers and git servers as local processes on 127.0.0.1,
+//! built by `hack/testbed/install`. Tests, benchmarks and the demo use it; the node simulator is
+//! its one simulated part (see `nodesim`).
+
+pub mod apiserver;
+pub mod background;
+pub mod bed;
+pub mod etcd;
+pub mod flux;
+pub mod gardenlet;
+pub mod git;
+pub mod grm;
+pub mod httpserve;
+pub mod kubeutil;
+pub mod managedresource;
+pub mod nodesim;
+pub mod paths;
+pub mod pki;
+pub mod plainhttp;
+pub mod ports;
+pub mod process;
+pub mod releases;
+
+pub use bed::{Bed, Shoot, bed};
+pub use gardenlet::ShootSpec;

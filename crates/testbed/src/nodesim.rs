@@ -1,0 +1,158 @@
+//! The node simulator: the one simulated part of the bed.
+//!
+//! Nothing here runs Pods, so a Deployment would never report a rollout. The simulator does what
+//! kube-controller-manager and kubelet would report once the Pods run: it sets a Deployment's
+//! status to fully rolled out (observedGeneration, replica counts, Available and Progressing
+//! conditions). It logs every Deployment it marks, and a test switches it on per shoot. The
+//! programs those Deployments stand for (Flux's controllers) really run as local processes.
+
+use std::io::Write;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use anyhow::Result;
+use futures::{StreamExt, TryStreamExt};
+use k8s_openapi::api::apps::v1::Deployment;
+use kube::api::{Api, Patch, PatchParams};
+use kube::runtime::{WatchStreamExt, watcher};
+use serde_json::json;
+
+use crate::background::TaskGuard;
+
+/// Marks Deployments of one shoot API server as rolled out until dropped.
+#[derive(Debug)]
+pub struct NodeSimulator {
+    _task: TaskGuard,
+}
+
+/// True when the Deployment already reports the rollout of its current generation.
+pub fn is_rolled_out(deployment: &Deployment) -> bool {
+    let generation = deployment.metadata.generation.unwrap_or(0);
+    let replicas = deployment
+        .spec
+        .as_ref()
+        .and_then(|s| s.replicas)
+        .unwrap_or(1);
+    let Some(status) = deployment.status.as_ref() else {
+        return false;
+    };
+    status.observed_generation == Some(generation)
+        && status.replicas == Some(replicas)
+        && status.updated_replicas == Some(replicas)
+        && status.ready_replicas == Some(replicas)
+        && status.available_replicas == Some(replicas)
+}
+
+/// The status kube-controller-manager reports once every replica of `generation` is available.
+pub fn rolled_out_status(generation: i64, replicas: i32, now: &str) -> serde_json::Value {
+    json!({
+        "status": {
+            "observedGeneration": generation,
+            "replicas": replicas,
+            "updatedReplicas": replicas,
+            "readyReplicas": replicas,
+            "availableReplicas": replicas,
+            "unavailableReplicas": null,
+            "conditions": [
+                {"type": "Available", "status": "True", "reason": "MinimumReplicasAvailable",
+                 "message": "Deployment has minimum availability (node simulator).",
+                 "lastUpdateTime": now, "lastTransitionTime": now},
+                {"type": "Progressing", "status": "True", "reason": "NewReplicaSetAvailable",
+                 "message": "ReplicaSet has successfully progressed (node simulator).",
+                 "lastUpdateTime": now, "lastTransitionTime": now}
+            ]
+        }
+    })
+}
+
+impl NodeSimulator {
+    /// Starts simulating for the API server behind `kubeconfig_yaml`; logs to `log`.
+    pub fn start(kubeconfig_yaml: String, log: &Path) -> Result<Self> {
+        let log = Arc::new(Mutex::new(
+            std::fs::File::options()
+                .create(true)
+                .append(true)
+                .open(log)?,
+        ));
+        let task = TaskGuard::spawn(async move {
+            loop {
+                if let Err(e) = simulate(&kubeconfig_yaml, &log).await {
+                    write_log(&log, &format!("node simulator error, restarting: {e:#}"));
+                }
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            }
+        });
+        Ok(Self { _task: task })
+    }
+}
+
+fn write_log(log: &Arc<Mutex<std::fs::File>>, line: &str) {
+    if let Ok(mut file) = log.lock() {
+        let _ = writeln!(file, "{line}");
+    }
+}
+
+async fn simulate(kubeconfig_yaml: &str, log: &Arc<Mutex<std::fs::File>>) -> Result<()> {
+    let kubeconfig = kube::config::Kubeconfig::from_yaml(kubeconfig_yaml)?;
+    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default()).await?;
+    let client = kube::Client::try_from(config)?;
+    let all: Api<Deployment> = Api::all(client.clone());
+    let mut events = watcher(all, watcher::Config::default())
+        .applied_objects()
+        .boxed();
+    while let Some(deployment) = events.try_next().await? {
+        if is_rolled_out(&deployment) {
+            continue;
+        }
+        let name = deployment.metadata.name.clone().unwrap_or_default();
+        let namespace = deployment.metadata.namespace.clone().unwrap_or_default();
+        let generation = deployment.metadata.generation.unwrap_or(0);
+        let replicas = deployment
+            .spec
+            .as_ref()
+            .and_then(|s| s.replicas)
+            .unwrap_or(1);
+        let now = k8s_openapi::jiff::Timestamp::now().to_string();
+        let api: Api<Deployment> = Api::namespaced(client.clone(), &namespace);
+        let patch = rolled_out_status(generation, replicas, &now);
+        match api
+            .patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+        {
+            Ok(_) => write_log(
+                log,
+                &format!(
+                    "{now} marked Deployment {namespace}/{name} generation {generation} as rolled out ({replicas} replicas)"
+                ),
+            ),
+            Err(e) => write_log(
+                log,
+                &format!("{now} could not mark {namespace}/{name}: {e}"),
+            ),
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_fresh_deployment_is_not_rolled_out_and_the_simulated_status_is() {
+        let mut deployment: Deployment = serde_json::from_value(json!({
+            "metadata": {"name": "d", "generation": 3},
+            "spec": {"replicas": 2, "selector": {}, "template": {}}
+        }))
+        .unwrap();
+        assert!(!is_rolled_out(&deployment));
+        let status = rolled_out_status(3, 2, "2026-01-01T00:00:00Z");
+        deployment.status = serde_json::from_value(status["status"].clone()).unwrap();
+        assert!(is_rolled_out(&deployment));
+        deployment.metadata.generation = Some(4);
+        assert!(
+            !is_rolled_out(&deployment),
+            "a new generation needs a new rollout"
+        );
+    }
+}

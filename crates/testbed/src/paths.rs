@@ -1,0 +1,120 @@
+//! Where the test bed finds what `hack/testbed/install` prepared, and where it writes its logs.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+
+/// The repository root, found from this crate's manifest directory.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The cache directory of `hack/testbed/install` (`SHOOT_FLUX_TESTBED_CACHE`, default
+/// `~/.cache/shoot-flux-testbed`).
+pub fn cache_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("SHOOT_FLUX_TESTBED_CACHE") {
+        return PathBuf::from(dir);
+    }
+    let home = std::env::var_os("HOME").map_or_else(|| PathBuf::from("/root"), PathBuf::from);
+    home.join(".cache/shoot-flux-testbed")
+}
+
+/// The installer component that provides a binary, for error messages that name the fix.
+fn component_of(binary: &str) -> &str {
+    match binary {
+        "source-controller" | "kustomize-controller" => "flux-controllers",
+        other => other,
+    }
+}
+
+/// A built test-bed binary; a missing one is an error naming the command that builds it.
+pub fn binary(name: &str) -> Result<PathBuf> {
+    let path = cache_dir().join("bin").join(name);
+    if !path.is_file() {
+        bail!(
+            "test-bed binary `{name}` is missing at {}: run `hack/testbed/install {}` (or `hack/testbed/install` for everything)",
+            path.display(),
+            component_of(name)
+        );
+    }
+    Ok(path)
+}
+
+/// A system program the bed needs (sshd, git); a missing one names the installer.
+pub fn system_program(path: &str) -> Result<PathBuf> {
+    let candidate = PathBuf::from(path);
+    if candidate.is_file() {
+        return Ok(candidate);
+    }
+    bail!("{path} is missing: run `hack/testbed/install debian`")
+}
+
+/// A prepared file under the cache (CRDs, release assets); a missing one names the installer.
+pub fn cached_file(relative: &str, component: &str) -> Result<PathBuf> {
+    let path = cache_dir().join(relative);
+    if !path.exists() {
+        bail!(
+            "{} is missing: run `hack/testbed/install {component}`",
+            path.display()
+        );
+    }
+    Ok(path)
+}
+
+/// The directory with the Flux release assets of one flux2 tag.
+pub fn flux_release_dir(tag: &str) -> Result<PathBuf> {
+    cached_file(&format!("flux-releases/{tag}"), "flux-assets")
+}
+
+/// The pinned versions from `hack/testbed/versions.env`.
+#[derive(Debug, Clone)]
+pub struct Versions {
+    pub etcd: String,
+    pub kubernetes: String,
+    pub gardener: String,
+    pub flux: String,
+    pub flux_previous: String,
+    pub source_controller: String,
+    pub kustomize_controller: String,
+}
+
+pub fn versions() -> Result<Versions> {
+    let file = repo_root().join("hack/testbed/versions.env");
+    let text =
+        std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
+    let get = |key: &str| -> Result<String> {
+        text.lines()
+            .filter_map(|line| line.split_once('='))
+            .find(|(k, _)| k.trim() == key)
+            .map(|(_, v)| v.trim().to_string())
+            .with_context(|| format!("{key} missing in {}", file.display()))
+    };
+    Ok(Versions {
+        etcd: get("ETCD_VERSION")?,
+        kubernetes: get("KUBERNETES_VERSION")?,
+        gardener: get("GARDENER_VERSION")?,
+        flux: get("FLUX_VERSION")?,
+        flux_previous: get("FLUX_PREVIOUS_VERSION")?,
+        source_controller: get("SOURCE_CONTROLLER_VERSION")?,
+        kustomize_controller: get("KUSTOMIZE_CONTROLLER_VERSION")?,
+    })
+}
+
+/// A fresh directory for one bed's state and logs under the build directory
+/// (`target/testbed/<program>-<pid>-<n>`).
+pub fn new_run_dir(label: &str) -> Result<PathBuf> {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| repo_root().join("target"), PathBuf::from);
+    let program = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| "bed".into());
+    let dir = target
+        .join("testbed")
+        .join(format!("{program}-{}-{label}", std::process::id()));
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir).with_context(|| format!("clearing {}", dir.display()))?;
+    }
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    Ok(dir)
+}
