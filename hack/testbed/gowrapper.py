@@ -10,7 +10,7 @@ The module proxy here does not serve every version of every module (it answers 4
 available" for some). When the build needs such a version, the wrapper pins the nearest lower
 version that is served and says so; test-only dependencies of the program are not needed at all.
 
-Usage: gowrapper.py DIR MODULE VERSION MAIN_PACKAGE OUTPUT LDFLAGS
+Usage: gowrapper.py DIR MODULE VERSION MAIN_PACKAGE OUTPUT LDFLAGS [LOCAL_MODULE_COPY]
 """
 import json
 import os
@@ -98,6 +98,8 @@ def build(wrapper_dir: str, main_pkg: str, output: str, ldflags: str) -> None:
 
 def main() -> None:
     wrapper_dir, module, version, main_pkg, output, ldflags = sys.argv[1:7]
+    # An optional local copy of the program's module (a test-bed patch, see hack/testbed/install).
+    local_copy = sys.argv[7] if len(sys.argv) > 7 else ""
     info = json.loads(subprocess.check_output(["go", "mod", "download", "-json", f"{module}@{version}"]))
     with open(info["GoMod"], encoding="utf-8") as f:
         gomod = f.read()
@@ -118,6 +120,9 @@ def main() -> None:
             f.write(f"replace {r}\n")
     with open(os.path.join(wrapper_dir, "tools.go"), "w", encoding="utf-8") as f:
         f.write(f'//go:build tools\n\npackage tools\n\nimport _ "{main_pkg}"\n')
+    if local_copy:
+        with open(os.path.join(wrapper_dir, "go.mod"), "a", encoding="utf-8") as f:
+            f.write(f"replace {module} => {local_copy}\n")
     build(wrapper_dir, main_pkg, output, ldflags)
 
 

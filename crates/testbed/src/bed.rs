@@ -13,7 +13,7 @@ use crate::etcd::Etcd;
 use crate::flux::FluxControllers;
 use crate::gardenlet::{self, ShootSpec};
 use crate::git::GitServer;
-use crate::grm::ResourceManager;
+use crate::grm::{self, ResourceManager};
 use crate::kubeutil;
 use crate::nodesim::NodeSimulator;
 use crate::paths;
@@ -31,6 +31,7 @@ pub struct Bed {
     shoots: AtomicUsize,
     git: OnceCell<GitServer>,
     releases: OnceCell<ReleaseServer>,
+    seed_grm: OnceCell<ResourceManager>,
 }
 
 static BED: OnceCell<Bed> = OnceCell::const_new();
@@ -62,6 +63,7 @@ impl Bed {
             shoots: AtomicUsize::new(0),
             git: OnceCell::new(),
             releases: OnceCell::new(),
+            seed_grm: OnceCell::new(),
         })
     }
 
@@ -95,6 +97,16 @@ impl Bed {
             .await
     }
 
+    /// The seed's own GRM (class seed; its garbage collector removes old ManagedResource
+    /// secrets in shoot namespaces), started on first use.
+    pub async fn seed_grm(&self) -> Result<&ResourceManager> {
+        self.seed_grm
+            .get_or_try_init(|| {
+                ResourceManager::start(grm::Role::Seed, &self.seed, None, &self.pki, &self.dir)
+            })
+            .await
+    }
+
     /// Starts a shoot API server of its own (a fresh etcd prefix) for `spec`.
     pub async fn new_shoot(&'static self, spec: ShootSpec) -> Result<Shoot> {
         let n = self.shoots.fetch_add(1, Ordering::SeqCst);
@@ -116,6 +128,7 @@ impl Bed {
             Some(&self.etcd.process),
             self.garden.process(),
             self.seed.process(),
+            self.seed_grm.get().map(|g| &g.process),
         ]
         .into_iter()
         .flatten()
@@ -209,12 +222,17 @@ impl Shoot {
         gardenlet::apply_shoot_objects(&seed, &self.spec, Some(&self.api)).await
     }
 
-    /// Starts a GRM for this shoot's namespace in the seed.
+    /// Starts a GRM for this shoot's namespace in the seed (and the seed's own GRM, whose
+    /// garbage collector removes old ManagedResource secrets, if it is not running yet).
     pub async fn start_grm(&mut self) -> Result<()> {
+        self.bed.seed_grm().await?;
+        let namespace = self.spec.technical_id();
         let grm = ResourceManager::start(
+            grm::Role::Shoot {
+                namespace: &namespace,
+            },
             &self.bed.seed,
-            &self.api,
-            &self.spec.technical_id(),
+            Some(&self.api),
             &self.bed.pki,
             &self.bed.dir,
         )

@@ -1,6 +1,14 @@
-//! gardener-resource-manager, as Gardener runs it for one shoot: watching that shoot's namespace
-//! in the seed and applying into the shoot's API server, with its garbage collector and token
-//! requestor on and every other controller and webhook off.
+//! gardener-resource-manager, as Gardener runs it.
+//!
+//! - For a shoot: watching that shoot's namespace in the seed and applying into the shoot's API
+//!   server, with its garbage collector and token requestor on.
+//! - For the seed (one per bed): source and target are the seed, class `seed`. Its garbage
+//!   collector is the one that deletes old ManagedResource secrets in shoot namespaces, as in a
+//!   real seed. GRM never collects objects younger than 10 minutes; the bed's build has a knob
+//!   (`TESTBED_GC_MINIMUM_OBJECT_LIFETIME`, see `hack/testbed/install`) that the seed instance
+//!   sets to [`SEED_GC_MINIMUM_OBJECT_LIFETIME`].
+//!
+//! Every other controller and webhook is off.
 
 use std::path::Path;
 use std::process::Command;
@@ -15,46 +23,65 @@ use crate::plainhttp;
 use crate::ports::free_port;
 use crate::process::Process;
 
+/// How old an unreferenced secret must be before the bed's seed GRM deletes it (10 minutes in a
+/// real seed).
+pub const SEED_GC_MINIMUM_OBJECT_LIFETIME: &str = "5s";
+
+/// Which GRM of a landscape an instance plays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role<'a> {
+    /// The GRM of one shoot, watching its namespace in the seed.
+    Shoot { namespace: &'a str },
+    /// The seed's own GRM, class `seed`, all namespaces.
+    Seed,
+}
+
 #[derive(Debug)]
 pub struct ResourceManager {
     pub process: Process,
-    pub namespace: String,
 }
 
-fn config(namespace: &str, cert_dir: &Path, webhook: u16, health: u16, metrics: u16) -> String {
-    let disabled_webhooks = [
-        "crdDeletionProtection",
-        "extensionValidation",
-        "highAvailabilityConfig",
-        "kubernetesServiceHost",
-        "podKubeAPIServerLoadBalancing",
-        "podSchedulerName",
-        "podTopologySpreadConstraints",
-        "projectedTokenMount",
-        "seccompProfile",
-        "systemComponentsConfig",
-        "nodeAgentAuthorizer",
-        "vpaInPlaceUpdates",
-    ]
-    .iter()
-    .map(|w| format!("  {w}:\n    enabled: false\n"))
-    .collect::<String>();
+const DISABLED_WEBHOOKS: [&str; 12] = [
+    "crdDeletionProtection",
+    "extensionValidation",
+    "highAvailabilityConfig",
+    "kubernetesServiceHost",
+    "podKubeAPIServerLoadBalancing",
+    "podSchedulerName",
+    "podTopologySpreadConstraints",
+    "projectedTokenMount",
+    "seccompProfile",
+    "systemComponentsConfig",
+    "nodeAgentAuthorizer",
+    "vpaInPlaceUpdates",
+];
+
+fn config(role: Role<'_>, cert_dir: &Path, webhook: u16, health: u16, metrics: u16) -> String {
+    let (source_namespaces, target, lease_namespace, resource_class) = match role {
+        Role::Shoot { namespace } => (
+            format!("  namespaces:\n  - {namespace}\n"),
+            "targetClientConnection:\n  qps: 100\n  burst: 130\n",
+            namespace,
+            "",
+        ),
+        Role::Seed => (String::new(), "", "garden", "  resourceClass: seed\n"),
+    };
+    let token_requestor = matches!(role, Role::Shoot { .. });
+    let webhooks: String = DISABLED_WEBHOOKS
+        .iter()
+        .map(|w| format!("  {w}:\n    enabled: false\n"))
+        .collect();
     format!(
         "apiVersion: resourcemanager.config.gardener.cloud/v1alpha1
 kind: ResourceManagerConfiguration
 sourceClientConnection:
   qps: 100
   burst: 130
-  namespaces:
-  - {namespace}
-targetClientConnection:
-  qps: 100
-  burst: 130
-leaderElection:
+{source_namespaces}{target}leaderElection:
   leaderElect: false
   resourceLock: leases
   resourceName: gardener-resource-manager
-  resourceNamespace: {namespace}
+  resourceNamespace: {lease_namespace}
 logLevel: info
 logFormat: text
 server:
@@ -71,7 +98,7 @@ server:
     port: {metrics}
 controllers:
   clusterID: \"\"
-  garbageCollector:
+{resource_class}  garbageCollector:
     enabled: true
     syncPeriod: 15s
   health:
@@ -91,25 +118,26 @@ controllers:
   nodeAgentReconciliationDelay:
     enabled: false
   tokenRequestor:
-    enabled: true
+    enabled: {token_requestor}
     concurrentSyncs: 5
 webhooks:
-{disabled_webhooks}",
+{webhooks}",
         cert_dir = cert_dir.display()
     )
 }
 
 impl ResourceManager {
-    /// Starts a GRM for the shoot namespace `namespace` of `seed`, targeting `shoot`.
+    /// Starts a GRM in `role` with `seed` as its source; a shoot GRM targets `shoot`.
     pub async fn start(
+        role: Role<'_>,
         seed: &ApiServer,
-        shoot: &ApiServer,
-        namespace: &str,
+        shoot: Option<&ApiServer>,
         pki: &Pki,
         dir: &Path,
     ) -> Result<Self> {
         let binary = paths::binary("gardener-resource-manager")?;
-        let own = dir.join(format!("grm-{}", shoot.name()));
+        let label = shoot.map_or("seed", |s| s.name()).to_string();
+        let own = dir.join(format!("grm-{label}"));
         let cert_dir = own.join("tls");
         std::fs::create_dir_all(&cert_dir)?;
         std::fs::copy(&pki.serving_cert_file, cert_dir.join("tls.crt"))?;
@@ -118,17 +146,28 @@ impl ResourceManager {
         let config_file = own.join("config.yaml");
         std::fs::write(
             &config_file,
-            config(namespace, &cert_dir, webhook, health, metrics),
+            config(role, &cert_dir, webhook, health, metrics),
         )?;
         let mut command = Command::new(binary);
         command
             .arg(format!("--config={}", config_file.display()))
-            .env("KUBECONFIG", seed.kubeconfig_path())
-            .env("TARGET_KUBECONFIG", shoot.kubeconfig_path());
+            .env("KUBECONFIG", seed.kubeconfig_path());
+        match (role, shoot) {
+            (Role::Shoot { .. }, Some(shoot)) => {
+                command.env("TARGET_KUBECONFIG", shoot.kubeconfig_path());
+            }
+            (Role::Seed, _) => {
+                command.env(
+                    "TESTBED_GC_MINIMUM_OBJECT_LIFETIME",
+                    SEED_GC_MINIMUM_OBJECT_LIFETIME,
+                );
+            }
+            (Role::Shoot { .. }, None) => bail!("a shoot GRM needs the shoot's API server"),
+        }
         let mut process = Process::spawn(
-            &format!("gardener-resource-manager-{}", shoot.name()),
+            &format!("gardener-resource-manager-{label}"),
             command,
-            &dir.join(format!("grm-{}.log", shoot.name())),
+            &dir.join(format!("grm-{label}.log")),
         )?;
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
@@ -146,9 +185,6 @@ impl ResourceManager {
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
-        Ok(Self {
-            process,
-            namespace: namespace.to_string(),
-        })
+        Ok(Self { process })
     }
 }

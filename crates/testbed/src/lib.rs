@@ -21,6 +21,7 @@ pub mod plainhttp;
 pub mod ports;
 pub mod process;
 pub mod releases;
+pub mod sample;
 
 pub use bed::{Bed, Shoot, bed};
 pub use gardenlet::ShootSpec;

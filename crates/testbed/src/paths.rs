@@ -6,7 +6,9 @@ use anyhow::{Context, Result, bail};
 
 /// The repository root, found from this crate's manifest directory.
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    // Flux's storage rejects paths with `..` components, so hand out a clean one.
+    root.canonicalize().unwrap_or(root)
 }
 
 /// The cache directory of `hack/testbed/install` (`SHOOT_FLUX_TESTBED_CACHE`, default
