@@ -14,6 +14,7 @@ use crate::flux::FluxControllers;
 use crate::gardenlet::{self, ShootSpec};
 use crate::git::GitServer;
 use crate::grm::{self, ResourceManager};
+use crate::kcm::ControllerManager;
 use crate::kubeutil;
 use crate::nodesim::NodeSimulator;
 use crate::paths;
@@ -117,6 +118,7 @@ impl Bed {
             spec,
             api,
             grm: None,
+            kcm: None,
             flux: None,
             node_simulator: None,
         })
@@ -195,6 +197,7 @@ pub struct Shoot {
     pub spec: ShootSpec,
     api: ApiServer,
     grm: Option<ResourceManager>,
+    kcm: Option<ControllerManager>,
     flux: Option<FluxControllers>,
     node_simulator: Option<NodeSimulator>,
 }
@@ -223,9 +226,13 @@ impl Shoot {
     }
 
     /// Starts a GRM for this shoot's namespace in the seed (and the seed's own GRM, whose
-    /// garbage collector removes old ManagedResource secrets, if it is not running yet).
+    /// garbage collector removes old ManagedResource secrets, if it is not running yet), plus the
+    /// shoot's kube-controller-manager so that GRM's deletions complete.
     pub async fn start_grm(&mut self) -> Result<()> {
         self.bed.seed_grm().await?;
+        if self.kcm.is_none() {
+            self.kcm = Some(ControllerManager::start(&self.api, &self.bed.dir).await?);
+        }
         let namespace = self.spec.technical_id();
         let grm = ResourceManager::start(
             grm::Role::Shoot {
@@ -277,6 +284,7 @@ impl Shoot {
     pub fn rss_kib(&self) -> u64 {
         let mut processes = vec![self.api.process()];
         processes.push(self.grm.as_ref().map(|g| &g.process));
+        processes.push(self.kcm.as_ref().map(|k| &k.process));
         if let Some(f) = &self.flux {
             processes.push(Some(&f.source_controller));
             processes.push(Some(&f.kustomize_controller));

@@ -64,7 +64,13 @@ fn config(role: Role<'_>, cert_dir: &Path, webhook: u16, health: u16, metrics: u
             namespace,
             "",
         ),
-        Role::Seed => (String::new(), "", "garden", "  resourceClass: seed\n"),
+        // The seed GRM's target is the seed itself, given explicitly as GRM needs one.
+        Role::Seed => (
+            String::new(),
+            "targetClientConnection:\n  qps: 100\n  burst: 130\n",
+            "garden",
+            "  resourceClass: seed\n",
+        ),
     };
     let token_requestor = matches!(role, Role::Shoot { .. });
     let webhooks: String = DISABLED_WEBHOOKS
@@ -157,6 +163,7 @@ impl ResourceManager {
                 command.env("TARGET_KUBECONFIG", shoot.kubeconfig_path());
             }
             (Role::Seed, _) => {
+                command.env("TARGET_KUBECONFIG", seed.kubeconfig_path());
                 command.env(
                     "TESTBED_GC_MINIMUM_OBJECT_LIFETIME",
                     SEED_GC_MINIMUM_OBJECT_LIFETIME,

@@ -12,6 +12,7 @@ pub mod gardenlet;
 pub mod git;
 pub mod grm;
 pub mod httpserve;
+pub mod kcm;
 pub mod kubeutil;
 pub mod managedresource;
 pub mod nodesim;

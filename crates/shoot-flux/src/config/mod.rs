@@ -1,0 +1,69 @@
+//! Configuration: operator defaults (a file), the project's `flux-config` ConfigMap in the
+//! garden, and how they merge into what one shoot gets. Everything here is pure; every problem
+//! names its field.
+
+pub mod errors;
+pub mod operator;
+pub mod project;
+pub mod version;
+
+use errors::{FieldError, FieldErrors};
+use operator::OperatorConfig;
+use project::{ProjectConfig, RepositoryType};
+use version::VersionRequest;
+
+/// The sync objects a shoot gets (GitRepository + Kustomization).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncConfig {
+    pub url: String,
+    pub branch: String,
+    pub repository_type: RepositoryType,
+    pub path: String,
+    pub target_namespace: String,
+}
+
+/// What one shoot gets after merging the layers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EffectiveConfig {
+    pub flux_version: VersionRequest,
+    pub namespace: String,
+    pub registry: Option<String>,
+    pub sync: Option<SyncConfig>,
+}
+
+/// Merges operator defaults and the project's ConfigMap (None when the project has none).
+/// Later layers win field by field.
+pub fn merge(
+    operator: &OperatorConfig,
+    project: Option<&ProjectConfig>,
+) -> Result<EffectiveConfig, FieldErrors> {
+    let flux_version = project
+        .and_then(|p| p.flux_version.clone())
+        .or_else(|| operator.flux.default_version.clone())
+        .unwrap_or(VersionRequest::Latest);
+    let sync = project
+        .and_then(|p| p.repository.as_ref())
+        .map(|r| SyncConfig {
+            url: r.url.clone(),
+            branch: r.branch.clone(),
+            repository_type: r.repository_type,
+            path: r.path.clone(),
+            target_namespace: r.target_namespace.clone(),
+        });
+    if let Some(sync) = &sync
+        && sync.repository_type == RepositoryType::Private
+    {
+        // Deploy keys for private repositories come with their own capability; until then this
+        // is a configuration the extension cannot serve, said plainly.
+        return Err(FieldErrors(vec![FieldError::new(
+            "flux-config.data.repositoryType",
+            "private repositories need the deploy-key support of shoot-flux, which this version does not have yet; use \"public\"",
+        )]));
+    }
+    Ok(EffectiveConfig {
+        flux_version,
+        namespace: operator.flux.namespace.clone(),
+        registry: operator.flux.registry.clone(),
+        sync,
+    })
+}

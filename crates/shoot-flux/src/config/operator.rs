@@ -1,0 +1,204 @@
+//! Operator defaults: a YAML file given by the Helm chart (`--config`).
+//!
+//! ```yaml
+//! apiVersion: shoot-flux.extensions.gardener.cloud/v1alpha1
+//! kind: OperatorConfiguration
+//! flux:
+//!   defaultVersion: v2.9.5          # when neither project nor shoot name one; else "latest"
+//!   namespace: flux-system
+//!   registry: registry.example.com/fluxcd   # image registry mirror (optional)
+//!   manifests:
+//!     baseURL: https://github.com/fluxcd/flux2/releases   # or:
+//!     # directory: /var/lib/shoot-flux/releases            # <dir>/<tag>/install.yaml
+//!     timeout: 30s
+//! ```
+
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::errors::{FieldError, FieldErrors};
+use super::version::{self, VersionRequest};
+
+pub const DEFAULT_RELEASES_URL: &str = "https://github.com/fluxcd/flux2/releases";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ManifestSource {
+    /// `<base>/download/<tag>/install.yaml`, `<base>/latest` redirecting to the newest tag.
+    BaseUrl(String),
+    /// `<dir>/<tag>/install.yaml`.
+    Directory(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FluxDefaults {
+    pub default_version: Option<VersionRequest>,
+    pub namespace: String,
+    pub registry: Option<String>,
+    pub manifests: ManifestSource,
+    pub manifest_timeout: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OperatorConfig {
+    pub flux: FluxDefaults,
+}
+
+impl Default for OperatorConfig {
+    fn default() -> Self {
+        Self {
+            flux: FluxDefaults {
+                default_version: None,
+                namespace: "flux-system".into(),
+                registry: None,
+                manifests: ManifestSource::BaseUrl(DEFAULT_RELEASES_URL.into()),
+                manifest_timeout: Duration::from_secs(30),
+            },
+        }
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RawManifests {
+    #[serde(rename = "baseURL")]
+    base_url: Option<String>,
+    directory: Option<String>,
+    timeout: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RawFlux {
+    default_version: Option<String>,
+    namespace: Option<String>,
+    registry: Option<String>,
+    manifests: Option<RawManifests>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    api_version: Option<String>,
+    #[serde(default)]
+    kind: Option<String>,
+    #[serde(default)]
+    flux: Option<RawFlux>,
+}
+
+/// Parses a Go-style duration like `30s`, `5m`, `1h`, `1m30s`.
+pub fn parse_duration(text: &str) -> Option<Duration> {
+    let mut total = 0u64;
+    let mut number = String::new();
+    let mut seen_unit = false;
+    for c in text.trim().chars() {
+        if c.is_ascii_digit() {
+            number.push(c);
+            continue;
+        }
+        let n: u64 = number.parse().ok()?;
+        number.clear();
+        total += match c {
+            'h' => n * 3600,
+            'm' => n * 60,
+            's' => n,
+            _ => return None,
+        };
+        seen_unit = true;
+    }
+    (number.is_empty() && seen_unit).then(|| Duration::from_secs(total))
+}
+
+impl OperatorConfig {
+    pub fn parse(yaml: &str) -> Result<Self, FieldErrors> {
+        let raw: RawConfig = serde_saphyr::from_str(yaml)
+            .map_err(|e| FieldErrors(vec![FieldError::new("config", e.to_string())]))?;
+        let mut errors = Vec::new();
+        let mut config = Self::default();
+        if let Some(kind) = raw.kind.as_deref()
+            && kind != "OperatorConfiguration"
+        {
+            errors.push(FieldError::new("kind", "must be OperatorConfiguration"));
+        }
+        let _ = raw.api_version;
+        let flux = raw.flux.unwrap_or_default();
+        if let Some(v) = flux.default_version {
+            match version::parse(&v) {
+                Ok(v) => config.flux.default_version = Some(v),
+                Err(m) => errors.push(FieldError::new("flux.defaultVersion", m)),
+            }
+        }
+        if let Some(ns) = flux.namespace {
+            config.flux.namespace = ns;
+        }
+        config.flux.registry = flux.registry.map(|r| r.trim_end_matches('/').to_string());
+        let manifests = flux.manifests.unwrap_or_default();
+        match (manifests.base_url, manifests.directory) {
+            (Some(_), Some(_)) => errors.push(FieldError::new(
+                "flux.manifests",
+                "set either baseURL or directory, not both",
+            )),
+            (Some(url), None) => {
+                if !(url.starts_with("https://") || url.starts_with("http://")) {
+                    errors.push(FieldError::new(
+                        "flux.manifests.baseURL",
+                        "must be an http(s) URL",
+                    ));
+                }
+                config.flux.manifests =
+                    ManifestSource::BaseUrl(url.trim_end_matches('/').to_string());
+            }
+            (None, Some(dir)) => config.flux.manifests = ManifestSource::Directory(dir),
+            (None, None) => {}
+        }
+        if let Some(t) = manifests.timeout {
+            match parse_duration(&t) {
+                Some(d) if !d.is_zero() => config.flux.manifest_timeout = d,
+                _ => errors.push(FieldError::new(
+                    "flux.manifests.timeout",
+                    format!("{t:?} is not a duration like 30s"),
+                )),
+            }
+        }
+        if errors.is_empty() {
+            Ok(config)
+        } else {
+            Err(FieldErrors(errors))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_a_full_config() {
+        let c = OperatorConfig::parse(
+            "apiVersion: shoot-flux.extensions.gardener.cloud/v1alpha1\nkind: OperatorConfiguration\nflux:\n  defaultVersion: v2.9.5\n  registry: mirror.local/fluxcd/\n  manifests:\n    baseURL: http://127.0.0.1:1/fluxcd/flux2/releases/\n    timeout: 1m30s\n",
+        )
+        .unwrap();
+        assert_eq!(c.flux.registry.as_deref(), Some("mirror.local/fluxcd"));
+        assert_eq!(
+            c.flux.manifests,
+            ManifestSource::BaseUrl("http://127.0.0.1:1/fluxcd/flux2/releases".into())
+        );
+        assert_eq!(c.flux.manifest_timeout, Duration::from_secs(90));
+    }
+
+    #[test]
+    fn rejects_bad_fields() {
+        let err = OperatorConfig::parse("flux:\n  defaultVersion: 0.1.0\n  manifests:\n    baseURL: ftp://x\n    directory: /d\n").unwrap_err();
+        assert_eq!(err.0.len(), 2);
+        assert!(OperatorConfig::parse("flux:\n  unknownField: 1\n").is_err());
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("5m"), Some(Duration::from_secs(300)));
+        assert_eq!(parse_duration("1h2m3s"), Some(Duration::from_secs(3723)));
+        assert_eq!(parse_duration("5"), None);
+        assert_eq!(parse_duration("x"), None);
+    }
+}

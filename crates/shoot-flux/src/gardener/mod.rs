@@ -1,0 +1,7 @@
+//! Gardener's extension contract: the objects we read and write, how an operation is chosen, and
+//! the status we report (gardener-contract.md §2).
+
+pub mod operation;
+pub mod shoot;
+pub mod status;
+pub mod types;

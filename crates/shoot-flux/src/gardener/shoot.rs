@@ -1,0 +1,236 @@
+//! The facts about a shoot that shoot-flux needs, decoded from the `Cluster` object, where
+//! gardenlet keeps the whole Shoot, Seed and CloudProfile. Only these fields are kept, so a large
+//! Cluster costs nothing after decoding.
+
+use serde_json::Value;
+
+use super::types::DecodeError;
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ShootFacts {
+    /// The Cluster's name, equal to the shoot namespace in the seed.
+    pub cluster_name: String,
+    pub name: String,
+    /// `garden-<project>`.
+    pub project_namespace: String,
+    pub project: String,
+    pub technical_id: String,
+    pub uid: Option<String>,
+    pub cluster_identity: Option<String>,
+    pub deleting: bool,
+    pub force_deletion: bool,
+    /// `spec.hibernation.enabled`.
+    pub hibernation_enabled: bool,
+    /// `status.hibernated`.
+    pub hibernated: bool,
+    pub last_operation_type: Option<String>,
+    pub last_operation_state: Option<String>,
+    pub worker_count: usize,
+    pub purpose: Option<String>,
+    pub region: Option<String>,
+    pub provider_type: Option<String>,
+    pub kubernetes_version: Option<String>,
+    pub domain: Option<String>,
+    pub seed_name: Option<String>,
+    pub garden_cluster_identity: Option<String>,
+}
+
+impl ShootFacts {
+    /// `IsShootFailed`.
+    pub fn is_failed(&self) -> bool {
+        self.last_operation_state.as_deref() == Some("Failed")
+    }
+
+    /// `IsHibernationEnabled`: the shoot is (going to be) hibernated; no shoot API requests.
+    pub fn is_hibernation_enabled(&self) -> bool {
+        self.hibernation_enabled
+    }
+
+    /// Workerless shoots cannot run Flux.
+    pub fn is_workerless(&self) -> bool {
+        self.worker_count == 0
+    }
+}
+
+fn opt_str(value: &Value, pointer: &str) -> Result<Option<String>, DecodeError> {
+    match value.pointer(pointer) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(other) => Err(DecodeError {
+            path: format!("spec.shoot{}", pointer.replace('/', ".")),
+            message: format!("expected a string, found {other}"),
+        }),
+    }
+}
+
+fn opt_bool(value: &Value, pointer: &str) -> Result<bool, DecodeError> {
+    match value.pointer(pointer) {
+        None | Some(Value::Null) => Ok(false),
+        Some(Value::Bool(b)) => Ok(*b),
+        Some(other) => Err(DecodeError {
+            path: format!("spec.shoot{}", pointer.replace('/', ".")),
+            message: format!("expected a boolean, found {other}"),
+        }),
+    }
+}
+
+/// Decodes the facts from a Cluster object (as JSON). Every problem names its field.
+pub fn decode_cluster(cluster: &Value) -> Result<ShootFacts, DecodeError> {
+    let cluster_name = cluster["metadata"]["name"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let shoot = match cluster.pointer("/spec/shoot") {
+        Some(s @ Value::Object(_)) => s,
+        Some(other) => {
+            return Err(DecodeError {
+                path: "spec.shoot".into(),
+                message: format!("expected the Shoot object, found {}", kind_of(other)),
+            });
+        }
+        None => {
+            return Err(DecodeError {
+                path: "spec.shoot".into(),
+                message: "missing".into(),
+            });
+        }
+    };
+    let name = opt_str(shoot, "/metadata/name")?.ok_or_else(|| DecodeError {
+        path: "spec.shoot.metadata.name".into(),
+        message: "missing".into(),
+    })?;
+    let project_namespace = opt_str(shoot, "/metadata/namespace")?.ok_or_else(|| DecodeError {
+        path: "spec.shoot.metadata.namespace".into(),
+        message: "missing".into(),
+    })?;
+    let project = project_namespace
+        .strip_prefix("garden-")
+        .filter(|p| !p.is_empty())
+        .map(str::to_string)
+        .or_else(|| {
+            // The garden project lives in namespace `garden`; others are `garden-<project>`.
+            (project_namespace == "garden").then(|| "garden".to_string())
+        })
+        .ok_or_else(|| DecodeError {
+            path: "spec.shoot.metadata.namespace".into(),
+            message: format!("{project_namespace:?} is not a project namespace (garden-<project>)"),
+        })?;
+    let workers = match shoot.pointer("/spec/provider/workers") {
+        None | Some(Value::Null) => 0,
+        Some(Value::Array(a)) => a.len(),
+        Some(other) => {
+            return Err(DecodeError {
+                path: "spec.shoot.spec.provider.workers".into(),
+                message: format!("expected a list, found {}", kind_of(other)),
+            });
+        }
+    };
+    let force_deletion = shoot
+        .pointer("/metadata/annotations/confirmation.gardener.cloud~1force-deletion")
+        .and_then(Value::as_str)
+        .is_some_and(|v| matches!(v, "true" | "True" | "TRUE" | "1" | "t" | "T"));
+    Ok(ShootFacts {
+        technical_id: opt_str(shoot, "/status/technicalID")?
+            .unwrap_or_else(|| cluster_name.clone()),
+        cluster_name,
+        name,
+        project_namespace,
+        project,
+        uid: opt_str(shoot, "/status/uid")?.or(opt_str(shoot, "/metadata/uid")?),
+        cluster_identity: opt_str(shoot, "/status/clusterIdentity")?,
+        deleting: shoot
+            .pointer("/metadata/deletionTimestamp")
+            .is_some_and(|v| !v.is_null()),
+        force_deletion,
+        hibernation_enabled: opt_bool(shoot, "/spec/hibernation/enabled")?,
+        hibernated: opt_bool(shoot, "/status/hibernated")?,
+        last_operation_type: opt_str(shoot, "/status/lastOperation/type")?,
+        last_operation_state: opt_str(shoot, "/status/lastOperation/state")?,
+        worker_count: workers,
+        purpose: opt_str(shoot, "/spec/purpose")?,
+        region: opt_str(shoot, "/spec/region")?,
+        provider_type: opt_str(shoot, "/spec/provider/type")?,
+        kubernetes_version: opt_str(shoot, "/spec/kubernetes/version")?,
+        domain: opt_str(shoot, "/spec/dns/domain")?,
+        seed_name: opt_str(shoot, "/spec/seedName")?,
+        garden_cluster_identity: None,
+    })
+}
+
+fn kind_of(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "an object",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn cluster(shoot: Value) -> Value {
+        json!({"metadata": {"name": "shoot--dev--app"}, "spec": {"shoot": shoot, "seed": {}, "cloudProfile": {}}})
+    }
+
+    #[test]
+    fn decodes_the_facts_we_need() {
+        let facts = decode_cluster(&cluster(json!({
+            "metadata": {"name": "app", "namespace": "garden-dev", "uid": "u1"},
+            "spec": {"hibernation": {"enabled": true}, "purpose": "production", "region": "eu",
+                     "provider": {"type": "aws", "workers": [{"name": "a"}, {"name": "b"}]},
+                     "kubernetes": {"version": "1.36.3"}, "dns": {"domain": "app.dev.example.com"},
+                     "seedName": "seed-1"},
+            "status": {"technicalID": "shoot--dev--app", "hibernated": true, "clusterIdentity": "ci",
+                       "lastOperation": {"type": "Reconcile", "state": "Failed"}}
+        })))
+        .unwrap();
+        assert_eq!(facts.project, "dev");
+        assert_eq!(facts.worker_count, 2);
+        assert!(facts.is_failed());
+        assert!(facts.is_hibernation_enabled() && facts.hibernated);
+        assert_eq!(facts.domain.as_deref(), Some("app.dev.example.com"));
+        assert_eq!(facts.uid.as_deref(), Some("u1"));
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let cases = [
+            (json!({"metadata": {"name": "c"}, "spec": {}}), "spec.shoot"),
+            (cluster(json!("nope")), "spec.shoot"),
+            (
+                cluster(json!({"metadata": {"namespace": "garden-x"}})),
+                "spec.shoot.metadata.name",
+            ),
+            (
+                cluster(json!({"metadata": {"name": "a", "namespace": "kube-system"}})),
+                "spec.shoot.metadata.namespace",
+            ),
+            (
+                cluster(
+                    json!({"metadata": {"name": "a", "namespace": "garden-x"}, "spec": {"hibernation": {"enabled": "yes"}}}),
+                ),
+                "spec.shoot.spec.hibernation.enabled",
+            ),
+            (
+                cluster(
+                    json!({"metadata": {"name": "a", "namespace": "garden-x"}, "spec": {"provider": {"workers": {}}}}),
+                ),
+                "spec.shoot.spec.provider.workers",
+            ),
+            (
+                cluster(
+                    json!({"metadata": {"name": "a", "namespace": "garden-x"}, "spec": {"purpose": 3}}),
+                ),
+                "spec.shoot.spec.purpose",
+            ),
+        ];
+        for (input, path) in cases {
+            assert_eq!(decode_cluster(&input).unwrap_err().path, path, "{input}");
+        }
+    }
+}

@@ -1,0 +1,234 @@
+//! The Gardener objects shoot-flux reads and writes, as plain serde types. Extensions and Clusters
+//! are watched as untyped objects and decoded here, so one malformed object becomes an error on
+//! that object instead of a broken watch.
+
+use std::collections::BTreeMap;
+
+use kube::api::{ApiResource, GroupVersionKind};
+use serde::{Deserialize, Serialize};
+
+pub const EXTENSION_TYPE: &str = "shoot-flux";
+pub const FINALIZER: &str = "extensions.gardener.cloud/shoot-flux";
+pub const OPERATION_ANNOTATION: &str = "gardener.cloud/operation";
+pub const TIMESTAMP_ANNOTATION: &str = "gardener.cloud/timestamp";
+
+pub fn extension_resource() -> ApiResource {
+    ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("extensions.gardener.cloud", "v1alpha1", "Extension"),
+        "extensions",
+    )
+}
+
+pub fn cluster_resource() -> ApiResource {
+    ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("extensions.gardener.cloud", "v1alpha1", "Cluster"),
+        "clusters",
+    )
+}
+
+pub fn managed_resource_resource() -> ApiResource {
+    ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("resources.gardener.cloud", "v1alpha1", "ManagedResource"),
+        "managedresources",
+    )
+}
+
+/// `Extension.spec`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExtensionSpec {
+    #[serde(rename = "type")]
+    pub type_: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub class: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider_config: Option<serde_json::Value>,
+}
+
+/// `lastOperation` of a Gardener status; every field is required in JSON.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LastOperation {
+    pub description: String,
+    pub last_update_time: String,
+    pub progress: i32,
+    pub state: String,
+    #[serde(rename = "type")]
+    pub type_: String,
+}
+
+/// `lastError` of a Gardener status.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LastError {
+    pub description: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub codes: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_update_time: Option<String>,
+}
+
+/// A Gardener condition (`type`, `status`, times, reason, message, codes).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Condition {
+    #[serde(rename = "type")]
+    pub type_: String,
+    pub status: String,
+    pub last_transition_time: String,
+    pub last_update_time: String,
+    pub reason: String,
+    pub message: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub codes: Vec<String>,
+}
+
+/// The parts of `Extension.status` the reconciler reads.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExtensionStatus {
+    #[serde(default)]
+    pub last_operation: Option<LastOperation>,
+    #[serde(default)]
+    pub last_error: Option<LastError>,
+    #[serde(default)]
+    pub observed_generation: Option<i64>,
+    #[serde(default)]
+    pub conditions: Option<Vec<Condition>>,
+}
+
+/// A decoded Extension: identity, the fields of the contract, and its spec.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Extension {
+    pub name: String,
+    pub namespace: String,
+    pub generation: i64,
+    pub resource_version: Option<String>,
+    pub annotations: BTreeMap<String, String>,
+    pub finalizers: Vec<String>,
+    pub deletion_timestamp: Option<String>,
+    pub spec: ExtensionSpec,
+    pub status: ExtensionStatus,
+}
+
+/// Why an object could not be decoded, naming the field.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{path}: {message}")]
+pub struct DecodeError {
+    pub path: String,
+    pub message: String,
+}
+
+fn decode_at<T: serde::de::DeserializeOwned>(
+    value: &serde_json::Value,
+    path: &str,
+) -> Result<T, DecodeError> {
+    serde_json::from_value(value.clone()).map_err(|e| DecodeError {
+        path: path.to_string(),
+        message: e.to_string(),
+    })
+}
+
+impl Extension {
+    /// Decodes an Extension from its JSON (metadata, spec and status as the API server stores
+    /// them).
+    pub fn from_json(object: &serde_json::Value) -> Result<Self, DecodeError> {
+        let meta = &object["metadata"];
+        let spec_value = object.get("spec").cloned().unwrap_or_default();
+        let spec: ExtensionSpec = decode_at(&spec_value, "spec")?;
+        let status_value = match object.get("status") {
+            Some(v) if !v.is_null() => v.clone(),
+            _ => serde_json::json!({}),
+        };
+        let status: ExtensionStatus = decode_at(&status_value, "status")?;
+        Ok(Self {
+            name: meta["name"].as_str().unwrap_or_default().to_string(),
+            namespace: meta["namespace"].as_str().unwrap_or_default().to_string(),
+            generation: meta["generation"].as_i64().unwrap_or(0),
+            resource_version: meta["resourceVersion"].as_str().map(str::to_string),
+            annotations: decode_at::<Option<BTreeMap<String, String>>>(
+                &meta["annotations"],
+                "metadata.annotations",
+            )?
+            .unwrap_or_default(),
+            finalizers: decode_at::<Option<Vec<String>>>(
+                &meta["finalizers"],
+                "metadata.finalizers",
+            )?
+            .unwrap_or_default(),
+            deletion_timestamp: meta["deletionTimestamp"].as_str().map(str::to_string),
+            spec,
+            status,
+        })
+    }
+
+    pub fn operation_annotation(&self) -> Option<&str> {
+        self.annotations
+            .get(OPERATION_ANNOTATION)
+            .map(String::as_str)
+    }
+
+    /// The class, with unset meaning `shoot` as in Gardener.
+    pub fn class(&self) -> &str {
+        match self.spec.class.as_deref() {
+            None | Some("") => "shoot",
+            Some(c) => c,
+        }
+    }
+
+    /// True for the Extensions this controller serves: type shoot-flux, class shoot.
+    pub fn is_ours(&self) -> bool {
+        self.spec.type_ == EXTENSION_TYPE && self.class() == "shoot"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn decodes_an_extension_and_defaults_the_class() {
+        let ext = Extension::from_json(&json!({
+            "metadata": {"name": "shoot-flux", "namespace": "shoot--p--s", "generation": 2,
+                          "annotations": {"gardener.cloud/operation": "reconcile"}},
+            "spec": {"type": "shoot-flux"},
+            "status": {"lastOperation": {"description": "d", "lastUpdateTime": "2026-01-01T00:00:00Z",
+                                          "progress": 100, "state": "Succeeded", "type": "Create"}}
+        }))
+        .unwrap();
+        assert!(ext.is_ours());
+        assert_eq!(ext.operation_annotation(), Some("reconcile"));
+        assert_eq!(ext.status.last_operation.unwrap().state, "Succeeded");
+    }
+
+    #[test]
+    fn a_malformed_extension_is_an_error_naming_the_field() {
+        let err = Extension::from_json(&json!({
+            "metadata": {"name": "x", "namespace": "y"},
+            "spec": {"type": 7}
+        }))
+        .unwrap_err();
+        assert_eq!(err.path, "spec");
+        let err = Extension::from_json(&json!({
+            "metadata": {"name": "x", "namespace": "y"},
+            "spec": {"type": "shoot-flux"},
+            "status": {"lastOperation": {"state": "Succeeded"}}
+        }))
+        .unwrap_err();
+        assert_eq!(err.path, "status");
+    }
+
+    #[test]
+    fn other_types_and_classes_are_not_ours() {
+        let mut ext =
+            Extension::from_json(&json!({"metadata": {}, "spec": {"type": "shoot-dns-service"}}))
+                .unwrap();
+        assert!(!ext.is_ours());
+        ext.spec.type_ = EXTENSION_TYPE.into();
+        ext.spec.class = Some("seed".into());
+        assert!(!ext.is_ours());
+    }
+}
