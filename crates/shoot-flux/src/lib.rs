@@ -1,5 +1,19 @@
 //! shoot-flux: a Gardener extension that makes every new Shoot come up pre-configured from a Git
 //! repository through Flux.
+//!
+//! Data flows one way: inputs (Extension, Cluster, project ConfigMap, operator config) ->
+//! validated configuration (`config`) -> desired objects (`render`, pure) -> apply (`actuator`)
+//! -> status (`reconciler`, keeping Gardener's contract in `gardener`).
 
+pub mod actuator;
+pub mod cli;
 pub mod config;
+pub mod controller;
+pub mod flux;
+pub mod garden;
 pub mod gardener;
+pub mod managedresource;
+pub mod metrics;
+pub mod reconciler;
+pub mod render;
+pub mod server;

@@ -1,6 +1,127 @@
-fn main() {
-    println!(
-        "gardener-extension-shoot-flux {}",
-        env!("CARGO_PKG_VERSION")
-    );
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::Parser;
+use kube::config::{KubeConfigOptions, Kubeconfig};
+
+use shoot_flux::actuator::Actuator;
+use shoot_flux::cli::Args;
+use shoot_flux::config::operator::{OperatorConfig, parse_duration};
+use shoot_flux::controller::{self, Options};
+use shoot_flux::flux::manifests::ManifestStore;
+use shoot_flux::garden::Garden;
+use shoot_flux::metrics::Metrics;
+use shoot_flux::reconciler::Reconciler;
+use shoot_flux::server::{self, Readiness};
+
+async fn client_from(path: Option<&std::path::Path>) -> Result<kube::Client> {
+    let config = match path {
+        Some(path) => {
+            let kubeconfig = Kubeconfig::read_from(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default()).await?
+        }
+        None => kube::Config::infer().await?,
+    };
+    Ok(kube::Client::try_from(config)?)
+}
+
+fn init_logging(args: &Args) {
+    let filter = tracing_subscriber::EnvFilter::try_new(match args.log_level.as_str() {
+        "debug" => "debug,hyper=info,rustls=info,tower=info",
+        "error" => "error",
+        "info" => "info",
+        other => other,
+    })
+    .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()));
+    if args.log_format == "text" {
+        builder.init();
+    } else {
+        builder.json().flatten_event(true).init();
+    }
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let args = Args::parse();
+    init_logging(&args);
+    tracing::info!(version = env!("CARGO_PKG_VERSION"), gardener_version = ?args.gardener_version, "starting gardener-extension-shoot-flux");
+    let operator = match &args.config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            OperatorConfig::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?
+        }
+        None => OperatorConfig::default(),
+    };
+    let resync = parse_duration(&args.resync_period)
+        .filter(|d| !d.is_zero())
+        .with_context(|| {
+            format!(
+                "--resync-period {:?} is not a duration like 1h",
+                args.resync_period
+            )
+        })?;
+    let seed = client_from(args.kubeconfig.as_deref())
+        .await
+        .context("seed client")?;
+    let garden = match &args.garden_kubeconfig {
+        Some(path) => Some(client_from(Some(path)).await.context("garden client")?),
+        None => {
+            tracing::warn!(
+                "no garden kubeconfig (GARDEN_KUBECONFIG): project ConfigMaps are not read, shoots get Flux without sync objects"
+            );
+            None
+        }
+    };
+    let manifests = Arc::new(ManifestStore::new(
+        operator.flux.manifests.clone(),
+        operator.flux.manifest_timeout,
+    )?);
+    let metrics = Arc::new(Metrics::default());
+    let ready = Arc::new(Readiness::default());
+    let reconciler = Arc::new(Reconciler {
+        seed: seed.clone(),
+        actuator: Actuator::new(
+            seed.clone(),
+            Garden::new(garden.clone()),
+            manifests,
+            operator,
+        ),
+        resync,
+        metrics: metrics.clone(),
+    });
+    let metrics_addr = args.metrics_bind_address;
+    let health_addr = args.health_bind_address;
+    tokio::spawn(async move {
+        if let Err(e) = server::serve_metrics(metrics_addr, metrics).await {
+            tracing::error!(error = %e, "metrics server stopped");
+        }
+    });
+    let health_ready = ready.clone();
+    tokio::spawn(async move {
+        if let Err(e) = server::serve_health(health_addr, health_ready).await {
+            tracing::error!(error = %e, "health server stopped");
+        }
+    });
+    controller::run(
+        seed,
+        garden,
+        reconciler,
+        Options {
+            ignore_operation_annotation: args.ignore_operation_annotation,
+            max_concurrent_reconciles: args.lifecycle_max_concurrent_reconciles,
+            resync,
+            reconcile_timeout: Duration::from_secs(180),
+        },
+        ready,
+    )
+    .await;
+    tracing::info!("stopped");
+    Ok(())
 }

@@ -1,0 +1,258 @@
+//! The local demo: real control planes, the extension, Flux and a sample repository; the sample
+//! app appears in the shoot. Run it with `hack/demo` (or `cargo run -p shoot-flux --example demo`
+//! after `cargo build -p shoot-flux`). `--exit` stops after the summary instead of staying up.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
+use kube::api::{Api, Patch, PatchParams};
+use serde_json::json;
+use testbed::kubeutil::{dynamic_api, wait_for};
+use testbed::ports::free_port;
+use testbed::process::Process;
+use testbed::{ShootSpec, gardenlet};
+
+struct Progress {
+    started: Instant,
+    step: Instant,
+}
+
+impl Progress {
+    fn begin(&mut self, what: &str) {
+        self.step = Instant::now();
+        println!("[{:6.1}s] {what} ...", self.started.elapsed().as_secs_f64());
+    }
+
+    fn done(&self, detail: &str) {
+        println!(
+            "[{:6.1}s]   done in {:.1}s{}{detail}",
+            self.started.elapsed().as_secs_f64(),
+            self.step.elapsed().as_secs_f64(),
+            if detail.is_empty() { "" } else { ": " }
+        );
+    }
+}
+
+fn extension_binary() -> Result<PathBuf> {
+    if let Some(path) = std::env::var_os("SHOOT_FLUX_BINARY") {
+        return Ok(PathBuf::from(path));
+    }
+    // target/<profile>/examples/demo -> target/<profile>/gardener-extension-shoot-flux
+    let exe = std::env::current_exe()?;
+    let binary = exe
+        .parent()
+        .and_then(|p| p.parent())
+        .map(|p| p.join("gardener-extension-shoot-flux"))
+        .context("locating the extension binary")?;
+    anyhow::ensure!(
+        binary.is_file(),
+        "{} is missing: run `cargo build -p shoot-flux` (hack/demo does)",
+        binary.display()
+    );
+    Ok(binary)
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let exit = std::env::args().any(|a| a == "--exit");
+    let mut p = Progress {
+        started: Instant::now(),
+        step: Instant::now(),
+    };
+    println!(
+        "shoot-flux demo: a garden, a seed and a shoot on 127.0.0.1, the extension, GRM and Flux\n"
+    );
+
+    p.begin("starting etcd and the garden and seed API servers");
+    let bed = testbed::bed().await?;
+    p.done(&format!(
+        "garden {}, seed {}",
+        bed.garden().url(),
+        bed.seed().url()
+    ));
+
+    p.begin("creating a Git repository with the sample app (podinfo Deployment and Service)");
+    let git = bed.git().await?;
+    let files = testbed::sample::podinfo_files("Hello from shoot-flux");
+    let files: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
+    git.create_repository("fleet", &files)?;
+    let url = git.http_url("fleet");
+    p.done(&url);
+
+    p.begin("serving the Flux release assets (GitHub's layout) on loopback");
+    let releases = bed.releases().await?;
+    let versions = testbed::paths::versions()?;
+    p.done(&releases.base_url());
+
+    let spec = ShootSpec::new("demo", "podinfo");
+    let ns = spec.technical_id();
+    p.begin("starting the shoot's API server, kube-controller-manager, GRM and the node simulator");
+    let mut shoot = bed.new_shoot(spec.clone()).await?;
+    shoot.create_gardenlet_objects().await?;
+    shoot.start_grm().await?;
+    shoot.start_node_simulator()?;
+    p.done(&format!("shoot {}", shoot.api().url()));
+
+    p.begin("starting gardener-extension-shoot-flux");
+    let config = bed.dir().join("demo-operator-config.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "kind: OperatorConfiguration\nflux:\n  manifests:\n    baseURL: {}\n",
+            releases.base_url()
+        ),
+    )?;
+    let (metrics, health) = (free_port()?, free_port()?);
+    let mut command = Command::new(extension_binary()?);
+    command
+        .env("KUBECONFIG", bed.seed().kubeconfig_path())
+        .env("GARDEN_KUBECONFIG", bed.garden().kubeconfig_path())
+        .arg(format!("--config={}", config.display()))
+        .arg(format!("--metrics-bind-address=127.0.0.1:{metrics}"))
+        .arg(format!("--health-bind-address=127.0.0.1:{health}"));
+    let log = bed.dir().join("shoot-flux.log");
+    let mut extension = Process::spawn("shoot-flux", command, &log)?;
+    wait_for("the extension to be ready", Duration::from_secs(30), || {
+        let running = extension.ensure_running();
+        async move {
+            running?;
+            let r = testbed::plainhttp::get(&format!("http://127.0.0.1:{health}/readyz")).await?;
+            Ok((r.status == 200).then_some(()))
+        }
+    })
+    .await?;
+    p.done(&format!("log {}", log.display()));
+
+    p.begin("operator: project ConfigMap flux-config in the garden (namespace garden-demo)");
+    let garden = bed.garden().client().await?;
+    let project_ns: Namespace =
+        serde_json::from_value(json!({"metadata": {"name": "garden-demo"}}))?;
+    Api::<Namespace>::all(garden.clone())
+        .patch(
+            "garden-demo",
+            &PatchParams::apply("demo"),
+            &Patch::Apply(&project_ns),
+        )
+        .await?;
+    let cm: ConfigMap = serde_json::from_value(json!({
+        "apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "flux-config", "namespace": "garden-demo"},
+        "data": {"fluxVersion": versions.flux, "repositoryUrl": url, "repositoryBranch": "main"}
+    }))?;
+    Api::<ConfigMap>::namespaced(garden, "garden-demo")
+        .patch(
+            "flux-config",
+            &PatchParams::apply("demo"),
+            &Patch::Apply(&cm),
+        )
+        .await?;
+    p.done(&format!("fluxVersion {}", versions.flux));
+
+    p.begin("gardenlet: Extension shoot-flux in the shoot namespace");
+    let created = Instant::now();
+    let seed = bed.seed().client().await?;
+    gardenlet::apply_extension(&seed, &spec).await?;
+    let extensions = dynamic_api(
+        &seed,
+        "extensions.gardener.cloud/v1alpha1",
+        "Extension",
+        Some(&ns),
+    )
+    .await?;
+    wait_for(
+        "the Extension to succeed",
+        Duration::from_secs(120),
+        || async {
+            let ext = extensions.get("shoot-flux").await?;
+            let state = ext.data["status"]["lastOperation"]["state"].clone();
+            Ok((state == "Succeeded").then_some(()))
+        },
+    )
+    .await?;
+    p.done(&format!(
+        "Succeeded {:.1}s after creation",
+        created.elapsed().as_secs_f64()
+    ));
+
+    p.begin("GRM: applying Flux into the shoot (ManagedResources extension-shoot-flux-*)");
+    let mrs = dynamic_api(
+        &seed,
+        "resources.gardener.cloud/v1alpha1",
+        "ManagedResource",
+        Some(&ns),
+    )
+    .await?;
+    for name in [
+        "extension-shoot-flux-flux-install",
+        "extension-shoot-flux-flux-config",
+    ] {
+        wait_for(
+            &format!("{name} applied"),
+            Duration::from_secs(120),
+            || async {
+                let mr = mrs.get(name).await?;
+                let applied = mr.data["status"]["conditions"].as_array().is_some_and(|c| {
+                    c.iter()
+                        .any(|c| c["type"] == "ResourcesApplied" && c["status"] == "True")
+                });
+                Ok(applied.then_some(()))
+            },
+        )
+        .await?;
+    }
+    p.done("Flux namespace, CRDs, controllers, main-gitrepo and main-ks are in the shoot");
+
+    p.begin("running the Flux controllers GRM deployed (source-controller, kustomize-controller)");
+    shoot.start_flux().await?;
+    p.done("");
+
+    p.begin("Flux: syncing the sample repository into the shoot");
+    let client = shoot.client().await?;
+    let deployments: Api<Deployment> = Api::namespaced(client, "default");
+    wait_for("podinfo in the shoot", Duration::from_secs(180), || async {
+        Ok(deployments.get_opt("podinfo").await?)
+    })
+    .await?;
+    p.done("podinfo is running in the shoot");
+
+    let rss_mib =
+        (bed.shared_rss_kib() + shoot.rss_kib() + extension.rss_kib().unwrap_or(0)) / 1024;
+    println!("\nSummary");
+    println!(
+        "  Extension -> Succeeded:      {:.1}s",
+        created.elapsed().as_secs_f64()
+    );
+    println!(
+        "  demo wall time so far:       {:.1}s",
+        p.started.elapsed().as_secs_f64()
+    );
+    println!(
+        "  extension RSS:               {} MiB",
+        extension.rss_kib().unwrap_or(0) / 1024
+    );
+    println!("  all processes RSS:           {rss_mib} MiB");
+    println!(
+        "  try:  kubectl --kubeconfig {} get deploy,svc -n default",
+        shoot.api().kubeconfig_path().display()
+    );
+    println!(
+        "        kubectl --kubeconfig {} get extensions,managedresources -n {ns}",
+        bed.seed().kubeconfig_path().display()
+    );
+    println!("  logs: {}", bed.dir().display());
+    if exit {
+        println!("demo complete");
+        return Ok(());
+    }
+    println!("\nThe demo stays up; press Ctrl-C to stop everything.");
+    tokio::signal::ctrl_c().await?;
+    println!("stopping");
+    Ok(())
+}

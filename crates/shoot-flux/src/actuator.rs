@@ -1,0 +1,314 @@
+//! What shoot-flux does for one shoot, top to bottom: Reconcile, Delete, ForceDelete, Migrate and
+//! Restore (gardener-contract.md §2.2). It fetches inputs, calls the pure configuration and
+//! rendering code, and applies the result to the seed; status is the reconciler's business.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::core::v1::Secret;
+use kube::Client;
+use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams};
+use serde_json::{Value, json};
+
+use crate::config::errors::FieldErrors;
+use crate::config::operator::OperatorConfig;
+use crate::config::{self, project};
+use crate::flux::manifests::{ManifestError, ManifestStore};
+use crate::flux::transform::InstallOptions;
+use crate::garden::{Garden, GardenError};
+use crate::gardener::shoot::ShootFacts;
+use crate::gardener::status::ErrorCode;
+use crate::gardener::types::{Extension, managed_resource_resource};
+use crate::managedresource::{
+    self, CONFIG_NAME, DesiredManagedResource, INSTALL_NAME, OWNER_LABEL,
+};
+use crate::render;
+
+pub const FIELD_MANAGER: &str = "gardener-extension-shoot-flux";
+/// How long Delete waits for the shoot objects of one ManagedResource to be removed.
+const DELETE_WAIT: Duration = Duration::from_secs(120);
+
+#[derive(Debug, thiserror::Error)]
+pub enum ActuatorError {
+    #[error("{0}")]
+    Configuration(String),
+    #[error("{0}")]
+    Garden(#[from] GardenError),
+    #[error("{0}")]
+    Manifests(#[from] ManifestError),
+    #[error("seed API request failed: {0}")]
+    Seed(#[from] kube::Error),
+    #[error("{0}")]
+    Cleanup(String),
+}
+
+impl From<FieldErrors> for ActuatorError {
+    fn from(e: FieldErrors) -> Self {
+        Self::Configuration(format!("invalid configuration: {e}"))
+    }
+}
+
+impl ActuatorError {
+    pub fn codes(&self) -> Vec<ErrorCode> {
+        match self {
+            Self::Configuration(_) | Self::Manifests(ManifestError::NotFound { .. }) => {
+                vec![ErrorCode::ConfigurationProblem]
+            }
+            Self::Garden(GardenError::Forbidden { .. }) => vec![ErrorCode::InfraUnauthorized],
+            Self::Garden(_) | Self::Manifests(_) => vec![ErrorCode::RetryableInfraDependencies],
+            Self::Seed(_) => vec![],
+            Self::Cleanup(_) => vec![ErrorCode::CleanupClusterResources],
+        }
+    }
+
+    /// A stable, short label for metrics and logs.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Self::Configuration(_) => "configuration",
+            Self::Garden(_) => "garden",
+            Self::Manifests(_) => "manifests",
+            Self::Seed(_) => "seed",
+            Self::Cleanup(_) => "cleanup",
+        }
+    }
+
+    /// Errors that only a change of input can fix are retried slowly, not with a tight backoff.
+    pub fn requeue_after(&self) -> Option<Duration> {
+        match self {
+            Self::Configuration(_) | Self::Manifests(ManifestError::NotFound { .. }) => {
+                Some(Duration::from_secs(300))
+            }
+            Self::Garden(GardenError::Forbidden { .. }) => Some(Duration::from_secs(60)),
+            _ => None,
+        }
+    }
+}
+
+pub struct Actuator {
+    seed: Client,
+    garden: Garden,
+    manifests: Arc<ManifestStore>,
+    operator: OperatorConfig,
+}
+
+impl std::fmt::Debug for Actuator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Actuator").finish_non_exhaustive()
+    }
+}
+
+fn mr_api(client: &Client, namespace: &str) -> Api<DynamicObject> {
+    Api::namespaced_with(client.clone(), namespace, &managed_resource_resource())
+}
+
+impl Actuator {
+    pub fn new(
+        seed: Client,
+        garden: Garden,
+        manifests: Arc<ManifestStore>,
+        operator: OperatorConfig,
+    ) -> Self {
+        Self {
+            seed,
+            garden,
+            manifests,
+            operator,
+        }
+    }
+
+    /// Create or update everything for the shoot. A bad configuration fails before anything is
+    /// written, so the last applied good state stays.
+    pub async fn reconcile(
+        &self,
+        _ext: &Extension,
+        shoot: &ShootFacts,
+    ) -> Result<(), ActuatorError> {
+        if shoot.is_workerless() {
+            return Err(ActuatorError::Configuration(
+                "the shoot has no workers: Flux needs nodes to run, so shoot-flux does not support workerless shoots; remove the extension".into(),
+            ));
+        }
+        let project = match self.garden.project_config(&shoot.project_namespace).await {
+            Ok(Some(data)) => Some(project::parse(&data)?),
+            Ok(None) | Err(GardenError::NotConfigured) => None,
+            Err(e) => return Err(e.into()),
+        };
+        let effective = config::merge(&self.operator, project.as_ref())?;
+        let version = self.manifests.resolve(&effective.flux_version).await?;
+        let options = InstallOptions {
+            namespace: effective.namespace.clone(),
+            registry: effective.registry.clone(),
+        };
+        let bundle = self.manifests.install_bundle(&version, &options).await?;
+        let desired = render::render(shoot, &effective, &bundle)
+            .map_err(|e| ActuatorError::Configuration(format!("rendering failed: {e}")))?;
+        // Install first: the config objects need Flux's CRDs.
+        self.apply(&desired.install).await?;
+        self.apply(&desired.config).await?;
+        Ok(())
+    }
+
+    async fn apply(&self, desired: &DesiredManagedResource) -> Result<(), ActuatorError> {
+        let namespace = desired.managed_resource["metadata"]["namespace"]
+            .as_str()
+            .unwrap_or_default();
+        let secrets: Api<Secret> = Api::namespaced(self.seed.clone(), namespace);
+        // Secrets are immutable and content-named: create once, never update.
+        if secrets
+            .get_metadata_opt(&desired.secret_name)
+            .await?
+            .is_none()
+        {
+            let secret: Secret = serde_json::from_value(desired.secret.clone())
+                .map_err(|e| ActuatorError::Configuration(e.to_string()))?;
+            match secrets.create(&PostParams::default(), &secret).await {
+                Ok(_) => {}
+                Err(kube::Error::Api(s)) if s.code == 409 => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let mrs = mr_api(&self.seed, namespace);
+        let existing = mrs.get_opt(&desired.name).await?;
+        let existing = existing.map(|o| serde_json::to_value(o).unwrap_or_default());
+        match (
+            existing.as_ref(),
+            managedresource::merge_patch(existing.as_ref(), desired),
+        ) {
+            (_, None) => {}
+            (None, Some(_)) => {
+                let object: DynamicObject =
+                    serde_json::from_value(desired.managed_resource.clone())
+                        .map_err(|e| ActuatorError::Configuration(e.to_string()))?;
+                mrs.create(&PostParams::default(), &object).await?;
+            }
+            (Some(_), Some(patch)) => {
+                mrs.patch(
+                    &desired.name,
+                    &PatchParams::default(),
+                    &Patch::Merge(&patch),
+                )
+                .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Delete: while the shoot itself goes away or sleeps, Flux cannot run, so the MRs are
+    /// removed with `keepObjects` and no wait. On a running shoot the config MR goes first (Flux
+    /// prunes what it deployed), then the install MR, each waited for.
+    pub async fn delete(&self, ext: &Extension, shoot: &ShootFacts) -> Result<(), ActuatorError> {
+        if shoot.deleting || shoot.is_hibernation_enabled() {
+            for name in [CONFIG_NAME, INSTALL_NAME] {
+                self.delete_managed_resource(&ext.namespace, name, true, false)
+                    .await?;
+            }
+        } else {
+            for name in [CONFIG_NAME, INSTALL_NAME] {
+                self.delete_managed_resource(&ext.namespace, name, false, true)
+                    .await?;
+            }
+        }
+        self.delete_secrets(&ext.namespace).await
+    }
+
+    /// ForceDelete must succeed even if shoot objects are orphaned.
+    pub async fn force_delete(
+        &self,
+        ext: &Extension,
+        _shoot: &ShootFacts,
+    ) -> Result<(), ActuatorError> {
+        for name in [CONFIG_NAME, INSTALL_NAME] {
+            self.delete_managed_resource(&ext.namespace, name, true, false)
+                .await?;
+        }
+        self.delete_secrets(&ext.namespace).await
+    }
+
+    /// Migrate keeps every shoot object and removes ours from this seed.
+    pub async fn migrate(&self, ext: &Extension, _shoot: &ShootFacts) -> Result<(), ActuatorError> {
+        for name in [CONFIG_NAME, INSTALL_NAME] {
+            self.delete_managed_resource(&ext.namespace, name, true, true)
+                .await?;
+        }
+        self.delete_secrets(&ext.namespace).await
+    }
+
+    /// Restore is a reconcile: all state is derived from the configuration.
+    pub async fn restore(&self, ext: &Extension, shoot: &ShootFacts) -> Result<(), ActuatorError> {
+        self.reconcile(ext, shoot).await
+    }
+
+    async fn delete_managed_resource(
+        &self,
+        namespace: &str,
+        name: &str,
+        keep_objects: bool,
+        wait: bool,
+    ) -> Result<(), ActuatorError> {
+        let mrs = mr_api(&self.seed, namespace);
+        let Some(existing) = mrs.get_opt(name).await? else {
+            return Ok(());
+        };
+        if keep_objects && existing.data["spec"]["keepObjects"] != json!(true) {
+            mrs.patch(
+                name,
+                &PatchParams::default(),
+                &Patch::Merge(&json!({"spec": {"keepObjects": true}})),
+            )
+            .await?;
+        }
+        if existing.metadata.deletion_timestamp.is_none() {
+            match mrs.delete(name, &DeleteParams::default()).await {
+                Ok(_) => {}
+                Err(kube::Error::Api(s)) if s.code == 404 => return Ok(()),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        if !wait {
+            return Ok(());
+        }
+        let started = Instant::now();
+        while started.elapsed() < DELETE_WAIT {
+            if mrs.get_opt(name).await?.is_none() {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_secs(2)).await;
+        }
+        let reason = mrs
+            .get_opt(name)
+            .await?
+            .and_then(|mr| condition_message(&mr.data, "ResourcesApplied"))
+            .unwrap_or_default();
+        Err(ActuatorError::Cleanup(format!(
+            "the shoot objects of ManagedResource {namespace}/{name} are still being deleted {reason}"
+        )))
+    }
+
+    async fn delete_secrets(&self, namespace: &str) -> Result<(), ActuatorError> {
+        let secrets: Api<Secret> = Api::namespaced(self.seed.clone(), namespace);
+        for name in [CONFIG_NAME, INSTALL_NAME] {
+            let list = secrets
+                .list_metadata(&ListParams::default().labels(&format!("{OWNER_LABEL}={name}")))
+                .await?;
+            for secret in list.items {
+                if let Some(secret_name) = secret.metadata.name {
+                    match secrets.delete(&secret_name, &DeleteParams::default()).await {
+                        Ok(_) => {}
+                        Err(kube::Error::Api(s)) if s.code == 404 => {}
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn condition_message(object: &Value, kind: &str) -> Option<String> {
+    object["status"]["conditions"]
+        .as_array()?
+        .iter()
+        .find(|c| c["type"] == kind)
+        .and_then(|c| c["message"].as_str())
+        .map(|m| format!("({m})"))
+}

@@ -1,0 +1,70 @@
+//! Command-line flags, named as Gardener extensions name them (gardener-contract.md §5.2).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::Parser;
+
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "gardener-extension-shoot-flux",
+    version,
+    about = "Gardener extension that bootstraps every Shoot from a Git repository through Flux"
+)]
+pub struct Args {
+    /// Kubeconfig of the seed (in-cluster configuration when unset).
+    #[arg(long, env = "KUBECONFIG")]
+    pub kubeconfig: Option<PathBuf>,
+    /// Kubeconfig of the garden, as gardenlet injects it.
+    #[arg(long, env = "GARDEN_KUBECONFIG")]
+    pub garden_kubeconfig: Option<PathBuf>,
+    /// Operator configuration file (OperatorConfiguration YAML).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Reconcile on spec and Cluster changes instead of the gardener.cloud/operation annotation.
+    #[arg(long, default_value_t = false, action = clap::ArgAction::Set)]
+    pub ignore_operation_annotation: bool,
+    #[arg(long, default_value_t = 5)]
+    pub lifecycle_max_concurrent_reconciles: u16,
+    /// How often every Extension is reconciled even without a change (e.g. 1h, 30m).
+    #[arg(long, default_value = "1h")]
+    pub resync_period: String,
+    #[arg(long, default_value = "0.0.0.0:8080", value_parser = parse_addr)]
+    pub metrics_bind_address: SocketAddr,
+    #[arg(long, default_value = "0.0.0.0:8081", value_parser = parse_addr)]
+    pub health_bind_address: SocketAddr,
+    /// info, debug or error (or a tracing filter).
+    #[arg(long, default_value = "info")]
+    pub log_level: String,
+    /// json or text.
+    #[arg(long, default_value = "json")]
+    pub log_format: String,
+    /// Passed by the chart from gardenlet's values; logged.
+    #[arg(long)]
+    pub gardener_version: Option<String>,
+}
+
+/// Accepts Go-style `:8080` as well as `host:port`.
+fn parse_addr(text: &str) -> Result<SocketAddr, String> {
+    let full = if text.starts_with(':') {
+        format!("0.0.0.0{text}")
+    } else {
+        text.to_string()
+    };
+    full.parse().map_err(|e| format!("{text:?}: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn go_style_addresses() {
+        assert_eq!(parse_addr(":8080").unwrap().port(), 8080);
+        assert_eq!(
+            parse_addr("127.0.0.1:1").unwrap().to_string(),
+            "127.0.0.1:1"
+        );
+        assert!(parse_addr("x").is_err());
+    }
+}

@@ -1,0 +1,230 @@
+//! Watches and work queue: Extensions of type shoot-flux (filtered by Gardener's event
+//! predicates), plus the triggers that map other changes onto them: Clusters (with
+//! `--ignore-operation-annotation`) and the garden's `flux-config` ConfigMaps.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::api::{Api, DynamicObject};
+use kube::core::PartialObjectMeta;
+use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Client, CustomResource};
+use serde::{Deserialize, Serialize};
+
+use crate::config::project::CONFIGMAP_NAME;
+use crate::gardener::operation::event_triggers;
+use crate::gardener::types::{Extension, extension_resource};
+use crate::reconciler::{Next, ReconcileError, Reconciler};
+use crate::server::Readiness;
+
+/// The Cluster as a typed resource, only so its metadata can be watched cheaply.
+#[derive(CustomResource, Clone, Debug, Default, Serialize, Deserialize)]
+#[kube(
+    group = "extensions.gardener.cloud",
+    version = "v1alpha1",
+    kind = "Cluster",
+    schema = "disabled"
+)]
+pub struct ClusterSpec {
+    #[serde(flatten)]
+    pub rest: serde_json::Map<String, serde_json::Value>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub ignore_operation_annotation: bool,
+    pub max_concurrent_reconciles: u16,
+    pub resync: Duration,
+    pub reconcile_timeout: Duration,
+}
+
+struct Context {
+    reconciler: Arc<Reconciler>,
+    failures: Mutex<HashMap<String, u32>>,
+    timeout: Duration,
+}
+
+fn key(obj: &DynamicObject) -> String {
+    format!(
+        "{}/{}",
+        obj.metadata.namespace.as_deref().unwrap_or_default(),
+        obj.metadata.name.as_deref().unwrap_or_default()
+    )
+}
+
+async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
+    let namespace = obj.metadata.namespace.clone().unwrap_or_default();
+    let name = obj.metadata.name.clone().unwrap_or_default();
+    let work = ctx.reconciler.reconcile(&namespace, &name);
+    let next = match tokio::time::timeout(ctx.timeout, work).await {
+        Ok(result) => result?,
+        Err(_) => {
+            tracing::warn!(%namespace, "reconcile exceeded {:?}; it will be retried", ctx.timeout);
+            return Ok(Action::requeue(Duration::from_secs(5)));
+        }
+    };
+    if let Ok(mut f) = ctx.failures.lock() {
+        f.remove(&key(&obj));
+    }
+    Ok(match next {
+        Next::AwaitChange => Action::await_change(),
+        Next::RequeueAfter(d) => Action::requeue(d),
+    })
+}
+
+/// Per-object exponential backoff (5 s doubling up to 5 min); errors only new input can fix wait
+/// their own, longer interval.
+fn error_policy(obj: Arc<DynamicObject>, error: &ReconcileError, ctx: Arc<Context>) -> Action {
+    if let Some(after) = error.requeue_after() {
+        return Action::requeue(after);
+    }
+    let failures = ctx
+        .failures
+        .lock()
+        .map(|mut f| {
+            let n = f.entry(key(&obj)).or_insert(0);
+            *n = n.saturating_add(1);
+            *n
+        })
+        .unwrap_or(1);
+    let delay = Duration::from_secs(5).saturating_mul(1 << failures.min(6).saturating_sub(1));
+    Action::requeue(delay.min(Duration::from_secs(300)))
+}
+
+/// Extensions in the shoot namespace `namespace`.
+fn in_namespace(store: &Store<DynamicObject>, namespace: &str) -> Vec<ObjectRef<DynamicObject>> {
+    store
+        .state()
+        .iter()
+        .filter(|o| o.metadata.namespace.as_deref() == Some(namespace))
+        .map(|o| ObjectRef::from_obj_with(o.as_ref(), extension_resource()))
+        .collect()
+}
+
+/// Extensions of every shoot of `project` (namespaces `shoot--<project>--<shoot>`).
+fn of_project(store: &Store<DynamicObject>, project: &str) -> Vec<ObjectRef<DynamicObject>> {
+    let prefix = format!("shoot--{project}--");
+    store
+        .state()
+        .iter()
+        .filter(|o| {
+            o.metadata
+                .namespace
+                .as_deref()
+                .is_some_and(|n| n.starts_with(&prefix))
+        })
+        .map(|o| ObjectRef::from_obj_with(o.as_ref(), extension_resource()))
+        .collect()
+}
+
+pub async fn run(
+    seed: Client,
+    garden: Option<Client>,
+    reconciler: Arc<Reconciler>,
+    options: Options,
+    ready: Arc<Readiness>,
+) {
+    let resource = extension_resource();
+    let extensions: Api<DynamicObject> = Api::all_with(seed.clone(), &resource);
+    let writer = reflector::store::Writer::new(resource.clone());
+    let store = writer.as_reader();
+
+    // Gardener's predicates need the previous version of each object.
+    let seen: Arc<Mutex<HashMap<String, Extension>>> = Arc::default();
+    let ignore = options.ignore_operation_annotation;
+    let initial_list_done = ready.clone();
+    let triggers = watcher(extensions, watcher::Config::default())
+        .default_backoff()
+        .reflect(writer)
+        .inspect(move |event| {
+            if matches!(event, Ok(watcher::Event::InitDone)) && !initial_list_done.get() {
+                initial_list_done.set();
+                tracing::info!("Extension cache synced; ready");
+            }
+        })
+        .touched_objects()
+        .filter(move |result| {
+            let pass = match result {
+                Err(_) => true,
+                Ok(obj) => {
+                    let json = serde_json::to_value(obj).unwrap_or_default();
+                    match Extension::from_json(&json) {
+                        // Malformed objects go to the reconciler, which reports them.
+                        Err(_) => true,
+                        Ok(new) if !new.is_ours() => false,
+                        Ok(new) => {
+                            let mut seen = seen
+                                .lock()
+                                .unwrap_or_else(std::sync::PoisonError::into_inner);
+                            let k = format!("{}/{}", new.namespace, new.name);
+                            let pass = event_triggers(seen.get(&k), &new, ignore);
+                            seen.insert(k, new);
+                            pass
+                        }
+                    }
+                }
+            };
+            std::future::ready(pass)
+        });
+
+    let mut controller = Controller::for_stream_with(triggers, store.clone(), resource.clone())
+        .with_config(ControllerConfig::default().concurrency(options.max_concurrent_reconciles));
+
+    if ignore {
+        let clusters: Api<PartialObjectMeta<Cluster>> = Api::all(seed.clone());
+        let store = store.clone();
+        controller = controller.watches_stream(
+            watcher(clusters, watcher::Config::default())
+                .default_backoff()
+                .touched_objects(),
+            move |cluster| {
+                in_namespace(&store, cluster.metadata.name.as_deref().unwrap_or_default())
+            },
+        );
+    }
+    if let Some(garden) = garden {
+        let configmaps: Api<PartialObjectMeta<ConfigMap>> = Api::all(garden);
+        let store = store.clone();
+        let config = watcher::Config::default().fields(&format!("metadata.name={CONFIGMAP_NAME}"));
+        controller = controller.watches_stream(
+            watcher(configmaps, config)
+                .default_backoff()
+                .touched_objects(),
+            move |cm| {
+                let namespace = cm.metadata.namespace.unwrap_or_default();
+                match namespace.strip_prefix("garden-") {
+                    Some(project) => of_project(&store, project),
+                    None => Vec::new(),
+                }
+            },
+        );
+    }
+
+    // The resync also covers projects whose ConfigMaps cannot be watched.
+    let resync = options.resync;
+    let ticks = futures::stream::unfold((), move |()| async move {
+        tokio::time::sleep(resync).await;
+        Some(((), ()))
+    });
+    controller = controller.reconcile_all_on(ticks);
+
+    let context = Arc::new(Context {
+        reconciler,
+        failures: Mutex::new(HashMap::new()),
+        timeout: options.reconcile_timeout,
+    });
+    controller
+        .shutdown_on_signal()
+        .run(reconcile, error_policy, context)
+        .for_each(|result| async move {
+            if let Err(e) = result {
+                tracing::debug!(error = %e, "controller event");
+            }
+        })
+        .await;
+}

@@ -1,0 +1,227 @@
+//! Adapts Flux's upstream install manifests to a shoot: the Flux namespace and an image registry
+//! mirror. Pure functions over parsed documents.
+
+use serde_json::Value;
+
+pub const UPSTREAM_NAMESPACE: &str = "flux-system";
+pub const UPSTREAM_REGISTRY: &str = "ghcr.io/fluxcd";
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct InstallOptions {
+    pub namespace: String,
+    pub registry: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ParseError {
+    #[error("install.yaml is not valid YAML: {0}")]
+    Yaml(String),
+    #[error("install.yaml document {index} has no {field}")]
+    Missing { index: usize, field: &'static str },
+}
+
+/// Parses a multi-document manifest, dropping empty documents and checking each has a kind and
+/// a name.
+pub fn parse_documents(yaml: &str) -> Result<Vec<Value>, ParseError> {
+    let docs: Vec<Value> =
+        serde_saphyr::from_multiple(yaml).map_err(|e| ParseError::Yaml(e.to_string()))?;
+    let docs: Vec<Value> = docs.into_iter().filter(|d| !d.is_null()).collect();
+    for (index, doc) in docs.iter().enumerate() {
+        if doc["kind"].as_str().is_none() {
+            return Err(ParseError::Missing {
+                index,
+                field: "kind",
+            });
+        }
+        if doc["metadata"]["name"].as_str().is_none() {
+            return Err(ParseError::Missing {
+                index,
+                field: "metadata.name",
+            });
+        }
+    }
+    Ok(docs)
+}
+
+fn rewrite_string(value: &mut Value, from: &str, to: &str) {
+    if let Value::String(s) = value
+        && s.contains(from)
+    {
+        *s = s.replace(from, to);
+    }
+}
+
+fn containers_mut(doc: &mut Value) -> Vec<&mut Value> {
+    let Some(spec) = doc
+        .pointer_mut("/spec/template/spec")
+        .and_then(Value::as_object_mut)
+    else {
+        return Vec::new();
+    };
+    spec.iter_mut()
+        .filter(|(key, _)| matches!(key.as_str(), "initContainers" | "containers"))
+        .filter_map(|(_, list)| list.as_array_mut())
+        .flat_map(|list| list.iter_mut())
+        .collect()
+}
+
+/// Applies the namespace and registry to every document.
+pub fn transform(docs: &[Value], options: &InstallOptions) -> Vec<Value> {
+    let namespace = options.namespace.as_str();
+    let svc_from = format!(".{UPSTREAM_NAMESPACE}.svc");
+    let svc_to = format!(".{namespace}.svc");
+    docs.iter()
+        .cloned()
+        .map(|mut doc| {
+            if namespace != UPSTREAM_NAMESPACE {
+                if doc["kind"] == "Namespace" && doc["metadata"]["name"] == UPSTREAM_NAMESPACE {
+                    doc["metadata"]["name"] = Value::String(namespace.to_string());
+                }
+                if doc["metadata"]["namespace"] == UPSTREAM_NAMESPACE {
+                    doc["metadata"]["namespace"] = Value::String(namespace.to_string());
+                }
+                if let Some(subjects) = doc.get_mut("subjects").and_then(Value::as_array_mut) {
+                    for subject in subjects {
+                        if subject["namespace"] == UPSTREAM_NAMESPACE {
+                            subject["namespace"] = Value::String(namespace.to_string());
+                        }
+                    }
+                }
+                for container in containers_mut(&mut doc) {
+                    if let Some(args) = container.get_mut("args").and_then(Value::as_array_mut) {
+                        args.iter_mut()
+                            .for_each(|a| rewrite_string(a, &svc_from, &svc_to));
+                    }
+                }
+            }
+            if let Some(registry) = &options.registry {
+                for container in containers_mut(&mut doc) {
+                    if let Some(image) = container.get_mut("image") {
+                        rewrite_string(
+                            image,
+                            &format!("{UPSTREAM_REGISTRY}/"),
+                            &format!("{registry}/"),
+                        );
+                    }
+                }
+            }
+            doc
+        })
+        .collect()
+}
+
+/// The container images of all Deployments.
+pub fn images(docs: &[Value]) -> Vec<String> {
+    docs.iter()
+        .filter(|d| d["kind"] == "Deployment")
+        .flat_map(|d| {
+            d["spec"]["template"]["spec"]["containers"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        })
+        .filter_map(|c| c["image"].as_str().map(str::to_string))
+        .collect()
+}
+
+/// Serialises documents as one YAML stream.
+pub fn to_yaml(docs: &[Value]) -> Result<String, String> {
+    let mut out = String::new();
+    for doc in docs {
+        out.push_str("---\n");
+        out.push_str(&serde_saphyr::to_string(doc).map_err(|e| e.to_string())?);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SAMPLE: &str = "---
+apiVersion: v1
+kind: Namespace
+metadata:
+  name: flux-system
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata:
+  name: cluster-reconciler-flux-system
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: cluster-admin}
+subjects:
+- kind: ServiceAccount
+  name: kustomize-controller
+  namespace: flux-system
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: source-controller
+  namespace: flux-system
+spec:
+  template:
+    spec:
+      containers:
+      - name: manager
+        image: ghcr.io/fluxcd/source-controller:v1.9.5
+        args:
+        - --events-addr=http://notification-controller.flux-system.svc.cluster.local./
+";
+
+    #[test]
+    fn namespace_and_registry_are_applied_everywhere() {
+        let docs = parse_documents(SAMPLE).unwrap();
+        let out = transform(
+            &docs,
+            &InstallOptions {
+                namespace: "gitops".into(),
+                registry: Some("mirror.local/flux".into()),
+            },
+        );
+        assert_eq!(out[0]["metadata"]["name"], "gitops");
+        assert_eq!(out[1]["subjects"][0]["namespace"], "gitops");
+        assert_eq!(out[2]["metadata"]["namespace"], "gitops");
+        let container = &out[2]["spec"]["template"]["spec"]["containers"][0];
+        assert_eq!(
+            container["image"],
+            "mirror.local/flux/source-controller:v1.9.5"
+        );
+        assert_eq!(
+            container["args"][0],
+            "--events-addr=http://notification-controller.gitops.svc.cluster.local./"
+        );
+        assert_eq!(images(&out), ["mirror.local/flux/source-controller:v1.9.5"]);
+    }
+
+    #[test]
+    fn defaults_leave_upstream_untouched() {
+        let docs = parse_documents(SAMPLE).unwrap();
+        let out = transform(
+            &docs,
+            &InstallOptions {
+                namespace: "flux-system".into(),
+                registry: None,
+            },
+        );
+        assert_eq!(out, docs);
+        let yaml = to_yaml(&out).unwrap();
+        assert_eq!(
+            parse_documents(&yaml).unwrap(),
+            docs,
+            "serialisation round-trips"
+        );
+    }
+
+    #[test]
+    fn malformed_manifests_are_errors() {
+        assert!(matches!(
+            parse_documents("a: [\n"),
+            Err(ParseError::Yaml(_))
+        ));
+        assert!(matches!(
+            parse_documents("metadata: {name: x}\n"),
+            Err(ParseError::Missing { field: "kind", .. })
+        ));
+    }
+}

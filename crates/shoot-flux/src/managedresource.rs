@@ -1,0 +1,187 @@
+//! ManagedResources as Gardener writes them for a shoot (gardener-contract.md §3): no class
+//! (target is the shoot), an origin label, and an immutable, content-named Secret whose one key
+//! `data.yaml.br` holds the brotli-compressed objects. Old secrets are left to GRM's garbage
+//! collector through the `garbage-collectable-reference` label and the MR's reference
+//! annotations.
+
+use std::io::Write;
+
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+pub const DATA_KEY: &str = "data.yaml.br";
+pub const ORIGIN: &str = "shoot-flux";
+pub const INSTALL_NAME: &str = "extension-shoot-flux-flux-install";
+pub const CONFIG_NAME: &str = "extension-shoot-flux-flux-config";
+pub const GC_LABEL: &str = "resources.gardener.cloud/garbage-collectable-reference";
+pub const REFERENCE_PREFIX: &str = "reference.resources.gardener.cloud/";
+/// Marks the secrets we wrote, for cleanup after the MR is gone.
+pub const OWNER_LABEL: &str = "shoot-flux.extensions.gardener.cloud/managed-resource";
+pub const IGNORE_ANNOTATION: &str = "resources.gardener.cloud/ignore";
+
+pub fn brotli_compress(data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(data.len() / 4);
+    {
+        let mut writer = brotli::CompressorWriter::new(&mut out, 64 * 1024, 9, 22);
+        // Writing into a Vec cannot fail.
+        let _ = writer.write_all(data);
+    }
+    out
+}
+
+pub fn brotli_decompress(data: &[u8]) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut out = Vec::new();
+    brotli::Decompressor::new(data, 64 * 1024).read_to_end(&mut out)?;
+    Ok(out)
+}
+
+fn short_sha(data: &[u8]) -> String {
+    hex::encode(Sha256::digest(data))[..8].to_string()
+}
+
+/// One ManagedResource and the Secret it references.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DesiredManagedResource {
+    pub name: String,
+    pub secret_name: String,
+    pub secret: Value,
+    pub managed_resource: Value,
+}
+
+/// Builds the MR `name` in `namespace` over already compressed `data.yaml.br` content.
+pub fn build(name: &str, namespace: &str, compressed: &[u8]) -> DesiredManagedResource {
+    use base64::Engine as _;
+    let secret_name = format!("managedresource-{name}-{}", short_sha(compressed));
+    let secret = json!({
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {
+            "name": secret_name,
+            "namespace": namespace,
+            "labels": {GC_LABEL: "true", OWNER_LABEL: name}
+        },
+        "type": "Opaque",
+        "immutable": true,
+        "data": {DATA_KEY: base64::engine::general_purpose::STANDARD.encode(compressed)}
+    });
+    let managed_resource = json!({
+        "apiVersion": "resources.gardener.cloud/v1alpha1",
+        "kind": "ManagedResource",
+        "metadata": {
+            "name": name,
+            "namespace": namespace,
+            "labels": {"origin": ORIGIN},
+            "annotations": {reference_key(&secret_name): secret_name}
+        },
+        "spec": {
+            "secretRefs": [{"name": secret_name}],
+            "keepObjects": false
+        }
+    });
+    DesiredManagedResource {
+        name: name.to_string(),
+        secret_name,
+        secret,
+        managed_resource,
+    }
+}
+
+/// The MR annotation that tells GRM's garbage collector a secret is still in use.
+pub fn reference_key(secret_name: &str) -> String {
+    format!(
+        "{REFERENCE_PREFIX}secret-{}",
+        short_sha(secret_name.as_bytes())
+    )
+}
+
+/// The merge patch that turns an existing MR (or nothing) into the desired one: spec and our
+/// labels replaced, stale reference annotations and a predecessor's `ignore` annotation removed.
+/// None when nothing would change.
+pub fn merge_patch(existing: Option<&Value>, desired: &DesiredManagedResource) -> Option<Value> {
+    let want = &desired.managed_resource;
+    let Some(existing) = existing else {
+        return Some(want.clone());
+    };
+    let mut annotations = want["metadata"]["annotations"]
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
+    if let Some(current) = existing["metadata"]["annotations"].as_object() {
+        for key in current.keys() {
+            let stale_reference =
+                key.starts_with(REFERENCE_PREFIX) && !annotations.contains_key(key);
+            if stale_reference || key == IGNORE_ANNOTATION {
+                annotations.insert(key.clone(), Value::Null);
+            }
+        }
+    }
+    let unchanged = existing["spec"]["secretRefs"] == want["spec"]["secretRefs"]
+        && existing["spec"]["keepObjects"] == want["spec"]["keepObjects"]
+        && existing["spec"].get("class").is_none_or(Value::is_null)
+        && existing["metadata"]["labels"]["origin"] == want["metadata"]["labels"]["origin"]
+        && annotations.iter().all(|(k, v)| {
+            existing["metadata"]["annotations"]
+                .get(k)
+                .unwrap_or(&Value::Null)
+                == v
+        });
+    if unchanged {
+        return None;
+    }
+    Some(json!({
+        "metadata": {"labels": want["metadata"]["labels"], "annotations": annotations},
+        "spec": {"secretRefs": want["spec"]["secretRefs"], "keepObjects": want["spec"]["keepObjects"], "class": null}
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_named_secret_and_reference_annotation() {
+        let a = build(INSTALL_NAME, "shoot--p--s", &brotli_compress(b"kind: A"));
+        let b = build(INSTALL_NAME, "shoot--p--s", &brotli_compress(b"kind: B"));
+        assert_ne!(a.secret_name, b.secret_name, "content changes the name");
+        assert!(
+            a.secret_name
+                .starts_with("managedresource-extension-shoot-flux-flux-install-")
+        );
+        assert_eq!(a.secret["immutable"], true);
+        assert_eq!(a.secret["metadata"]["labels"][GC_LABEL], "true");
+        assert_eq!(
+            a.managed_resource["metadata"]["annotations"][reference_key(&a.secret_name)],
+            a.secret_name
+        );
+        assert_eq!(a.managed_resource["metadata"]["labels"]["origin"], ORIGIN);
+        assert!(a.managed_resource["spec"].get("class").is_none());
+    }
+
+    #[test]
+    fn merge_patch_is_none_when_unchanged_and_cleans_up_otherwise() {
+        let a = build(CONFIG_NAME, "ns", &brotli_compress(b"1"));
+        let b = build(CONFIG_NAME, "ns", &brotli_compress(b"2"));
+        assert_eq!(merge_patch(Some(&a.managed_resource), &a), None);
+        let patch = merge_patch(Some(&a.managed_resource), &b).unwrap();
+        assert_eq!(
+            patch["metadata"]["annotations"][reference_key(&a.secret_name)],
+            Value::Null
+        );
+        assert_eq!(patch["spec"]["secretRefs"][0]["name"], b.secret_name);
+        // A predecessor's MR marked ignore is taken over.
+        let mut theirs = a.managed_resource.clone();
+        theirs["metadata"]["annotations"][IGNORE_ANNOTATION] = json!("true");
+        let patch = merge_patch(Some(&theirs), &a).unwrap();
+        assert_eq!(
+            patch["metadata"]["annotations"][IGNORE_ANNOTATION],
+            Value::Null
+        );
+    }
+
+    #[test]
+    fn brotli_round_trips() {
+        let text = b"apiVersion: v1\nkind: ConfigMap\n".repeat(100);
+        assert_eq!(brotli_decompress(&brotli_compress(&text)).unwrap(), text);
+    }
+}

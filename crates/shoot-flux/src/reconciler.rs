@@ -1,0 +1,323 @@
+//! The generic Extension reconciler of Gardener's contract (gardener-contract.md §2), in Rust:
+//! the operation-annotation wrapper, Cluster loading, failed-shoot skip, operation computation
+//! and dispatch, finalizer handling and the status patches around the actuator.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use kube::Client;
+use kube::api::{Api, DynamicObject, Patch, PatchParams};
+use serde_json::{Value, json};
+
+use crate::actuator::{Actuator, ActuatorError};
+use crate::gardener::operation::{self, AnnotationStep, OperationType};
+use crate::gardener::shoot::{ShootFacts, decode_cluster};
+use crate::gardener::status::{self, ErrorCode};
+use crate::gardener::types::{
+    Extension, FINALIZER, OPERATION_ANNOTATION, cluster_resource, extension_resource,
+};
+use crate::metrics::Metrics;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReconcileError {
+    #[error("{0}")]
+    Actuator(#[from] ActuatorError),
+    #[error("seed API request failed: {0}")]
+    Seed(#[from] kube::Error),
+    #[error("Cluster {0} not found")]
+    ClusterMissing(String),
+}
+
+impl ReconcileError {
+    pub fn label(&self) -> &'static str {
+        match self {
+            Self::Actuator(e) => e.label(),
+            Self::Seed(_) => "seed",
+            Self::ClusterMissing(_) => "cluster-missing",
+        }
+    }
+
+    pub fn requeue_after(&self) -> Option<Duration> {
+        match self {
+            Self::Actuator(e) => e.requeue_after(),
+            _ => None,
+        }
+    }
+}
+
+/// What the controller should do next with an object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Next {
+    /// Nothing until the object changes.
+    AwaitChange,
+    /// Reconcile again after this long (the resync).
+    RequeueAfter(Duration),
+}
+
+pub struct Reconciler {
+    pub seed: Client,
+    pub actuator: Actuator,
+    pub resync: Duration,
+    pub metrics: Arc<Metrics>,
+}
+
+impl std::fmt::Debug for Reconciler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reconciler")
+            .field("resync", &self.resync)
+            .finish_non_exhaustive()
+    }
+}
+
+pub fn now() -> String {
+    k8s_openapi::jiff::Timestamp::now()
+        .round(k8s_openapi::jiff::Unit::Second)
+        .map(|t| t.to_string())
+        .unwrap_or_else(|_| k8s_openapi::jiff::Timestamp::now().to_string())
+}
+
+impl Reconciler {
+    fn extensions(&self, namespace: &str) -> Api<DynamicObject> {
+        Api::namespaced_with(self.seed.clone(), namespace, &extension_resource())
+    }
+
+    async fn patch_status(&self, ext: &Extension, patch: &Value) -> Result<(), kube::Error> {
+        self.extensions(&ext.namespace)
+            .patch_status(&ext.name, &PatchParams::default(), &Patch::Merge(patch))
+            .await
+            .map(|_| ())
+    }
+
+    async fn patch_metadata(&self, ext: &Extension, metadata: Value) -> Result<(), kube::Error> {
+        self.extensions(&ext.namespace)
+            .patch(
+                &ext.name,
+                &PatchParams::default(),
+                &Patch::Merge(&json!({"metadata": metadata})),
+            )
+            .await
+            .map(|_| ())
+    }
+
+    /// Changes the finalizers with optimistic locking on a fresh read, so a concurrent change of
+    /// another finalizer is never lost (retried on conflict).
+    async fn update_finalizers(
+        &self,
+        ext: &Extension,
+        change: impl Fn(Vec<String>) -> Vec<String>,
+    ) -> Result<(), kube::Error> {
+        let api = self.extensions(&ext.namespace);
+        let mut attempt = 0;
+        loop {
+            let Some(current) = api.get_opt(&ext.name).await? else {
+                return Ok(());
+            };
+            let before = current.metadata.finalizers.clone().unwrap_or_default();
+            let after = change(before.clone());
+            if after == before {
+                return Ok(());
+            }
+            let patch = json!({"metadata": {
+                "finalizers": after,
+                "resourceVersion": current.metadata.resource_version
+            }});
+            match api
+                .patch(&ext.name, &PatchParams::default(), &Patch::Merge(&patch))
+                .await
+            {
+                Err(kube::Error::Api(s)) if s.code == 409 && attempt < 5 => attempt += 1,
+                other => return other.map(|_| ()),
+            }
+        }
+    }
+
+    async fn ensure_finalizer(&self, ext: &Extension) -> Result<(), kube::Error> {
+        self.update_finalizers(ext, |mut f| {
+            if !f.iter().any(|x| x == FINALIZER) {
+                f.push(FINALIZER.to_string());
+            }
+            f
+        })
+        .await
+    }
+
+    /// Records an error on the object: lastOperation Error (progress 50) and lastError.
+    async fn report_error(
+        &self,
+        ext: &Extension,
+        op: OperationType,
+        what: &str,
+        error: &str,
+        codes: &[ErrorCode],
+    ) {
+        let description = status::error_description(what, error);
+        if let Err(e) = self
+            .patch_status(
+                ext,
+                &status::error(op, ext.generation, &description, codes, &now()),
+            )
+            .await
+        {
+            tracing::warn!(namespace = %ext.namespace, error = %e, "could not write the error status");
+        }
+    }
+
+    /// Reconciles the Extension `namespace/name` once.
+    pub async fn reconcile(&self, namespace: &str, name: &str) -> Result<Next, ReconcileError> {
+        let Some(object) = self.extensions(namespace).get_opt(name).await? else {
+            return Ok(Next::AwaitChange);
+        };
+        let json = serde_json::to_value(&object).unwrap_or_default();
+        let mut ext = match Extension::from_json(&json) {
+            Ok(ext) => ext,
+            Err(e) => {
+                // A malformed object is this object's error, never the controller's.
+                let ext = Extension {
+                    name: name.to_string(),
+                    namespace: namespace.to_string(),
+                    generation: object.metadata.generation.unwrap_or(0),
+                    resource_version: None,
+                    annotations: Default::default(),
+                    finalizers: vec![],
+                    deletion_timestamp: None,
+                    spec: Default::default(),
+                    status: Default::default(),
+                };
+                self.report_error(
+                    &ext,
+                    OperationType::Reconcile,
+                    "invalid Extension",
+                    &e.to_string(),
+                    &[ErrorCode::ConfigurationProblem],
+                )
+                .await;
+                return Ok(Next::AwaitChange);
+            }
+        };
+        if !ext.is_ours() {
+            return Ok(Next::AwaitChange);
+        }
+        match operation::annotation_step(&ext) {
+            AnnotationStep::Wait => return Ok(Next::AwaitChange),
+            AnnotationStep::RemoveThenReconcile => {
+                self.patch_metadata(&ext, json!({"annotations": {OPERATION_ANNOTATION: null}}))
+                    .await?;
+                ext.annotations.remove(OPERATION_ANNOTATION);
+                ext.resource_version = None;
+            }
+            AnnotationStep::Proceed => {}
+        }
+        let op = operation::compute_operation_type(&ext);
+        let clusters: Api<DynamicObject> = Api::all_with(self.seed.clone(), &cluster_resource());
+        let Some(cluster) = clusters.get_opt(namespace).await? else {
+            return Err(ReconcileError::ClusterMissing(namespace.to_string()));
+        };
+        let shoot = match decode_cluster(&serde_json::to_value(&cluster).unwrap_or_default()) {
+            Ok(s) => s,
+            Err(e) => {
+                self.report_error(
+                    &ext,
+                    op,
+                    "invalid Cluster",
+                    &e.to_string(),
+                    &[ErrorCode::ConfigurationProblem],
+                )
+                .await;
+                return Ok(Next::RequeueAfter(Duration::from_secs(300)));
+            }
+        };
+        if shoot.is_failed() {
+            tracing::info!(namespace, "skipping: the shoot's last operation failed");
+            return Ok(Next::AwaitChange);
+        }
+        if operation::should_skip(op, ext.status.last_operation.as_ref()) {
+            return Ok(Next::AwaitChange);
+        }
+        let started = std::time::Instant::now();
+        let result = self.dispatch(&mut ext, &shoot, op).await;
+        self.metrics.observe(
+            op,
+            started.elapsed(),
+            result.as_ref().err().map(ReconcileError::label),
+        );
+        result
+    }
+
+    async fn dispatch(
+        &self,
+        ext: &mut Extension,
+        shoot: &ShootFacts,
+        op: OperationType,
+    ) -> Result<Next, ReconcileError> {
+        match op {
+            OperationType::Migrate => {
+                self.run(ext, op, self.actuator.migrate(ext, shoot)).await?;
+                // Migrate removes every finalizer, not only ours, then the annotation.
+                self.update_finalizers(ext, |_| Vec::new()).await?;
+                self.patch_metadata(ext, json!({"annotations": {OPERATION_ANNOTATION: null}}))
+                    .await?;
+                Ok(Next::AwaitChange)
+            }
+            OperationType::Delete => {
+                if !ext.finalizers.iter().any(|f| f == FINALIZER) {
+                    return Ok(Next::AwaitChange);
+                }
+                if shoot.force_deletion {
+                    self.run(ext, op, self.actuator.force_delete(ext, shoot))
+                        .await?;
+                } else {
+                    self.run(ext, op, self.actuator.delete(ext, shoot)).await?;
+                }
+                self.update_finalizers(ext, |f| f.into_iter().filter(|x| x != FINALIZER).collect())
+                    .await?;
+                Ok(Next::AwaitChange)
+            }
+            OperationType::Restore => {
+                self.ensure_finalizer(ext).await?;
+                self.run(ext, op, self.actuator.restore(ext, shoot)).await?;
+                self.patch_metadata(ext, json!({"annotations": {OPERATION_ANNOTATION: null}}))
+                    .await?;
+                Ok(Next::RequeueAfter(self.resync))
+            }
+            OperationType::Create | OperationType::Reconcile => {
+                self.ensure_finalizer(ext).await?;
+                self.run(ext, op, self.actuator.reconcile(ext, shoot))
+                    .await?;
+                Ok(Next::RequeueAfter(self.resync))
+            }
+        }
+    }
+
+    /// Processing -> actuator -> Succeeded, or Error with lastError and codes.
+    async fn run(
+        &self,
+        ext: &Extension,
+        op: OperationType,
+        work: impl std::future::Future<Output = Result<(), ActuatorError>>,
+    ) -> Result<(), ReconcileError> {
+        self.patch_status(ext, &status::processing(op, &now()))
+            .await?;
+        match work.await {
+            Ok(()) => {
+                self.patch_status(ext, &status::succeeded(op, ext.generation, &now()))
+                    .await?;
+                tracing::info!(namespace = %ext.namespace, operation = op.as_str(), "succeeded");
+                Ok(())
+            }
+            Err(e) => {
+                let what = match op {
+                    OperationType::Create | OperationType::Reconcile => {
+                        "Error reconciling Extension"
+                    }
+                    OperationType::Delete => "Error deleting Extension",
+                    OperationType::Migrate => "Error migrating Extension",
+                    OperationType::Restore => "Error restoring Extension",
+                };
+                tracing::warn!(namespace = %ext.namespace, operation = op.as_str(), error = %e, label = e.label(), "failed");
+                self.report_error(ext, op, what, &e.to_string(), &e.codes())
+                    .await;
+                Err(e.into())
+            }
+        }
+    }
+}

@@ -1,0 +1,188 @@
+//! Shared helpers of the end-to-end tests: the extension as a real process against the bed, and
+//! what gardenlet and an operator would do around it.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeMap;
+use std::process::Command;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
+use kube::api::{Api, DynamicObject, Patch, PatchParams};
+use serde_json::{Value, json};
+use testbed::kubeutil::{dynamic_api, wait_for};
+use testbed::ports::free_port;
+use testbed::process::Process;
+use testbed::{Bed, ShootSpec};
+
+/// End-to-end tests of one binary run one at a time.
+pub static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+pub struct Extension {
+    pub process: Process,
+    pub metrics_port: u16,
+    pub health_port: u16,
+}
+
+/// Starts gardener-extension-shoot-flux against the bed's seed and garden.
+pub async fn start_extension(bed: &'static Bed, extra_args: &[&str]) -> Extension {
+    let releases = bed.releases().await.unwrap();
+    let config = bed.dir().join("operator-config.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "apiVersion: shoot-flux.extensions.gardener.cloud/v1alpha1\nkind: OperatorConfiguration\nflux:\n  manifests:\n    baseURL: {}\n    timeout: 10s\n",
+            releases.base_url()
+        ),
+    )
+    .unwrap();
+    let (metrics_port, health_port) = (free_port().unwrap(), free_port().unwrap());
+    let mut command = Command::new(env!("CARGO_BIN_EXE_gardener-extension-shoot-flux"));
+    command
+        .env("KUBECONFIG", bed.seed().kubeconfig_path())
+        .env("GARDEN_KUBECONFIG", bed.garden().kubeconfig_path())
+        .arg(format!("--config={}", config.display()))
+        .arg(format!("--metrics-bind-address=127.0.0.1:{metrics_port}"))
+        .arg(format!("--health-bind-address=127.0.0.1:{health_port}"))
+        .arg("--log-format=text")
+        .arg("--log-level=debug")
+        .arg("--resync-period=10m")
+        .args(extra_args);
+    let mut process =
+        Process::spawn("shoot-flux", command, &bed.dir().join("shoot-flux.log")).unwrap();
+    wait_for("the extension to be ready", Duration::from_secs(30), || {
+        let running = process.ensure_running();
+        async move {
+            running?;
+            let r =
+                testbed::plainhttp::get(&format!("http://127.0.0.1:{health_port}/readyz")).await?;
+            Ok((r.status == 200).then_some(()))
+        }
+    })
+    .await
+    .unwrap();
+    Extension {
+        process,
+        metrics_port,
+        health_port,
+    }
+}
+
+/// Creates or replaces the project's `flux-config` in the garden.
+pub async fn set_project_config(bed: &Bed, project: &str, data: &[(&str, &str)]) {
+    let client = bed.garden().client().await.unwrap();
+    let namespace = format!("garden-{project}");
+    let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": namespace}})).unwrap();
+    Api::<Namespace>::all(client.clone())
+        .patch(
+            &namespace,
+            &PatchParams::apply("operator"),
+            &Patch::Apply(&ns),
+        )
+        .await
+        .unwrap();
+    let data: BTreeMap<String, String> = data
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let cm: ConfigMap = serde_json::from_value(json!({
+        "apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "flux-config", "namespace": namespace},
+        "data": data
+    }))
+    .unwrap();
+    let api: Api<ConfigMap> = Api::namespaced(client, &namespace);
+    let _ = api.delete("flux-config", &Default::default()).await;
+    wait_for("old flux-config gone", Duration::from_secs(10), || async {
+        Ok(api.get_opt("flux-config").await?.is_none().then_some(()))
+    })
+    .await
+    .unwrap();
+    api.create(&Default::default(), &cm).await.unwrap();
+}
+
+pub async fn extension_api(bed: &Bed, namespace: &str) -> Api<DynamicObject> {
+    dynamic_api(
+        &bed.seed().client().await.unwrap(),
+        "extensions.gardener.cloud/v1alpha1",
+        "Extension",
+        Some(namespace),
+    )
+    .await
+    .unwrap()
+}
+
+pub async fn mr_api(bed: &Bed, namespace: &str) -> Api<DynamicObject> {
+    dynamic_api(
+        &bed.seed().client().await.unwrap(),
+        "resources.gardener.cloud/v1alpha1",
+        "ManagedResource",
+        Some(namespace),
+    )
+    .await
+    .unwrap()
+}
+
+/// gardenlet's readiness rule (gardener-contract.md §2.8); Err says which part fails.
+pub fn gardenlet_ready(ext: &Value) -> Result<(), String> {
+    let status = &ext["status"];
+    if !status["lastError"].is_null() {
+        return Err(format!("lastError: {}", status["lastError"]));
+    }
+    if status["observedGeneration"] != ext["metadata"]["generation"] {
+        return Err(format!(
+            "observedGeneration {} != generation {}",
+            status["observedGeneration"], ext["metadata"]["generation"]
+        ));
+    }
+    if let Some(op) = ext["metadata"]["annotations"]["gardener.cloud/operation"].as_str() {
+        return Err(format!("operation annotation {op} still set"));
+    }
+    if status["lastOperation"]["state"] != "Succeeded" {
+        return Err(format!("lastOperation {}", status["lastOperation"]));
+    }
+    let updated = status["lastOperation"]["lastUpdateTime"]
+        .as_str()
+        .unwrap_or_default();
+    if let Some(ts) = ext["metadata"]["annotations"]["gardener.cloud/timestamp"].as_str() {
+        let updated: k8s_openapi::jiff::Timestamp = updated
+            .parse()
+            .map_err(|e| format!("lastUpdateTime {updated:?}: {e}"))?;
+        let ts: k8s_openapi::jiff::Timestamp =
+            ts.parse().map_err(|e| format!("timestamp {ts:?}: {e}"))?;
+        if updated.as_second() < ts.as_second() {
+            return Err(format!(
+                "lastUpdateTime {updated} older than timestamp {ts}"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Waits until the Extension passes gardenlet's readiness rule.
+pub async fn wait_ready(bed: &Bed, namespace: &str, timeout: Duration) -> Value {
+    let api = extension_api(bed, namespace).await;
+    wait_for(
+        "the Extension to be ready for gardenlet",
+        timeout,
+        || async {
+            let ext = serde_json::to_value(api.get("shoot-flux").await?)?;
+            match gardenlet_ready(&ext) {
+                Ok(()) => Ok(Some(ext)),
+                Err(why) => anyhow::bail!(why),
+            }
+        },
+    )
+    .await
+    .unwrap()
+}
+
+pub fn condition<'a>(object: &'a Value, kind: &str) -> Option<&'a Value> {
+    object["status"]["conditions"]
+        .as_array()?
+        .iter()
+        .find(|c| c["type"] == kind)
+}
+
+pub fn spec(project: &str, name: &str) -> ShootSpec {
+    ShootSpec::new(project, name)
+}

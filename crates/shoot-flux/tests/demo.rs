@@ -1,0 +1,22 @@
+//! The README's demo command works: the demo runs to its summary with `--exit`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::Path;
+use std::process::Command;
+
+#[test]
+fn the_demo_runs_to_its_summary() {
+    let binary = Path::new(env!("CARGO_BIN_EXE_gardener-extension-shoot-flux"));
+    let demo = binary.parent().unwrap().join("examples/demo");
+    assert!(demo.is_file(), "{} is built by cargo test", demo.display());
+    let output = Command::new(&demo)
+        .arg("--exit")
+        .env("SHOOT_FLUX_BINARY", binary)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    println!("{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    assert!(output.status.success(), "demo failed");
+    assert!(stdout.contains("podinfo is running in the shoot"));
+    assert!(stdout.contains("demo complete"));
+}
