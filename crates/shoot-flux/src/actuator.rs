@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use crate::config::errors::FieldErrors;
 use crate::config::operator::OperatorConfig;
-use crate::config::{self, project};
+use crate::config::{self, project, provider};
 use crate::flux::manifests::{ManifestError, ManifestStore};
 use crate::flux::transform::InstallOptions;
 use crate::garden::{Garden, GardenError};
@@ -120,26 +120,36 @@ impl Actuator {
     /// written, so the last applied good state stays.
     pub async fn reconcile(
         &self,
-        _ext: &Extension,
+        ext: &Extension,
         shoot: &ShootFacts,
     ) -> Result<(), ActuatorError> {
         if shoot.is_workerless() {
             return Err(ActuatorError::Configuration(
-                "the shoot has no workers: Flux needs nodes to run, so shoot-flux does not support workerless shoots; remove the extension".into(),
+                "invalid configuration: spec.shoot.spec.provider.workers: the shoot has no workers, and Flux needs nodes to run; shoot-flux does not support workerless shoots, remove the extension".into(),
             ));
         }
+        // The shoot's own layer is validated first: it needs no request.
+        let shoot_layer = provider::parse(ext.spec.provider_config.as_ref())?;
         let project = match self.garden.project_config(&shoot.project_namespace).await {
             Ok(Some(data)) => Some(project::parse(&data)?),
             Ok(None) | Err(GardenError::NotConfigured) => None,
             Err(e) => return Err(e.into()),
         };
-        let effective = config::merge(&self.operator, project.as_ref())?;
+        let effective = config::merge(&self.operator, project.as_ref(), &shoot_layer)?;
         let version = self.manifests.resolve(&effective.flux_version).await?;
+        let field = effective.flux_version_field;
         let options = InstallOptions {
             namespace: effective.namespace.clone(),
             registry: effective.registry.clone(),
         };
-        let bundle = self.manifests.install_bundle(&version, &options).await?;
+        let bundle = match self.manifests.install_bundle(&version, &options).await {
+            Err(ManifestError::NotFound { version, location }) => {
+                return Err(ActuatorError::Configuration(format!(
+                    "invalid configuration: {field}: Flux {version} does not exist (no install.yaml at {location})"
+                )));
+            }
+            other => other?,
+        };
         let desired = render::render(shoot, &effective, &bundle)
             .map_err(|e| ActuatorError::Configuration(format!("rendering failed: {e}")))?;
         // Install first: the config objects need Flux's CRDs.

@@ -79,6 +79,7 @@ mod tests {
     fn config(sync: bool) -> EffectiveConfig {
         EffectiveConfig {
             flux_version: VersionRequest::Latest,
+            flux_version_field: "the latest Flux release",
             namespace: "flux-system".into(),
             registry: None,
             sync: sync.then(|| SyncConfig {

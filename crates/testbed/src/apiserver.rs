@@ -197,6 +197,46 @@ impl ApiServer {
         Ok(kube::Client::try_from(config)?)
     }
 
+    /// A kubeconfig for the ServiceAccount `namespace/name` (created if missing) with a fresh
+    /// token: an identity with no permissions until RBAC grants some.
+    pub async fn service_account_kubeconfig(&self, namespace: &str, name: &str) -> Result<PathBuf> {
+        use k8s_openapi::api::authentication::v1::TokenRequest;
+        use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
+        use kube::api::{Api, Patch, PatchParams, PostParams};
+        let client = self.client().await?;
+        let ns: Namespace =
+            serde_json::from_value(serde_json::json!({"metadata": {"name": namespace}}))?;
+        Api::<Namespace>::all(client.clone())
+            .patch(
+                namespace,
+                &PatchParams::apply("testbed"),
+                &Patch::Apply(&ns),
+            )
+            .await?;
+        let sa: ServiceAccount = serde_json::from_value(
+            serde_json::json!({"metadata": {"name": name, "namespace": namespace}}),
+        )?;
+        let accounts: Api<ServiceAccount> = Api::namespaced(client, namespace);
+        accounts
+            .patch(name, &PatchParams::apply("testbed"), &Patch::Apply(&sa))
+            .await?;
+        let request: TokenRequest = serde_json::from_value(
+            serde_json::json!({"spec": {"audiences": [], "expirationSeconds": 86400}}),
+        )?;
+        let token = accounts
+            .create_token_request(name, &PostParams::default(), &request)
+            .await?
+            .status
+            .and_then(|s| s.token)
+            .context("TokenRequest without a token")?;
+        let path = self.dir.join(format!("kubeconfig-{namespace}-{name}"));
+        std::fs::write(
+            &path,
+            render_kubeconfig(&self.name, &self.url(), &self.pki.ca_pem, &token),
+        )?;
+        Ok(path)
+    }
+
     /// Stops the server (a hibernated shoot, a fault). Its data stays in etcd.
     pub fn stop(&mut self) {
         if let Some(mut process) = self.process.take() {

@@ -5,11 +5,13 @@
 pub mod errors;
 pub mod operator;
 pub mod project;
+pub mod provider;
 pub mod version;
 
 use errors::{FieldError, FieldErrors};
 use operator::OperatorConfig;
 use project::{ProjectConfig, RepositoryType};
+use provider::ShootFluxConfig;
 use version::VersionRequest;
 
 /// The sync objects a shoot gets (GitRepository + Kustomization).
@@ -26,21 +28,29 @@ pub struct SyncConfig {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EffectiveConfig {
     pub flux_version: VersionRequest,
+    /// Which field chose the version, for errors about it.
+    pub flux_version_field: &'static str,
     pub namespace: String,
     pub registry: Option<String>,
     pub sync: Option<SyncConfig>,
 }
 
-/// Merges operator defaults and the project's ConfigMap (None when the project has none).
-/// Later layers win field by field.
+/// Merges operator defaults, the project's ConfigMap (None when the project has none) and the
+/// shoot's providerConfig. Later layers win field by field.
 pub fn merge(
     operator: &OperatorConfig,
     project: Option<&ProjectConfig>,
+    shoot: &ShootFluxConfig,
 ) -> Result<EffectiveConfig, FieldErrors> {
-    let flux_version = project
-        .and_then(|p| p.flux_version.clone())
-        .or_else(|| operator.flux.default_version.clone())
-        .unwrap_or(VersionRequest::Latest);
+    let (flux_version, flux_version_field) = if let Some(v) = &shoot.version {
+        (v.clone(), "providerConfig.flux.version")
+    } else if let Some(v) = project.and_then(|p| p.flux_version.as_ref()) {
+        (v.clone(), "flux-config.data.fluxVersion")
+    } else if let Some(v) = &operator.flux.default_version {
+        (v.clone(), "operator configuration flux.defaultVersion")
+    } else {
+        (VersionRequest::Latest, "the latest Flux release")
+    };
     let sync = project
         .and_then(|p| p.repository.as_ref())
         .map(|r| SyncConfig {
@@ -62,8 +72,15 @@ pub fn merge(
     }
     Ok(EffectiveConfig {
         flux_version,
-        namespace: operator.flux.namespace.clone(),
-        registry: operator.flux.registry.clone(),
+        flux_version_field,
+        namespace: shoot
+            .namespace
+            .clone()
+            .unwrap_or_else(|| operator.flux.namespace.clone()),
+        registry: shoot
+            .registry
+            .clone()
+            .or_else(|| operator.flux.registry.clone()),
         sync,
     })
 }

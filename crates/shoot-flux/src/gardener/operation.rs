@@ -105,9 +105,12 @@ pub fn event_triggers(
                     .as_ref()
                     .is_none_or(|l| l.state != "Succeeded")
         }
-        // Update events: our own status patches must not re-trigger.
+        // Update events: our own status and finalizer patches must not re-trigger, also while a
+        // restore or migrate annotation is still on the object (it is removed only after
+        // success), so only a newly set annotation counts.
         Some(old) => {
-            has_trigger_annotation(new)
+            (has_trigger_annotation(new)
+                && old.operation_annotation() != new.operation_annotation())
                 || (new.deletion_timestamp.is_some() && old.status == new.status)
         }
     }
@@ -233,6 +236,11 @@ mod tests {
             &ext(Some("reconcile"), false, Some(("Reconcile", "Succeeded"))),
             false
         ));
+        // Our own patches while a restore annotation stays do not re-trigger.
+        let restoring = ext(Some("restore"), false, Some(("Restore", "Processing")));
+        let restored = ext(Some("restore"), false, Some(("Restore", "Succeeded")));
+        assert!(event_triggers(Some(&succeeded), &restoring, false));
+        assert!(!event_triggers(Some(&restoring), &restored, false));
         // Deletion with unchanged status triggers; a status change during deletion does not.
         let deleting = ext(None, true, Some(("Reconcile", "Succeeded")));
         assert!(event_triggers(Some(&succeeded), &deleting, false));

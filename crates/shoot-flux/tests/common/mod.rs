@@ -25,6 +25,15 @@ pub struct Extension {
 
 /// Starts gardener-extension-shoot-flux against the bed's seed and garden.
 pub async fn start_extension(bed: &'static Bed, extra_args: &[&str]) -> Extension {
+    start_extension_with(bed, extra_args, Some(bed.garden().kubeconfig_path())).await
+}
+
+/// Starts the extension with a given garden kubeconfig (None: no garden access).
+pub async fn start_extension_with(
+    bed: &'static Bed,
+    extra_args: &[&str],
+    garden_kubeconfig: Option<&std::path::Path>,
+) -> Extension {
     let releases = bed.releases().await.unwrap();
     let config = bed.dir().join("operator-config.yaml");
     std::fs::write(
@@ -39,7 +48,11 @@ pub async fn start_extension(bed: &'static Bed, extra_args: &[&str]) -> Extensio
     let mut command = Command::new(env!("CARGO_BIN_EXE_gardener-extension-shoot-flux"));
     command
         .env("KUBECONFIG", bed.seed().kubeconfig_path())
-        .env("GARDEN_KUBECONFIG", bed.garden().kubeconfig_path())
+        .env_remove("GARDEN_KUBECONFIG");
+    if let Some(garden) = garden_kubeconfig {
+        command.env("GARDEN_KUBECONFIG", garden);
+    }
+    command
         .arg(format!("--config={}", config.display()))
         .arg(format!("--metrics-bind-address=127.0.0.1:{metrics_port}"))
         .arg(format!("--health-bind-address=127.0.0.1:{health_port}"))
@@ -185,4 +198,90 @@ pub fn condition<'a>(object: &'a Value, kind: &str) -> Option<&'a Value> {
 
 pub fn spec(project: &str, name: &str) -> ShootSpec {
     ShootSpec::new(project, name)
+}
+
+/// Asks for a reconcile as gardenlet does: operation annotation plus a fresh timestamp. Returns
+/// the timestamp.
+pub async fn annotate(bed: &Bed, namespace: &str, operation: &str) -> String {
+    let now = k8s_openapi::jiff::Timestamp::now().to_string();
+    let api = extension_api(bed, namespace).await;
+    api.patch(
+        "shoot-flux",
+        &PatchParams::default(),
+        &Patch::Merge(&json!({"metadata": {"annotations": {
+            "gardener.cloud/operation": operation, "gardener.cloud/timestamp": now
+        }}})),
+    )
+    .await
+    .unwrap();
+    now
+}
+
+/// Waits for an Error status written at or after `since` whose description contains every
+/// fragment; returns the Extension.
+pub async fn wait_error(bed: &Bed, namespace: &str, since: &str, fragments: &[&str]) -> Value {
+    let since: k8s_openapi::jiff::Timestamp = since.parse().unwrap();
+    let api = extension_api(bed, namespace).await;
+    wait_for(
+        &format!("an Error status with {fragments:?}"),
+        Duration::from_secs(30),
+        || async {
+            let ext = serde_json::to_value(api.get("shoot-flux").await?)?;
+            let op = &ext["status"]["lastOperation"];
+            let at: k8s_openapi::jiff::Timestamp = op["lastUpdateTime"]
+                .as_str()
+                .unwrap_or("1970-01-01T00:00:00Z")
+                .parse()?;
+            let description = ext["status"]["lastError"]["description"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            if op["state"] == "Error"
+                && at.as_second() >= since.as_second()
+                && fragments.iter().all(|f| description.contains(f))
+            {
+                Ok(Some(ext))
+            } else {
+                anyhow::bail!(
+                    "state {} at {} with lastError {:?}",
+                    op["state"],
+                    op["lastUpdateTime"],
+                    description
+                )
+            }
+        },
+    )
+    .await
+    .unwrap()
+}
+
+/// The secret names the two MRs of a shoot reference.
+pub async fn mr_secrets(bed: &Bed, namespace: &str) -> Vec<String> {
+    let api = mr_api(bed, namespace).await;
+    let mut out = Vec::new();
+    for name in [
+        "extension-shoot-flux-flux-install",
+        "extension-shoot-flux-flux-config",
+    ] {
+        let mr = serde_json::to_value(api.get(name).await.unwrap()).unwrap();
+        out.push(
+            mr["spec"]["secretRefs"][0]["name"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        );
+    }
+    out
+}
+
+/// Creates the repository once per bed.
+pub async fn repository(bed: &'static Bed, name: &str) -> String {
+    let git = bed.git().await.unwrap();
+    let files = testbed::sample::podinfo_files(name);
+    let files: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(p, c)| (p.as_str(), c.as_str()))
+        .collect();
+    let _ = git.create_repository(name, &files);
+    git.http_url(name)
 }

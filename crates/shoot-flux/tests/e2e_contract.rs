@@ -1,0 +1,860 @@
+//! Gardener's extension contract on real control planes: operation annotations, migration,
+//! deletion while the shoot is deleted, failed shoots, hibernation, taking over the
+//! 23technologies layout, a garden that answers 403, and a table of bad inputs that never
+//! destroy the applied state.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{Namespace, Secret};
+use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams};
+use serde_json::{Value, json};
+use testbed::gardenlet::{self, ShootSpec};
+use testbed::kubeutil::{dynamic_api, wait_for};
+
+use common::*;
+
+async fn seed() -> kube::Client {
+    testbed::bed().await.unwrap().seed().client().await.unwrap()
+}
+
+/// A shoot whose Extension has succeeded once.
+async fn succeeded_shoot(spec: &ShootSpec, grm: bool) -> testbed::Shoot {
+    let bed = testbed::bed().await.unwrap();
+    let mut shoot = bed.new_shoot(spec.clone()).await.unwrap();
+    shoot.create_gardenlet_objects().await.unwrap();
+    if grm {
+        shoot.start_grm().await.unwrap();
+        shoot.start_node_simulator().unwrap();
+    }
+    gardenlet::apply_extension(&seed().await, spec)
+        .await
+        .unwrap();
+    wait_ready(bed, &spec.technical_id(), Duration::from_secs(60)).await;
+    shoot
+}
+
+async fn wait_mr_applied(bed: &testbed::Bed, ns: &str, name: &str) {
+    let mrs = mr_api(bed, ns).await;
+    wait_for(
+        &format!("{name} applied"),
+        Duration::from_secs(120),
+        || async {
+            let mr = serde_json::to_value(mrs.get(name).await?)?;
+            Ok(
+                (condition(&mr, "ResourcesApplied").map(|c| c["status"].clone())
+                    == Some("True".into()))
+                .then_some(()),
+            )
+        },
+    )
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn reconcile_wait_for_state_and_restore_annotations() {
+    let _serial = SERIAL.lock().await;
+    let bed = testbed::bed().await.unwrap();
+    set_project_config(
+        bed,
+        "annot",
+        &[("repositoryUrl", &repository(bed, "annot-fleet").await)],
+    )
+    .await;
+    let _ext = start_extension(bed, &[]).await;
+    let spec = ShootSpec::new("annot", "one");
+    let ns = spec.technical_id();
+    let _shoot = succeeded_shoot(&spec, false).await;
+
+    // reconcile: removed at once, a fresh lastUpdateTime satisfies gardenlet.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let ts = annotate(bed, &ns, "reconcile").await;
+    let ext = wait_ready(bed, &ns, Duration::from_secs(30)).await;
+    assert_eq!(
+        ext["metadata"]["annotations"]["gardener.cloud/timestamp"],
+        ts.as_str()
+    );
+    assert_eq!(ext["status"]["lastOperation"]["type"], "Reconcile");
+
+    // wait-for-state: nothing happens on a new object until gardenlet switches to restore.
+    let spec2 = ShootSpec::new("annot", "two");
+    let ns2 = spec2.technical_id();
+    let shoot2 = bed.new_shoot(spec2.clone()).await.unwrap();
+    shoot2.create_gardenlet_objects().await.unwrap();
+    let api2 = extension_api(bed, &ns2).await;
+    let object: DynamicObject = serde_json::from_value(json!({
+        "apiVersion": "extensions.gardener.cloud/v1alpha1", "kind": "Extension",
+        "metadata": {"name": "shoot-flux", "namespace": ns2, "annotations": {"gardener.cloud/operation": "wait-for-state"}},
+        "spec": {"type": "shoot-flux"}
+    }))
+    .unwrap();
+    api2.create(&PostParams::default(), &object).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let waiting = serde_json::to_value(api2.get("shoot-flux").await.unwrap()).unwrap();
+    assert!(
+        waiting
+            .get("status")
+            .is_none_or(|s| s.get("lastOperation").is_none()),
+        "{waiting}"
+    );
+    assert!(
+        waiting["metadata"]["finalizers"].is_null(),
+        "no finalizer while waiting for state"
+    );
+    annotate(bed, &ns2, "restore").await;
+    let ext = wait_ready(bed, &ns2, Duration::from_secs(30)).await;
+    assert_eq!(ext["status"]["lastOperation"]["type"], "Restore");
+    assert!(
+        ext["metadata"]["finalizers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f == "extensions.gardener.cloud/shoot-flux")
+    );
+}
+
+#[tokio::test]
+async fn migrate_keeps_shoot_objects_and_removes_ours() {
+    let _serial = SERIAL.lock().await;
+    let bed = testbed::bed().await.unwrap();
+    set_project_config(
+        bed,
+        "mig",
+        &[("repositoryUrl", &repository(bed, "mig-fleet").await)],
+    )
+    .await;
+    let _ext = start_extension(bed, &[]).await;
+    let spec = ShootSpec::new("mig", "app");
+    let ns = spec.technical_id();
+    let shoot = succeeded_shoot(&spec, true).await;
+    wait_mr_applied(bed, &ns, "extension-shoot-flux-flux-install").await;
+    let target = shoot.client().await.unwrap();
+    let deployments: Api<Deployment> = Api::namespaced(target.clone(), "flux-system");
+    let before: Vec<String> = deployments
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .iter()
+        .map(|d| d.metadata.uid.clone().unwrap())
+        .collect();
+    assert!(!before.is_empty());
+
+    // Another controller's finalizer is removed too, as Gardener's migrate flow does.
+    extension_api(bed, &ns).await
+        .patch("shoot-flux", &PatchParams::default(), &Patch::Merge(&json!({"metadata": {"finalizers": ["extensions.gardener.cloud/shoot-flux", "example.com/other"]}})))
+        .await
+        .unwrap();
+    annotate(bed, &ns, "migrate").await;
+    let api = extension_api(bed, &ns).await;
+    let ext = wait_for("Migrate succeeded", Duration::from_secs(120), || async {
+        let ext = serde_json::to_value(api.get("shoot-flux").await?)?;
+        let done = ext["status"]["lastOperation"]["type"] == "Migrate"
+            && ext["status"]["lastOperation"]["state"] == "Succeeded"
+            && ext["metadata"]["annotations"]["gardener.cloud/operation"].is_null();
+        Ok(done.then_some(ext))
+    })
+    .await
+    .unwrap();
+    assert!(
+        ext["metadata"]["finalizers"]
+            .as_array()
+            .is_none_or(Vec::is_empty),
+        "all finalizers removed: {}",
+        ext["metadata"]
+    );
+    let mrs = mr_api(bed, &ns).await;
+    assert!(
+        mrs.list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .is_empty(),
+        "our MRs left this seed"
+    );
+    let secrets: Api<Secret> = Api::namespaced(seed().await, &ns);
+    assert!(
+        secrets
+            .list_metadata(
+                &ListParams::default()
+                    .labels("shoot-flux.extensions.gardener.cloud/managed-resource")
+            )
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+    let after: Vec<String> = deployments
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .iter()
+        .map(|d| d.metadata.uid.clone().unwrap())
+        .collect();
+    assert_eq!(before, after, "the shoot keeps Flux, untouched");
+    let flux_ns = Api::<Namespace>::all(target)
+        .get("flux-system")
+        .await
+        .unwrap();
+    assert!(flux_ns.metadata.deletion_timestamp.is_none());
+    // A reconcile of a migrated object is skipped until it is restored.
+    annotate(bed, &ns, "reconcile").await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(
+        mrs.list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn extension_of_a_shoot_being_deleted_goes_without_waiting_and_keeps_objects() {
+    let _serial = SERIAL.lock().await;
+    let bed = testbed::bed().await.unwrap();
+    set_project_config(
+        bed,
+        "del",
+        &[("repositoryUrl", &repository(bed, "del-fleet").await)],
+    )
+    .await;
+    let _ext = start_extension(bed, &[]).await;
+    let mut spec = ShootSpec::new("del", "app");
+    let ns = spec.technical_id();
+    let shoot = succeeded_shoot(&spec, true).await;
+    wait_mr_applied(bed, &ns, "extension-shoot-flux-flux-install").await;
+    spec.deleting = true;
+    gardenlet::apply_shoot_objects(&seed().await, &spec, Some(shoot.api()))
+        .await
+        .unwrap();
+    let api = extension_api(bed, &ns).await;
+    api.delete("shoot-flux", &DeleteParams::default())
+        .await
+        .unwrap();
+    wait_for(
+        "the Extension to be gone",
+        Duration::from_secs(30),
+        || async { Ok(api.get_opt("shoot-flux").await?.is_none().then_some(())) },
+    )
+    .await
+    .unwrap();
+    // The MRs go with keepObjects (GRM releases them without touching the shoot).
+    let mrs = mr_api(bed, &ns).await;
+    wait_for(
+        "the MRs to be released",
+        Duration::from_secs(60),
+        || async {
+            Ok(mrs
+                .list(&ListParams::default())
+                .await?
+                .items
+                .is_empty()
+                .then_some(()))
+        },
+    )
+    .await
+    .unwrap();
+    let target = shoot.client().await.unwrap();
+    let deployments: Api<Deployment> = Api::namespaced(target, "flux-system");
+    assert!(
+        !deployments
+            .list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .is_empty(),
+        "objects go with the cluster, not before"
+    );
+}
+
+#[tokio::test]
+async fn a_failed_shoot_is_skipped() {
+    let _serial = SERIAL.lock().await;
+    let bed = testbed::bed().await.unwrap();
+    let _ext = start_extension(bed, &[]).await;
+    let mut spec = ShootSpec::new("failed", "app");
+    spec.last_operation = Some(("Reconcile".into(), "Failed".into()));
+    let shoot = bed.new_shoot(spec.clone()).await.unwrap();
+    shoot.create_gardenlet_objects().await.unwrap();
+    gardenlet::apply_extension(&seed().await, &spec)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let ext = serde_json::to_value(
+        extension_api(bed, &spec.technical_id())
+            .await
+            .get("shoot-flux")
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    assert!(
+        ext.get("status")
+            .is_none_or(|s| s.get("lastOperation").is_none()),
+        "{ext}"
+    );
+    assert!(ext["metadata"]["finalizers"].is_null());
+    assert!(
+        mr_api(bed, &spec.technical_id())
+            .await
+            .list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn a_hibernated_shoot_is_reconciled_without_its_api_server() {
+    let _serial = SERIAL.lock().await;
+    let bed = testbed::bed().await.unwrap();
+    let url = repository(bed, "hib-fleet").await;
+    set_project_config(bed, "hib", &[("repositoryUrl", &url)]).await;
+    let _ext = start_extension(bed, &[]).await;
+    let mut spec = ShootSpec::new("hib", "app");
+    let ns = spec.technical_id();
+    let mut shoot = succeeded_shoot(&spec, false).await;
+    let before = mr_secrets(bed, &ns).await;
+    shoot.api_mut().stop();
+    spec.hibernated = true;
+    gardenlet::apply_shoot_objects(&seed().await, &spec, None)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let changed_at = k8s_openapi::jiff::Timestamp::now();
+    set_project_config(
+        bed,
+        "hib",
+        &[("repositoryUrl", &url), ("repositoryBranch", "asleep")],
+    )
+    .await;
+    let api = extension_api(bed, &ns).await;
+    wait_for(
+        "a fresh Succeeded while hibernated",
+        Duration::from_secs(30),
+        || async {
+            let ext = serde_json::to_value(api.get("shoot-flux").await?)?;
+            let at: k8s_openapi::jiff::Timestamp = ext["status"]["lastOperation"]["lastUpdateTime"]
+                .as_str()
+                .unwrap_or("1970-01-01T00:00:00Z")
+                .parse()?;
+            Ok((ext["status"]["lastOperation"]["state"] == "Succeeded"
+                && at.as_second() >= changed_at.as_second())
+            .then_some(()))
+        },
+    )
+    .await
+    .unwrap();
+    let after = mr_secrets(bed, &ns).await;
+    assert_eq!(before[0], after[0], "install unchanged");
+    assert_ne!(before[1], after[1], "the config MR follows the new branch");
+}
+
+#[tokio::test]
+async fn a_shoot_of_the_23technologies_extension_is_taken_over_without_recreating_flux() {
+    let _serial = SERIAL.lock().await;
+    let bed = testbed::bed().await.unwrap();
+    let versions = testbed::paths::versions().unwrap();
+    let url = repository(bed, "adopt-fleet").await;
+    let spec = ShootSpec::new("adopt", "app");
+    let ns = spec.technical_id();
+    let mut shoot = bed.new_shoot(spec.clone()).await.unwrap();
+    shoot.create_gardenlet_objects().await.unwrap();
+    shoot.start_grm().await.unwrap();
+    shoot.start_node_simulator().unwrap();
+    // The predecessor's layout: same MR name, plain key flux-install-yaml, then marked ignore.
+    let install = std::fs::read_to_string(
+        testbed::paths::flux_release_dir(&versions.flux)
+            .unwrap()
+            .join("install.yaml"),
+    )
+    .unwrap();
+    let secrets: Api<Secret> = Api::namespaced(seed().await, &ns);
+    let secret: Secret = serde_json::from_value(json!({"metadata": {"name": "extension-shoot-flux-flux-install", "namespace": ns}, "stringData": {"flux-install-yaml": install}})).unwrap();
+    secrets
+        .create(&PostParams::default(), &secret)
+        .await
+        .unwrap();
+    let mrs = mr_api(bed, &ns).await;
+    let mr: DynamicObject = serde_json::from_value(json!({
+        "apiVersion": "resources.gardener.cloud/v1alpha1", "kind": "ManagedResource",
+        "metadata": {"name": "extension-shoot-flux-flux-install", "namespace": ns},
+        "spec": {"secretRefs": [{"name": "extension-shoot-flux-flux-install"}], "keepObjects": false}
+    }))
+    .unwrap();
+    mrs.create(&PostParams::default(), &mr).await.unwrap();
+    wait_mr_applied(bed, &ns, "extension-shoot-flux-flux-install").await;
+    mrs.patch(
+        "extension-shoot-flux-flux-install",
+        &PatchParams::default(),
+        &Patch::Merge(
+            &json!({"metadata": {"annotations": {"resources.gardener.cloud/ignore": "true"}}}),
+        ),
+    )
+    .await
+    .unwrap();
+    let target = shoot.client().await.unwrap();
+    let deployments: Api<Deployment> = Api::namespaced(target.clone(), "flux-system");
+    let uids = |list: Vec<Deployment>| -> Vec<(String, String)> {
+        let mut v: Vec<_> = list
+            .into_iter()
+            .map(|d| (d.metadata.name.unwrap(), d.metadata.uid.unwrap()))
+            .collect();
+        v.sort();
+        v
+    };
+    let before = uids(
+        deployments
+            .list(&ListParams::default())
+            .await
+            .unwrap()
+            .items,
+    );
+    let ns_uid = Api::<Namespace>::all(target.clone())
+        .get("flux-system")
+        .await
+        .unwrap()
+        .metadata
+        .uid;
+
+    set_project_config(
+        bed,
+        "adopt",
+        &[("fluxVersion", &versions.flux), ("repositoryUrl", &url)],
+    )
+    .await;
+    let _ext = start_extension(bed, &[]).await;
+    gardenlet::apply_extension(&seed().await, &spec)
+        .await
+        .unwrap();
+    wait_ready(bed, &ns, Duration::from_secs(60)).await;
+    let mr =
+        serde_json::to_value(mrs.get("extension-shoot-flux-flux-install").await.unwrap()).unwrap();
+    assert!(
+        mr["metadata"]["annotations"]["resources.gardener.cloud/ignore"].is_null(),
+        "taken over: {}",
+        mr["metadata"]
+    );
+    wait_mr_applied(bed, &ns, "extension-shoot-flux-flux-install").await;
+    wait_mr_applied(bed, &ns, "extension-shoot-flux-flux-config").await;
+    let after = uids(
+        deployments
+            .list(&ListParams::default())
+            .await
+            .unwrap()
+            .items,
+    );
+    assert_eq!(before, after, "no Flux controller was recreated");
+    assert_eq!(
+        Api::<Namespace>::all(target)
+            .get("flux-system")
+            .await
+            .unwrap()
+            .metadata
+            .uid,
+        ns_uid
+    );
+}
+
+#[tokio::test]
+async fn a_garden_that_answers_403_is_a_clear_status() {
+    let _serial = SERIAL.lock().await;
+    let bed = testbed::bed().await.unwrap();
+    set_project_config(
+        bed,
+        "deny",
+        &[("repositoryUrl", &repository(bed, "deny-fleet").await)],
+    )
+    .await;
+    let no_rights = bed
+        .garden()
+        .service_account_kubeconfig("garden-deny", "no-rights")
+        .await
+        .unwrap();
+    let mut ext = start_extension_with(bed, &[], Some(&no_rights)).await;
+    let spec = ShootSpec::new("deny", "app");
+    let shoot = bed.new_shoot(spec.clone()).await.unwrap();
+    shoot.create_gardenlet_objects().await.unwrap();
+    let since = k8s_openapi::jiff::Timestamp::now().to_string();
+    gardenlet::apply_extension(&seed().await, &spec)
+        .await
+        .unwrap();
+    let status = wait_error(
+        bed,
+        &spec.technical_id(),
+        &since,
+        &["403", "custom-extensions-permissions"],
+    )
+    .await;
+    assert_eq!(
+        status["status"]["lastError"]["codes"][0],
+        "ERR_INFRA_UNAUTHORIZED"
+    );
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    ext.process.ensure_running().expect("no crash loop");
+    assert!(
+        mr_api(bed, &spec.technical_id())
+            .await
+            .list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+}
+
+/// What one bad input changes.
+enum Bad {
+    ConfigMap(Vec<(&'static str, String)>),
+    ProviderConfig(Value),
+    Cluster(Value),
+}
+
+#[tokio::test]
+async fn bad_inputs_are_configuration_errors_naming_the_field_and_keep_the_good_state() {
+    let _serial = SERIAL.lock().await;
+    let bed = testbed::bed().await.unwrap();
+    let url = repository(bed, "bad-fleet").await;
+    let good_cm = [("repositoryUrl", url.as_str())];
+    set_project_config(bed, "bad", &good_cm).await;
+    let mut extension = start_extension(bed, &[]).await;
+    let spec = ShootSpec::new("bad", "app");
+    let ns = spec.technical_id();
+    let _shoot = succeeded_shoot(&spec, false).await;
+    let good = mr_secrets(bed, &ns).await;
+    let good_cluster = serde_json::to_value(
+        dynamic_api(
+            &seed().await,
+            "extensions.gardener.cloud/v1alpha1",
+            "Cluster",
+            None,
+        )
+        .await
+        .unwrap()
+        .get(&ns)
+        .await
+        .unwrap(),
+    )
+    .unwrap()["spec"]["shoot"]
+        .clone();
+
+    let cm = |pairs: &[(&'static str, &str)]| {
+        Bad::ConfigMap(pairs.iter().map(|(k, v)| (*k, v.to_string())).collect())
+    };
+    let fc = |extra: Value| {
+        let mut v =
+            json!({"apiVersion": "flux.extensions.gardener.cloud/v1alpha1", "kind": "FluxConfig"});
+        v.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        Bad::ProviderConfig(v)
+    };
+    let u = url.as_str();
+    let cases: Vec<(Bad, &str, &str)> = vec![
+        (
+            cm(&[("repositoryUrl", u), ("fluxVersion", "0.29.5")]),
+            "flux-config.data.fluxVersion",
+            "older than v2.0.0",
+        ),
+        (
+            cm(&[("repositoryUrl", u), ("fluxVersion", "two")]),
+            "flux-config.data.fluxVersion",
+            "\"two\"",
+        ),
+        (
+            cm(&[("repositoryUrl", u), ("fluxVersion", " ")]),
+            "flux-config.data.fluxVersion",
+            "must not be empty",
+        ),
+        (
+            cm(&[("repositoryUrl", u), ("fluxVersion", "v1.2.3")]),
+            "flux-config.data.fluxVersion",
+            "v1.2.3",
+        ),
+        (
+            cm(&[("repositoryUrl", u), ("fluxVersion", "v9.9.9")]),
+            "flux-config.data.fluxVersion",
+            "v9.9.9 does not exist",
+        ),
+        (
+            cm(&[("repositoryUrl", "ftp://host/x.git")]),
+            "flux-config.data.repositoryUrl",
+            "ftp://host/x.git",
+        ),
+        (
+            cm(&[("repositoryUrl", "https://")]),
+            "flux-config.data.repositoryUrl",
+            "no host",
+        ),
+        (
+            cm(&[("repositoryUrl", "git@host:org/repo.git")]),
+            "flux-config.data.repositoryUrl",
+            "read over HTTP(S)",
+        ),
+        (
+            cm(&[("repositoryUrl", "https://host/org repo.git")]),
+            "flux-config.data.repositoryUrl",
+            "whitespace",
+        ),
+        (
+            cm(&[("repositoryUrl", u), ("repositoryType", "secret")]),
+            "flux-config.data.repositoryType",
+            "\"secret\"",
+        ),
+        (
+            cm(&[("repositoryUrl", u), ("repositoryType", "private")]),
+            "flux-config.data.repositoryType",
+            "over SSH",
+        ),
+        (
+            cm(&[("repositoryUrl", u), ("repositoryBranch", "a b")]),
+            "flux-config.data.repositoryBranch",
+            "\"a b\"",
+        ),
+        (
+            cm(&[("repositoryUrl", u), ("repositoryBranch", "feature..x")]),
+            "flux-config.data.repositoryBranch",
+            "feature..x",
+        ),
+        (
+            cm(&[("repositoryUrl", u), ("kustomizationPath", "../etc")]),
+            "flux-config.data.kustomizationPath",
+            "../etc",
+        ),
+        (
+            cm(&[("repositoryUrl", u), ("kustomizationPath", "/abs")]),
+            "flux-config.data.kustomizationPath",
+            "/abs",
+        ),
+        (
+            cm(&[("repositoryUrl", u), ("targetNamespace", "Default")]),
+            "flux-config.data.targetNamespace",
+            "\"Default\"",
+        ),
+        (
+            cm(&[("repositoryURL", u)]),
+            "flux-config.data.repositoryURL",
+            "unknown key",
+        ),
+        (
+            cm(&[("repositoryBranch", "main")]),
+            "flux-config.data.repositoryUrl",
+            "required when repositoryBranch",
+        ),
+        (
+            fc(json!({"flux": {"components": ["source-controller"]}})),
+            "providerConfig.flux.components",
+            "not supported",
+        ),
+        (
+            fc(json!({"source": {"template": {}}})),
+            "providerConfig.source",
+            "not supported",
+        ),
+        (
+            Bad::ProviderConfig(
+                json!({"apiVersion": "flux.extensions.gardener.cloud/v1beta1", "kind": "FluxConfig"}),
+            ),
+            "providerConfig.apiVersion",
+            "v1beta1",
+        ),
+        (
+            Bad::ProviderConfig(
+                json!({"apiVersion": "flux.extensions.gardener.cloud/v1alpha1", "kind": "Flux"}),
+            ),
+            "providerConfig.kind",
+            "\"Flux\"",
+        ),
+        (
+            Bad::ProviderConfig(json!({"kind": "FluxConfig"})),
+            "providerConfig.apiVersion",
+            "required",
+        ),
+        (fc(json!({"foo": 1})), "providerConfig.foo", "unknown field"),
+        (
+            fc(json!({"flux": 5})),
+            "providerConfig.flux",
+            "must be an object",
+        ),
+        (
+            fc(json!({"flux": {"version": "0.1.0"}})),
+            "providerConfig.flux.version",
+            "0.1.0",
+        ),
+        (
+            fc(json!({"flux": {"version": 2}})),
+            "providerConfig.flux.version",
+            "must be a string",
+        ),
+        (
+            fc(json!({"flux": {"namespace": "Bad_NS"}})),
+            "providerConfig.flux.namespace",
+            "Bad_NS",
+        ),
+        (
+            fc(json!({"flux": {"registry": "https://mirror.local"}})),
+            "providerConfig.flux.registry",
+            "without a scheme",
+        ),
+        (
+            fc(json!({"flux": {"colour": "blue"}})),
+            "providerConfig.flux.colour",
+            "unknown field",
+        ),
+        (
+            fc(json!({"flux": {"version": "v8.0.0"}})),
+            "providerConfig.flux.version",
+            "v8.0.0 does not exist",
+        ),
+        (
+            Bad::Cluster(json!({"spec": {"hibernation": {"enabled": "yes"}}})),
+            "spec.shoot.spec.hibernation.enabled",
+            "\"yes\"",
+        ),
+        (
+            Bad::Cluster(json!({"spec": {"provider": {"workers": {"a": 1}}}})),
+            "spec.shoot.spec.provider.workers",
+            "expected a list",
+        ),
+        (
+            Bad::Cluster(json!({"spec": {"purpose": 3}})),
+            "spec.shoot.spec.purpose",
+            "expected a string",
+        ),
+        (
+            Bad::Cluster(json!({"metadata": {"namespace": "kube-system"}})),
+            "spec.shoot.metadata.namespace",
+            "kube-system",
+        ),
+        (
+            Bad::Cluster(json!({"metadata": {"name": null}})),
+            "spec.shoot.metadata.name",
+            "missing",
+        ),
+        (
+            Bad::Cluster(json!({"status": {"hibernated": "no"}})),
+            "spec.shoot.status.hibernated",
+            "\"no\"",
+        ),
+        (
+            Bad::Cluster(json!({"spec": {"region": 1}})),
+            "spec.shoot.spec.region",
+            "found 1",
+        ),
+        (
+            Bad::Cluster(json!({"spec": {"kubernetes": {"version": 1.36}}})),
+            "spec.shoot.spec.kubernetes.version",
+            "1.36",
+        ),
+        (
+            Bad::Cluster(json!({"spec": {"dns": {"domain": []}}})),
+            "spec.shoot.spec.dns.domain",
+            "[]",
+        ),
+        (
+            Bad::Cluster(json!({"status": {"lastOperation": {"state": 5}}})),
+            "spec.shoot.status.lastOperation.state",
+            "found 5",
+        ),
+        (
+            Bad::Cluster(json!({"spec": {"provider": {"workers": []}}})),
+            "spec.shoot.spec.provider.workers",
+            "no workers",
+        ),
+    ];
+    assert!(cases.len() >= 30);
+    let clusters = dynamic_api(
+        &seed().await,
+        "extensions.gardener.cloud/v1alpha1",
+        "Cluster",
+        None,
+    )
+    .await
+    .unwrap();
+    let extensions = extension_api(bed, &ns).await;
+    for (i, (bad, path, fragment)) in cases.iter().enumerate() {
+        match bad {
+            Bad::ConfigMap(pairs) => {
+                let pairs: Vec<(&str, &str)> =
+                    pairs.iter().map(|(k, v)| (*k, v.as_str())).collect();
+                set_project_config(bed, "bad", &pairs).await;
+            }
+            Bad::ProviderConfig(value) => {
+                set_project_config(bed, "bad", &good_cm).await;
+                // A merge patch would merge into the previous case's providerConfig: replace it.
+                for step in [Value::Null, value.clone()] {
+                    extensions
+                        .patch(
+                            "shoot-flux",
+                            &PatchParams::default(),
+                            &Patch::Merge(&json!({"spec": {"providerConfig": step}})),
+                        )
+                        .await
+                        .unwrap();
+                }
+            }
+            Bad::Cluster(patch) => {
+                extensions
+                    .patch(
+                        "shoot-flux",
+                        &PatchParams::default(),
+                        &Patch::Merge(&json!({"spec": {"providerConfig": null}})),
+                    )
+                    .await
+                    .unwrap();
+                clusters
+                    .patch(
+                        &ns,
+                        &PatchParams::default(),
+                        &Patch::Merge(&json!({"spec": {"shoot": good_cluster}})),
+                    )
+                    .await
+                    .unwrap();
+                clusters
+                    .patch(
+                        &ns,
+                        &PatchParams::default(),
+                        &Patch::Merge(&json!({"spec": {"shoot": patch}})),
+                    )
+                    .await
+                    .unwrap();
+            }
+        }
+        let since = annotate(bed, &ns, "reconcile").await;
+        let status = wait_error(bed, &ns, &since, &[path, fragment]).await;
+        assert_eq!(
+            status["status"]["lastError"]["codes"],
+            json!(["ERR_CONFIGURATION_PROBLEM"]),
+            "case {i}: {path}"
+        );
+        assert_eq!(
+            mr_secrets(bed, &ns).await,
+            good,
+            "case {i} ({path}) left the applied state in place"
+        );
+        extension.process.ensure_running().expect("no panic");
+    }
+    // A good configuration heals it.
+    clusters
+        .patch(
+            &ns,
+            &PatchParams::default(),
+            &Patch::Merge(&json!({"spec": {"shoot": good_cluster}})),
+        )
+        .await
+        .unwrap();
+    set_project_config(bed, "bad", &good_cm).await;
+    annotate(bed, &ns, "reconcile").await;
+    wait_ready(bed, &ns, Duration::from_secs(30)).await;
+    extension
+        .process
+        .ensure_running()
+        .expect("the controller survived every case");
+}
