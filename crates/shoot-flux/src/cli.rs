@@ -39,6 +39,23 @@ pub struct Args {
     /// json or text.
     #[arg(long, default_value = "json")]
     pub log_format: String,
+    /// Run the controllers only in the process that holds the leader Lease.
+    #[arg(long, default_value_t = false, action = clap::ArgAction::Set)]
+    pub leader_election: bool,
+    #[arg(long, default_value = "gardener-extension-shoot-flux-leader-election")]
+    pub leader_election_id: String,
+    /// Namespace of the leader and heartbeat Leases (the chart's release namespace).
+    #[arg(long, env = "LEADER_ELECTION_NAMESPACE")]
+    pub leader_election_namespace: Option<String>,
+    /// Namespace of the heartbeat Lease gardener-extension-heartbeat (defaults to the leader
+    /// election namespace; no heartbeat without either).
+    #[arg(long)]
+    pub heartbeat_namespace: Option<String>,
+    #[arg(long, default_value_t = 30)]
+    pub heartbeat_renew_interval_seconds: u64,
+    /// How often SystemComponentsHealthy is checked (e.g. 30s).
+    #[arg(long, default_value = "30s")]
+    pub healthcheck_sync_period: String,
     /// Passed by the chart from gardenlet's values; logged.
     #[arg(long)]
     pub gardener_version: Option<String>,

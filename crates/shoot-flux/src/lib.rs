@@ -12,6 +12,8 @@ pub mod controller;
 pub mod flux;
 pub mod garden;
 pub mod gardener;
+pub mod health;
+pub mod lease;
 pub mod managedresource;
 pub mod metrics;
 pub mod reconciler;

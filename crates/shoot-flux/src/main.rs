@@ -11,6 +11,8 @@ use shoot_flux::config::operator::{OperatorConfig, parse_duration};
 use shoot_flux::controller::{self, Options};
 use shoot_flux::flux::manifests::ManifestStore;
 use shoot_flux::garden::Garden;
+use shoot_flux::health;
+use shoot_flux::lease::{self, LeaderElection};
 use shoot_flux::metrics::Metrics;
 use shoot_flux::reconciler::Reconciler;
 use shoot_flux::server::{self, Readiness};
@@ -109,7 +111,53 @@ async fn main() -> Result<()> {
             tracing::error!(error = %e, "health server stopped");
         }
     });
-    controller::run(
+    let health_period = parse_duration(&args.healthcheck_sync_period)
+        .filter(|d| !d.is_zero())
+        .with_context(|| {
+            format!(
+                "--healthcheck-sync-period {:?} is not a duration like 30s",
+                args.healthcheck_sync_period
+            )
+        })?;
+    let identity = format!(
+        "{}-{}",
+        std::env::var("POD_NAME")
+            .or_else(|_| std::env::var("HOSTNAME"))
+            .unwrap_or_else(|_| "shoot-flux".into()),
+        std::process::id()
+    );
+    let election = if args.leader_election {
+        let namespace = args.leader_election_namespace.clone().context(
+            "--leader-election needs --leader-election-namespace (or LEADER_ELECTION_NAMESPACE)",
+        )?;
+        let election = LeaderElection::new(
+            seed.clone(),
+            &namespace,
+            &args.leader_election_id,
+            &identity,
+            Duration::from_secs(15),
+        );
+        tracing::info!(lease = %args.leader_election_id, %namespace, %identity, "waiting for leadership");
+        election.acquire().await;
+        tracing::info!("became leader");
+        Some(election)
+    } else {
+        None
+    };
+    if let Some(namespace) = args
+        .heartbeat_namespace
+        .clone()
+        .or(args.leader_election_namespace.clone())
+    {
+        tokio::spawn(lease::heartbeat(
+            seed.clone(),
+            namespace,
+            "shoot-flux".into(),
+            Duration::from_secs(args.heartbeat_renew_interval_seconds.max(1)),
+        ));
+    }
+    tokio::spawn(health::run(seed.clone(), health_period));
+    let controllers = controller::run(
         seed,
         garden,
         reconciler,
@@ -120,8 +168,19 @@ async fn main() -> Result<()> {
             reconcile_timeout: Duration::from_secs(180),
         },
         ready,
-    )
-    .await;
+    );
+    match election {
+        Some(election) => {
+            tokio::select! {
+                () = controllers => {}
+                () = election.hold() => {
+                    tracing::error!("lost leadership; exiting so that only the leader writes");
+                    std::process::exit(1);
+                }
+            }
+        }
+        None => controllers.await,
+    }
     tracing::info!("stopped");
     Ok(())
 }

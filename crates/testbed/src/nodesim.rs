@@ -1,9 +1,11 @@
 //! The node simulator: the one simulated part of the bed.
 //!
 //! Nothing here runs Pods, so a Deployment would never report a rollout. The simulator does what
-//! kube-controller-manager and kubelet would report once the Pods run: it sets a Deployment's
-//! status to fully rolled out (observedGeneration, replica counts, Available and Progressing
-//! conditions). It logs every Deployment it marks, and a test switches it on per shoot. The
+//! kube-controller-manager's ReplicaSet controller and kubelet would do once the Pods run: it
+//! keeps exactly `spec.replicas` Pod objects of the Deployment's current generation (bound to a
+//! node name that no kubelet serves, status Running and Ready; GRM counts them), and sets the
+//! Deployment's status to fully rolled out (observedGeneration, replica counts, Available and
+//! Progressing conditions). It logs everything it does, and a test switches it on per shoot. The
 //! programs those Deployments stand for (Flux's controllers) really run as local processes.
 
 use std::io::Write;
@@ -13,7 +15,8 @@ use std::sync::{Arc, Mutex};
 use anyhow::Result;
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::apps::v1::Deployment;
-use kube::api::{Api, Patch, PatchParams};
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::runtime::{WatchStreamExt, watcher};
 use serde_json::json;
 
@@ -101,6 +104,18 @@ async fn simulate(kubeconfig_yaml: &str, log: &Arc<Mutex<std::fs::File>>) -> Res
         .applied_objects()
         .boxed();
     while let Some(deployment) = events.try_next().await? {
+        if deployment.metadata.deletion_timestamp.is_some() {
+            continue;
+        }
+        if let Err(e) = sync_pods(&client, &deployment, log).await {
+            write_log(
+                log,
+                &format!(
+                    "could not run the Pods of {:?}: {e:#}",
+                    deployment.metadata.name
+                ),
+            );
+        }
         if is_rolled_out(&deployment) {
             continue;
         }
@@ -130,6 +145,99 @@ async fn simulate(kubeconfig_yaml: &str, log: &Arc<Mutex<std::fs::File>>) -> Res
                 &format!("{now} could not mark {namespace}/{name}: {e}"),
             ),
         }
+    }
+    Ok(())
+}
+
+const GENERATION_LABEL: &str = "testbed.shoot-flux/deployment-generation";
+
+/// Keeps exactly `spec.replicas` running Pods of the Deployment's current generation.
+async fn sync_pods(
+    client: &kube::Client,
+    deployment: &Deployment,
+    log: &Arc<Mutex<std::fs::File>>,
+) -> Result<()> {
+    let name = deployment.metadata.name.clone().unwrap_or_default();
+    let namespace = deployment.metadata.namespace.clone().unwrap_or_default();
+    let generation = deployment.metadata.generation.unwrap_or(0).to_string();
+    let Some(spec) = deployment.spec.as_ref() else {
+        return Ok(());
+    };
+    let replicas = usize::try_from(spec.replicas.unwrap_or(1)).unwrap_or(0);
+    let selector = spec.selector.match_labels.clone().unwrap_or_default();
+    if selector.is_empty() {
+        return Ok(());
+    }
+    let label_selector: Vec<String> = selector.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &namespace);
+    let existing = pods
+        .list(&ListParams::default().labels(&label_selector.join(",")))
+        .await?
+        .items;
+    let (current, stale): (Vec<Pod>, Vec<Pod>) = existing.into_iter().partition(|p| {
+        p.metadata
+            .labels
+            .as_ref()
+            .and_then(|l| l.get(GENERATION_LABEL))
+            == Some(&generation)
+            && p.metadata.deletion_timestamp.is_none()
+    });
+    for pod in stale.iter().chain(current.iter().skip(replicas)) {
+        if let Some(pod_name) = &pod.metadata.name {
+            let _ = pods
+                .delete(pod_name, &DeleteParams::default().grace_period(0))
+                .await;
+            write_log(log, &format!("deleted Pod {namespace}/{pod_name}"));
+        }
+    }
+    let template = spec.template.clone();
+    for index in current.len()..replicas {
+        let mut labels = template
+            .metadata
+            .as_ref()
+            .and_then(|m| m.labels.clone())
+            .unwrap_or_default();
+        labels.insert(GENERATION_LABEL.into(), generation.clone());
+        let pod_name = format!("{name}-g{generation}-{index}");
+        let mut pod_spec = template.spec.clone().unwrap_or_default();
+        pod_spec.node_name = Some("testbed-simulated-node".into());
+        let pod = Pod {
+            metadata: kube::api::ObjectMeta {
+                name: Some(pod_name.clone()),
+                namespace: Some(namespace.clone()),
+                labels: Some(labels),
+                owner_references: Some(vec![
+                    k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference {
+                        api_version: "apps/v1".into(),
+                        kind: "Deployment".into(),
+                        name: name.clone(),
+                        uid: deployment.metadata.uid.clone().unwrap_or_default(),
+                        ..Default::default()
+                    },
+                ]),
+                ..Default::default()
+            },
+            spec: Some(pod_spec),
+            status: None,
+        };
+        match pods.create(&PostParams::default(), &pod).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(s)) if s.code == 409 => {}
+            Err(e) => return Err(e.into()),
+        }
+        let now = k8s_openapi::jiff::Timestamp::now().to_string();
+        let status = json!({"status": {
+            "phase": "Running", "podIP": "10.3.0.10", "startTime": now,
+            "conditions": [
+                {"type": "PodScheduled", "status": "True", "lastTransitionTime": now},
+                {"type": "Initialized", "status": "True", "lastTransitionTime": now},
+                {"type": "ContainersReady", "status": "True", "lastTransitionTime": now},
+                {"type": "Ready", "status": "True", "lastTransitionTime": now}
+            ]
+        }});
+        pods.patch_status(&pod_name, &PatchParams::default(), &Patch::Merge(&status))
+            .await?;
+        write_log(log, &format!("{now} runs Pod {namespace}/{pod_name}"));
     }
     Ok(())
 }

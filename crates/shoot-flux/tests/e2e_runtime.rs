@@ -1,0 +1,301 @@
+//! The extension's runtime on real control planes: the SystemComponentsHealthy health check
+//! (keeping other writers' conditions), the heartbeat Lease, leader election with hand-over,
+//! metrics, and the `--ignore-operation-annotation` event mode.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::core::v1::Namespace;
+use kube::api::{Api, ListParams, Patch, PatchParams};
+use serde_json::json;
+use testbed::gardenlet::{self, ShootSpec};
+use testbed::kubeutil::wait_for;
+
+use common::*;
+
+async fn lease_holder(seed: &kube::Client, namespace: &str, name: &str) -> Option<String> {
+    let api: Api<Lease> = Api::namespaced(seed.clone(), namespace);
+    api.get_opt(name)
+        .await
+        .ok()
+        .flatten()
+        .and_then(|l| l.spec)
+        .and_then(|s| s.holder_identity)
+}
+
+#[tokio::test]
+async fn health_heartbeat_leader_election_and_metrics() {
+    let _serial = SERIAL.lock().await;
+    let bed = testbed::bed().await.unwrap();
+    let seed = bed.seed().client().await.unwrap();
+    let ns_obj: Namespace =
+        serde_json::from_value(json!({"metadata": {"name": "extension-shoot-flux"}})).unwrap();
+    Api::<Namespace>::all(seed.clone())
+        .patch(
+            "extension-shoot-flux",
+            &PatchParams::apply("test"),
+            &Patch::Apply(&ns_obj),
+        )
+        .await
+        .unwrap();
+    let args = [
+        "--leader-election=true",
+        "--leader-election-namespace=extension-shoot-flux",
+        "--healthcheck-sync-period=2s",
+        "--heartbeat-renew-interval-seconds=2",
+    ];
+    let mut first = start_extension(bed, &args).await;
+    set_project_config(
+        bed,
+        "health",
+        &[("repositoryUrl", &repository(bed, "health-fleet").await)],
+    )
+    .await;
+    let spec = ShootSpec::new("health", "app");
+    let ns = spec.technical_id();
+    let mut shoot = bed.new_shoot(spec.clone()).await.unwrap();
+    shoot.create_gardenlet_objects().await.unwrap();
+    shoot.start_grm().await.unwrap();
+    shoot.start_node_simulator().unwrap();
+    gardenlet::apply_extension(&seed, &spec).await.unwrap();
+    wait_ready(bed, &ns, Duration::from_secs(60)).await;
+
+    // Another writer's condition on the same object.
+    let extensions = extension_api(bed, &ns).await;
+    extensions
+        .patch_status("shoot-flux", &PatchParams::default(), &Patch::Merge(&json!({"status": {"conditions": [{
+            "type": "FluxBootstrapped", "status": "True", "reason": "Bootstrapped", "message": "by someone else",
+            "lastTransitionTime": "2026-01-01T00:00:00Z", "lastUpdateTime": "2026-01-01T00:00:00Z"}]}})))
+        .await
+        .unwrap();
+    let healthy = wait_for(
+        "SystemComponentsHealthy True",
+        Duration::from_secs(120),
+        || async {
+            let ext = serde_json::to_value(extensions.get("shoot-flux").await?)?;
+            let c = condition(&ext, "SystemComponentsHealthy").cloned();
+            match c {
+                Some(c) if c["status"] == "True" => Ok(Some(ext)),
+                other => anyhow::bail!("{other:?}"),
+            }
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        condition(&healthy, "FluxBootstrapped").unwrap()["message"],
+        "by someone else",
+        "other writers' conditions stay"
+    );
+    gardenlet_ready(&healthy).unwrap();
+
+    // A broken Flux controller turns the condition False with GRM's reason.
+    shoot.stop_node_simulator();
+    let target = shoot.client().await.unwrap();
+    let deployments: Api<Deployment> = Api::namespaced(target, "flux-system");
+    deployments
+        .patch_status("kustomize-controller", &PatchParams::default(), &Patch::Merge(&json!({"status": {
+            "readyReplicas": 0, "availableReplicas": 0, "unavailableReplicas": 1,
+            "conditions": [{"type": "Available", "status": "False", "reason": "MinimumReplicasUnavailable", "message": "no node"}]}})))
+        .await
+        .unwrap();
+    wait_for(
+        "SystemComponentsHealthy False",
+        Duration::from_secs(120),
+        || async {
+            let ext = serde_json::to_value(extensions.get("shoot-flux").await?)?;
+            let c = condition(&ext, "SystemComponentsHealthy")
+                .cloned()
+                .unwrap_or_default();
+            if c["status"] == "False"
+                && c["message"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .contains("extension-shoot-flux-flux-install")
+            {
+                Ok(Some(()))
+            } else {
+                anyhow::bail!("{c}")
+            }
+        },
+    )
+    .await
+    .unwrap();
+
+    // Heartbeat and leader Leases.
+    let leases: Api<Lease> = Api::namespaced(seed.clone(), "extension-shoot-flux");
+    let heartbeat = leases
+        .get("gardener-extension-heartbeat")
+        .await
+        .unwrap()
+        .spec
+        .unwrap();
+    assert_eq!(heartbeat.holder_identity.as_deref(), Some("shoot-flux"));
+    let renewed = heartbeat.renew_time.unwrap().0;
+    assert!(
+        k8s_openapi::jiff::Timestamp::now().as_second() - renewed.as_second() < 10,
+        "heartbeat is fresh"
+    );
+    let leader = lease_holder(
+        &seed,
+        "extension-shoot-flux",
+        "gardener-extension-shoot-flux-leader-election",
+    )
+    .await
+    .unwrap();
+    assert!(
+        leader.ends_with(&first.process.pid().to_string()),
+        "{leader}"
+    );
+
+    // Metrics.
+    let metrics =
+        testbed::plainhttp::get(&format!("http://127.0.0.1:{}/metrics", first.metrics_port))
+            .await
+            .unwrap();
+    let text = String::from_utf8(metrics.body).unwrap();
+    assert!(
+        text.contains("shoot_flux_reconciles_total{operation=\"Create\",result=\"success\"}"),
+        "{text}"
+    );
+    assert!(text.contains("shoot_flux_reconcile_duration_seconds_bucket"));
+
+    // A second replica waits; when the leader dies it takes over.
+    let second = start_standby(bed, &args).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(
+        !std::fs::read_to_string(second.1.log_path())
+            .unwrap()
+            .contains("became leader"),
+        "only one leader"
+    );
+    let killed = Instant::now();
+    first.process.kill();
+    let new_leader = wait_for("the standby to lead", Duration::from_secs(60), || async {
+        Ok(lease_holder(
+            &seed,
+            "extension-shoot-flux",
+            "gardener-extension-shoot-flux-leader-election",
+        )
+        .await
+        .filter(|h| *h != leader))
+    })
+    .await
+    .unwrap();
+    println!(
+        "leader hand-over after kill -9: {:.1}s",
+        killed.elapsed().as_secs_f64()
+    );
+    assert!(new_leader.ends_with(&second.1.pid().to_string()));
+    assert!(killed.elapsed() < Duration::from_secs(30));
+    // The new leader reconciles.
+    let ts = annotate(bed, &ns, "reconcile").await;
+    let ext = wait_ready(bed, &ns, Duration::from_secs(30)).await;
+    assert_eq!(
+        ext["metadata"]["annotations"]["gardener.cloud/timestamp"],
+        ts.as_str()
+    );
+}
+
+/// Starts a replica without waiting for readiness (a standby is not ready until it leads).
+async fn start_standby(
+    bed: &'static testbed::Bed,
+    args: &[&str],
+) -> (u16, testbed::process::Process) {
+    let config = bed.dir().join("operator-config.yaml");
+    let port = testbed::ports::free_port().unwrap();
+    let mut command =
+        std::process::Command::new(env!("CARGO_BIN_EXE_gardener-extension-shoot-flux"));
+    command
+        .env("KUBECONFIG", bed.seed().kubeconfig_path())
+        .env("GARDEN_KUBECONFIG", bed.garden().kubeconfig_path())
+        .arg(format!("--config={}", config.display()))
+        .arg(format!(
+            "--metrics-bind-address=127.0.0.1:{}",
+            testbed::ports::free_port().unwrap()
+        ))
+        .arg(format!("--health-bind-address=127.0.0.1:{port}"))
+        .arg("--log-format=text")
+        .args(args);
+    let process = testbed::process::Process::spawn(
+        "shoot-flux-standby",
+        command,
+        &bed.dir().join("shoot-flux-standby.log"),
+    )
+    .unwrap();
+    (port, process)
+}
+
+#[tokio::test]
+async fn ignore_operation_annotation_mode_follows_spec_and_cluster_changes() {
+    let _serial = SERIAL.lock().await;
+    let bed = testbed::bed().await.unwrap();
+    let seed = bed.seed().client().await.unwrap();
+    set_project_config(
+        bed,
+        "ignore",
+        &[("repositoryUrl", &repository(bed, "ignore-fleet").await)],
+    )
+    .await;
+    let _ext = start_extension(bed, &["--ignore-operation-annotation=true"]).await;
+    let mut spec = ShootSpec::new("ignore", "app");
+    let ns = spec.technical_id();
+    let shoot = bed.new_shoot(spec.clone()).await.unwrap();
+    shoot.create_gardenlet_objects().await.unwrap();
+    gardenlet::apply_extension(&seed, &spec).await.unwrap();
+    wait_ready(bed, &ns, Duration::from_secs(60)).await;
+    let before = mr_secrets(bed, &ns).await;
+
+    // A spec change without any annotation.
+    let extensions = extension_api(bed, &ns).await;
+    extensions
+        .patch("shoot-flux", &PatchParams::default(), &Patch::Merge(&json!({"spec": {"providerConfig": {
+            "apiVersion": "flux.extensions.gardener.cloud/v1alpha1", "kind": "FluxConfig", "flux": {"registry": "mirror.local/fluxcd"}}}})))
+        .await
+        .unwrap();
+    wait_for(
+        "the install MR to use the mirror",
+        Duration::from_secs(30),
+        || async { Ok((mr_secrets(bed, &ns).await[0] != before[0]).then_some(())) },
+    )
+    .await
+    .unwrap();
+    let ext = wait_ready(bed, &ns, Duration::from_secs(30)).await;
+    assert_eq!(
+        ext["status"]["observedGeneration"],
+        ext["metadata"]["generation"]
+    );
+
+    // A Cluster change (hibernation) triggers a reconcile too.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let changed = k8s_openapi::jiff::Timestamp::now();
+    spec.hibernated = true;
+    gardenlet::apply_shoot_objects(&seed, &spec, None)
+        .await
+        .unwrap();
+    wait_for(
+        "a reconcile after the Cluster change",
+        Duration::from_secs(30),
+        || async {
+            let ext = serde_json::to_value(extensions.get("shoot-flux").await?)?;
+            let at: k8s_openapi::jiff::Timestamp = ext["status"]["lastOperation"]["lastUpdateTime"]
+                .as_str()
+                .unwrap_or("1970-01-01T00:00:00Z")
+                .parse()?;
+            Ok((at.as_second() >= changed.as_second()
+                && ext["status"]["lastOperation"]["state"] == "Succeeded")
+                .then_some(()))
+        },
+    )
+    .await
+    .unwrap();
+    let mrs = mr_api(bed, &ns).await;
+    assert_eq!(
+        mrs.list(&ListParams::default()).await.unwrap().items.len(),
+        2
+    );
+}
