@@ -18,6 +18,10 @@ pub struct Args {
     /// Kubeconfig of the garden, as gardenlet injects it.
     #[arg(long, env = "GARDEN_KUBECONFIG")]
     pub garden_kubeconfig: Option<PathBuf>,
+    /// For old landscapes without injected garden access: read the garden kubeconfig from the
+    /// seed Secret garden/gardenlet-kubeconfig (gardenlet's own identity). Off by default.
+    #[arg(long, default_value_t = false, action = clap::ArgAction::Set)]
+    pub garden_access_from_gardenlet_kubeconfig: bool,
     /// Operator configuration file (OperatorConfiguration YAML).
     #[arg(long)]
     pub config: Option<PathBuf>,

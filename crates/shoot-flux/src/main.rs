@@ -29,6 +29,24 @@ async fn client_from(path: Option<&std::path::Path>) -> Result<kube::Client> {
     Ok(kube::Client::try_from(config)?)
 }
 
+/// The garden client from gardenlet's own kubeconfig Secret in the seed (opt-in fallback).
+async fn gardenlet_garden_client(seed: &kube::Client) -> Result<kube::Client> {
+    let secrets: kube::Api<k8s_openapi::api::core::v1::Secret> =
+        kube::Api::namespaced(seed.clone(), "garden");
+    let secret = secrets
+        .get("gardenlet-kubeconfig")
+        .await
+        .context("reading seed Secret garden/gardenlet-kubeconfig")?;
+    let data = secret
+        .data
+        .and_then(|d| d.get("kubeconfig").cloned())
+        .context("seed Secret garden/gardenlet-kubeconfig has no key kubeconfig")?;
+    let kubeconfig = Kubeconfig::from_yaml(&String::from_utf8_lossy(&data.0))?;
+    let config =
+        kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default()).await?;
+    Ok(kube::Client::try_from(config)?)
+}
+
 fn init_logging(args: &Args) {
     let filter = tracing_subscriber::EnvFilter::try_new(match args.log_level.as_str() {
         "debug" => "debug,hyper=info,rustls=info,tower=info",
@@ -74,6 +92,12 @@ async fn main() -> Result<()> {
         .context("seed client")?;
     let garden = match &args.garden_kubeconfig {
         Some(path) => Some(client_from(Some(path)).await.context("garden client")?),
+        None if args.garden_access_from_gardenlet_kubeconfig => {
+            tracing::info!(
+                "using the garden kubeconfig of seed Secret garden/gardenlet-kubeconfig"
+            );
+            Some(gardenlet_garden_client(&seed).await?)
+        }
         None => {
             tracing::warn!(
                 "no garden kubeconfig (GARDEN_KUBECONFIG): project ConfigMaps are not read, shoots get Flux without sync objects"

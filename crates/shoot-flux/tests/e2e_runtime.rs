@@ -299,3 +299,139 @@ async fn ignore_operation_annotation_mode_follows_spec_and_cluster_changes() {
         2
     );
 }
+
+/// The objects in the config ManagedResource's secret.
+async fn config_objects(bed: &testbed::Bed, namespace: &str) -> String {
+    let secret_name = mr_secrets(bed, namespace).await[1].clone();
+    let secrets: Api<k8s_openapi::api::core::v1::Secret> =
+        Api::namespaced(bed.seed().client().await.unwrap(), namespace);
+    let data = secrets.get(&secret_name).await.unwrap().data.unwrap();
+    String::from_utf8(testbed::managedresource::brotli_decompress(&data["data.yaml.br"].0).unwrap())
+        .unwrap()
+}
+
+#[tokio::test]
+async fn garden_access_without_injection_only_through_the_opt_in_gardenlet_kubeconfig() {
+    let _serial = SERIAL.lock().await;
+    let bed = testbed::bed().await.unwrap();
+    let seed = bed.seed().client().await.unwrap();
+    set_project_config(
+        bed,
+        "legacy",
+        &[("repositoryUrl", &repository(bed, "legacy-fleet").await)],
+    )
+    .await;
+    let garden_ns: Namespace =
+        serde_json::from_value(json!({"metadata": {"name": "garden"}})).unwrap();
+    Api::<Namespace>::all(seed.clone())
+        .patch(
+            "garden",
+            &PatchParams::apply("test"),
+            &Patch::Apply(&garden_ns),
+        )
+        .await
+        .unwrap();
+    let secret: k8s_openapi::api::core::v1::Secret = serde_json::from_value(json!({
+        "metadata": {"name": "gardenlet-kubeconfig", "namespace": "garden"},
+        "stringData": {"kubeconfig": bed.garden().kubeconfig_yaml()}
+    }))
+    .unwrap();
+    Api::<k8s_openapi::api::core::v1::Secret>::namespaced(seed.clone(), "garden")
+        .patch(
+            "gardenlet-kubeconfig",
+            &PatchParams::apply("test"),
+            &Patch::Apply(&secret),
+        )
+        .await
+        .unwrap();
+    let spec = ShootSpec::new("legacy", "app");
+    let ns = spec.technical_id();
+    let shoot = bed.new_shoot(spec.clone()).await.unwrap();
+    shoot.create_gardenlet_objects().await.unwrap();
+
+    // Without garden access: Flux only, no sync objects.
+    {
+        let _ext = start_extension_with(bed, &[], None).await;
+        gardenlet::apply_extension(&seed, &spec).await.unwrap();
+        wait_ready(bed, &ns, Duration::from_secs(60)).await;
+        let objects = config_objects(bed, &ns).await;
+        assert!(!objects.contains("main-gitrepo"), "{objects}");
+        assert!(objects.contains("SHOOT_INFO_NAME"));
+    }
+    // With the opt-in fallback the project's repository is synced.
+    let _ext = start_extension_with(
+        bed,
+        &["--garden-access-from-gardenlet-kubeconfig=true"],
+        None,
+    )
+    .await;
+    annotate(bed, &ns, "reconcile").await;
+    wait_for(
+        "sync objects from the project ConfigMap",
+        Duration::from_secs(30),
+        || async {
+            Ok(config_objects(bed, &ns)
+                .await
+                .contains("main-gitrepo")
+                .then_some(()))
+        },
+    )
+    .await
+    .unwrap();
+    wait_ready(bed, &ns, Duration::from_secs(30)).await;
+}
+
+/// The example ClusterRole is what an operator installs in the garden: the API server accepts
+/// it, and bound to an identity it allows exactly reading flux-config (and no other ConfigMap).
+#[tokio::test]
+async fn the_example_garden_clusterrole_grants_what_shoot_flux_reads() {
+    let _serial = SERIAL.lock().await;
+    let bed = testbed::bed().await.unwrap();
+    let garden = bed.garden().client().await.unwrap();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../example");
+    testbed::kubeutil::apply_file(&garden, &root.join("garden-clusterrole.yaml"), "operator")
+        .await
+        .unwrap();
+    let identity = bed
+        .garden()
+        .service_account_kubeconfig("garden-rbac", "gardenlet-like")
+        .await
+        .unwrap();
+    let binding: k8s_openapi::api::rbac::v1::ClusterRoleBinding = serde_json::from_value(json!({
+        "metadata": {"name": "shoot-flux-garden-access"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "extensions.gardener.cloud:extension-shoot-flux:garden-access"},
+        "subjects": [{"kind": "ServiceAccount", "name": "gardenlet-like", "namespace": "garden-rbac"}]
+    }))
+    .unwrap();
+    Api::<k8s_openapi::api::rbac::v1::ClusterRoleBinding>::all(garden.clone())
+        .patch(
+            "shoot-flux-garden-access",
+            &PatchParams::apply("operator"),
+            &Patch::Apply(&binding),
+        )
+        .await
+        .unwrap();
+    set_project_config(bed, "rbac", &[("fluxVersion", "v2.9.5")]).await;
+    let kubeconfig = kube::config::Kubeconfig::read_from(&identity).unwrap();
+    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+        .await
+        .unwrap();
+    let limited = kube::Client::try_from(config).unwrap();
+    let configmaps: Api<k8s_openapi::api::core::v1::ConfigMap> =
+        Api::namespaced(limited.clone(), "garden-rbac");
+    wait_for(
+        "RBAC to allow flux-config",
+        Duration::from_secs(10),
+        || async { Ok(Some(configmaps.get("flux-config").await?)) },
+    )
+    .await
+    .unwrap();
+    let all: Api<k8s_openapi::api::core::v1::ConfigMap> = Api::all(limited.clone());
+    all.list(&ListParams::default().fields("metadata.name=flux-config"))
+        .await
+        .expect("list with the field selector");
+    let other = configmaps.get("kube-root-ca.crt").await.unwrap_err();
+    assert!(other.to_string().contains("forbidden"), "{other}");
+    let unfiltered = all.list(&ListParams::default()).await.unwrap_err();
+    assert!(unfiltered.to_string().contains("forbidden"), "{unfiltered}");
+}

@@ -11,6 +11,10 @@ pub const GIT_REPOSITORY_NAME: &str = "main-gitrepo";
 pub const KUSTOMIZATION_NAME: &str = "main-ks";
 pub const SOURCE_SECRET_NAME: &str = "flux-source";
 pub const SHOOT_INFO_NAME: &str = "shoot-info";
+/// GRM removes the finalizers of these objects this long after their deletion started, so a
+/// broken Flux cannot block the removal of the extension forever.
+pub const FINALIZE_DELETION_AFTER: (&str, &str) =
+    ("resources.gardener.cloud/finalize-deletion-after", "5m");
 
 pub fn git_repository(namespace: &str, sync: &SyncConfig) -> Value {
     let mut spec = json!({
@@ -24,7 +28,11 @@ pub fn git_repository(namespace: &str, sync: &SyncConfig) -> Value {
     json!({
         "apiVersion": "source.toolkit.fluxcd.io/v1",
         "kind": "GitRepository",
-        "metadata": {"name": GIT_REPOSITORY_NAME, "namespace": namespace},
+        "metadata": {
+            "name": GIT_REPOSITORY_NAME,
+            "namespace": namespace,
+            "annotations": {FINALIZE_DELETION_AFTER.0: FINALIZE_DELETION_AFTER.1}
+        },
         "spec": spec
     })
 }
@@ -33,7 +41,11 @@ pub fn kustomization(namespace: &str, sync: &SyncConfig) -> Value {
     json!({
         "apiVersion": "kustomize.toolkit.fluxcd.io/v1",
         "kind": "Kustomization",
-        "metadata": {"name": KUSTOMIZATION_NAME, "namespace": namespace},
+        "metadata": {
+            "name": KUSTOMIZATION_NAME,
+            "namespace": namespace,
+            "annotations": {FINALIZE_DELETION_AFTER.0: FINALIZE_DELETION_AFTER.1}
+        },
         "spec": {
             "interval": "5m",
             "path": sync.path,

@@ -73,6 +73,11 @@ pub fn transform(docs: &[Value], options: &InstallOptions) -> Vec<Value> {
     docs.iter()
         .cloned()
         .map(|mut doc| {
+            if doc["kind"] == "Namespace" && doc["metadata"]["name"] == UPSTREAM_NAMESPACE {
+                // A namespace stuck in deletion must not block removing the extension forever.
+                let (key, value) = super::objects::FINALIZE_DELETION_AFTER;
+                doc["metadata"]["annotations"][key] = Value::String(value.to_string());
+            }
             if namespace != UPSTREAM_NAMESPACE {
                 if doc["kind"] == "Namespace" && doc["metadata"]["name"] == UPSTREAM_NAMESPACE {
                     doc["metadata"]["name"] = Value::String(namespace.to_string());
@@ -195,7 +200,7 @@ spec:
     }
 
     #[test]
-    fn defaults_leave_upstream_untouched() {
+    fn defaults_leave_upstream_untouched_but_for_the_namespace_finalize_annotation() {
         let docs = parse_documents(SAMPLE).unwrap();
         let out = transform(
             &docs,
@@ -204,11 +209,15 @@ spec:
                 registry: None,
             },
         );
-        assert_eq!(out, docs);
+        assert_eq!(
+            out[0]["metadata"]["annotations"]["resources.gardener.cloud/finalize-deletion-after"],
+            "5m"
+        );
+        assert_eq!(out[1..], docs[1..]);
         let yaml = to_yaml(&out).unwrap();
         assert_eq!(
             parse_documents(&yaml).unwrap(),
-            docs,
+            out,
             "serialisation round-trips"
         );
     }
