@@ -24,8 +24,9 @@ pub fn config_objects(shoot: &ShootFacts, config: &EffectiveConfig) -> Vec<Value
     let ns = &config.namespace;
     let mut out = Vec::new();
     if let Some(sync) = &config.sync {
-        out.push(objects::git_repository(ns, sync));
-        out.push(objects::kustomization(ns, sync));
+        // Serialising our own plain structs cannot fail.
+        out.push(serde_json::to_value(objects::git_repository(ns, sync)).unwrap_or_default());
+        out.push(serde_json::to_value(objects::kustomization(ns, sync)).unwrap_or_default());
     }
     out.push(objects::shoot_info(ns, shoot));
     out

@@ -3,7 +3,8 @@
 //! Nothing here runs Pods, so a Deployment would never report a rollout. The simulator does what
 //! kube-controller-manager's ReplicaSet controller and kubelet would do once the Pods run: it
 //! keeps exactly `spec.replicas` Pod objects of the Deployment's current generation (bound to a
-//! node name that no kubelet serves, status Running and Ready; GRM counts them), and sets the
+//! node name that no kubelet serves, status Running and Ready; GRM counts them; deleted ones are
+//! removed as kubelet would once they stopped), and sets the
 //! Deployment's status to fully rolled out (observedGeneration, replica counts, Available and
 //! Progressing conditions). It logs everything it does, and a test switches it on per shoot. The
 //! programs those Deployments stand for (Flux's controllers) really run as local processes.
@@ -95,7 +96,53 @@ fn write_log(log: &Arc<Mutex<std::fs::File>>, line: &str) {
     }
 }
 
+const NODE_NAME: &str = "testbed-simulated-node";
+
 async fn simulate(kubeconfig_yaml: &str, log: &Arc<Mutex<std::fs::File>>) -> Result<()> {
+    tokio::try_join!(
+        simulate_deployments(kubeconfig_yaml, log),
+        simulate_kubelet(kubeconfig_yaml, log)
+    )?;
+    Ok(())
+}
+
+/// What kubelet does when a Pod on its node is deleted: stop it and remove the object.
+async fn simulate_kubelet(kubeconfig_yaml: &str, log: &Arc<Mutex<std::fs::File>>) -> Result<()> {
+    let kubeconfig = kube::config::Kubeconfig::from_yaml(kubeconfig_yaml)?;
+    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default()).await?;
+    let client = kube::Client::try_from(config)?;
+    let pods: Api<Pod> = Api::all(client.clone());
+    let config = watcher::Config::default().fields(&format!("spec.nodeName={NODE_NAME}"));
+    let mut events = watcher(pods, config).applied_objects().boxed();
+    while let Some(pod) = events.try_next().await? {
+        if pod.metadata.deletion_timestamp.is_none() {
+            continue;
+        }
+        let name = pod.metadata.name.clone().unwrap_or_default();
+        let namespace = pod.metadata.namespace.clone().unwrap_or_default();
+        let api: Api<Pod> = Api::namespaced(client.clone(), &namespace);
+        match api
+            .delete(&name, &DeleteParams::default().grace_period(0))
+            .await
+        {
+            Ok(_) => write_log(
+                log,
+                &format!("kubelet: removed terminated Pod {namespace}/{name}"),
+            ),
+            Err(kube::Error::Api(s)) if s.code == 404 => {}
+            Err(e) => write_log(
+                log,
+                &format!("kubelet: could not remove Pod {namespace}/{name}: {e}"),
+            ),
+        }
+    }
+    Ok(())
+}
+
+async fn simulate_deployments(
+    kubeconfig_yaml: &str,
+    log: &Arc<Mutex<std::fs::File>>,
+) -> Result<()> {
     let kubeconfig = kube::config::Kubeconfig::from_yaml(kubeconfig_yaml)?;
     let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default()).await?;
     let client = kube::Client::try_from(config)?;
@@ -200,7 +247,7 @@ async fn sync_pods(
         labels.insert(GENERATION_LABEL.into(), generation.clone());
         let pod_name = format!("{name}-g{generation}-{index}");
         let mut pod_spec = template.spec.clone().unwrap_or_default();
-        pod_spec.node_name = Some("testbed-simulated-node".into());
+        pod_spec.node_name = Some(NODE_NAME.into());
         let pod = Pod {
             metadata: kube::api::ObjectMeta {
                 name: Some(pod_name.clone()),

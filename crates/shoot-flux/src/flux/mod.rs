@@ -5,3 +5,4 @@ pub mod fetch;
 pub mod manifests;
 pub mod objects;
 pub mod transform;
+pub mod types;

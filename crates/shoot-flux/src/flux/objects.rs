@@ -1,7 +1,15 @@
 //! The sync objects and the shoot-info ConfigMap a shoot gets, with the seed's names and
 //! defaults: GitRepository `main-gitrepo`, Kustomization `main-ks`, both Flux v1 APIs.
 
+use std::collections::BTreeMap;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde_json::{Value, json};
+
+use super::types::{
+    CrossNamespaceSourceReference, GitRepository, GitRepositoryRef, GitRepositorySpec,
+    Kustomization, KustomizationSpec, LocalObjectReference, PostBuild, SubstituteReference,
+};
 
 use crate::config::SyncConfig;
 use crate::config::project::RepositoryType;
@@ -16,45 +24,63 @@ pub const SHOOT_INFO_NAME: &str = "shoot-info";
 pub const FINALIZE_DELETION_AFTER: (&str, &str) =
     ("resources.gardener.cloud/finalize-deletion-after", "5m");
 
-pub fn git_repository(namespace: &str, sync: &SyncConfig) -> Value {
-    let mut spec = json!({
-        "interval": "30s",
-        "url": sync.url,
-        "ref": {"branch": sync.branch}
-    });
-    if sync.repository_type == RepositoryType::Private {
-        spec["secretRef"] = json!({"name": SOURCE_SECRET_NAME});
+fn metadata(name: &str, namespace: &str) -> ObjectMeta {
+    ObjectMeta {
+        name: Some(name.into()),
+        namespace: Some(namespace.into()),
+        annotations: Some(BTreeMap::from([(
+            FINALIZE_DELETION_AFTER.0.to_string(),
+            FINALIZE_DELETION_AFTER.1.to_string(),
+        )])),
+        ..Default::default()
     }
-    json!({
-        "apiVersion": "source.toolkit.fluxcd.io/v1",
-        "kind": "GitRepository",
-        "metadata": {
-            "name": GIT_REPOSITORY_NAME,
-            "namespace": namespace,
-            "annotations": {FINALIZE_DELETION_AFTER.0: FINALIZE_DELETION_AFTER.1}
-        },
-        "spec": spec
-    })
 }
 
-pub fn kustomization(namespace: &str, sync: &SyncConfig) -> Value {
-    json!({
-        "apiVersion": "kustomize.toolkit.fluxcd.io/v1",
-        "kind": "Kustomization",
-        "metadata": {
-            "name": KUSTOMIZATION_NAME,
-            "namespace": namespace,
-            "annotations": {FINALIZE_DELETION_AFTER.0: FINALIZE_DELETION_AFTER.1}
+pub fn git_repository(namespace: &str, sync: &SyncConfig) -> GitRepository {
+    GitRepository {
+        api_version: "source.toolkit.fluxcd.io/v1".into(),
+        kind: "GitRepository".into(),
+        metadata: metadata(GIT_REPOSITORY_NAME, namespace),
+        spec: GitRepositorySpec {
+            interval: "30s".into(),
+            url: sync.url.clone(),
+            reference: Some(GitRepositoryRef {
+                branch: Some(sync.branch.clone()),
+                ..Default::default()
+            }),
+            secret_ref: (sync.repository_type == RepositoryType::Private).then(|| {
+                LocalObjectReference {
+                    name: SOURCE_SECRET_NAME.into(),
+                }
+            }),
         },
-        "spec": {
-            "interval": "5m",
-            "path": sync.path,
-            "prune": true,
-            "targetNamespace": sync.target_namespace,
-            "sourceRef": {"kind": "GitRepository", "name": GIT_REPOSITORY_NAME},
-            "postBuild": {"substituteFrom": [{"kind": "ConfigMap", "name": SHOOT_INFO_NAME, "optional": true}]}
-        }
-    })
+    }
+}
+
+pub fn kustomization(namespace: &str, sync: &SyncConfig) -> Kustomization {
+    Kustomization {
+        api_version: "kustomize.toolkit.fluxcd.io/v1".into(),
+        kind: "Kustomization".into(),
+        metadata: metadata(KUSTOMIZATION_NAME, namespace),
+        spec: KustomizationSpec {
+            interval: "5m".into(),
+            path: sync.path.clone(),
+            prune: true,
+            target_namespace: Some(sync.target_namespace.clone()),
+            source_ref: CrossNamespaceSourceReference {
+                kind: "GitRepository".into(),
+                name: GIT_REPOSITORY_NAME.into(),
+                namespace: None,
+            },
+            post_build: Some(PostBuild {
+                substitute_from: vec![SubstituteReference {
+                    kind: "ConfigMap".into(),
+                    name: SHOOT_INFO_NAME.into(),
+                    optional: true,
+                }],
+            }),
+        },
+    }
 }
 
 /// `SHOOT_INFO_*` facts for Flux's `postBuild.substituteFrom`.
