@@ -33,3 +33,24 @@ impl fmt::Display for FieldErrors {
         write!(f, "{}", parts.join("; "))
     }
 }
+
+impl FieldErrors {
+    /// `Ok(value)` when no problem was found, else every problem.
+    pub fn or_ok<T>(errors: Vec<FieldError>, value: T) -> Result<T, FieldErrors> {
+        if errors.is_empty() {
+            Ok(value)
+        } else {
+            Err(FieldErrors(errors))
+        }
+    }
+}
+
+/// A Kubernetes namespace name (an RFC 1123 label).
+pub fn is_dns_label(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 63
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && !s.starts_with('-')
+        && !s.ends_with('-')
+}

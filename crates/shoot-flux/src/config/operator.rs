@@ -161,11 +161,7 @@ impl OperatorConfig {
                 )),
             }
         }
-        if errors.is_empty() {
-            Ok(config)
-        } else {
-            Err(FieldErrors(errors))
-        }
+        FieldErrors::or_ok(errors, config)
     }
 }
 

@@ -12,7 +12,7 @@
 
 use std::collections::BTreeMap;
 
-use super::errors::{FieldError, FieldErrors};
+use super::errors::{FieldError, FieldErrors, is_dns_label};
 use super::version::{self, VersionRequest};
 
 pub const CONFIGMAP_NAME: &str = "flux-config";
@@ -126,15 +126,6 @@ fn check_branch(branch: &str, errors: &mut Vec<FieldError>) {
     }
 }
 
-fn is_dns_label(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 63
-        && s.chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-        && !s.starts_with('-')
-        && !s.ends_with('-')
-}
-
 /// Parses and validates the ConfigMap's data; returns every problem at once.
 pub fn parse(data: &BTreeMap<String, String>) -> Result<ProjectConfig, FieldErrors> {
     let mut errors = Vec::new();
@@ -224,14 +215,13 @@ pub fn parse(data: &BTreeMap<String, String>) -> Result<ProjectConfig, FieldErro
             })
         }
     };
-    if errors.is_empty() {
-        Ok(ProjectConfig {
+    FieldErrors::or_ok(
+        errors,
+        ProjectConfig {
             flux_version,
             repository,
-        })
-    } else {
-        Err(FieldErrors(errors))
-    }
+        },
+    )
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@
 
 use serde_json::Value;
 
-use super::errors::{FieldError, FieldErrors};
+use super::errors::{FieldError, FieldErrors, is_dns_label};
 use super::version::{self, VersionRequest};
 
 pub const API_VERSION: &str = "flux.extensions.gardener.cloud/v1alpha1";
@@ -54,15 +54,6 @@ fn string_at(
             None
         }
     }
-}
-
-pub fn is_dns_label(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 63
-        && s.chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-        && !s.starts_with('-')
-        && !s.ends_with('-')
 }
 
 /// Decodes and validates a providerConfig; None (no providerConfig) is the empty config.
@@ -160,11 +151,7 @@ pub fn parse(provider_config: Option<&Value>) -> Result<ShootFluxConfig, FieldEr
             format!("must be an object, not {other}"),
         )),
     }
-    if errors.is_empty() {
-        Ok(config)
-    } else {
-        Err(FieldErrors(errors))
-    }
+    FieldErrors::or_ok(errors, config)
 }
 
 #[cfg(test)]
