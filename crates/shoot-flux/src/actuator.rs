@@ -141,6 +141,7 @@ impl Actuator {
         let options = InstallOptions {
             namespace: effective.namespace.clone(),
             registry: effective.registry.clone(),
+            components: effective.components.clone(),
         };
         let bundle = match self.manifests.install_bundle(&version, &options).await {
             Err(ManifestError::NotFound { version, location }) => {

@@ -83,6 +83,7 @@ mod tests {
             flux_version_field: "the latest Flux release",
             namespace: "flux-system".into(),
             registry: None,
+            components: None,
             sync: sync.then(|| SyncConfig {
                 url: "https://git.example.com/org/fleet.git".into(),
                 branch: "main".into(),

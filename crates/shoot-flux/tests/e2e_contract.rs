@@ -649,8 +649,13 @@ async fn bad_inputs_are_configuration_errors_naming_the_field_and_keep_the_good_
             "required when repositoryBranch",
         ),
         (
-            fc(json!({"flux": {"components": ["source-controller"]}})),
+            fc(json!({"flux": {"components": ["kustomize-controller"]}})),
             "providerConfig.flux.components",
+            "must include source-controller",
+        ),
+        (
+            fc(json!({"flux": {"componentsExtra": ["image-reflector-controller"]}})),
+            "providerConfig.flux.componentsExtra",
             "not supported",
         ),
         (

@@ -54,3 +54,87 @@ pub fn is_dns_label(s: &str) -> bool {
         && !s.starts_with('-')
         && !s.ends_with('-')
 }
+
+/// The controllers of Flux's `install.yaml` (the default components).
+pub const DEFAULT_COMPONENTS: [&str; 4] = [
+    "source-controller",
+    "kustomize-controller",
+    "helm-controller",
+    "notification-controller",
+];
+
+/// Validates a `components` list at `path`: known default components, source-controller
+/// included (every other controller reads its artifacts). Returns them sorted and deduplicated.
+pub fn check_components(
+    value: &serde_json::Value,
+    path: &str,
+    errors: &mut Vec<FieldError>,
+) -> Option<Vec<String>> {
+    let Some(list) = value.as_array() else {
+        errors.push(FieldError::new(
+            path,
+            format!("must be a list of component names, not {value}"),
+        ));
+        return None;
+    };
+    let mut out = Vec::new();
+    for (i, item) in list.iter().enumerate() {
+        match item.as_str() {
+            Some(name) if DEFAULT_COMPONENTS.contains(&name) => out.push(name.to_string()),
+            Some(name) => errors.push(FieldError::new(
+                format!("{path}[{i}]"),
+                format!("{name:?} is not one of {}; the extra components (image automation) are not supported yet", DEFAULT_COMPONENTS.join(", ")),
+            )),
+            None => errors.push(FieldError::new(format!("{path}[{i}]"), format!("must be a string, not {item}"))),
+        }
+    }
+    out.sort();
+    out.dedup();
+    if !list.is_empty() && !out.iter().any(|c| c == "source-controller") && out.len() == list.len()
+    {
+        errors.push(FieldError::new(
+            path,
+            "must include source-controller: the other controllers read its artifacts",
+        ));
+    }
+    if list.is_empty() {
+        errors.push(FieldError::new(
+            path,
+            "must not be empty (omit it for the default components)",
+        ));
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn check(value: serde_json::Value) -> (Option<Vec<String>>, Vec<String>) {
+        let mut errors = Vec::new();
+        let out = check_components(&value, "c", &mut errors);
+        (out, errors.into_iter().map(|e| e.to_string()).collect())
+    }
+
+    #[test]
+    fn components() {
+        let (out, errors) = check(json!([
+            "source-controller",
+            "kustomize-controller",
+            "source-controller"
+        ]));
+        assert!(errors.is_empty());
+        assert_eq!(out.unwrap(), ["kustomize-controller", "source-controller"]);
+        assert!(
+            check(json!(["kustomize-controller"])).1[0].contains("must include source-controller")
+        );
+        assert!(
+            check(json!(["source-controller", "image-reflector-controller"])).1[0]
+                .starts_with("c[1]:")
+        );
+        assert!(check(json!("source-controller")).1[0].contains("must be a list"));
+        assert!(check(json!([])).1[0].contains("must not be empty"));
+        assert!(check(json!([1])).1[0].contains("must be a string"));
+    }
+}

@@ -32,6 +32,8 @@ pub struct EffectiveConfig {
     pub flux_version_field: &'static str,
     pub namespace: String,
     pub registry: Option<String>,
+    /// Which default components to install (None: all of install.yaml).
+    pub components: Option<Vec<String>>,
     pub sync: Option<SyncConfig>,
 }
 
@@ -81,6 +83,10 @@ pub fn merge(
             .registry
             .clone()
             .or_else(|| operator.flux.registry.clone()),
+        components: shoot
+            .components
+            .clone()
+            .or_else(|| operator.flux.components.clone()),
         sync,
     })
 }

@@ -7,6 +7,7 @@
 //!   defaultVersion: v2.9.5          # when neither project nor shoot name one; else "latest"
 //!   namespace: flux-system
 //!   registry: registry.example.com/fluxcd   # image registry mirror (optional)
+//!   components: [source-controller, kustomize-controller]   # default: all of install.yaml
 //!   manifests:
 //!     baseURL: https://github.com/fluxcd/flux2/releases   # or:
 //!     # directory: /var/lib/shoot-flux/releases            # <dir>/<tag>/install.yaml
@@ -17,7 +18,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::errors::{FieldError, FieldErrors};
+use super::errors::{FieldError, FieldErrors, check_components};
 use super::version::{self, VersionRequest};
 
 pub const DEFAULT_RELEASES_URL: &str = "https://github.com/fluxcd/flux2/releases";
@@ -35,6 +36,8 @@ pub struct FluxDefaults {
     pub default_version: Option<VersionRequest>,
     pub namespace: String,
     pub registry: Option<String>,
+    /// The default components of install.yaml to install (None: all).
+    pub components: Option<Vec<String>>,
     pub manifests: ManifestSource,
     pub manifest_timeout: Duration,
 }
@@ -51,6 +54,7 @@ impl Default for OperatorConfig {
                 default_version: None,
                 namespace: "flux-system".into(),
                 registry: None,
+                components: None,
                 manifests: ManifestSource::BaseUrl(DEFAULT_RELEASES_URL.into()),
                 manifest_timeout: Duration::from_secs(30),
             },
@@ -73,6 +77,7 @@ struct RawFlux {
     default_version: Option<String>,
     namespace: Option<String>,
     registry: Option<String>,
+    components: Option<serde_json::Value>,
     manifests: Option<RawManifests>,
 }
 
@@ -133,6 +138,9 @@ impl OperatorConfig {
             config.flux.namespace = ns;
         }
         config.flux.registry = flux.registry.map(|r| r.trim_end_matches('/').to_string());
+        if let Some(value) = flux.components {
+            config.flux.components = check_components(&value, "flux.components", &mut errors);
+        }
         let manifests = flux.manifests.unwrap_or_default();
         match (manifests.base_url, manifests.directory) {
             (Some(_), Some(_)) => errors.push(FieldError::new(

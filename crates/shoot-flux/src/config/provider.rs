@@ -1,15 +1,15 @@
 //! The shoot layer: `Extension.spec.providerConfig`, a `FluxConfig` of
 //! `flux.extensions.gardener.cloud/v1alpha1` (the stackit extension's API).
 //!
-//! This version reads `flux.version`, `flux.registry` and `flux.namespace`, which override the
-//! project and operator layers field by field. The other FluxConfig fields (`source`,
-//! `kustomization`, `additionalSecretResources`, `flux.components`, `flux.componentsExtra`,
+//! This version reads `flux.version`, `flux.registry`, `flux.namespace` and `flux.components`,
+//! which override the project and operator layers field by field. The other FluxConfig fields
+//! (`source`, `kustomization`, `additionalSecretResources`, `flux.componentsExtra`,
 //! `managementMode`, `deletionPolicy`) are recognised and refused with a clear error until they
 //! are supported, rather than silently ignored.
 
 use serde_json::Value;
 
-use super::errors::{FieldError, FieldErrors, is_dns_label};
+use super::errors::{FieldError, FieldErrors, check_components, is_dns_label};
 use super::version::{self, VersionRequest};
 
 pub const API_VERSION: &str = "flux.extensions.gardener.cloud/v1alpha1";
@@ -28,6 +28,7 @@ pub struct ShootFluxConfig {
     pub version: Option<VersionRequest>,
     pub registry: Option<String>,
     pub namespace: Option<String>,
+    pub components: Option<Vec<String>>,
 }
 
 fn string_at(
@@ -111,8 +112,8 @@ pub fn parse(provider_config: Option<&Value>) -> Result<ShootFluxConfig, FieldEr
             let path = format!("{ROOT}.flux");
             for key in flux.keys() {
                 match key.as_str() {
-                    "version" | "registry" | "namespace" => {}
-                    "components" | "componentsExtra" => errors.push(FieldError::new(
+                    "version" | "registry" | "namespace" | "components" => {}
+                    "componentsExtra" => errors.push(FieldError::new(
                         format!("{path}.{key}"),
                         "is not supported by this version of shoot-flux yet",
                     )),
@@ -134,6 +135,10 @@ pub fn parse(provider_config: Option<&Value>) -> Result<ShootFluxConfig, FieldEr
                 } else {
                     config.registry = Some(r.trim_end_matches('/').to_string());
                 }
+            }
+            if let Some(value) = flux.get("components").filter(|v| !v.is_null()) {
+                config.components =
+                    check_components(value, &format!("{path}.components"), &mut errors);
             }
             if let Some(n) = string_at(flux, "namespace", &path, &mut errors) {
                 if is_dns_label(&n) {

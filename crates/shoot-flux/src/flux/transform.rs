@@ -10,6 +10,21 @@ pub const UPSTREAM_REGISTRY: &str = "ghcr.io/fluxcd";
 pub struct InstallOptions {
     pub namespace: String,
     pub registry: Option<String>,
+    /// Components to keep (by `app.kubernetes.io/component`); None keeps all.
+    pub components: Option<Vec<String>>,
+}
+
+const COMPONENT_LABEL: &str = "app.kubernetes.io/component";
+
+/// True when the document belongs to no component (namespace, RBAC, policies) or to a kept one.
+fn kept(doc: &Value, components: Option<&Vec<String>>) -> bool {
+    match (
+        components,
+        doc["metadata"]["labels"][COMPONENT_LABEL].as_str(),
+    ) {
+        (Some(keep), Some(component)) => keep.iter().any(|c| c == component),
+        _ => true,
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -71,6 +86,7 @@ pub fn transform(docs: &[Value], options: &InstallOptions) -> Vec<Value> {
     let svc_from = format!(".{UPSTREAM_NAMESPACE}.svc");
     let svc_to = format!(".{namespace}.svc");
     docs.iter()
+        .filter(|doc| kept(doc, options.components.as_ref()))
         .cloned()
         .map(|mut doc| {
             if doc["kind"] == "Namespace" && doc["metadata"]["name"] == UPSTREAM_NAMESPACE {
@@ -182,6 +198,7 @@ spec:
             &InstallOptions {
                 namespace: "gitops".into(),
                 registry: Some("mirror.local/flux".into()),
+                components: None,
             },
         );
         assert_eq!(out[0]["metadata"]["name"], "gitops");
@@ -207,6 +224,7 @@ spec:
             &InstallOptions {
                 namespace: "flux-system".into(),
                 registry: None,
+                components: None,
             },
         );
         assert_eq!(
@@ -219,6 +237,34 @@ spec:
             parse_documents(&yaml).unwrap(),
             out,
             "serialisation round-trips"
+        );
+    }
+
+    #[test]
+    fn components_select_their_objects_and_keep_shared_ones() {
+        let mut docs = parse_documents(SAMPLE).unwrap();
+        docs[2]["metadata"]["labels"][COMPONENT_LABEL] = "source-controller".into();
+        let mut helm = docs[2].clone();
+        helm["metadata"]["name"] = "helm-controller".into();
+        helm["metadata"]["labels"][COMPONENT_LABEL] = "helm-controller".into();
+        docs.push(helm);
+        let options = InstallOptions {
+            namespace: "flux-system".into(),
+            registry: None,
+            components: Some(vec!["source-controller".into()]),
+        };
+        let out = transform(&docs, &options);
+        let names: Vec<&str> = out
+            .iter()
+            .map(|d| d["metadata"]["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "flux-system",
+                "cluster-reconciler-flux-system",
+                "source-controller"
+            ]
         );
     }
 
