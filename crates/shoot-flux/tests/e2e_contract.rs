@@ -108,13 +108,7 @@ async fn reconcile_wait_for_state_and_restore_annotations() {
     annotate(bed, &ns2, "restore").await;
     let ext = wait_ready(bed, &ns2, Duration::from_secs(30)).await;
     assert_eq!(ext["status"]["lastOperation"]["type"], "Restore");
-    assert!(
-        ext["metadata"]["finalizers"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|f| f == "extensions.gardener.cloud/shoot-flux")
-    );
+    assert!(has_our_finalizer(&ext));
 }
 
 #[tokio::test]

@@ -94,13 +94,7 @@ async fn create_sync_upgrade_change_branch_and_remove() {
         to_succeeded.as_secs_f64()
     );
     assert_eq!(ext["status"]["lastOperation"]["type"], "Create");
-    assert!(
-        ext["metadata"]["finalizers"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|f| f == "extensions.gardener.cloud/shoot-flux")
-    );
+    assert!(has_our_finalizer(&ext));
 
     // Both MRs and their secrets are in the seed, and GRM applied them.
     let mrs = mr_api(bed, &ns).await;

@@ -285,3 +285,11 @@ pub async fn repository(bed: &'static Bed, name: &str) -> String {
     let _ = git.create_repository(name, &files);
     git.http_url(name)
 }
+
+/// True when the Extension carries shoot-flux's finalizer.
+pub fn has_our_finalizer(ext: &Value) -> bool {
+    ext["metadata"]["finalizers"].as_array().is_some_and(|f| {
+        f.iter()
+            .any(|f| f == "extensions.gardener.cloud/shoot-flux")
+    })
+}
