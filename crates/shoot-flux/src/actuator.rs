@@ -116,6 +116,13 @@ impl Actuator {
         }
     }
 
+    /// What a successful reconcile could not do, for the status; None when nothing is missing.
+    pub fn success_note(&self) -> Option<&'static str> {
+        self.garden.client().is_none().then_some(
+            "no garden access, so the project's flux-config ConfigMap was not read and the shoot has Flux without sync objects",
+        )
+    }
+
     /// Create or update everything for the shoot. A bad configuration fails before anything is
     /// written, so the last applied good state stays.
     pub async fn reconcile(

@@ -299,8 +299,21 @@ impl Reconciler {
             .await?;
         match work.await {
             Ok(()) => {
-                self.patch_status(ext, &status::succeeded(op, ext.generation, &now()))
-                    .await?;
+                self.patch_status(
+                    ext,
+                    &status::succeeded(
+                        op,
+                        ext.generation,
+                        match op {
+                            OperationType::Create
+                            | OperationType::Reconcile
+                            | OperationType::Restore => self.actuator.success_note(),
+                            _ => None,
+                        },
+                        &now(),
+                    ),
+                )
+                .await?;
                 tracing::info!(namespace = %ext.namespace, operation = op.as_str(), "succeeded");
                 Ok(())
             }

@@ -353,7 +353,14 @@ async fn garden_access_without_injection_only_through_the_opt_in_gardenlet_kubec
     {
         let _ext = start_extension_with(bed, &[], None).await;
         gardenlet::apply_extension(&seed, &spec).await.unwrap();
-        wait_ready(bed, &ns, Duration::from_secs(60)).await;
+        let ext = wait_ready(bed, &ns, Duration::from_secs(60)).await;
+        let description = ext["status"]["lastOperation"]["description"]
+            .as_str()
+            .unwrap();
+        assert!(
+            description.contains("no garden access"),
+            "the status says so: {description}"
+        );
         let objects = config_objects(bed, &ns).await;
         assert!(!objects.contains("main-gitrepo"), "{objects}");
         assert!(objects.contains("SHOOT_INFO_NAME"));
@@ -378,7 +385,11 @@ async fn garden_access_without_injection_only_through_the_opt_in_gardenlet_kubec
     )
     .await
     .unwrap();
-    wait_ready(bed, &ns, Duration::from_secs(30)).await;
+    let ext = wait_ready(bed, &ns, Duration::from_secs(30)).await;
+    let description = ext["status"]["lastOperation"]["description"]
+        .as_str()
+        .unwrap();
+    assert!(!description.contains("no garden access"), "{description}");
 }
 
 /// The example ClusterRole is what an operator installs in the garden: the API server accepts

@@ -56,14 +56,26 @@ pub fn processing(operation: OperationType, now: &str) -> Value {
     }}})
 }
 
-/// `Succeeded`, progress 100; clears lastError and records observedGeneration.
-pub fn succeeded(operation: OperationType, generation: i64, now: &str) -> Value {
+/// `Succeeded`, progress 100; clears lastError and records observedGeneration. `note` adds what
+/// the owner should know about a success (e.g. a configuration layer that could not be read).
+pub fn succeeded(
+    operation: OperationType,
+    generation: i64,
+    note: Option<&str>,
+    now: &str,
+) -> Value {
+    let mut description = format!("Extension has been {}", past(operation));
+    if let Some(note) = note {
+        description.push_str(" (");
+        description.push_str(note);
+        description.push(')');
+    }
     json!({"status": {
         "observedGeneration": generation,
         "lastError": null,
         "lastOperation": {
             "type": operation.as_str(), "state": "Succeeded", "progress": 100,
-            "description": format!("Extension has been {}", past(operation)), "lastUpdateTime": now
+            "description": description, "lastUpdateTime": now
         }
     }})
 }
@@ -109,7 +121,16 @@ mod tests {
         let p = processing(OperationType::Create, "t");
         assert_eq!(p["status"].as_object().unwrap().len(), 1);
         assert_eq!(p["status"]["lastOperation"]["progress"], 1);
-        let s = succeeded(OperationType::Reconcile, 4, "t");
+        let s = succeeded(OperationType::Reconcile, 4, None, "t");
+        assert_eq!(
+            s["status"]["lastOperation"]["description"],
+            "Extension has been reconciled"
+        );
+        let noted = succeeded(OperationType::Create, 1, Some("no garden access"), "t");
+        assert_eq!(
+            noted["status"]["lastOperation"]["description"],
+            "Extension has been reconciled (no garden access)"
+        );
         assert!(s["status"]["lastError"].is_null() && s["status"].get("lastError").is_some());
         assert_eq!(s["status"]["observedGeneration"], 4);
         assert!(
