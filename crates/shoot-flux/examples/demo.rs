@@ -176,9 +176,10 @@ async fn main() -> Result<()> {
         },
     )
     .await?;
+    let to_succeeded = created.elapsed();
     p.done(&format!(
         "Succeeded {:.1}s after creation",
-        created.elapsed().as_secs_f64()
+        to_succeeded.as_secs_f64()
     ));
 
     p.begin("GRM: applying Flux into the shoot (ManagedResources extension-shoot-flux-*)");
@@ -227,7 +228,7 @@ async fn main() -> Result<()> {
     println!("\nSummary");
     println!(
         "  Extension -> Succeeded:      {:.1}s",
-        created.elapsed().as_secs_f64()
+        to_succeeded.as_secs_f64()
     );
     println!(
         "  demo wall time so far:       {:.1}s",

@@ -8,15 +8,15 @@ use std::process::Command;
 fn the_demo_runs_to_its_summary() {
     let binary = Path::new(env!("CARGO_BIN_EXE_gardener-extension-shoot-flux"));
     let demo = binary.parent().unwrap().join("examples/demo");
-    if !demo.is_file() {
-        // `cargo test --workspace` builds examples; a filtered run (`--test demo`) does not.
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo)
-            .args(["build", "-p", "shoot-flux", "--example", "demo"])
-            .status()
-            .unwrap();
-        assert!(status.success(), "building the demo failed");
-    }
+    // `cargo test --workspace` builds examples, a filtered run does not: build it here so the
+    // test never runs a stale demo (a no-op when it is up to date).
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = Command::new(cargo)
+        .args(["build", "-p", "shoot-flux", "--example", "demo"])
+        .status()
+        .unwrap();
+    assert!(status.success(), "building the demo failed");
+    assert!(demo.is_file(), "{}", demo.display());
     let output = Command::new(&demo)
         .arg("--exit")
         .env("SHOOT_FLUX_BINARY", binary)
