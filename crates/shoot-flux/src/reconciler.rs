@@ -176,7 +176,6 @@ impl Reconciler {
                     name: name.to_string(),
                     namespace: namespace.to_string(),
                     generation: object.metadata.generation.unwrap_or(0),
-                    resource_version: None,
                     annotations: Default::default(),
                     finalizers: vec![],
                     deletion_timestamp: None,
@@ -203,7 +202,6 @@ impl Reconciler {
                 self.patch_metadata(&ext, json!({"annotations": {OPERATION_ANNOTATION: null}}))
                     .await?;
                 ext.annotations.remove(OPERATION_ANNOTATION);
-                ext.resource_version = None;
             }
             AnnotationStep::Proceed => {}
         }
@@ -234,7 +232,7 @@ impl Reconciler {
             return Ok(Next::AwaitChange);
         }
         let started = std::time::Instant::now();
-        let result = self.dispatch(&mut ext, &shoot, op).await;
+        let result = self.dispatch(&ext, &shoot, op).await;
         self.metrics.observe(
             op,
             started.elapsed(),
@@ -245,7 +243,7 @@ impl Reconciler {
 
     async fn dispatch(
         &self,
-        ext: &mut Extension,
+        ext: &Extension,
         shoot: &ShootFacts,
         op: OperationType,
     ) -> Result<Next, ReconcileError> {

@@ -126,7 +126,6 @@ mod tests {
             name: "shoot-flux".into(),
             namespace: "shoot--p--s".into(),
             generation: 1,
-            resource_version: None,
             annotations: annotation
                 .map(|a| [("gardener.cloud/operation".to_string(), a.to_string())].into())
                 .unwrap_or_default(),

@@ -105,7 +105,6 @@ pub struct Extension {
     pub name: String,
     pub namespace: String,
     pub generation: i64,
-    pub resource_version: Option<String>,
     pub annotations: BTreeMap<String, String>,
     pub finalizers: Vec<String>,
     pub deletion_timestamp: Option<String>,
@@ -147,7 +146,6 @@ impl Extension {
             name: meta["name"].as_str().unwrap_or_default().to_string(),
             namespace: meta["namespace"].as_str().unwrap_or_default().to_string(),
             generation: meta["generation"].as_i64().unwrap_or(0),
-            resource_version: meta["resourceVersion"].as_str().map(str::to_string),
             annotations: decode_at::<Option<BTreeMap<String, String>>>(
                 &meta["annotations"],
                 "metadata.annotations",
