@@ -75,7 +75,9 @@ async fn main() -> Result<()> {
         bed.seed().url()
     ));
 
-    p.begin("creating a Git repository with the sample app (podinfo Deployment and Service)");
+    p.begin(
+        "creating a private Git repository (sshd) with the sample app (podinfo Deployment and Service)",
+    );
     let git = bed.git().await?;
     let files = testbed::sample::podinfo_files("Hello from shoot-flux");
     let files: Vec<(&str, &str)> = files
@@ -83,7 +85,7 @@ async fn main() -> Result<()> {
         .map(|(a, b)| (a.as_str(), b.as_str()))
         .collect();
     git.create_repository("fleet", &files)?;
-    let url = git.http_url("fleet");
+    let url = git.ssh_url("fleet");
     p.done(&url);
 
     p.begin("serving the Flux release assets (GitHub's layout) on loopback");
@@ -144,7 +146,10 @@ async fn main() -> Result<()> {
     let cm: ConfigMap = serde_json::from_value(json!({
         "apiVersion": "v1", "kind": "ConfigMap",
         "metadata": {"name": "flux-config", "namespace": "garden-demo"},
-        "data": {"fluxVersion": versions.flux, "repositoryUrl": url, "repositoryBranch": "main"}
+        "data": {
+            "fluxVersion": versions.flux, "repositoryUrl": url, "repositoryBranch": "main",
+            "repositoryType": "private"
+        }
     }))?;
     Api::<ConfigMap>::namespaced(garden, "garden-demo")
         .patch(
@@ -153,7 +158,10 @@ async fn main() -> Result<()> {
             &Patch::Apply(&cm),
         )
         .await?;
-    p.done(&format!("fluxVersion {}", versions.flux));
+    p.done(&format!(
+        "fluxVersion {}, repositoryType private",
+        versions.flux
+    ));
 
     p.begin("gardenlet: Extension shoot-flux in the shoot namespace");
     let created = Instant::now();
@@ -209,6 +217,30 @@ async fn main() -> Result<()> {
         .await?;
     }
     p.done("Flux namespace, CRDs, controllers, main-gitrepo and main-ks are in the shoot");
+
+    p.begin("operator: `gardener-extension-shoot-flux deploy-key --project demo`");
+    let output = Command::new(extension_binary()?)
+        .args(["deploy-key", "--project", "demo"])
+        .env("GARDEN_KUBECONFIG", bed.garden().kubeconfig_path())
+        .output()?;
+    let report = String::from_utf8_lossy(&output.stdout).to_string();
+    anyhow::ensure!(
+        output.status.success(),
+        "deploy-key failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    for line in report.lines() {
+        println!("    | {line}");
+    }
+    let public_key = report
+        .lines()
+        .find(|l| l.starts_with("ssh-"))
+        .context("deploy-key printed no public key")?;
+    p.done("");
+
+    p.begin("operator: adding the public key to the Git server as a read-only deploy key");
+    git.authorize_key(public_key)?;
+    p.done(&format!("authorized on sshd 127.0.0.1:{}", git.ssh_port()));
 
     p.begin("running the Flux controllers GRM deployed (source-controller, kustomize-controller)");
     shoot.start_flux().await?;

@@ -2,6 +2,7 @@
 //! Restore (gardener-contract.md §2.2). It fetches inputs, calls the pure configuration and
 //! rendering code, and applies the result to the seed; status is the reconciler's business.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -10,9 +11,13 @@ use kube::Client;
 use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
 
+use crate::api::v1alpha1::{self, DeletionPolicy, ManagementMode};
 use crate::config::errors::FieldErrors;
 use crate::config::operator::OperatorConfig;
-use crate::config::{self, project, provider};
+use crate::config::project::RepositoryType;
+use crate::config::{self, EffectiveConfig, Sync, project};
+use crate::deploykey::SshAddress;
+use crate::deploykey::provision::{DeployKeyError, Provisioner};
 use crate::flux::manifests::{ManifestError, ManifestStore};
 use crate::flux::transform::InstallOptions;
 use crate::garden::{Garden, GardenError};
@@ -20,9 +25,11 @@ use crate::gardener::shoot::ShootFacts;
 use crate::gardener::status::ErrorCode;
 use crate::gardener::types::{Extension, managed_resource_resource};
 use crate::managedresource::{
-    self, CONFIG_NAME, DesiredManagedResource, INSTALL_NAME, OWNER_LABEL,
+    self, ACCESS_NAME, CONFIG_NAME, DesiredManagedResource, INSTALL_NAME, OWNER_LABEL,
 };
-use crate::render;
+use crate::metrics::Metrics;
+use crate::render::{self, Inputs, SecretPayload};
+use crate::shootaccess;
 
 pub const FIELD_MANAGER: &str = "gardener-extension-shoot-flux";
 /// How long Delete waits for the shoot objects of one ManagedResource to be removed.
@@ -40,6 +47,8 @@ pub enum ActuatorError {
     Seed(#[from] kube::Error),
     #[error("{0}")]
     Cleanup(String),
+    #[error("{0}")]
+    DeployKey(#[from] DeployKeyError),
 }
 
 impl From<FieldErrors> for ActuatorError {
@@ -58,6 +67,13 @@ impl ActuatorError {
             Self::Garden(_) | Self::Manifests(_) => vec![ErrorCode::RetryableInfraDependencies],
             Self::Seed(_) => vec![],
             Self::Cleanup(_) => vec![ErrorCode::CleanupClusterResources],
+            Self::DeployKey(DeployKeyError::Invalid { .. }) => {
+                vec![ErrorCode::ConfigurationProblem]
+            }
+            Self::DeployKey(DeployKeyError::Garden(GardenError::Forbidden { .. })) => {
+                vec![ErrorCode::InfraUnauthorized]
+            }
+            Self::DeployKey(_) => vec![ErrorCode::RetryableInfraDependencies],
         }
     }
 
@@ -69,6 +85,7 @@ impl ActuatorError {
             Self::Manifests(_) => "manifests",
             Self::Seed(_) => "seed",
             Self::Cleanup(_) => "cleanup",
+            Self::DeployKey(_) => "deploy-key",
         }
     }
 
@@ -78,7 +95,11 @@ impl ActuatorError {
             Self::Configuration(_) | Self::Manifests(ManifestError::NotFound { .. }) => {
                 Some(Duration::from_secs(300))
             }
-            Self::Garden(GardenError::Forbidden { .. }) => Some(Duration::from_secs(60)),
+            Self::Garden(GardenError::Forbidden { .. })
+            | Self::DeployKey(DeployKeyError::Garden(GardenError::Forbidden { .. })) => {
+                Some(Duration::from_secs(60))
+            }
+            Self::DeployKey(DeployKeyError::Invalid { .. }) => Some(Duration::from_secs(300)),
             _ => None,
         }
     }
@@ -89,6 +110,7 @@ pub struct Actuator {
     garden: Garden,
     manifests: Arc<ManifestStore>,
     operator: OperatorConfig,
+    deploy_keys: Provisioner,
 }
 
 impl std::fmt::Debug for Actuator {
@@ -107,12 +129,20 @@ impl Actuator {
         garden: Garden,
         manifests: Arc<ManifestStore>,
         operator: OperatorConfig,
+        metrics: Arc<Metrics>,
     ) -> Self {
+        let deploy_keys = Provisioner::new(
+            garden.clone(),
+            operator.deploy_keys.known_hosts.clone(),
+            operator.deploy_keys.host_key_scan_timeout,
+            metrics,
+        );
         Self {
             seed,
             garden,
             manifests,
             operator,
+            deploy_keys,
         }
     }
 
@@ -136,34 +166,102 @@ impl Actuator {
             ));
         }
         // The shoot's own layer is validated first: it needs no request.
-        let shoot_layer = provider::parse(ext.spec.provider_config.as_ref())?;
+        let shoot_layer = v1alpha1::decode(ext.spec.provider_config.as_ref(), &shoot.resources)?;
         let project = match self.garden.project_config(&shoot.project_namespace).await {
             Ok(Some(data)) => Some(project::parse(&data)?),
             Ok(None) | Err(GardenError::NotConfigured) => None,
             Err(e) => return Err(e.into()),
         };
-        let effective = config::merge(&self.operator, project.as_ref(), &shoot_layer)?;
+        let effective = config::merge(
+            &self.operator,
+            project.as_ref(),
+            &shoot_layer,
+            shoot,
+            stackit_bootstrapped(ext),
+        )?;
         let version = self.manifests.resolve(&effective.flux_version).await?;
+        effective.check_version(&version)?;
         let field = effective.flux_version_field;
         let options = InstallOptions {
             namespace: effective.namespace.clone(),
             registry: effective.registry.clone(),
             components: effective.components.clone(),
+            components_extra: effective.components_extra.clone(),
+            ignore_updates: effective.management == ManagementMode::Bootstrap,
         };
         let bundle = match self.manifests.install_bundle(&version, &options).await {
             Err(ManifestError::NotFound { version, location }) => {
                 return Err(ActuatorError::Configuration(format!(
-                    "invalid configuration: {field}: Flux {version} does not exist (no install.yaml at {location})"
+                    "invalid configuration: {field}: Flux {version} does not exist (no {location})"
                 )));
             }
             other => other?,
         };
-        let desired = render::render(shoot, &effective, &bundle)
-            .map_err(|e| ActuatorError::Configuration(format!("rendering failed: {e}")))?;
+        let deploy_key = match &effective.sync {
+            Some(Sync::Project(sync)) if sync.repository_type == RepositoryType::Private => {
+                // Validation admits only SSH URLs for private repositories.
+                let address = SshAddress::from_url(&sync.url).ok_or_else(|| {
+                    ActuatorError::Configuration(format!(
+                        "invalid configuration: flux-config.data.repositoryUrl: {:?} has no SSH host",
+                        sync.url
+                    ))
+                })?;
+                Some(
+                    self.deploy_keys
+                        .ensure(&shoot.project_namespace, &shoot.project, &address)
+                        .await?,
+                )
+            }
+            _ => None,
+        };
+        let inputs = Inputs {
+            deploy_key: deploy_key.as_ref(),
+            secrets: self.seed_secrets(&ext.namespace, &effective).await?,
+        };
+        let shoot = &ShootFacts {
+            garden_cluster_identity: Some(self.operator.garden_cluster_identity.clone()),
+            ..shoot.clone()
+        };
+        let desired = render::render(shoot, &effective, &bundle, &inputs)
+            .map_err(|e| ActuatorError::Configuration(format!("invalid configuration: {e}")))?;
         // Install first: the config objects need Flux's CRDs.
         self.apply(&desired.install).await?;
         self.apply(&desired.config).await?;
+        self.apply(&desired.access).await?;
+        shootaccess::ensure_secret(&self.seed, &ext.namespace).await?;
         Ok(())
+    }
+
+    /// The seed copies of the `Shoot.spec.resources` Secrets the configuration names.
+    async fn seed_secrets(
+        &self,
+        namespace: &str,
+        effective: &EffectiveConfig,
+    ) -> Result<BTreeMap<String, SecretPayload>, ActuatorError> {
+        use base64::Engine;
+        let secrets: Api<Secret> = Api::namespaced(self.seed.clone(), namespace);
+        let mut out = BTreeMap::new();
+        for copy in &effective.secret_copies {
+            if out.contains_key(&copy.seed_name) {
+                continue;
+            }
+            if let Some(secret) = secrets.get_opt(&copy.seed_name).await? {
+                let data = secret
+                    .data
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|(k, v)| (k, base64::engine::general_purpose::STANDARD.encode(v.0)))
+                    .collect();
+                out.insert(
+                    copy.seed_name.clone(),
+                    SecretPayload {
+                        type_: secret.type_,
+                        data,
+                    },
+                );
+            }
+        }
+        Ok(out)
     }
 
     async fn apply(&self, desired: &DesiredManagedResource) -> Result<(), ActuatorError> {
@@ -215,13 +313,22 @@ impl Actuator {
     /// removed with `keepObjects` and no wait. On a running shoot the config MR goes first (Flux
     /// prunes what it deployed), then the install MR, each waited for.
     pub async fn delete(&self, ext: &Extension, shoot: &ShootFacts) -> Result<(), ActuatorError> {
+        let policy = deletion_policy(ext, shoot);
         if shoot.deleting || shoot.is_hibernation_enabled() {
+            for name in [CONFIG_NAME, INSTALL_NAME, ACCESS_NAME] {
+                self.delete_managed_resource(&ext.namespace, name, true, false)
+                    .await?;
+            }
+        } else if policy == DeletionPolicy::Orphan {
+            // Flux and what it deployed stay in the shoot; our own read access does not.
             for name in [CONFIG_NAME, INSTALL_NAME] {
                 self.delete_managed_resource(&ext.namespace, name, true, false)
                     .await?;
             }
+            self.delete_managed_resource(&ext.namespace, ACCESS_NAME, false, false)
+                .await?;
         } else {
-            for name in [CONFIG_NAME, INSTALL_NAME] {
+            for name in [CONFIG_NAME, INSTALL_NAME, ACCESS_NAME] {
                 self.delete_managed_resource(&ext.namespace, name, false, true)
                     .await?;
             }
@@ -235,7 +342,7 @@ impl Actuator {
         ext: &Extension,
         _shoot: &ShootFacts,
     ) -> Result<(), ActuatorError> {
-        for name in [CONFIG_NAME, INSTALL_NAME] {
+        for name in [CONFIG_NAME, INSTALL_NAME, ACCESS_NAME] {
             self.delete_managed_resource(&ext.namespace, name, true, false)
                 .await?;
         }
@@ -244,7 +351,7 @@ impl Actuator {
 
     /// Migrate keeps every shoot object and removes ours from this seed.
     pub async fn migrate(&self, ext: &Extension, _shoot: &ShootFacts) -> Result<(), ActuatorError> {
-        for name in [CONFIG_NAME, INSTALL_NAME] {
+        for name in [CONFIG_NAME, INSTALL_NAME, ACCESS_NAME] {
             self.delete_managed_resource(&ext.namespace, name, true, true)
                 .await?;
         }
@@ -304,7 +411,7 @@ impl Actuator {
 
     async fn delete_secrets(&self, namespace: &str) -> Result<(), ActuatorError> {
         let secrets: Api<Secret> = Api::namespaced(self.seed.clone(), namespace);
-        for name in [CONFIG_NAME, INSTALL_NAME] {
+        for name in [CONFIG_NAME, INSTALL_NAME, ACCESS_NAME] {
             let list = secrets
                 .list_metadata(&ListParams::default().labels(&format!("{OWNER_LABEL}={name}")))
                 .await?;
@@ -318,7 +425,37 @@ impl Actuator {
                 }
             }
         }
-        Ok(())
+        match secrets
+            .delete(shootaccess::SECRET_NAME, &DeleteParams::default())
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+/// The stackit extension marks a shoot it bootstrapped with this Extension condition.
+pub const STACKIT_BOOTSTRAPPED: &str = "FluxBootstrapped";
+
+pub fn stackit_bootstrapped(ext: &Extension) -> bool {
+    ext.status
+        .conditions
+        .iter()
+        .flatten()
+        .any(|c| c.type_ == STACKIT_BOOTSTRAPPED && c.status == "True")
+}
+
+/// The deletion policy of the shoot's configuration. A providerConfig that no longer decodes
+/// keeps what is in the shoot: removing workloads on a typo would destroy working state.
+fn deletion_policy(ext: &Extension, shoot: &ShootFacts) -> DeletionPolicy {
+    match v1alpha1::decode(ext.spec.provider_config.as_ref(), &shoot.resources) {
+        Ok(config) => config::management(&config, stackit_bootstrapped(ext)).1,
+        Err(e) => {
+            tracing::warn!(namespace = %ext.namespace, error = %e, "providerConfig is invalid; deleting with policy Orphan");
+            DeletionPolicy::Orphan
+        }
     }
 }
 

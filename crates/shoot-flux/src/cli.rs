@@ -5,13 +5,19 @@ use std::path::PathBuf;
 
 use clap::Parser;
 
+use crate::deploykey::{DeployKey, SECRET_NAME, fingerprint};
+
 #[derive(Debug, Clone, Parser)]
 #[command(
     name = "gardener-extension-shoot-flux",
     version,
-    about = "Gardener extension that bootstraps every Shoot from a Git repository through Flux"
+    about = "Gardener extension that bootstraps every Shoot from a Git repository through Flux",
+    args_override_self = true
 )]
 pub struct Args {
+    /// Without a subcommand the controller runs.
+    #[command(subcommand)]
+    pub command: Option<Command>,
     /// Kubeconfig of the seed (in-cluster configuration when unset).
     #[arg(long, env = "KUBECONFIG")]
     pub kubeconfig: Option<PathBuf>,
@@ -60,9 +66,83 @@ pub struct Args {
     /// How often SystemComponentsHealthy is checked (e.g. 30s).
     #[arg(long, default_value = "30s")]
     pub healthcheck_sync_period: String,
+    /// The garden's identity for SHOOT_INFO_GARDEN_CLUSTER_IDENTITY (overrides the operator
+    /// configuration's gardenClusterIdentity; stackit's flag).
+    #[arg(long)]
+    pub garden_cluster_identity: Option<String>,
     /// Passed by the chart from gardenlet's values; logged.
     #[arg(long)]
     pub gardener_version: Option<String>,
+}
+
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum Command {
+    /// Print a project's deploy key (public half, fingerprint, trusted host keys) and what to do
+    /// with it. Reads the garden with --garden-kubeconfig (GARDEN_KUBECONFIG), else --kubeconfig
+    /// (KUBECONFIG), else ~/.kube/config.
+    DeployKey {
+        /// The Gardener project (its namespace is garden-<project>).
+        #[arg(long)]
+        project: String,
+    },
+    /// Print, as multi-document YAML, exactly the objects a shoot would get (secret values as
+    /// placeholders), from a Cluster, an Extension and optionally the project's flux-config
+    /// ConfigMap and the operator configuration. Invalid input: exit code 1 and every problem
+    /// with its JSON path on stderr.
+    Render {
+        /// The shoot's Cluster object (YAML).
+        #[arg(long)]
+        cluster: PathBuf,
+        /// The Extension, with or without providerConfig (YAML).
+        #[arg(long)]
+        extension: PathBuf,
+        /// The project's flux-config ConfigMap (YAML).
+        #[arg(long)]
+        project_config: Option<PathBuf>,
+        /// The operator configuration; its flux.manifests may point at local Flux manifests.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+}
+
+/// What `deploy-key` prints for an existing key.
+pub fn deploy_key_report(project: &str, namespace: &str, key: &DeployKey) -> String {
+    let mut out = format!(
+        "Deploy key of project {project} (garden Secret {namespace}/{SECRET_NAME})\n\n\
+         Public key, to add to the repository as a read-only deploy key:\n{}\n\n\
+         Fingerprint: {}\n\n\
+         Host keys Flux trusts for the repository (known_hosts):\n",
+        key.public_key(),
+        key.fingerprint()
+    );
+    for line in key.known_hosts().lines().filter(|l| !l.trim().is_empty()) {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let print = fields
+            .get(2)
+            .and_then(|_| fingerprint(&fields[1..].join(" ")))
+            .unwrap_or_else(|| "hashed or unreadable".into());
+        out.push_str(&format!("{line}\n    ({print})\n"));
+    }
+    out.push_str(&format!(
+        "\nWhat to do:\n\
+         1. Add the public key to the repository as a read-only deploy key (GitHub: Settings > Deploy keys;\n\
+         \x20  GitLab: Settings > Repository > Deploy keys). Until then the shoots' GitRepository is not Ready.\n\
+         2. Compare the host key fingerprints with the ones your Git host publishes. If they differ, replace\n\
+         \x20  known_hosts in the Secret; Flux connects only to hosts whose key is listed there.\n\
+         3. To rotate the key: kubectl -n {namespace} delete secret {SECRET_NAME}. shoot-flux creates a new one\n\
+         \x20  and every shoot of the project switches to it; run this command again and replace the deploy key.\n"
+    ));
+    out
+}
+
+/// What `deploy-key` says when the project has no key yet.
+pub fn deploy_key_missing(project: &str, namespace: &str) -> String {
+    format!(
+        "Project {project} has no deploy key yet: garden Secret {namespace}/{SECRET_NAME} does not exist.\n\
+         shoot-flux creates it when a shoot of the project is reconciled while the project's flux-config says\n\
+         repositoryType: private (with an ssh:// or git@host:org/repo URL). To bring your own key, create the\n\
+         Secret with the keys identity, identity.pub and known_hosts.\n"
+    )
 }
 
 /// Accepts Go-style `:8080` as well as `host:port`.
@@ -78,6 +158,35 @@ fn parse_addr(text: &str) -> Result<SocketAddr, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_deploy_key_report_names_key_fingerprints_and_steps() {
+        let host = DeployKey::generate("host", String::new()).unwrap();
+        let known_hosts = format!("[127.0.0.1]:2222 {}\n", host.public_key());
+        let key =
+            DeployKey::generate("shoot-flux deploy key for project dev", known_hosts).unwrap();
+        let report = deploy_key_report("dev", "garden-dev", &key);
+        assert!(report.contains(key.public_key()));
+        assert!(report.contains(&key.fingerprint()));
+        assert!(report.contains(&host.fingerprint()));
+        assert!(report.contains("kubectl -n garden-dev delete secret flux-source"));
+        assert!(!report.contains("PRIVATE KEY"));
+        assert!(
+            deploy_key_missing("dev", "garden-dev")
+                .contains("garden-dev/flux-source does not exist")
+        );
+    }
+
+    #[test]
+    fn subcommands_and_controller_flags_parse() {
+        let args = Args::try_parse_from(["x", "deploy-key", "--project", "dev"]).unwrap();
+        assert!(
+            matches!(args.command, Some(Command::DeployKey { ref project }) if project == "dev")
+        );
+        let args = Args::try_parse_from(["x", "--resync-period", "5m"]).unwrap();
+        assert!(args.command.is_none());
+        assert!(Args::try_parse_from(["x", "deploy-key"]).is_err());
+    }
 
     #[test]
     fn go_style_addresses() {

@@ -1,13 +1,14 @@
 //! Watches and work queue: Extensions of type shoot-flux (filtered by Gardener's event
 //! predicates), plus the triggers that map other changes onto them: Clusters (with
-//! `--ignore-operation-annotation`) and the garden's `flux-config` ConfigMaps.
+//! `--ignore-operation-annotation`), the garden's `flux-config` ConfigMaps and `flux-source`
+//! deploy key Secrets.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::ConfigMap;
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::api::{Api, DynamicObject};
 use kube::core::PartialObjectMeta;
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
@@ -17,6 +18,7 @@ use kube::{Client, CustomResource};
 use serde::{Deserialize, Serialize};
 
 use crate::config::project::CONFIGMAP_NAME;
+use crate::deploykey;
 use crate::gardener::operation::event_triggers;
 use crate::gardener::types::{Extension, extension_resource};
 use crate::reconciler::{Next, ReconcileError, Reconciler};
@@ -122,6 +124,17 @@ fn of_project(store: &Store<DynamicObject>, project: &str) -> Vec<ObjectRef<Dyna
         .collect()
 }
 
+/// Extensions of the project whose garden namespace is `garden-<project>`.
+fn project_shoots(
+    store: &Store<DynamicObject>,
+    namespace: Option<&str>,
+) -> Vec<ObjectRef<DynamicObject>> {
+    match namespace.and_then(|n| n.strip_prefix("garden-")) {
+        Some(project) => of_project(store, project),
+        None => Vec::new(),
+    }
+}
+
 pub async fn run(
     seed: Client,
     garden: Option<Client>,
@@ -188,20 +201,24 @@ pub async fn run(
         );
     }
     if let Some(garden) = garden {
-        let configmaps: Api<PartialObjectMeta<ConfigMap>> = Api::all(garden);
-        let store = store.clone();
+        // A changed flux-config, and a created or deleted deploy key (rotation), re-reconcile
+        // the project's shoots. Both watches are restricted by name, as the RBAC in example/ is.
+        let configmaps: Api<PartialObjectMeta<ConfigMap>> = Api::all(garden.clone());
+        let store_cm = store.clone();
         let config = watcher::Config::default().fields(&format!("metadata.name={CONFIGMAP_NAME}"));
         controller = controller.watches_stream(
             watcher(configmaps, config)
                 .default_backoff()
                 .touched_objects(),
-            move |cm| {
-                let namespace = cm.metadata.namespace.unwrap_or_default();
-                match namespace.strip_prefix("garden-") {
-                    Some(project) => of_project(&store, project),
-                    None => Vec::new(),
-                }
-            },
+            move |cm| project_shoots(&store_cm, cm.metadata.namespace.as_deref()),
+        );
+        let secrets: Api<PartialObjectMeta<Secret>> = Api::all(garden);
+        let store_secret = store.clone();
+        let config =
+            watcher::Config::default().fields(&format!("metadata.name={}", deploykey::SECRET_NAME));
+        controller = controller.watches_stream(
+            watcher(secrets, config).default_backoff().touched_objects(),
+            move |secret| project_shoots(&store_secret, secret.metadata.namespace.as_deref()),
         );
     }
 

@@ -6,9 +6,11 @@
 //! -> status (`reconciler`, keeping Gardener's contract in `gardener`).
 
 pub mod actuator;
+pub mod api;
 pub mod cli;
 pub mod config;
 pub mod controller;
+pub mod deploykey;
 pub mod flux;
 pub mod garden;
 pub mod gardener;
@@ -16,6 +18,9 @@ pub mod health;
 pub mod lease;
 pub mod managedresource;
 pub mod metrics;
+pub mod ownership;
 pub mod reconciler;
 pub mod render;
+pub mod render_command;
 pub mod server;
+pub mod shootaccess;

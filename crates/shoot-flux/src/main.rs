@@ -6,16 +6,18 @@ use clap::Parser;
 use kube::config::{KubeConfigOptions, Kubeconfig};
 
 use shoot_flux::actuator::Actuator;
-use shoot_flux::cli::Args;
+use shoot_flux::cli::{self, Args, Command};
 use shoot_flux::config::operator::{OperatorConfig, parse_duration};
 use shoot_flux::controller::{self, Options};
+use shoot_flux::deploykey::{DeployKey, SECRET_NAME};
 use shoot_flux::flux::manifests::ManifestStore;
 use shoot_flux::garden::Garden;
-use shoot_flux::health;
 use shoot_flux::lease::{self, LeaderElection};
 use shoot_flux::metrics::Metrics;
 use shoot_flux::reconciler::Reconciler;
+use shoot_flux::render_command::{self, RenderInput};
 use shoot_flux::server::{self, Readiness};
+use shoot_flux::{health, ownership};
 
 async fn client_from(path: Option<&std::path::Path>) -> Result<kube::Client> {
     let config = match path {
@@ -66,9 +68,91 @@ fn init_logging(args: &Args) {
     }
 }
 
+/// `deploy-key --project <name>`: prints the project's deploy key for the operator.
+async fn deploy_key(args: &Args, project: &str) -> Result<()> {
+    let path = args
+        .garden_kubeconfig
+        .as_deref()
+        .or(args.kubeconfig.as_deref());
+    let garden = Garden::new(Some(client_from(path).await.context("garden client")?));
+    let namespace = format!("garden-{project}");
+    match garden.secret(&namespace, SECRET_NAME).await? {
+        None => {
+            eprint!("{}", cli::deploy_key_missing(project, &namespace));
+            std::process::exit(2);
+        }
+        Some(secret) => {
+            let data = secret
+                .data
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(k, v)| (k, v.0))
+                .collect();
+            let key = DeployKey::from_secret_data(&data, &format!("{namespace}/{SECRET_NAME}"))
+                .map_err(|e| anyhow::anyhow!("the deploy key Secret is not usable: {e}"))?;
+            print!("{}", cli::deploy_key_report(project, &namespace, &key));
+            Ok(())
+        }
+    }
+}
+
+/// `render`: the shoot's objects from files, on stdout; problems on stderr with exit code 1.
+async fn render(
+    cluster: &std::path::Path,
+    extension: &std::path::Path,
+    project_config: Option<&std::path::Path>,
+    config: Option<&std::path::Path>,
+) -> ! {
+    let read = |path: &std::path::Path| {
+        std::fs::read_to_string(path).unwrap_or_else(|e| {
+            eprintln!("{}: {e}", path.display());
+            std::process::exit(1)
+        })
+    };
+    let input = RenderInput {
+        cluster: read(cluster),
+        extension: read(extension),
+        project_config: project_config.map(read),
+        operator_config: config.map(read),
+    };
+    match render_command::render(&input).await {
+        Ok(output) => {
+            for note in &output.notes {
+                eprintln!("note: {note}");
+            }
+            print!("{}", output.yaml);
+            std::process::exit(0)
+        }
+        Err(problems) => {
+            for problem in &problems {
+                eprintln!("error: {problem}");
+            }
+            std::process::exit(1)
+        }
+    }
+}
+
 #[tokio::main]
 async fn main() -> Result<()> {
     let args = Args::parse();
+    match &args.command {
+        Some(Command::DeployKey { project }) => return deploy_key(&args, project).await,
+        Some(Command::Render {
+            cluster,
+            extension,
+            project_config,
+            config,
+        }) => {
+            render(
+                cluster,
+                extension,
+                project_config.as_deref(),
+                config.as_deref(),
+            )
+            .await
+        }
+        None => {}
+    }
     init_logging(&args);
     tracing::info!(version = env!("CARGO_PKG_VERSION"), gardener_version = ?args.gardener_version, "starting gardener-extension-shoot-flux");
     let operator = match &args.config {
@@ -79,6 +163,10 @@ async fn main() -> Result<()> {
         }
         None => OperatorConfig::default(),
     };
+    let mut operator = operator;
+    if let Some(identity) = &args.garden_cluster_identity {
+        operator.garden_cluster_identity = identity.clone();
+    }
     let resync = parse_duration(&args.resync_period)
         .filter(|d| !d.is_zero())
         .with_context(|| {
@@ -105,6 +193,7 @@ async fn main() -> Result<()> {
             None
         }
     };
+    let flux_namespace = operator.flux.namespace.clone();
     let manifests = Arc::new(ManifestStore::new(
         operator.flux.manifests.clone(),
         operator.flux.manifest_timeout,
@@ -118,6 +207,7 @@ async fn main() -> Result<()> {
             Garden::new(garden.clone()),
             manifests,
             operator,
+            metrics.clone(),
         ),
         resync,
         metrics: metrics.clone(),
@@ -181,6 +271,7 @@ async fn main() -> Result<()> {
         ));
     }
     tokio::spawn(health::run(seed.clone(), health_period));
+    tokio::spawn(ownership::run(seed.clone(), health_period, flux_namespace));
     let controllers = controller::run(
         seed,
         garden,

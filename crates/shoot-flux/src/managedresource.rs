@@ -13,6 +13,8 @@ pub const DATA_KEY: &str = "data.yaml.br";
 pub const ORIGIN: &str = "shoot-flux";
 pub const INSTALL_NAME: &str = "extension-shoot-flux-flux-install";
 pub const CONFIG_NAME: &str = "extension-shoot-flux-flux-config";
+/// RBAC in the shoot for shoot-flux's own read access (`shootaccess`).
+pub const ACCESS_NAME: &str = "extension-shoot-flux-shoot-access";
 pub const GC_LABEL: &str = "resources.gardener.cloud/garbage-collectable-reference";
 pub const REFERENCE_PREFIX: &str = "reference.resources.gardener.cloud/";
 /// Marks the secrets we wrote, for cleanup after the MR is gone.

@@ -33,6 +33,8 @@ pub struct Metrics {
     reconciles: Family<ReconcileLabels, Counter>,
     durations: Family<OperationLabels, Histogram>,
     errors: Family<ErrorLabels, Counter>,
+    deploy_keys_created: Counter,
+    deploy_key_conflicts: Counter,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -64,11 +66,25 @@ impl Default for Metrics {
             "Failed Extension operations by cause",
             errors.clone(),
         );
+        let deploy_keys_created = Counter::default();
+        let deploy_key_conflicts = Counter::default();
+        registry.register(
+            "deploy_keys_created",
+            "Project deploy key Secrets created in the garden",
+            deploy_keys_created.clone(),
+        );
+        registry.register(
+            "deploy_key_create_conflicts",
+            "Deploy key creations that found the Secret created concurrently (AlreadyExists) and used that key",
+            deploy_key_conflicts.clone(),
+        );
         Self {
             registry: Mutex::new(registry),
             reconciles,
             durations,
             errors,
+            deploy_keys_created,
+            deploy_key_conflicts,
         }
     }
 }
@@ -92,6 +108,14 @@ impl Metrics {
                 })
                 .inc();
         }
+    }
+
+    pub fn deploy_key_created(&self) {
+        self.deploy_keys_created.inc();
+    }
+
+    pub fn deploy_key_create_conflict(&self) {
+        self.deploy_key_conflicts.inc();
     }
 
     /// The OpenMetrics text exposition.

@@ -1,51 +1,132 @@
 //! The desired state of one shoot, computed from plain inputs without any server: which
 //! ManagedResources and Secrets the seed should hold.
 
+use std::collections::BTreeMap;
+
 use serde_json::Value;
 
-use crate::config::EffectiveConfig;
+use crate::api::v1alpha1::ManagementMode;
+use crate::config::project::RepositoryType;
+use crate::config::{EffectiveConfig, Sync};
+use crate::deploykey::DeployKey;
 use crate::flux::manifests::InstallBundle;
 use crate::flux::objects;
 use crate::flux::transform;
 use crate::gardener::shoot::ShootFacts;
-use crate::managedresource::{self, CONFIG_NAME, DesiredManagedResource, INSTALL_NAME};
+use crate::managedresource::{
+    self, ACCESS_NAME, CONFIG_NAME, DesiredManagedResource, INSTALL_NAME,
+};
+use crate::shootaccess;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Desired {
     pub install: DesiredManagedResource,
     pub config: DesiredManagedResource,
+    /// RBAC for shoot-flux's read access to the shoot.
+    pub access: DesiredManagedResource,
     /// The objects inside the config MR, for `render` and tests.
     pub config_objects: Vec<Value>,
 }
 
-/// The objects of the config ManagedResource: the sync objects when the configuration has a
-/// repository, and always the shoot-info ConfigMap.
-pub fn config_objects(shoot: &ShootFacts, config: &EffectiveConfig) -> Vec<Value> {
+/// A Secret's content as the seed holds it (values base64, as in the API).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SecretPayload {
+    pub type_: Option<String>,
+    pub data: BTreeMap<String, String>,
+}
+
+/// What rendering needs besides the configuration: the project's deploy key (private project
+/// repositories) and the seed copies of `Shoot.spec.resources` Secrets, by seed name.
+#[derive(Debug, Clone, Default)]
+pub struct Inputs<'a> {
+    pub deploy_key: Option<&'a DeployKey>,
+    pub secrets: BTreeMap<String, SecretPayload>,
+}
+
+fn annotate(object: &mut Value, key: &str, value: &str) {
+    if object["metadata"]["annotations"][key].is_null() {
+        object["metadata"]["annotations"][key] = Value::String(value.to_string());
+    }
+}
+
+/// The objects of the config ManagedResource: the source and Kustomization (from the project or
+/// the shoot), their Secrets, the additional Secrets, and always the shoot-info ConfigMap.
+pub fn config_objects(
+    shoot: &ShootFacts,
+    config: &EffectiveConfig,
+    inputs: &Inputs<'_>,
+) -> Result<Vec<Value>, String> {
     let ns = &config.namespace;
     let mut out = Vec::new();
-    if let Some(sync) = &config.sync {
-        // Serialising our own plain structs cannot fail.
-        out.push(serde_json::to_value(objects::git_repository(ns, sync)).unwrap_or_default());
-        out.push(serde_json::to_value(objects::kustomization(ns, sync)).unwrap_or_default());
+    match &config.sync {
+        None => {}
+        Some(Sync::Project(sync)) => {
+            // Serialising our own plain structs cannot fail.
+            out.push(serde_json::to_value(objects::git_repository(ns, sync)).unwrap_or_default());
+            out.push(serde_json::to_value(objects::kustomization(ns, sync)).unwrap_or_default());
+        }
+        Some(Sync::Shoot {
+            source,
+            kustomization,
+            ..
+        }) => {
+            for object in [source, kustomization] {
+                let mut object = object.clone();
+                let (key, value) = objects::FINALIZE_DELETION_AFTER;
+                annotate(&mut object, key, value);
+                out.push(object);
+            }
+        }
+    }
+    if config.management == ManagementMode::Bootstrap {
+        // Created once, then Flux's own business (stackit's model); Secrets and shoot-info stay
+        // up to date.
+        for object in &mut out {
+            transform::ignore_updates(object);
+        }
+    }
+    if let Some(Sync::Project(sync)) = &config.sync
+        && sync.repository_type == RepositoryType::Private
+    {
+        let key = inputs
+            .deploy_key
+            .ok_or("a private repository needs the project's deploy key")?;
+        out.push(objects::source_secret(ns, key));
+    }
+    for copy in &config.secret_copies {
+        let payload = inputs.secrets.get(&copy.seed_name).ok_or_else(|| {
+            format!(
+                "{}: the seed has no Secret {} (gardenlet copies Shoot.spec.resources into the shoot namespace)",
+                copy.field, copy.seed_name
+            )
+        })?;
+        out.push(objects::copied_secret(ns, &copy.target_name, payload));
     }
     out.push(objects::shoot_info(ns, shoot));
-    out
+    Ok(out)
 }
 
 pub fn render(
     shoot: &ShootFacts,
     config: &EffectiveConfig,
     install: &InstallBundle,
+    inputs: &Inputs<'_>,
 ) -> Result<Desired, String> {
     let namespace = &shoot.cluster_name;
-    let config_objects = config_objects(shoot, config);
+    let config_objects = config_objects(shoot, config, inputs)?;
     let config_yaml = transform::to_yaml(&config_objects)?;
+    let access_yaml = transform::to_yaml(&shootaccess::rbac_objects(&config.namespace))?;
     Ok(Desired {
         install: managedresource::build(INSTALL_NAME, namespace, &install.compressed),
         config: managedresource::build(
             CONFIG_NAME,
             namespace,
             &managedresource::brotli_compress(config_yaml.as_bytes()),
+        ),
+        access: managedresource::build(
+            ACCESS_NAME,
+            namespace,
+            &managedresource::brotli_compress(access_yaml.as_bytes()),
         ),
         config_objects,
     })
@@ -54,9 +135,11 @@ pub fn render(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::SyncConfig;
-    use crate::config::project::RepositoryType;
+    use crate::api::v1alpha1::{self, DeletionPolicy, ShootResource};
+    use crate::config::operator::OperatorConfig;
     use crate::config::version::{FluxVersion, VersionRequest};
+    use crate::config::{SyncConfig, merge};
+    use serde_json::json;
 
     fn shoot() -> ShootFacts {
         ShootFacts {
@@ -73,6 +156,21 @@ mod tests {
             purpose: Some("evaluation".into()),
             seed_name: Some("local".into()),
             domain: Some("app.dev.example.com".into()),
+            garden_cluster_identity: Some("garden".into()),
+            resources: vec![
+                ShootResource {
+                    name: "git".into(),
+                    api_version: "v1".into(),
+                    kind: "Secret".into(),
+                    resource_name: "git-credentials".into(),
+                },
+                ShootResource {
+                    name: "sops".into(),
+                    api_version: "v1".into(),
+                    kind: "Secret".into(),
+                    resource_name: "sops-age".into(),
+                },
+            ],
             ..Default::default()
         }
     }
@@ -84,14 +182,53 @@ mod tests {
             namespace: "flux-system".into(),
             registry: None,
             components: None,
-            sync: sync.then(|| SyncConfig {
-                url: "https://git.example.com/org/fleet.git".into(),
-                branch: "main".into(),
-                repository_type: RepositoryType::Public,
-                path: "./".into(),
-                target_namespace: "default".into(),
+            components_extra: vec![],
+            sync: sync.then(|| {
+                Sync::Project(SyncConfig {
+                    url: "https://git.example.com/org/fleet.git".into(),
+                    branch: "main".into(),
+                    repository_type: RepositoryType::Public,
+                    path: "./".into(),
+                    target_namespace: "default".into(),
+                })
             }),
+            secret_copies: vec![],
+            management: ManagementMode::Managed,
+            deletion: DeletionPolicy::Delete,
         }
+    }
+
+    /// The shoot's providerConfig merged over no project, as the actuator does it.
+    fn from_provider_config(value: serde_json::Value) -> EffectiveConfig {
+        let facts = shoot();
+        let shoot_layer = v1alpha1::decode(Some(&value), &facts.resources).unwrap();
+        merge(
+            &OperatorConfig::default(),
+            None,
+            &shoot_layer,
+            &facts,
+            false,
+        )
+        .unwrap()
+    }
+
+    fn secrets() -> BTreeMap<String, SecretPayload> {
+        BTreeMap::from([
+            (
+                "ref-git-credentials".to_string(),
+                SecretPayload {
+                    type_: Some("Opaque".into()),
+                    data: BTreeMap::from([("username".into(), "Zmx1eA==".into())]),
+                },
+            ),
+            (
+                "ref-sops-age".to_string(),
+                SecretPayload {
+                    type_: Some("kubernetes.io/ssh-auth".into()),
+                    data: BTreeMap::from([("ssh-privatekey".into(), "PHJlZGFjdGVkPg==".into())]),
+                },
+            ),
+        ])
     }
 
     fn bundle() -> InstallBundle {
@@ -105,26 +242,131 @@ mod tests {
 
     #[test]
     fn config_objects_snapshot() {
-        insta::assert_yaml_snapshot!(config_objects(&shoot(), &config(true)));
+        insta::assert_yaml_snapshot!(
+            config_objects(&shoot(), &config(true), &Inputs::default()).unwrap()
+        );
+    }
+
+    #[test]
+    fn stackit_git_repository_with_secret_resource_name_snapshot() {
+        let config = from_provider_config(json!({
+            "apiVersion": v1alpha1::API_VERSION, "kind": "FluxConfig",
+            "source": {
+                "template": {"apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "GitRepository",
+                    "spec": {"url": "https://github.com/org/fleet", "ref": {"branch": "main"}}},
+                "secretResourceName": "git"
+            },
+            "kustomization": {"template": {"spec": {"path": "./clusters/app"}}},
+            "additionalSecretResources": [{"name": "sops", "targetName": "sops-age"}]
+        }));
+        let inputs = Inputs {
+            deploy_key: None,
+            secrets: secrets(),
+        };
+        let objects = config_objects(&shoot(), &config, &inputs).unwrap();
+        insta::assert_yaml_snapshot!(objects);
+        // Bootstrap (stackit's style): the sync objects are created once, the Secrets and
+        // shoot-info stay managed.
+        let ignored =
+            |o: &Value| o["metadata"]["annotations"][transform::IGNORE_ANNOTATION] == "true";
+        assert!(ignored(&objects[0]) && ignored(&objects[1]));
+        assert!(objects[2..].iter().all(|o| !ignored(o)));
+        assert_eq!(objects[3]["type"], "kubernetes.io/ssh-auth");
+    }
+
+    #[test]
+    fn stackit_oci_repository_with_semver_snapshot() {
+        let config = from_provider_config(json!({
+            "apiVersion": v1alpha1::API_VERSION, "kind": "FluxConfig",
+            "flux": {"version": "v2.6.4"},
+            "source": {"template": {"apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "OCIRepository",
+                "spec": {"url": "oci://ghcr.io/org/manifests", "ref": {"semver": ">=1.0.0"}}}},
+            "kustomization": {"template": {"spec": {"path": "./", "prune": true}}},
+            "managementMode": "Managed"
+        }));
+        let objects = config_objects(&shoot(), &config, &Inputs::default()).unwrap();
+        insta::assert_yaml_snapshot!(objects);
+        assert_eq!(objects[1]["spec"]["sourceRef"]["kind"], "OCIRepository");
     }
 
     #[test]
     fn install_only_without_a_repository() {
-        let objects = config_objects(&shoot(), &config(false));
+        let config = from_provider_config(json!({
+            "apiVersion": v1alpha1::API_VERSION, "kind": "FluxConfig",
+            "flux": {"components": ["source-controller", "kustomize-controller"],
+                     "componentsExtra": ["image-reflector-controller"]}
+        }));
+        assert_eq!(config.components_extra, ["image-reflector-controller"]);
+        let objects = config_objects(&shoot(), &config, &Inputs::default()).unwrap();
         assert_eq!(objects.len(), 1);
         assert_eq!(objects[0]["kind"], "ConfigMap");
     }
 
     #[test]
+    fn a_missing_seed_secret_names_the_field() {
+        let config = from_provider_config(json!({
+            "apiVersion": v1alpha1::API_VERSION, "kind": "FluxConfig",
+            "additionalSecretResources": [{"name": "sops"}]
+        }));
+        let err = config_objects(&shoot(), &config, &Inputs::default()).unwrap_err();
+        assert!(
+            err.starts_with("providerConfig.additionalSecretResources[0].name"),
+            "{err}"
+        );
+        assert!(err.contains("ref-sops-age"), "{err}");
+    }
+
+    #[test]
+    fn a_private_repository_gets_the_deploy_key_secret() {
+        let mut private = config(true);
+        if let Some(Sync::Project(s)) = private.sync.as_mut() {
+            s.url = "ssh://git@git.example.com:2222/org/fleet.git".into();
+            s.repository_type = RepositoryType::Private;
+        }
+        let key =
+            DeployKey::generate("k", "[git.example.com]:2222 ssh-ed25519 AAAA\n".into()).unwrap();
+        let redacted = key.redacted();
+        let inputs = Inputs {
+            deploy_key: Some(&redacted),
+            secrets: BTreeMap::new(),
+        };
+        let objects = config_objects(&shoot(), &private, &inputs).unwrap();
+        assert_eq!(objects[0]["spec"]["secretRef"]["name"], "flux-source");
+        let secret = &objects[2];
+        assert_eq!(secret["kind"], "Secret");
+        assert_eq!(secret["metadata"]["namespace"], "flux-system");
+        let decode = |k: &str| {
+            use base64::Engine;
+            String::from_utf8(
+                base64::engine::general_purpose::STANDARD
+                    .decode(secret["data"][k].as_str().unwrap())
+                    .unwrap(),
+            )
+            .unwrap()
+        };
+        assert_eq!(decode("identity"), crate::deploykey::REDACTED);
+        assert_eq!(decode("identity.pub").trim(), key.public_key());
+        assert!(decode("known_hosts").starts_with("[git.example.com]:2222 "));
+        // A public repository never carries a key, even when one is at hand.
+        let inputs = Inputs {
+            deploy_key: Some(&key),
+            secrets: BTreeMap::new(),
+        };
+        let public = config_objects(&shoot(), &config(true), &inputs).unwrap();
+        assert!(public.iter().all(|o| o["kind"] != "Secret"));
+    }
+
+    #[test]
     fn rendering_is_deterministic_and_names_follow_content() {
-        let a = render(&shoot(), &config(true), &bundle()).unwrap();
-        let b = render(&shoot(), &config(true), &bundle()).unwrap();
+        let none = Inputs::default();
+        let a = render(&shoot(), &config(true), &bundle(), &none).unwrap();
+        let b = render(&shoot(), &config(true), &bundle(), &none).unwrap();
         assert_eq!(a, b);
         let mut other = config(true);
-        if let Some(s) = other.sync.as_mut() {
+        if let Some(Sync::Project(s)) = other.sync.as_mut() {
             s.branch = "release".into();
         }
-        let c = render(&shoot(), &other, &bundle()).unwrap();
+        let c = render(&shoot(), &other, &bundle(), &none).unwrap();
         assert_ne!(a.config.secret_name, c.config.secret_name);
         assert_eq!(a.install.secret_name, c.install.secret_name);
         assert_eq!(

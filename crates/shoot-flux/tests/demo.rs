@@ -1,4 +1,5 @@
-//! The README's demo command works: the demo runs to its summary with `--exit`.
+//! The README's demo command works: the demo runs to its summary with `--exit`, through a
+//! private repository whose deploy key it prints and authorizes.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::Path;
@@ -26,5 +27,8 @@ fn the_demo_runs_to_its_summary() {
     println!("{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
     assert!(output.status.success(), "demo failed");
     assert!(stdout.contains("podinfo is running in the shoot"));
+    // The private repository's deploy key was printed and authorized.
+    assert!(stdout.contains("    | ssh-ed25519 "));
+    assert!(stdout.contains("authorized on sshd"));
     assert!(stdout.contains("demo complete"));
 }

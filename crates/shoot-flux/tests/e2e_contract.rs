@@ -648,14 +648,51 @@ async fn bad_inputs_are_configuration_errors_naming_the_field_and_keep_the_good_
             "must include source-controller",
         ),
         (
-            fc(json!({"flux": {"componentsExtra": ["image-reflector-controller"]}})),
-            "providerConfig.flux.componentsExtra",
-            "not supported",
+            fc(json!({"flux": {"componentsExtra": ["image-updater"]}})),
+            "providerConfig.flux.componentsExtra[0]",
+            "image-updater",
         ),
         (
-            fc(json!({"source": {"template": {}}})),
-            "providerConfig.source",
-            "not supported",
+            fc(
+                json!({"source": {"template": {"kind": "GitRepository", "spec": {"url": "https://host/org/repo.git", "ref": {"branch": "main"}}}}}),
+            ),
+            "providerConfig.kustomization",
+            "required",
+        ),
+        (
+            fc(json!({
+                "source": {"template": {"apiVersion": "source.toolkit.fluxcd.io/v1beta2", "kind": "OCIRepository", "spec": {"url": "oci://ghcr.io/org/app", "ref": {"tag": "latest"}}}},
+                "kustomization": {"template": {"spec": {"path": "./"}}}
+            })),
+            "providerConfig.source.template.apiVersion",
+            "source.toolkit.fluxcd.io/v1",
+        ),
+        (
+            fc(json!({
+                "source": {"template": {"kind": "GitRepository", "spec": {"url": "https://host/org/repo.git"}}},
+                "kustomization": {"template": {"spec": {"path": "./"}}}
+            })),
+            "providerConfig.source.template.spec.ref",
+            "required: the Git reference",
+        ),
+        (
+            fc(json!({"additionalSecretResources": [{"name": "nowhere"}]})),
+            "providerConfig.additionalSecretResources[0].name",
+            "nowhere",
+        ),
+        (
+            fc(json!({
+                "flux": {"version": "v2.5.1"},
+                "source": {"template": {"kind": "OCIRepository", "spec": {"url": "oci://ghcr.io/org/app", "ref": {"semver": "1.x"}}}},
+                "kustomization": {"template": {"spec": {"path": "./"}}}
+            })),
+            "providerConfig.flux.version",
+            "v2.6.0 or newer",
+        ),
+        (
+            fc(json!({"managementMode": "Sometimes"})),
+            "providerConfig.managementMode",
+            "Sometimes",
         ),
         (
             Bad::ProviderConfig(

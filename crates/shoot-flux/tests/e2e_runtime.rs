@@ -206,7 +206,8 @@ async fn start_standby(
     bed: &'static testbed::Bed,
     args: &[&str],
 ) -> (u16, testbed::process::Process) {
-    let config = bed.dir().join("operator-config.yaml");
+    // The operator configuration start_extension wrote for the first replica.
+    let config = bed.dir().join("shoot-flux-operator-config.yaml");
     let port = testbed::ports::free_port().unwrap();
     let mut command =
         std::process::Command::new(env!("CARGO_BIN_EXE_gardener-extension-shoot-flux"));
@@ -293,10 +294,11 @@ async fn ignore_operation_annotation_mode_follows_spec_and_cluster_changes() {
     )
     .await
     .unwrap();
+    // Install, config and shoot access are kept while the shoot sleeps.
     let mrs = mr_api(bed, &ns).await;
     assert_eq!(
         mrs.list(&ListParams::default()).await.unwrap().items.len(),
-        2
+        3
     );
 }
 
@@ -445,4 +447,42 @@ async fn the_example_garden_clusterrole_grants_what_shoot_flux_reads() {
     assert!(other.to_string().contains("forbidden"), "{other}");
     let unfiltered = all.list(&ListParams::default()).await.unwrap_err();
     assert!(unfiltered.to_string().contains("forbidden"), "{unfiltered}");
+
+    // The controller itself, with only this identity, serves a private repository: it reads
+    // the ConfigMap, watches and creates the deploy key, and is never denied.
+    let git = bed.git().await.unwrap();
+    git.create_repository("rbac-fleet", &[("README.md", "rbac\n")])
+        .unwrap();
+    set_project_config(
+        bed,
+        "rbac",
+        &[
+            ("repositoryUrl", &git.ssh_url("rbac-fleet")),
+            ("repositoryType", "private"),
+        ],
+    )
+    .await;
+    let spec = spec("rbac", "app");
+    let seed = bed.seed().client().await.unwrap();
+    testbed::gardenlet::apply_shoot_objects(&seed, &spec, None)
+        .await
+        .unwrap();
+    let extension = start_extension_with(bed, &[], Some(&identity)).await;
+    testbed::gardenlet::apply_extension(&seed, &spec)
+        .await
+        .unwrap();
+    wait_ready(bed, &spec.technical_id(), Duration::from_secs(60)).await;
+    let secrets: Api<k8s_openapi::api::core::v1::Secret> = Api::namespaced(garden, "garden-rbac");
+    assert!(secrets.get_opt("flux-source").await.unwrap().is_some());
+    let limited_secrets: Api<k8s_openapi::api::core::v1::Secret> =
+        Api::namespaced(limited, "garden-rbac");
+    let other = limited_secrets.get("any-other").await.unwrap_err();
+    assert!(other.to_string().contains("forbidden"), "{other}");
+    let log = extension.log();
+    assert!(!log.to_lowercase().contains("forbidden"), "{log}");
+    extension_api(bed, &spec.technical_id())
+        .await
+        .delete("shoot-flux", &Default::default())
+        .await
+        .unwrap();
 }

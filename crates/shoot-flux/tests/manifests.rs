@@ -16,6 +16,8 @@ fn options(components: Option<&[&str]>) -> InstallOptions {
         namespace: "flux-system".into(),
         registry: None,
         components: components.map(|c| c.iter().map(|s| s.to_string()).collect()),
+        components_extra: Vec::new(),
+        ignore_updates: false,
     }
 }
 
@@ -152,4 +154,78 @@ async fn an_unreachable_source_is_an_outage_with_the_reason() {
         .unwrap_err();
     assert!(matches!(err, ManifestError::Unavailable(_)), "{err}");
     assert!(err.to_string().contains(&port.to_string()), "{err}");
+}
+
+/// `componentsExtra` come from the release's manifests.tar.gz (fetched once, only when asked
+/// for), namespaced like install.yaml, kept by the component filter, and Bootstrap marks
+/// everything for GRM to create once.
+#[tokio::test]
+async fn extra_components_come_from_the_release_tarball() {
+    let versions = testbed::paths::versions().unwrap();
+    let server = ReleaseServer::start(&versions.flux).unwrap();
+    let store = ManifestStore::new(
+        ManifestSource::BaseUrl(server.base_url()),
+        Duration::from_secs(10),
+    )
+    .unwrap();
+    let version = parse_exact(&versions.flux).unwrap();
+    store
+        .install_bundle(&version, &options(None))
+        .await
+        .unwrap();
+    let tarball = format!("/download/{}/manifests.tar.gz", versions.flux);
+    assert!(!server.requests().iter().any(|r| r.ends_with(&tarball)));
+
+    let mut with_extras = options(Some(&["source-controller", "kustomize-controller"]));
+    with_extras.namespace = "gitops".into();
+    with_extras.components_extra = vec![
+        "image-automation-controller".into(),
+        "image-reflector-controller".into(),
+    ];
+    with_extras.ignore_updates = true;
+    let bundle = store.install_bundle(&version, &with_extras).await.unwrap();
+    store.install_bundle(&version, &with_extras).await.unwrap();
+    assert_eq!(
+        server
+            .requests()
+            .iter()
+            .filter(|r| r.ends_with(&tarball))
+            .count(),
+        1
+    );
+    let docs = testbed::kubeutil::parse_documents(&bundle.yaml).unwrap();
+    let deployments: Vec<(&str, &str)> = docs
+        .iter()
+        .filter(|d| d["kind"] == "Deployment")
+        .map(|d| {
+            (
+                d["metadata"]["name"].as_str().unwrap(),
+                d["metadata"]["namespace"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    let mut names: Vec<&str> = deployments.iter().map(|(n, _)| *n).collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "image-automation-controller",
+            "image-reflector-controller",
+            "kustomize-controller",
+            "source-controller"
+        ]
+    );
+    assert!(deployments.iter().all(|(_, ns)| *ns == "gitops"));
+    assert!(docs.iter().any(|d| d["kind"] == "CustomResourceDefinition"
+        && d["metadata"]["name"] == "imagepolicies.image.toolkit.fluxcd.io"));
+    assert!(
+        docs.iter()
+            .all(|d| d["metadata"]["annotations"]["resources.gardener.cloud/ignore"] == "true")
+    );
+
+    let mut unknown = options(None);
+    unknown.components_extra = vec!["no-such-controller".into()];
+    let err = store.install_bundle(&version, &unknown).await.unwrap_err();
+    assert!(matches!(err, ManifestError::NotFound { .. }), "{err}");
+    assert!(err.to_string().contains("no-such-controller.yaml"), "{err}");
 }

@@ -114,6 +114,12 @@ impl ApiServer {
                 "--service-account-issuer=https://127.0.0.1:{}/",
                 self.port
             ))
+            // As Gardener runs shoot API servers: GRM's token requestor asks for the audience
+            // "gardener".
+            .arg(format!(
+                "--api-audiences=https://127.0.0.1:{}/,gardener",
+                self.port
+            ))
             .arg(format!(
                 "--service-account-key-file={}",
                 self.pki.sa_public_key_file.display()

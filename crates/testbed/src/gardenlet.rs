@@ -34,7 +34,8 @@ pub struct ShootSpec {
     pub last_operation: Option<(String, String)>,
     pub domain: Option<String>,
     pub provider_config: Option<Value>,
-    /// `Shoot.spec.resources`: (resource name, secret data) copied as `ref-<name>`.
+    /// `Shoot.spec.resources`: (entry name, Secret data); the Secret is `<name>-source` in the
+    /// project and its seed copy `ref-<name>-source`.
     pub resources: Vec<(String, BTreeMap<String, String>)>,
     pub seed_name: String,
 }
@@ -266,7 +267,9 @@ pub async fn apply_shoot_objects(
         }
     }
     for (name, data) in &spec.resources {
-        let ref_name = format!("ref-{name}");
+        // gardenlet names the copy after the referenced object (`resourceRef.name`), not after
+        // the entry; the bed's objects are `<entry>-source` so that the two differ.
+        let ref_name = format!("ref-{name}-source");
         apply(&secrets, &ref_name, &secret(&ref_name, &ns, data)).await?;
     }
 

@@ -226,6 +226,24 @@ LogLevel VERBOSE
         Ok(())
     }
 
+    /// Removes `public_openssh` (matched by key type and data, not comment) from the allowed keys.
+    pub fn revoke_key(&self, public_openssh: &str) -> Result<()> {
+        let key_of = |line: &str| {
+            line.split_whitespace()
+                .take(2)
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        let revoked = key_of(public_openssh);
+        let kept: String = std::fs::read_to_string(&self.authorized_keys)?
+            .lines()
+            .filter(|l| key_of(l) != revoked)
+            .map(|l| format!("{l}\n"))
+            .collect();
+        std::fs::write(&self.authorized_keys, kept)?;
+        Ok(())
+    }
+
     /// `ssh://<user>@127.0.0.1:<port>/<path>/<name>.git`
     pub fn ssh_url(&self, name: &str) -> String {
         format!(

@@ -12,6 +12,12 @@
 //!     baseURL: https://github.com/fluxcd/flux2/releases   # or:
 //!     # directory: /var/lib/shoot-flux/releases            # <dir>/<tag>/install.yaml
 //!     timeout: 30s
+//! gardenClusterIdentity: garden     # SHOOT_INFO_GARDEN_CLUSTER_IDENTITY (stackit's default)
+//! deployKeys:                       # private repositories (repositoryType: private)
+//!   knownHosts:                     # host keys per Git host; unlisted hosts are read once
+//!   - github.com ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl
+//!   - "[git.example.com]:2222 ssh-ed25519 AAAA..."
+//!   hostKeyScanTimeout: 10s
 //! ```
 
 use std::time::Duration;
@@ -42,9 +48,21 @@ pub struct FluxDefaults {
     pub manifest_timeout: Duration,
 }
 
+/// Deploy keys of private repositories.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeployKeyDefaults {
+    /// `known_hosts` lines the operator vouches for; a host not named here has its key read
+    /// once when a project's key is created (trust on first use).
+    pub known_hosts: Vec<String>,
+    pub host_key_scan_timeout: Duration,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OperatorConfig {
     pub flux: FluxDefaults,
+    pub deploy_keys: DeployKeyDefaults,
+    /// The garden's identity, for `SHOOT_INFO_GARDEN_CLUSTER_IDENTITY`.
+    pub garden_cluster_identity: String,
 }
 
 impl Default for OperatorConfig {
@@ -58,6 +76,11 @@ impl Default for OperatorConfig {
                 manifests: ManifestSource::BaseUrl(DEFAULT_RELEASES_URL.into()),
                 manifest_timeout: Duration::from_secs(30),
             },
+            deploy_keys: DeployKeyDefaults {
+                known_hosts: Vec::new(),
+                host_key_scan_timeout: Duration::from_secs(10),
+            },
+            garden_cluster_identity: "garden".into(),
         }
     }
 }
@@ -83,6 +106,13 @@ struct RawFlux {
 
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RawDeployKeys {
+    known_hosts: Option<Vec<String>>,
+    host_key_scan_timeout: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct RawConfig {
     #[serde(default)]
     api_version: Option<String>,
@@ -90,6 +120,10 @@ struct RawConfig {
     kind: Option<String>,
     #[serde(default)]
     flux: Option<RawFlux>,
+    #[serde(default)]
+    deploy_keys: Option<RawDeployKeys>,
+    #[serde(default)]
+    garden_cluster_identity: Option<String>,
 }
 
 /// Parses a Go-style duration like `30s`, `5m`, `1h`, `1m30s`.
@@ -169,6 +203,30 @@ impl OperatorConfig {
                 )),
             }
         }
+        match raw.garden_cluster_identity.as_deref().map(str::trim) {
+            None => {}
+            Some("") => errors.push(FieldError::new(
+                "gardenClusterIdentity",
+                "must not be empty (omit it for \"garden\")",
+            )),
+            Some(identity) => config.garden_cluster_identity = identity.to_string(),
+        }
+        let deploy_keys = raw.deploy_keys.unwrap_or_default();
+        for (i, line) in deploy_keys.known_hosts.iter().flatten().enumerate() {
+            if let Err(m) = crate::deploykey::check_known_hosts_line(line) {
+                errors.push(FieldError::new(format!("deployKeys.knownHosts[{i}]"), m));
+            }
+        }
+        config.deploy_keys.known_hosts = deploy_keys.known_hosts.unwrap_or_default();
+        if let Some(t) = deploy_keys.host_key_scan_timeout {
+            match parse_duration(&t) {
+                Some(d) if !d.is_zero() => config.deploy_keys.host_key_scan_timeout = d,
+                _ => errors.push(FieldError::new(
+                    "deployKeys.hostKeyScanTimeout",
+                    format!("{t:?} is not a duration like 10s"),
+                )),
+            }
+        }
         FieldErrors::or_ok(errors, config)
     }
 }
@@ -196,6 +254,26 @@ mod tests {
         let err = OperatorConfig::parse("flux:\n  defaultVersion: 0.1.0\n  manifests:\n    baseURL: ftp://x\n    directory: /d\n").unwrap_err();
         assert_eq!(err.0.len(), 2);
         assert!(OperatorConfig::parse("flux:\n  unknownField: 1\n").is_err());
+    }
+
+    #[test]
+    fn known_hosts_lines_are_checked_one_by_one() {
+        let c = OperatorConfig::parse("deployKeys:\n  knownHosts:\n  - github.com ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl\n  hostKeyScanTimeout: 3s\n").unwrap();
+        assert_eq!(c.deploy_keys.known_hosts.len(), 1);
+        assert_eq!(c.deploy_keys.host_key_scan_timeout, Duration::from_secs(3));
+        let err = OperatorConfig::parse("deployKeys:\n  knownHosts:\n  - github.com ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl\n  - github.com ssh-ed25519 notbase64\n  - justahost\n").unwrap_err();
+        let paths: Vec<&str> = err.0.iter().map(|e| e.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            ["deployKeys.knownHosts[1]", "deployKeys.knownHosts[2]"]
+        );
+    }
+
+    #[test]
+    fn the_example_in_the_repository_parses() {
+        let c = OperatorConfig::parse(include_str!("../../../../example/operator-config.yaml"))
+            .unwrap();
+        assert_eq!(c.deploy_keys.known_hosts.len(), 1);
     }
 
     #[test]

@@ -44,6 +44,48 @@ pub struct Release {
     pub docs: Vec<serde_json::Value>,
 }
 
+/// The component files of a release's manifests.tar.gz, by component name.
+#[derive(Debug)]
+pub struct ReleaseComponents {
+    pub sha256: String,
+    pub components: HashMap<String, Vec<serde_json::Value>>,
+}
+
+/// Reads `<component>.yaml` files of a manifests.tar.gz.
+pub fn components_from_tarball(
+    version: &FluxVersion,
+    gzipped: &[u8],
+) -> Result<HashMap<String, Vec<serde_json::Value>>, ManifestError> {
+    use std::io::Read;
+    let malformed = |message: String| ManifestError::Malformed {
+        version: format!("{} manifests.tar.gz", version.tag()),
+        message,
+    };
+    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(gzipped));
+    let mut out = HashMap::new();
+    for entry in archive.entries().map_err(|e| malformed(e.to_string()))? {
+        let mut entry = entry.map_err(|e| malformed(e.to_string()))?;
+        let path = entry.path().map_err(|e| malformed(e.to_string()))?;
+        let Some(name) = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.strip_suffix(".yaml"))
+            .map(str::to_string)
+        else {
+            continue;
+        };
+        let mut text = String::new();
+        entry
+            .read_to_string(&mut text)
+            .map_err(|e| malformed(format!("{name}.yaml: {e}")))?;
+        let mut docs = transform::parse_documents(&text)
+            .map_err(|e| malformed(format!("{name}.yaml: {e}")))?;
+        transform::namespace_component(&mut docs);
+        out.insert(name, docs);
+    }
+    Ok(out)
+}
+
 /// The transformed install manifests of one version, ready for a ManagedResource secret.
 #[derive(Debug)]
 pub struct InstallBundle {
@@ -59,6 +101,7 @@ pub struct ManifestStore {
     source: ManifestSource,
     fetcher: Fetcher,
     releases: Mutex<HashMap<FluxVersion, Slot<Release>>>,
+    tarballs: Mutex<HashMap<FluxVersion, Slot<ReleaseComponents>>>,
     bundles: Mutex<HashMap<(FluxVersion, InstallOptions), Slot<InstallBundle>>>,
     latest: Mutex<Option<(FluxVersion, Instant)>>,
 }
@@ -84,6 +127,7 @@ impl ManifestStore {
             source,
             fetcher: Fetcher::new(timeout)?,
             releases: Mutex::new(HashMap::new()),
+            tarballs: Mutex::new(HashMap::new()),
             bundles: Mutex::new(HashMap::new()),
             latest: Mutex::new(None),
         })
@@ -178,9 +222,25 @@ impl ManifestStore {
         options: &InstallOptions,
     ) -> Result<Arc<InstallBundle>, ManifestError> {
         let release = self.release(version).await?;
+        let extras = if options.components_extra.is_empty() {
+            None
+        } else {
+            Some(self.components(version).await?)
+        };
         let cell = slot(&self.bundles, &(version.clone(), options.clone()));
         cell.get_or_try_init(|| async {
-            let docs = transform::transform(&release.docs, options);
+            let mut input = release.docs.clone();
+            for name in &options.components_extra {
+                let docs = extras
+                    .as_ref()
+                    .and_then(|e| e.components.get(name))
+                    .ok_or_else(|| ManifestError::NotFound {
+                        version: version.tag(),
+                        location: format!("{name}.yaml in manifests.tar.gz"),
+                    })?;
+                input.extend(docs.iter().cloned());
+            }
+            let docs = transform::transform(&input, options);
             let yaml = transform::to_yaml(&docs).map_err(|message| ManifestError::Malformed {
                 version: version.tag(),
                 message,
@@ -197,18 +257,39 @@ impl ManifestStore {
         .cloned()
     }
 
+    /// The component files of `version`'s manifests.tar.gz, fetched once (only for extras).
+    pub async fn components(
+        &self,
+        version: &FluxVersion,
+    ) -> Result<Arc<ReleaseComponents>, ManifestError> {
+        let cell = slot(&self.tarballs, version);
+        cell.get_or_try_init(|| async {
+            let bytes = self.asset(version, "manifests.tar.gz").await?;
+            let sha256 = hex::encode(Sha256::digest(&bytes));
+            let components = components_from_tarball(version, &bytes)?;
+            tracing::info!(version = %version, sha256 = %sha256, components = components.len(), "loaded Flux manifests.tar.gz");
+            Ok(Arc::new(ReleaseComponents { sha256, components }))
+        })
+        .await
+        .cloned()
+    }
+
     async fn install_yaml(&self, version: &FluxVersion) -> Result<String, ManifestError> {
+        let bytes = self.asset(version, "install.yaml").await?;
+        String::from_utf8(bytes).map_err(|e| ManifestError::Malformed {
+            version: version.tag(),
+            message: e.to_string(),
+        })
+    }
+
+    /// A release asset's bytes from the configured source.
+    async fn asset(&self, version: &FluxVersion, file: &str) -> Result<Vec<u8>, ManifestError> {
         match &self.source {
             ManifestSource::BaseUrl(base) => {
-                let url = format!("{base}/download/{}/install.yaml", version.tag());
+                let url = format!("{base}/download/{}/{file}", version.tag());
                 let response = self.fetcher.get(&url).await?;
                 match response.status {
-                    200 => String::from_utf8(response.body.to_vec()).map_err(|e| {
-                        ManifestError::Malformed {
-                            version: version.tag(),
-                            message: e.to_string(),
-                        }
-                    }),
+                    200 => Ok(response.body.to_vec()),
                     404 => Err(ManifestError::NotFound {
                         version: version.tag(),
                         location: url,
@@ -219,11 +300,9 @@ impl ManifestStore {
                 }
             }
             ManifestSource::Directory(dir) => {
-                let path = std::path::Path::new(dir)
-                    .join(version.tag())
-                    .join("install.yaml");
-                match tokio::fs::read_to_string(&path).await {
-                    Ok(text) => Ok(text),
+                let path = std::path::Path::new(dir).join(version.tag()).join(file);
+                match tokio::fs::read(&path).await {
+                    Ok(bytes) => Ok(bytes),
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                         Err(ManifestError::NotFound {
                             version: version.tag(),

@@ -13,7 +13,9 @@ use super::types::{
 
 use crate::config::SyncConfig;
 use crate::config::project::RepositoryType;
+use crate::deploykey::DeployKey;
 use crate::gardener::shoot::ShootFacts;
+use crate::render::SecretPayload;
 
 pub const GIT_REPOSITORY_NAME: &str = "main-gitrepo";
 pub const KUSTOMIZATION_NAME: &str = "main-ks";
@@ -36,6 +38,15 @@ fn metadata(name: &str, namespace: &str) -> ObjectMeta {
     }
 }
 
+/// Flux's GitRepository admits only URLs with a scheme: `git@host:org/repo.git` (the seed's
+/// ConfigMaps may use it) becomes `ssh://git@host/org/repo.git`.
+pub fn flux_git_url(url: &str) -> String {
+    match crate::config::project::url_scheme(url) {
+        Some("scp") => format!("ssh://{}", url.replacen(':', "/", 1)),
+        _ => url.to_string(),
+    }
+}
+
 pub fn git_repository(namespace: &str, sync: &SyncConfig) -> GitRepository {
     GitRepository {
         api_version: "source.toolkit.fluxcd.io/v1".into(),
@@ -43,7 +54,7 @@ pub fn git_repository(namespace: &str, sync: &SyncConfig) -> GitRepository {
         metadata: metadata(GIT_REPOSITORY_NAME, namespace),
         spec: GitRepositorySpec {
             interval: "30s".into(),
-            url: sync.url.clone(),
+            url: flux_git_url(&sync.url),
             reference: Some(GitRepositoryRef {
                 branch: Some(sync.branch.clone()),
                 ..Default::default()
@@ -83,6 +94,46 @@ pub fn kustomization(namespace: &str, sync: &SyncConfig) -> Kustomization {
     }
 }
 
+/// The GitRepository's SSH secret: the project's deploy key and the host keys it may trust.
+pub fn source_secret(namespace: &str, key: &DeployKey) -> Value {
+    use base64::Engine;
+    let data: serde_json::Map<String, Value> = key
+        .secret_data()
+        .into_iter()
+        .map(|(k, v)| {
+            (
+                k,
+                Value::String(base64::engine::general_purpose::STANDARD.encode(v)),
+            )
+        })
+        .collect();
+    json!({
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": SOURCE_SECRET_NAME, "namespace": namespace},
+        "type": "Opaque",
+        "data": data
+    })
+}
+
+/// A Secret of `Shoot.spec.resources`, copied into the Flux namespace keeping its type and data.
+pub fn copied_secret(namespace: &str, name: &str, payload: &SecretPayload) -> Value {
+    let mut secret = json!({
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {
+            "name": name,
+            "namespace": namespace,
+            "labels": {"app.kubernetes.io/managed-by": "gardener-extension-shoot-flux"}
+        },
+        "data": payload.data
+    });
+    if let Some(type_) = &payload.type_ {
+        secret["type"] = Value::String(type_.clone());
+    }
+    secret
+}
+
 /// `SHOOT_INFO_*` facts for Flux's `postBuild.substituteFrom`.
 pub fn shoot_info(namespace: &str, shoot: &ShootFacts) -> Value {
     let mut data = serde_json::Map::new();
@@ -111,4 +162,25 @@ pub fn shoot_info(namespace: &str, shoot: &ShootFacts) -> Value {
         "metadata": {"name": SHOOT_INFO_NAME, "namespace": namespace},
         "data": data
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scp_like_urls_get_a_scheme() {
+        assert_eq!(
+            flux_git_url("git@github.com:org/repo.git"),
+            "ssh://git@github.com/org/repo.git"
+        );
+        assert_eq!(
+            flux_git_url("ssh://git@host:2222/org/repo.git"),
+            "ssh://git@host:2222/org/repo.git"
+        );
+        assert_eq!(
+            flux_git_url("https://host/org/repo"),
+            "https://host/org/repo"
+        );
+    }
 }

@@ -12,6 +12,43 @@ pub struct InstallOptions {
     pub registry: Option<String>,
     /// Components to keep (by `app.kubernetes.io/component`); None keeps all.
     pub components: Option<Vec<String>>,
+    /// Extra components added from the release's manifests.tar.gz.
+    pub components_extra: Vec<String>,
+    /// Bootstrap mode: GRM creates each object once and then leaves it to Flux.
+    pub ignore_updates: bool,
+}
+
+/// GRM creates an object carrying this annotation once and never updates it afterwards.
+pub const IGNORE_ANNOTATION: &str = "resources.gardener.cloud/ignore";
+
+/// Kinds without a namespace among Flux's manifests.
+fn cluster_scoped(kind: &str) -> bool {
+    matches!(
+        kind,
+        "Namespace"
+            | "CustomResourceDefinition"
+            | "ClusterRole"
+            | "ClusterRoleBinding"
+            | "ValidatingAdmissionPolicy"
+            | "ValidatingAdmissionPolicyBinding"
+            | "PriorityClass"
+    )
+}
+
+/// Puts a component file of manifests.tar.gz (written without namespaces, for kustomize) into
+/// Flux's upstream namespace, as install.yaml has it.
+pub fn namespace_component(docs: &mut [Value]) {
+    for doc in docs {
+        let kind = doc["kind"].as_str().unwrap_or_default().to_string();
+        if !cluster_scoped(&kind) && doc["metadata"]["namespace"].is_null() {
+            doc["metadata"]["namespace"] = Value::String(UPSTREAM_NAMESPACE.into());
+        }
+    }
+}
+
+/// Marks an object for Bootstrap mode.
+pub fn ignore_updates(doc: &mut Value) {
+    doc["metadata"]["annotations"][IGNORE_ANNOTATION] = Value::String("true".into());
 }
 
 const COMPONENT_LABEL: &str = "app.kubernetes.io/component";
@@ -86,7 +123,12 @@ pub fn transform(docs: &[Value], options: &InstallOptions) -> Vec<Value> {
     let svc_from = format!(".{UPSTREAM_NAMESPACE}.svc");
     let svc_to = format!(".{namespace}.svc");
     docs.iter()
-        .filter(|doc| kept(doc, options.components.as_ref()))
+        .filter(|doc| {
+            kept(doc, options.components.as_ref())
+                || doc["metadata"]["labels"][COMPONENT_LABEL]
+                    .as_str()
+                    .is_some_and(|c| options.components_extra.iter().any(|e| e == c))
+        })
         .cloned()
         .map(|mut doc| {
             if doc["kind"] == "Namespace" && doc["metadata"]["name"] == UPSTREAM_NAMESPACE {
@@ -114,6 +156,9 @@ pub fn transform(docs: &[Value], options: &InstallOptions) -> Vec<Value> {
                             .for_each(|a| rewrite_string(a, &svc_from, &svc_to));
                     }
                 }
+            }
+            if options.ignore_updates {
+                ignore_updates(&mut doc);
             }
             if let Some(registry) = &options.registry {
                 for container in containers_mut(&mut doc) {
@@ -199,6 +244,8 @@ spec:
                 namespace: "gitops".into(),
                 registry: Some("mirror.local/flux".into()),
                 components: None,
+                components_extra: Vec::new(),
+                ignore_updates: false,
             },
         );
         assert_eq!(out[0]["metadata"]["name"], "gitops");
@@ -225,6 +272,8 @@ spec:
                 namespace: "flux-system".into(),
                 registry: None,
                 components: None,
+                components_extra: Vec::new(),
+                ignore_updates: false,
             },
         );
         assert_eq!(
@@ -241,6 +290,33 @@ spec:
     }
 
     #[test]
+    fn bootstrap_marks_every_object_and_extras_survive_the_component_filter() {
+        let mut extra = parse_documents(
+            "---\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: image-reflector-controller\n  labels:\n    app.kubernetes.io/component: image-reflector-controller\n---\napiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n  name: imagepolicies.image.toolkit.fluxcd.io\n  labels:\n    app.kubernetes.io/component: image-reflector-controller\n",
+        )
+        .unwrap();
+        namespace_component(&mut extra);
+        assert_eq!(extra[0]["metadata"]["namespace"], "flux-system");
+        assert!(extra[1]["metadata"]["namespace"].is_null());
+        let out = transform(
+            &extra,
+            &InstallOptions {
+                namespace: "gitops".into(),
+                registry: None,
+                components: Some(vec!["source-controller".into()]),
+                components_extra: vec!["image-reflector-controller".into()],
+                ignore_updates: true,
+            },
+        );
+        assert_eq!(out.len(), 2);
+        assert_eq!(out[0]["metadata"]["namespace"], "gitops");
+        assert!(
+            out.iter()
+                .all(|d| d["metadata"]["annotations"][IGNORE_ANNOTATION] == "true")
+        );
+    }
+
+    #[test]
     fn components_select_their_objects_and_keep_shared_ones() {
         let mut docs = parse_documents(SAMPLE).unwrap();
         docs[2]["metadata"]["labels"][COMPONENT_LABEL] = "source-controller".into();
@@ -252,6 +328,8 @@ spec:
             namespace: "flux-system".into(),
             registry: None,
             components: Some(vec!["source-controller".into()]),
+            components_extra: Vec::new(),
+            ignore_updates: false,
         };
         let out = transform(&docs, &options);
         let names: Vec<&str> = out

@@ -5,6 +5,7 @@
 use serde_json::Value;
 
 use super::types::DecodeError;
+use crate::api::v1alpha1::ShootResource;
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ShootFacts {
@@ -33,6 +34,8 @@ pub struct ShootFacts {
     pub domain: Option<String>,
     pub seed_name: Option<String>,
     pub garden_cluster_identity: Option<String>,
+    /// `spec.resources[]`: objects gardenlet copies into the shoot namespace as `ref-<name>`.
+    pub resources: Vec<ShootResource>,
 }
 
 impl ShootFacts {
@@ -154,7 +157,43 @@ pub fn decode_cluster(cluster: &Value) -> Result<ShootFacts, DecodeError> {
         domain: opt_str(shoot, "/spec/dns/domain")?,
         seed_name: opt_str(shoot, "/spec/seedName")?,
         garden_cluster_identity: None,
+        resources: decode_resources(shoot)?,
     })
+}
+
+fn decode_resources(shoot: &Value) -> Result<Vec<ShootResource>, DecodeError> {
+    let items = match shoot.pointer("/spec/resources") {
+        None | Some(Value::Null) => return Ok(Vec::new()),
+        Some(Value::Array(items)) => items,
+        Some(other) => {
+            return Err(DecodeError {
+                path: "spec.shoot.spec.resources".into(),
+                message: format!("expected a list, found {}", kind_of(other)),
+            });
+        }
+    };
+    let mut out = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        let field = |pointer: &str| -> Result<String, DecodeError> {
+            item.pointer(pointer)
+                .and_then(Value::as_str)
+                .map(str::to_string)
+                .ok_or_else(|| DecodeError {
+                    path: format!(
+                        "spec.shoot.spec.resources[{i}]{}",
+                        pointer.replace('/', ".")
+                    ),
+                    message: "missing or not a string".into(),
+                })
+        };
+        out.push(ShootResource {
+            name: field("/name")?,
+            api_version: field("/resourceRef/apiVersion")?,
+            kind: field("/resourceRef/kind")?,
+            resource_name: field("/resourceRef/name")?,
+        });
+    }
+    Ok(out)
 }
 
 fn kind_of(v: &Value) -> &'static str {
@@ -184,7 +223,8 @@ mod tests {
             "spec": {"hibernation": {"enabled": true}, "purpose": "production", "region": "eu",
                      "provider": {"type": "aws", "workers": [{"name": "a"}, {"name": "b"}]},
                      "kubernetes": {"version": "1.36.3"}, "dns": {"domain": "app.dev.example.com"},
-                     "seedName": "seed-1"},
+                     "seedName": "seed-1",
+                     "resources": [{"name": "git", "resourceRef": {"apiVersion": "v1", "kind": "Secret", "name": "git-creds"}}]},
             "status": {"technicalID": "shoot--dev--app", "hibernated": true, "clusterIdentity": "ci",
                        "lastOperation": {"type": "Reconcile", "state": "Failed"}}
         })))
@@ -195,6 +235,8 @@ mod tests {
         assert!(facts.is_hibernation_enabled() && facts.hibernated);
         assert_eq!(facts.domain.as_deref(), Some("app.dev.example.com"));
         assert_eq!(facts.uid.as_deref(), Some("u1"));
+        assert_eq!(facts.resources[0].name, "git");
+        assert_eq!(facts.resources[0].resource_name, "git-creds");
     }
 
     #[test]
@@ -227,6 +269,12 @@ mod tests {
                     json!({"metadata": {"name": "a", "namespace": "garden-x"}, "spec": {"purpose": 3}}),
                 ),
                 "spec.shoot.spec.purpose",
+            ),
+            (
+                cluster(
+                    json!({"metadata": {"name": "a", "namespace": "garden-x"}, "spec": {"resources": [{"name": "x", "resourceRef": {"kind": "Secret", "name": "y"}}]}}),
+                ),
+                "spec.shoot.spec.resources[0].resourceRef.apiVersion",
             ),
         ];
         for (input, path) in cases {

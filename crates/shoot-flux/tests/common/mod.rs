@@ -34,12 +34,33 @@ pub async fn start_extension_with(
     extra_args: &[&str],
     garden_kubeconfig: Option<&std::path::Path>,
 ) -> Extension {
+    start_extension_as(bed, "shoot-flux", extra_args, garden_kubeconfig).await
+}
+
+/// Starts one extension process named `name` (its log is `<bed>/<name>.log`).
+pub async fn start_extension_as(
+    bed: &'static Bed,
+    name: &str,
+    extra_args: &[&str],
+    garden_kubeconfig: Option<&std::path::Path>,
+) -> Extension {
+    start_extension_configured(bed, name, extra_args, garden_kubeconfig, "").await
+}
+
+/// Like `start_extension_as`, with `extra_config` appended to the operator configuration.
+pub async fn start_extension_configured(
+    bed: &'static Bed,
+    name: &str,
+    extra_args: &[&str],
+    garden_kubeconfig: Option<&std::path::Path>,
+    extra_config: &str,
+) -> Extension {
     let releases = bed.releases().await.unwrap();
-    let config = bed.dir().join("operator-config.yaml");
+    let config = bed.dir().join(format!("{name}-operator-config.yaml"));
     std::fs::write(
         &config,
         format!(
-            "apiVersion: shoot-flux.extensions.gardener.cloud/v1alpha1\nkind: OperatorConfiguration\nflux:\n  manifests:\n    baseURL: {}\n    timeout: 10s\n",
+            "apiVersion: shoot-flux.extensions.gardener.cloud/v1alpha1\nkind: OperatorConfiguration\nflux:\n  manifests:\n    baseURL: {}\n    timeout: 10s\n{extra_config}",
             releases.base_url()
         ),
     )
@@ -61,7 +82,7 @@ pub async fn start_extension_with(
         .arg("--resync-period=10m")
         .args(extra_args);
     let mut process =
-        Process::spawn("shoot-flux", command, &bed.dir().join("shoot-flux.log")).unwrap();
+        Process::spawn(name, command, &bed.dir().join(format!("{name}.log"))).unwrap();
     wait_for("the extension to be ready", Duration::from_secs(30), || {
         let running = process.ensure_running();
         async move {
@@ -78,6 +99,31 @@ pub async fn start_extension_with(
         metrics_port,
         health_port,
     }
+}
+
+impl Extension {
+    pub async fn metrics(&self) -> String {
+        let response =
+            testbed::plainhttp::get(&format!("http://127.0.0.1:{}/metrics", self.metrics_port))
+                .await
+                .unwrap();
+        String::from_utf8(response.body).unwrap()
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.process.log_path()).unwrap_or_default()
+    }
+}
+
+/// The sum of every sample of metric `name` (all label sets) in an OpenMetrics text.
+pub fn metric_sum(text: &str, name: &str) -> f64 {
+    text.lines()
+        .filter(|l| {
+            l.strip_prefix(name)
+                .is_some_and(|rest| rest.starts_with(' ') || rest.starts_with('{'))
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
 }
 
 /// Creates or replaces the project's `flux-config` in the garden.
@@ -292,4 +338,56 @@ pub fn has_our_finalizer(ext: &Value) -> bool {
         f.iter()
             .any(|f| f == "extensions.gardener.cloud/shoot-flux")
     })
+}
+
+/// Starts the shoot's Flux controllers once GRM has applied the install ManagedResource and the
+/// shoot's API server serves every Flux CRD, as kubelet would start them once their Deployments
+/// exist.
+pub async fn start_flux_when_installed(shoot: &mut testbed::Shoot) {
+    let bed = testbed::bed().await.unwrap();
+    let mrs = mr_api(bed, &shoot.namespace()).await;
+    wait_for(
+        "the install ManagedResource applied",
+        Duration::from_secs(120),
+        || async {
+            let mr = serde_json::to_value(mrs.get("extension-shoot-flux-flux-install").await?)?;
+            let applied = condition(&mr, "ResourcesApplied").is_some_and(|c| c["status"] == "True");
+            Ok(applied.then_some(()))
+        },
+    )
+    .await
+    .unwrap();
+    start_flux_when_crds_established(shoot).await;
+}
+
+/// Starts the shoot's Flux controllers once the shoot serves every Flux CRD (installed by
+/// whoever installed Flux).
+pub async fn start_flux_when_crds_established(shoot: &mut testbed::Shoot) {
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+    let crds: Api<CustomResourceDefinition> = Api::all(shoot.client().await.unwrap());
+    wait_for(
+        "Flux's CRDs established in the shoot",
+        Duration::from_secs(60),
+        || async {
+            let list = crds.list(&Default::default()).await?;
+            let flux: Vec<_> = list
+                .items
+                .iter()
+                .filter(|c| c.spec.group.ends_with("toolkit.fluxcd.io"))
+                .collect();
+            let established = flux.iter().all(|c| {
+                c.status
+                    .as_ref()
+                    .and_then(|s| s.conditions.as_ref())
+                    .is_some_and(|cs| {
+                        cs.iter()
+                            .any(|c| c.type_ == "Established" && c.status == "True")
+                    })
+            });
+            Ok((flux.len() >= 2 && established).then_some(()))
+        },
+    )
+    .await
+    .unwrap();
+    shoot.start_flux().await.unwrap();
 }
