@@ -3,6 +3,8 @@
 //! by kustomize-controller) makes both overwrite each other on every sync. This check reads the
 //! field managers of the Flux Deployments through shoot-flux's own shoot access and reports the
 //! Extension condition `FluxComponentsOwnership` (False with what to do, when it happens).
+//! The same poll reports whether the shoot synced: `FluxSourceReady` (with the fetched
+//! revision) and `FluxKustomizationReady` (with the last applied revision, or Flux's message).
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -20,6 +22,76 @@ use crate::health::{Verdict, write_condition};
 use crate::shootaccess::{self, GENERIC_KUBECONFIG_ANNOTATION, ShootAccessError};
 
 pub const CONDITION_TYPE: &str = "FluxComponentsOwnership";
+pub const SOURCE_CONDITION: &str = "FluxSourceReady";
+pub const KUSTOMIZATION_CONDITION: &str = "FluxKustomizationReady";
+
+/// The sync objects of a shoot: the providerConfig's templates, else the project's.
+fn sync_objects(
+    config: &v1alpha1::FluxConfig,
+    namespace: &str,
+) -> (String, String, String, String) {
+    match (&config.source, &config.kustomization) {
+        (Some(source), Some(kustomization)) => {
+            let s = v1alpha1::defaults::source_object(source, namespace);
+            let k = v1alpha1::defaults::kustomization_object(kustomization, &s, namespace);
+            let text = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_string();
+            (
+                text(&s["kind"]),
+                text(&s["metadata"]["name"]),
+                text(&k["metadata"]["namespace"]),
+                text(&k["metadata"]["name"]),
+            )
+        }
+        _ => (
+            "GitRepository".into(),
+            crate::flux::objects::GIT_REPOSITORY_NAME.into(),
+            namespace.to_string(),
+            crate::flux::objects::KUSTOMIZATION_NAME.into(),
+        ),
+    }
+}
+
+/// A Flux object's `Ready` condition as one of ours: (status, reason, message).
+pub fn ready_verdict(
+    kind: &str,
+    object: Option<&serde_json::Value>,
+    revision_field: &str,
+) -> Verdict {
+    let Some(object) = object else {
+        return Verdict {
+            status: "Unknown",
+            reason: "NotFound",
+            message: format!("the {kind} does not exist in the shoot (yet)"),
+        };
+    };
+    let name = object["metadata"]["name"].as_str().unwrap_or_default();
+    let ready = object["status"]["conditions"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["type"] == "Ready"));
+    let revision = object["status"][revision_field]
+        .as_str()
+        .unwrap_or_default();
+    match ready {
+        Some(c) if c["status"] == "True" => Verdict {
+            status: "True",
+            reason: "Ready",
+            message: format!("{kind} {name} is ready at revision {revision}"),
+        },
+        Some(c) if c["status"] == "False" => Verdict {
+            status: "False",
+            reason: "NotReady",
+            message: format!(
+                "{kind} {name}: {}",
+                c["message"].as_str().unwrap_or_default()
+            ),
+        },
+        _ => Verdict {
+            status: "Unknown",
+            reason: "Progressing",
+            message: format!("{kind} {name} has not reported readiness yet"),
+        },
+    }
+}
 
 /// The condition for the other writers found (deployment, manager).
 pub fn verdict(mode: ManagementMode, others: &[(String, String)], namespace: &str) -> Verdict {
@@ -130,6 +202,94 @@ async fn check_one(
         &verdict(mode, &others, &namespace),
     )
     .await?;
+    // Whether the shoot actually synced: the source and the main Kustomization.
+    let generic = cluster
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(GENERIC_KUBECONFIG_ANNOTATION))
+        .cloned();
+    let token = shootaccess::token(seed, &ext.namespace).await?;
+    let client = match clients.0.get(&ext.namespace) {
+        Some((t, c)) if *t == token => c.clone(),
+        _ => {
+            let c = shootaccess::client(seed, &ext.namespace, generic.as_deref()).await?;
+            clients
+                .0
+                .insert(ext.namespace.clone(), (token.clone(), c.clone()));
+            c
+        }
+    };
+    let (source_kind, source_name, ks_namespace, ks_name) = sync_objects(&flux_config, &namespace);
+    let get = |api_version: &'static str, kind: String, ns: String, name: String| {
+        let client = client.clone();
+        async move {
+            let gvk = kube::api::GroupVersionKind::gvk(
+                api_version.split('/').next().unwrap_or_default(),
+                api_version.split('/').nth(1).unwrap_or_default(),
+                &kind,
+            );
+            let resource = kube::api::ApiResource::from_gvk(&gvk);
+            let api: Api<DynamicObject> = Api::namespaced_with(client, &ns, &resource);
+            api.get_opt(&name)
+                .await
+                .map(|o| o.map(|o| serde_json::to_value(o).unwrap_or_default()))
+                .map_err(|e| ShootAccessError::Waiting(format!("the shoot answered: {e}")))
+        }
+    };
+    let source = get(
+        "source.toolkit.fluxcd.io/v1",
+        source_kind.clone(),
+        namespace.clone(),
+        source_name,
+    )
+    .await?;
+    let kustomization = get(
+        "kustomize.toolkit.fluxcd.io/v1",
+        "Kustomization".into(),
+        ks_namespace,
+        ks_name,
+    )
+    .await?;
+    if source.is_some() || kustomization.is_some() {
+        let source_verdict = ready_verdict(&source_kind, source.as_ref(), "artifact");
+        let source_verdict = match source
+            .as_ref()
+            .and_then(|s| s["status"]["artifact"]["revision"].as_str())
+        {
+            Some(revision) if source_verdict.status == "True" => Verdict {
+                message: format!(
+                    "{source_kind} {} is ready at revision {revision}",
+                    source
+                        .as_ref()
+                        .and_then(|s| s["metadata"]["name"].as_str())
+                        .unwrap_or_default()
+                ),
+                ..source_verdict
+            },
+            _ => source_verdict,
+        };
+        write_condition(
+            seed,
+            &ext.namespace,
+            &ext.name,
+            SOURCE_CONDITION,
+            &source_verdict,
+        )
+        .await?;
+        write_condition(
+            seed,
+            &ext.namespace,
+            &ext.name,
+            KUSTOMIZATION_CONDITION,
+            &ready_verdict(
+                "Kustomization",
+                kustomization.as_ref(),
+                "lastAppliedRevision",
+            ),
+        )
+        .await?;
+    }
     Ok(())
 }
 
@@ -170,6 +330,27 @@ pub async fn run(seed: Client, period: Duration, default_namespace: String) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn flux_readiness_becomes_our_conditions() {
+        let ready = serde_json::json!({"metadata": {"name": "main-ks"}, "status": {
+            "lastAppliedRevision": "main@sha1:abc",
+            "conditions": [{"type": "Ready", "status": "True", "message": "Applied"}]}});
+        let v = ready_verdict("Kustomization", Some(&ready), "lastAppliedRevision");
+        assert_eq!(v.status, "True");
+        assert!(v.message.contains("main@sha1:abc"), "{}", v.message);
+        let failing = serde_json::json!({"metadata": {"name": "main-ks"}, "status": {
+            "conditions": [{"type": "Ready", "status": "False", "message": "kustomize build failed"}]}});
+        let v = ready_verdict("Kustomization", Some(&failing), "lastAppliedRevision");
+        assert_eq!(
+            (v.status, v.message.as_str()),
+            ("False", "Kustomization main-ks: kustomize build failed")
+        );
+        assert_eq!(
+            ready_verdict("GitRepository", None, "artifact").status,
+            "Unknown"
+        );
+    }
 
     #[test]
     fn verdicts_say_what_to_do() {

@@ -48,7 +48,7 @@ async fn least_privilege_shoot_access_finds_a_repository_that_also_carries_flux(
     let _logs = bed.logs_on_failure();
     let versions = testbed::paths::versions().unwrap();
     let git = bed.git().await.unwrap();
-    git.create_repository(
+    let first_commit = git.create_repository(
         "owners-fleet",
         &[
             ("marker.yaml", MARKER),
@@ -140,6 +140,32 @@ async fn least_privilege_shoot_access_finds_a_repository_that_also_carries_flux(
 
     // One owner while the repository holds only workloads.
     wait_ownership(bed, &ns, "True", "alone").await;
+
+    // The Extension says that the shoot synced, and at which revision.
+    let extensions = extension_api(bed, &ns).await;
+    for kind in ["FluxSourceReady", "FluxKustomizationReady"] {
+        wait_for(
+            &format!("{kind} True at the commit"),
+            Duration::from_secs(90),
+            || async {
+                let ext = serde_json::to_value(extensions.get("shoot-flux").await?)?;
+                match condition(&ext, kind) {
+                    Some(c)
+                        if c["status"] == "True"
+                            && c["message"]
+                                .as_str()
+                                .unwrap_or_default()
+                                .contains(&first_commit) =>
+                    {
+                        Ok(Some(()))
+                    }
+                    other => anyhow::bail!("{kind}: {other:?}"),
+                }
+            },
+        )
+        .await
+        .unwrap();
+    }
 
     // The repository gets Flux's own components (as `flux bootstrap` writes them): kustomize-
     // controller now writes Flux's Deployments too, and the Extension says so.
