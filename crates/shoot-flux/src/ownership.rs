@@ -24,6 +24,8 @@ use crate::shootaccess::{self, GENERIC_KUBECONFIG_ANNOTATION, ShootAccessError};
 pub const CONDITION_TYPE: &str = "FluxComponentsOwnership";
 pub const SOURCE_CONDITION: &str = "FluxSourceReady";
 pub const KUSTOMIZATION_CONDITION: &str = "FluxKustomizationReady";
+const SOURCE_REVISION: &str = "/status/artifact/revision";
+const KUSTOMIZATION_REVISION: &str = "/status/lastAppliedRevision";
 
 /// The sync objects of a shoot: the providerConfig's templates, else the project's.
 fn sync_objects(
@@ -51,12 +53,9 @@ fn sync_objects(
     }
 }
 
-/// A Flux object's `Ready` condition as one of ours: (status, reason, message).
-pub fn ready_verdict(
-    kind: &str,
-    object: Option<&serde_json::Value>,
-    revision_field: &str,
-) -> Verdict {
+/// A Flux object's `Ready` condition as one of ours: (status, reason, message). `revision` is
+/// the JSON pointer of the revision the object reports.
+pub fn ready_verdict(kind: &str, object: Option<&serde_json::Value>, revision: &str) -> Verdict {
     let Some(object) = object else {
         return Verdict {
             status: "Unknown",
@@ -68,8 +67,9 @@ pub fn ready_verdict(
     let ready = object["status"]["conditions"]
         .as_array()
         .and_then(|c| c.iter().find(|c| c["type"] == "Ready"));
-    let revision = object["status"][revision_field]
-        .as_str()
+    let revision = object
+        .pointer(revision)
+        .and_then(serde_json::Value::as_str)
         .unwrap_or_default();
     match ready {
         Some(c) if c["status"] == "True" => Verdict {
@@ -127,6 +127,28 @@ pub fn verdict(mode: ManagementMode, others: &[(String, String)], namespace: &st
 #[derive(Default)]
 struct Clients(HashMap<String, (String, Client)>);
 
+impl Clients {
+    /// The shoot's client, reusing the cached one while the token is the same.
+    async fn get(
+        &mut self,
+        seed: &Client,
+        namespace: &str,
+        generic_kubeconfig_secret: Option<&str>,
+    ) -> Result<Client, ShootAccessError> {
+        let token = shootaccess::token(seed, namespace).await?;
+        if let Some((cached, client)) = self.0.get(namespace)
+            && *cached == token
+        {
+            return Ok(client.clone());
+        }
+        let client =
+            shootaccess::client(seed, namespace, generic_kubeconfig_secret, &token).await?;
+        self.0
+            .insert(namespace.to_string(), (token, client.clone()));
+        Ok(client)
+    }
+}
+
 async fn check_one(
     seed: &Client,
     clients: &mut Clients,
@@ -162,24 +184,23 @@ async fn check_one(
         .namespace
         .clone()
         .unwrap_or_else(|| default_namespace.to_string());
-    let others = if mode == ManagementMode::Managed {
-        let generic = cluster
-            .metadata
-            .annotations
-            .as_ref()
-            .and_then(|a| a.get(GENERIC_KUBECONFIG_ANNOTATION))
-            .cloned();
-        let token = shootaccess::token(seed, &ext.namespace).await?;
-        let client = match clients.0.get(&ext.namespace) {
-            Some((t, c)) if *t == token => c.clone(),
-            _ => {
-                let c = shootaccess::client(seed, &ext.namespace, generic.as_deref()).await?;
-                clients
-                    .0
-                    .insert(ext.namespace.clone(), (token.clone(), c.clone()));
-                c
-            }
-        };
+    let generic = cluster
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(GENERIC_KUBECONFIG_ANNOTATION))
+        .cloned();
+    // Bootstrap mode needs no shoot request for its ownership verdict.
+    let managed_client = if mode == ManagementMode::Managed {
+        Some(
+            clients
+                .get(seed, &ext.namespace, generic.as_deref())
+                .await?,
+        )
+    } else {
+        None
+    };
+    let others = if let Some(client) = managed_client.clone() {
         let deployments: Api<Deployment> = Api::namespaced(client, &namespace);
         let list = deployments
             .list(&ListParams::default())
@@ -203,21 +224,12 @@ async fn check_one(
     )
     .await?;
     // Whether the shoot actually synced: the source and the main Kustomization.
-    let generic = cluster
-        .metadata
-        .annotations
-        .as_ref()
-        .and_then(|a| a.get(GENERIC_KUBECONFIG_ANNOTATION))
-        .cloned();
-    let token = shootaccess::token(seed, &ext.namespace).await?;
-    let client = match clients.0.get(&ext.namespace) {
-        Some((t, c)) if *t == token => c.clone(),
-        _ => {
-            let c = shootaccess::client(seed, &ext.namespace, generic.as_deref()).await?;
+    let client = match managed_client {
+        Some(client) => client,
+        None => {
             clients
-                .0
-                .insert(ext.namespace.clone(), (token.clone(), c.clone()));
-            c
+                .get(seed, &ext.namespace, generic.as_deref())
+                .await?
         }
     };
     let (source_kind, source_name, ks_namespace, ks_name) = sync_objects(&flux_config, &namespace);
@@ -252,23 +264,7 @@ async fn check_one(
     )
     .await?;
     if source.is_some() || kustomization.is_some() {
-        let source_verdict = ready_verdict(&source_kind, source.as_ref(), "artifact");
-        let source_verdict = match source
-            .as_ref()
-            .and_then(|s| s["status"]["artifact"]["revision"].as_str())
-        {
-            Some(revision) if source_verdict.status == "True" => Verdict {
-                message: format!(
-                    "{source_kind} {} is ready at revision {revision}",
-                    source
-                        .as_ref()
-                        .and_then(|s| s["metadata"]["name"].as_str())
-                        .unwrap_or_default()
-                ),
-                ..source_verdict
-            },
-            _ => source_verdict,
-        };
+        let source_verdict = ready_verdict(&source_kind, source.as_ref(), SOURCE_REVISION);
         write_condition(
             seed,
             &ext.namespace,
@@ -285,7 +281,7 @@ async fn check_one(
             &ready_verdict(
                 "Kustomization",
                 kustomization.as_ref(),
-                "lastAppliedRevision",
+                KUSTOMIZATION_REVISION,
             ),
         )
         .await?;
@@ -336,18 +332,18 @@ mod tests {
         let ready = serde_json::json!({"metadata": {"name": "main-ks"}, "status": {
             "lastAppliedRevision": "main@sha1:abc",
             "conditions": [{"type": "Ready", "status": "True", "message": "Applied"}]}});
-        let v = ready_verdict("Kustomization", Some(&ready), "lastAppliedRevision");
+        let v = ready_verdict("Kustomization", Some(&ready), KUSTOMIZATION_REVISION);
         assert_eq!(v.status, "True");
         assert!(v.message.contains("main@sha1:abc"), "{}", v.message);
         let failing = serde_json::json!({"metadata": {"name": "main-ks"}, "status": {
             "conditions": [{"type": "Ready", "status": "False", "message": "kustomize build failed"}]}});
-        let v = ready_verdict("Kustomization", Some(&failing), "lastAppliedRevision");
+        let v = ready_verdict("Kustomization", Some(&failing), KUSTOMIZATION_REVISION);
         assert_eq!(
             (v.status, v.message.as_str()),
             ("False", "Kustomization main-ks: kustomize build failed")
         );
         assert_eq!(
-            ready_verdict("GitRepository", None, "artifact").status,
+            ready_verdict("GitRepository", None, SOURCE_REVISION).status,
             "Unknown"
         );
     }

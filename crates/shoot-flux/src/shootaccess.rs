@@ -172,12 +172,13 @@ pub async fn token(seed: &kube::Client, namespace: &str) -> Result<String, Shoot
         })
 }
 
-/// A client for the shoot whose seed namespace is `namespace`, or `Waiting` while the token or
-/// the generic kubeconfig are not there.
+/// A client with `token` for the shoot whose seed namespace is `namespace`, or `Waiting` while
+/// the generic kubeconfig is not there.
 pub async fn client(
     seed: &kube::Client,
     namespace: &str,
     generic_kubeconfig_secret: Option<&str>,
+    token: &str,
 ) -> Result<kube::Client, ShootAccessError> {
     let secrets: Api<Secret> = Api::namespaced(seed.clone(), namespace);
     let generic_name = generic_kubeconfig_secret.ok_or_else(|| {
@@ -197,8 +198,7 @@ pub async fn client(
     let generic = text(secrets.get_opt(generic_name).await?, "kubeconfig").ok_or_else(|| {
         ShootAccessError::Waiting(format!("Secret {generic_name} has no kubeconfig yet"))
     })?;
-    let token = token(seed, namespace).await?;
-    let kubeconfig = kubeconfig_with_token(&generic, &token)?;
+    let kubeconfig = kubeconfig_with_token(&generic, token)?;
     let config = kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
         .await
         .map_err(|e| ShootAccessError::Kubeconfig(e.to_string()))?;
