@@ -118,7 +118,9 @@ async fn main() -> Result<()> {
         .env("GARDEN_KUBECONFIG", bed.garden().kubeconfig_path())
         .arg(format!("--config={}", config.display()))
         .arg(format!("--metrics-bind-address=127.0.0.1:{metrics}"))
-        .arg(format!("--health-bind-address=127.0.0.1:{health}"));
+        .arg(format!("--health-bind-address=127.0.0.1:{health}"))
+        // The demo shows the sync status within seconds (30s in a landscape).
+        .arg("--healthcheck-sync-period=3s");
     let log = bed.dir().join("shoot-flux.log");
     let mut extension = Process::spawn("shoot-flux", command, &log)?;
     wait_for("the extension to be ready", Duration::from_secs(30), || {
@@ -254,6 +256,38 @@ async fn main() -> Result<()> {
     })
     .await?;
     p.done("podinfo is running in the shoot");
+
+    p.begin(
+        "the garden side sees it: Extension conditions, `gardener-extension-shoot-flux status`",
+    );
+    wait_for(
+        "FluxKustomizationReady on the Extension",
+        Duration::from_secs(60),
+        || async {
+            let ext = extensions.get("shoot-flux").await?;
+            let ready = ext.data["status"]["conditions"]
+                .as_array()
+                .is_some_and(|c| {
+                    c.iter()
+                        .any(|c| c["type"] == "FluxKustomizationReady" && c["status"] == "True")
+                });
+            Ok(ready.then_some(()))
+        },
+    )
+    .await?;
+    let output = Command::new(extension_binary()?)
+        .arg("status")
+        .env("KUBECONFIG", bed.seed().kubeconfig_path())
+        .output()?;
+    anyhow::ensure!(
+        output.status.success(),
+        "status failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    for line in String::from_utf8_lossy(&output.stdout).lines() {
+        println!("    | {line}");
+    }
+    p.done("FluxSourceReady and FluxKustomizationReady are True");
 
     let rss_mib =
         (bed.shared_rss_kib() + shoot.rss_kib() + extension.rss_kib().unwrap_or(0)) / 1024;

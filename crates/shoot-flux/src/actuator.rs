@@ -30,6 +30,7 @@ use crate::managedresource::{
 use crate::metrics::Metrics;
 use crate::render::{self, Inputs, SecretPayload};
 use crate::shootaccess;
+use crate::syncstatus::{DeployKeyRef, Installed};
 
 pub const FIELD_MANAGER: &str = "gardener-extension-shoot-flux";
 /// How long Delete waits for the shoot objects of one ManagedResource to be removed.
@@ -159,7 +160,7 @@ impl Actuator {
         &self,
         ext: &Extension,
         shoot: &ShootFacts,
-    ) -> Result<(), ActuatorError> {
+    ) -> Result<Installed, ActuatorError> {
         if shoot.is_workerless() {
             return Err(ActuatorError::Configuration(
                 "invalid configuration: spec.shoot.spec.provider.workers: the shoot has no workers, and Flux needs nodes to run; shoot-flux does not support workerless shoots, remove the extension".into(),
@@ -229,7 +230,11 @@ impl Actuator {
         self.apply(&desired.config).await?;
         self.apply(&desired.access).await?;
         shootaccess::ensure_secret(&self.seed, &ext.namespace).await?;
-        Ok(())
+        let key = deploy_key.as_ref().map(|k| DeployKeyRef {
+            project: shoot.project.clone(),
+            fingerprint: k.fingerprint(),
+        });
+        Ok(Installed::new(&effective, &bundle, key))
     }
 
     /// The seed copies of the `Shoot.spec.resources` Secrets the configuration names.
@@ -359,7 +364,11 @@ impl Actuator {
     }
 
     /// Restore is a reconcile: all state is derived from the configuration.
-    pub async fn restore(&self, ext: &Extension, shoot: &ShootFacts) -> Result<(), ActuatorError> {
+    pub async fn restore(
+        &self,
+        ext: &Extension,
+        shoot: &ShootFacts,
+    ) -> Result<Installed, ActuatorError> {
         self.reconcile(ext, shoot).await
     }
 

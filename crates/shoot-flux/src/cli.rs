@@ -63,7 +63,7 @@ pub struct Args {
     pub heartbeat_namespace: Option<String>,
     #[arg(long, default_value_t = 30)]
     pub heartbeat_renew_interval_seconds: u64,
-    /// How often SystemComponentsHealthy is checked (e.g. 30s).
+    /// How often SystemComponentsHealthy is checked and each shoot's sync status read (e.g. 30s).
     #[arg(long, default_value = "30s")]
     pub healthcheck_sync_period: String,
     /// The garden's identity for SHOOT_INFO_GARDEN_CLUSTER_IDENTITY (overrides the operator
@@ -85,6 +85,10 @@ pub enum Command {
         #[arg(long)]
         project: String,
     },
+    /// Print one line per shoot of the seed (--kubeconfig, else KUBECONFIG): the Extension's
+    /// last operation, the Flux version, the fetched source revision, whether the main
+    /// Kustomization is ready, for how long, and what is wrong if anything is.
+    Status,
     /// Print, as multi-document YAML, exactly the objects a shoot would get (secret values as
     /// placeholders), from a Cluster, an Extension and optionally the project's flux-config
     /// ConfigMap and the operator configuration. Invalid input: exit code 1 and every problem

@@ -151,7 +151,29 @@ pub fn set_condition(
     out
 }
 
-async fn check_one(client: &Client, object: &DynamicObject) -> Result<(), kube::Error> {
+/// With the operator's `syncStatus.failHealthCheck`, a failing Flux sync (as the sync status
+/// poll recorded it on the Extension) makes a healthy verdict False and is added to others.
+pub fn with_sync_failure(verdict: Verdict, failure: Option<String>) -> Verdict {
+    let Some(failure) = failure else {
+        return verdict;
+    };
+    let message = if verdict.status == "True" {
+        failure
+    } else {
+        format!("{}; {failure}", verdict.message)
+    };
+    Verdict {
+        status: "False",
+        reason: "HealthCheckUnsuccessful",
+        message,
+    }
+}
+
+async fn check_one(
+    client: &Client,
+    object: &DynamicObject,
+    fail_on_sync: bool,
+) -> Result<(), kube::Error> {
     let json = serde_json::to_value(object).unwrap_or_default();
     let Ok(ext) = Extension::from_json(&json) else {
         return Ok(());
@@ -184,11 +206,16 @@ async fn check_one(client: &Client, object: &DynamicObject) -> Result<(), kube::
         .get_opt(CONFIG_NAME)
         .await?
         .map(|o| serde_json::to_value(o).unwrap_or_default());
-    let verdict = verdict(
-        shoot.is_hibernation_enabled(),
-        install.as_ref(),
-        config.as_ref(),
-    );
+    let hibernated = shoot.is_hibernation_enabled();
+    let verdict = verdict(hibernated, install.as_ref(), config.as_ref());
+    let verdict = if fail_on_sync && !hibernated {
+        with_sync_failure(
+            verdict,
+            crate::syncstatus::sync_failure(ext.status.conditions.as_deref().unwrap_or_default()),
+        )
+    } else {
+        verdict
+    };
     write_condition(client, &ext.namespace, &ext.name, CONDITION_TYPE, &verdict).await
 }
 
@@ -232,14 +259,15 @@ pub async fn write_condition(
     Ok(())
 }
 
-/// Checks every Extension of ours each `period`, until the process ends.
-pub async fn run(client: Client, period: Duration) {
+/// Checks every Extension of ours each `period`, until the process ends. `fail_on_sync`: the
+/// operator's `syncStatus.failHealthCheck`.
+pub async fn run(client: Client, period: Duration, fail_on_sync: bool) {
     let api: Api<DynamicObject> = Api::all_with(client.clone(), &extension_resource());
     loop {
         match api.list(&ListParams::default()).await {
             Ok(list) => {
                 for object in &list.items {
-                    if let Err(e) = check_one(&client, object).await {
+                    if let Err(e) = check_one(&client, object, fail_on_sync).await {
                         tracing::warn!(namespace = ?object.metadata.namespace, error = %e, "health check failed");
                     }
                 }
@@ -281,6 +309,26 @@ mod tests {
         assert_eq!(
             verdict(false, Some(&stale), Some(&ok)).status,
             "Progressing"
+        );
+    }
+
+    #[test]
+    fn a_failing_sync_turns_the_health_false_only_when_given() {
+        let ok = mr("True", "True", "False");
+        let healthy = verdict(false, Some(&ok), Some(&ok));
+        assert_eq!(with_sync_failure(healthy.clone(), None), healthy);
+        let v = with_sync_failure(healthy, Some("Flux sync failing: boom".into()));
+        assert_eq!(
+            (v.status, v.message.as_str()),
+            ("False", "Flux sync failing: boom")
+        );
+        let progressing = verdict(false, None, Some(&ok));
+        let v = with_sync_failure(progressing, Some("Flux sync failing: boom".into()));
+        assert_eq!(v.status, "False");
+        assert!(
+            v.message.ends_with("; Flux sync failing: boom"),
+            "{}",
+            v.message
         );
     }
 

@@ -3,6 +3,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::Parser;
+use kube::api::{Api, DynamicObject, ListParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 
 use shoot_flux::actuator::Actuator;
@@ -12,12 +13,13 @@ use shoot_flux::controller::{self, Options};
 use shoot_flux::deploykey::{DeployKey, SECRET_NAME};
 use shoot_flux::flux::manifests::ManifestStore;
 use shoot_flux::garden::Garden;
+use shoot_flux::gardener::types::extension_resource;
 use shoot_flux::lease::{self, LeaderElection};
 use shoot_flux::metrics::Metrics;
 use shoot_flux::reconciler::Reconciler;
 use shoot_flux::render_command::{self, RenderInput};
 use shoot_flux::server::{self, Readiness};
-use shoot_flux::{health, ownership};
+use shoot_flux::{health, kubeclient, syncstatus};
 
 async fn client_from(path: Option<&std::path::Path>) -> Result<kube::Client> {
     let config = match path {
@@ -28,7 +30,7 @@ async fn client_from(path: Option<&std::path::Path>) -> Result<kube::Client> {
         }
         None => kube::Config::infer().await?,
     };
-    Ok(kube::Client::try_from(config)?)
+    Ok(kubeclient::client(config, kubeclient::Pool::SHARED)?)
 }
 
 /// The garden client from gardenlet's own kubeconfig Secret in the seed (opt-in fallback).
@@ -46,7 +48,7 @@ async fn gardenlet_garden_client(seed: &kube::Client) -> Result<kube::Client> {
     let kubeconfig = Kubeconfig::from_yaml(&String::from_utf8_lossy(&data.0))?;
     let config =
         kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default()).await?;
-    Ok(kube::Client::try_from(config)?)
+    Ok(kubeclient::client(config, kubeclient::Pool::SHARED)?)
 }
 
 fn init_logging(args: &Args) {
@@ -132,11 +134,39 @@ async fn render(
     }
 }
 
+/// `status`: the seed's shoots, one line each.
+async fn status(args: &Args) -> Result<()> {
+    let seed = client_from(args.kubeconfig.as_deref())
+        .await
+        .context("seed client (--kubeconfig or KUBECONFIG)")?;
+    let api: Api<DynamicObject> = Api::all_with(seed, &extension_resource());
+    let list = api
+        .list(&ListParams::default())
+        .await
+        .context("listing Extensions in the seed")?;
+    let extensions: Vec<serde_json::Value> = list
+        .items
+        .iter()
+        .filter_map(|o| serde_json::to_value(o).ok())
+        .collect();
+    print!(
+        "{}",
+        syncstatus::command::table(&extensions, k8s_openapi::jiff::Timestamp::now())
+    );
+    Ok(())
+}
+
+/// jemalloc returns freed memory to the system within seconds; glibc's malloc kept what 50
+/// watched and then deleted shoots had used (RSS stayed 40 % above its baseline).
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 #[tokio::main]
 async fn main() -> Result<()> {
     let args = Args::parse();
     match &args.command {
         Some(Command::DeployKey { project }) => return deploy_key(&args, project).await,
+        Some(Command::Status) => return status(&args).await,
         Some(Command::Render {
             cluster,
             extension,
@@ -193,12 +223,13 @@ async fn main() -> Result<()> {
             None
         }
     };
-    let flux_namespace = operator.flux.namespace.clone();
+    let sync_status = operator.sync_status.clone();
     let manifests = Arc::new(ManifestStore::new(
         operator.flux.manifests.clone(),
         operator.flux.manifest_timeout,
     )?);
     let metrics = Arc::new(Metrics::default());
+    let poll_metrics = metrics.clone();
     let ready = Arc::new(Readiness::default());
     let reconciler = Arc::new(Reconciler {
         seed: seed.clone(),
@@ -270,8 +301,20 @@ async fn main() -> Result<()> {
             Duration::from_secs(args.heartbeat_renew_interval_seconds.max(1)),
         ));
     }
-    tokio::spawn(health::run(seed.clone(), health_period));
-    tokio::spawn(ownership::run(seed.clone(), health_period, flux_namespace));
+    tokio::spawn(health::run(
+        seed.clone(),
+        health_period,
+        sync_status.fail_health_check,
+    ));
+    tokio::spawn(syncstatus::poll::run(
+        seed.clone(),
+        syncstatus::poll::Options {
+            period: health_period,
+            concurrency: sync_status.concurrency,
+            timeout: sync_status.timeout,
+        },
+        poll_metrics,
+    ));
     let controllers = controller::run(
         seed,
         garden,

@@ -1,12 +1,15 @@
 //! Prometheus metrics: reconciles by operation and result, their durations, and errors by a
 //! stable label.
 
+use std::collections::BTreeSet;
 use std::sync::Mutex;
+use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
@@ -28,6 +31,16 @@ struct ErrorLabels {
     error: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ShootLabels {
+    namespace: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StateLabels {
+    state: String,
+}
+
 pub struct Metrics {
     registry: Mutex<Registry>,
     reconciles: Family<ReconcileLabels, Counter>,
@@ -35,6 +48,12 @@ pub struct Metrics {
     errors: Family<ErrorLabels, Counter>,
     deploy_keys_created: Counter,
     deploy_key_conflicts: Counter,
+    sync_ready: Family<ShootLabels, Gauge>,
+    sync_age: Family<ShootLabels, Gauge<f64, AtomicU64>>,
+    shoots_by_state: Family<StateLabels, Gauge>,
+    shoot_connections: Gauge,
+    /// The namespaces with per-shoot series, so that gone shoots' series are removed.
+    shoots: Mutex<BTreeSet<String>>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -78,8 +97,37 @@ impl Default for Metrics {
             "Deploy key creations that found the Secret created concurrently (AlreadyExists) and used that key",
             deploy_key_conflicts.clone(),
         );
+        let sync_ready = Family::<ShootLabels, Gauge>::default();
+        let sync_age = Family::<ShootLabels, Gauge<f64, AtomicU64>>::default();
+        let shoots_by_state = Family::<StateLabels, Gauge>::default();
+        let shoot_connections = Gauge::default();
+        registry.register(
+            "sync_ready",
+            "1 when the shoot's Flux source and main Kustomization are Ready, else 0 (per shoot namespace)",
+            sync_ready.clone(),
+        );
+        registry.register(
+            "sync_last_success_age_seconds",
+            "Seconds since the shoot was last seen synced (source and Kustomization Ready); absent until it was",
+            sync_age.clone(),
+        );
+        registry.register(
+            "shoots",
+            "Shoots by sync state (ready, failing, progressing, waiting, unreachable, hibernated)",
+            shoots_by_state.clone(),
+        );
+        registry.register(
+            "shoot_connections",
+            "Shoot API clients held by the sync status poll (at most one per shoot)",
+            shoot_connections.clone(),
+        );
         Self {
             registry: Mutex::new(registry),
+            sync_ready,
+            sync_age,
+            shoots_by_state,
+            shoot_connections,
+            shoots: Mutex::new(BTreeSet::new()),
             reconciles,
             durations,
             errors,
@@ -118,6 +166,51 @@ impl Metrics {
         self.deploy_key_conflicts.inc();
     }
 
+    /// One shoot's sync: ready or not, and the age of its last seen success (None: never seen).
+    pub fn shoot_sync(&self, namespace: &str, ready: bool, last_success_age: Option<f64>) {
+        let labels = ShootLabels {
+            namespace: namespace.to_string(),
+        };
+        self.sync_ready.get_or_create(&labels).set(i64::from(ready));
+        if let Some(age) = last_success_age {
+            self.sync_age.get_or_create(&labels).set(age);
+        }
+        if let Ok(mut shoots) = self.shoots.lock() {
+            shoots.insert(namespace.to_string());
+        }
+    }
+
+    /// Removes the per-shoot series of shoots for which `keep` is false.
+    pub fn retain_shoots(&self, keep: impl Fn(&str) -> bool) {
+        let Ok(mut shoots) = self.shoots.lock() else {
+            return;
+        };
+        shoots.retain(|namespace| {
+            if keep(namespace) {
+                return true;
+            }
+            let labels = ShootLabels {
+                namespace: namespace.clone(),
+            };
+            self.sync_ready.remove(&labels);
+            self.sync_age.remove(&labels);
+            false
+        });
+    }
+
+    pub fn shoots_in_state(&self, state: &str, count: i64) {
+        self.shoots_by_state
+            .get_or_create(&StateLabels {
+                state: state.to_string(),
+            })
+            .set(count);
+    }
+
+    pub fn shoot_connections(&self, count: usize) {
+        self.shoot_connections
+            .set(i64::try_from(count).unwrap_or(i64::MAX));
+    }
+
     /// The OpenMetrics text exposition.
     pub fn encode(&self) -> String {
         let mut out = String::new();
@@ -125,5 +218,37 @@ impl Metrics {
             let _ = prometheus_client::encoding::text::encode(&mut out, &registry);
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn per_shoot_series_go_with_their_shoot() {
+        let m = Metrics::default();
+        m.shoot_sync("shoot--a--x", true, Some(3.0));
+        m.shoot_sync("shoot--b--y", false, None);
+        m.shoots_in_state("ready", 1);
+        let text = m.encode();
+        assert!(
+            text.contains("shoot_flux_sync_ready{namespace=\"shoot--a--x\"} 1"),
+            "{text}"
+        );
+        assert!(text.contains("shoot_flux_sync_ready{namespace=\"shoot--b--y\"} 0"));
+        assert!(
+            text.contains(
+                "shoot_flux_sync_last_success_age_seconds{namespace=\"shoot--a--x\"} 3.0"
+            )
+        );
+        assert!(
+            !text.contains("shoot_flux_sync_last_success_age_seconds{namespace=\"shoot--b--y\"}")
+        );
+        m.retain_shoots(|ns| ns == "shoot--b--y");
+        let text = m.encode();
+        assert!(!text.contains("shoot--a--x"), "{text}");
+        assert!(text.contains("shoot--b--y"));
+        assert!(text.contains("shoot_flux_shoots{state=\"ready\"} 1"));
     }
 }

@@ -17,6 +17,7 @@ use crate::gardener::types::{
     Extension, FINALIZER, OPERATION_ANNOTATION, cluster_resource, extension_resource,
 };
 use crate::metrics::Metrics;
+use crate::syncstatus::Installed;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReconcileError {
@@ -249,7 +250,10 @@ impl Reconciler {
     ) -> Result<Next, ReconcileError> {
         match op {
             OperationType::Migrate => {
-                self.run(ext, op, self.actuator.migrate(ext, shoot)).await?;
+                self.run(ext, op, async {
+                    self.actuator.migrate(ext, shoot).await.map(|()| None)
+                })
+                .await?;
                 // Migrate removes every finalizer, not only ours, then the annotation.
                 self.update_finalizers(ext, |_| Vec::new()).await?;
                 self.patch_metadata(ext, json!({"annotations": {OPERATION_ANNOTATION: null}}))
@@ -261,10 +265,12 @@ impl Reconciler {
                     return Ok(Next::AwaitChange);
                 }
                 if shoot.force_deletion {
-                    self.run(ext, op, self.actuator.force_delete(ext, shoot))
-                        .await?;
+                    let work =
+                        async { self.actuator.force_delete(ext, shoot).await.map(|()| None) };
+                    self.run(ext, op, work).await?;
                 } else {
-                    self.run(ext, op, self.actuator.delete(ext, shoot)).await?;
+                    let work = async { self.actuator.delete(ext, shoot).await.map(|()| None) };
+                    self.run(ext, op, work).await?;
                 }
                 self.update_finalizers(ext, |f| f.into_iter().filter(|x| x != FINALIZER).collect())
                     .await?;
@@ -272,31 +278,37 @@ impl Reconciler {
             }
             OperationType::Restore => {
                 self.ensure_finalizer(ext).await?;
-                self.run(ext, op, self.actuator.restore(ext, shoot)).await?;
+                self.run(ext, op, async {
+                    self.actuator.restore(ext, shoot).await.map(Some)
+                })
+                .await?;
                 self.patch_metadata(ext, json!({"annotations": {OPERATION_ANNOTATION: null}}))
                     .await?;
                 Ok(Next::RequeueAfter(self.resync))
             }
             OperationType::Create | OperationType::Reconcile => {
                 self.ensure_finalizer(ext).await?;
-                self.run(ext, op, self.actuator.reconcile(ext, shoot))
-                    .await?;
+                self.run(ext, op, async {
+                    self.actuator.reconcile(ext, shoot).await.map(Some)
+                })
+                .await?;
                 Ok(Next::RequeueAfter(self.resync))
             }
         }
     }
 
-    /// Processing -> actuator -> Succeeded, or Error with lastError and codes.
+    /// Processing -> actuator -> Succeeded (with what was installed as providerStatus, for the
+    /// sync status), or Error with lastError and codes.
     async fn run(
         &self,
         ext: &Extension,
         op: OperationType,
-        work: impl std::future::Future<Output = Result<(), ActuatorError>>,
+        work: impl std::future::Future<Output = Result<Option<Installed>, ActuatorError>>,
     ) -> Result<(), ReconcileError> {
         self.patch_status(ext, &status::processing(op, &now()))
             .await?;
         match work.await {
-            Ok(()) => {
+            Ok(installed) => {
                 self.patch_status(
                     ext,
                     &status::succeeded(
@@ -308,6 +320,10 @@ impl Reconciler {
                             | OperationType::Restore => self.actuator.success_note(),
                             _ => None,
                         },
+                        installed
+                            .as_ref()
+                            .and_then(|i| serde_json::to_value(i).ok())
+                            .as_ref(),
                         &now(),
                     ),
                 )

@@ -237,6 +237,7 @@ mod tests {
             yaml: "---\nkind: Namespace\n".into(),
             compressed: managedresource::brotli_compress(b"---\nkind: Namespace\n"),
             images: vec![],
+            controllers: vec![],
         }
     }
 

@@ -173,12 +173,13 @@ pub async fn token(seed: &kube::Client, namespace: &str) -> Result<String, Shoot
 }
 
 /// A client with `token` for the shoot whose seed namespace is `namespace`, or `Waiting` while
-/// the generic kubeconfig is not there.
+/// the generic kubeconfig is not there. Connecting and each read give up after `timeout`.
 pub async fn client(
     seed: &kube::Client,
     namespace: &str,
     generic_kubeconfig_secret: Option<&str>,
     token: &str,
+    timeout: std::time::Duration,
 ) -> Result<kube::Client, ShootAccessError> {
     let secrets: Api<Secret> = Api::namespaced(seed.clone(), namespace);
     let generic_name = generic_kubeconfig_secret.ok_or_else(|| {
@@ -199,10 +200,15 @@ pub async fn client(
         ShootAccessError::Waiting(format!("Secret {generic_name} has no kubeconfig yet"))
     })?;
     let kubeconfig = kubeconfig_with_token(&generic, token)?;
-    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
-        .await
-        .map_err(|e| ShootAccessError::Kubeconfig(e.to_string()))?;
-    kube::Client::try_from(config).map_err(|e| ShootAccessError::Kubeconfig(e.to_string()))
+    let mut config =
+        kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+            .await
+            .map_err(|e| ShootAccessError::Kubeconfig(e.to_string()))?;
+    // A stopped shoot API server must not hold a reader for long.
+    config.connect_timeout = Some(timeout);
+    config.read_timeout = Some(timeout);
+    crate::kubeclient::client(config, crate::kubeclient::Pool::SHOOT)
+        .map_err(|e| ShootAccessError::Kubeconfig(e.to_string()))
 }
 
 /// The field managers, other than GRM, that write Flux's own Deployments: another owner (the

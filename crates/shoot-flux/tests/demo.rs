@@ -31,4 +31,7 @@ fn the_demo_runs_to_its_summary() {
     assert!(stdout.contains("    | ssh-ed25519 "));
     assert!(stdout.contains("authorized on sshd"));
     assert!(stdout.contains("demo complete"));
+    // The sync status reached the garden side.
+    assert!(stdout.contains("FluxSourceReady and FluxKustomizationReady are True"));
+    assert!(stdout.contains("    | SHOOT "));
 }

@@ -204,7 +204,8 @@ async fn private_repository_key_authorization_rotation_and_no_leaks_at_trace_lev
     shoot.create_gardenlet_objects().await.unwrap();
     shoot.start_grm().await.unwrap();
     shoot.start_node_simulator().unwrap();
-    let extension = start_extension(bed, &["--log-level=trace"]).await;
+    let extension =
+        start_extension(bed, &["--log-level=trace", "--healthcheck-sync-period=2s"]).await;
     gardenlet::apply_extension(&bed.seed().client().await.unwrap(), &spec)
         .await
         .unwrap();
@@ -256,6 +257,25 @@ async fn private_repository_key_authorization_rotation_and_no_leaks_at_trace_lev
     let message = wait_source_failing(&target, "the unauthorized source to fail").await;
     println!("GitRepository before the key is authorized: {message}");
     assert_eq!(podinfo_message(&target).await, None);
+    // The Extension says what to do, naming the key by its fingerprint.
+    let refused = wait_condition(
+        bed,
+        &ns,
+        "FluxSourceReady",
+        "the refused deploy key",
+        Duration::from_secs(60),
+        |c| c["status"] == "False" && c["reason"] == "AuthenticationFailed",
+    )
+    .await;
+    let advice = refused["message"].as_str().unwrap();
+    println!("FluxSourceReady before the key is authorized: {advice}");
+    assert!(
+        advice.starts_with(&format!(
+            "authentication failed: add deploy key {} (project priv)",
+            fingerprint(&first_public).unwrap()
+        )),
+        "{advice}"
+    );
 
     // The operator adds the printed key as a deploy key; the sample app appears.
     git.authorize_key(&printed).unwrap();

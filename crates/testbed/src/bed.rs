@@ -248,6 +248,27 @@ impl Shoot {
         Ok(())
     }
 
+    /// Starts one GRM serving `namespaces`, whose Clusters all point at this shoot's API server
+    /// (created with `gardenlet::apply_shoot_objects(.., Some(shoot.api()))`), plus the seed's
+    /// GRM and this shoot's kube-controller-manager.
+    pub async fn start_shared_grm(&mut self, namespaces: &[String]) -> Result<()> {
+        self.bed.seed_grm().await?;
+        if self.kcm.is_none() {
+            self.kcm = Some(ControllerManager::start(&self.api, &self.bed.dir).await?);
+        }
+        self.grm = Some(
+            ResourceManager::start(
+                grm::Role::SharedShoot { namespaces },
+                &self.bed.seed,
+                Some(&self.api),
+                &self.bed.pki,
+                &self.bed.dir,
+            )
+            .await?,
+        );
+        Ok(())
+    }
+
     pub fn grm(&self) -> Option<&ResourceManager> {
         self.grm.as_ref()
     }

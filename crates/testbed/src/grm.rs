@@ -34,6 +34,9 @@ pub enum Role<'a> {
     Shoot { namespace: &'a str },
     /// The seed's own GRM, class `seed`, all namespaces.
     Seed,
+    /// One GRM for many shoot namespaces whose Clusters all point at one shared shoot API
+    /// server (measurements with many shoots, testbed.md §0).
+    SharedShoot { namespaces: &'a [String] },
 }
 
 #[derive(Debug)]
@@ -64,6 +67,16 @@ fn config(role: Role<'_>, cert_dir: &Path, webhook: u16, health: u16, metrics: u
             namespace,
             "",
         ),
+        Role::SharedShoot { namespaces } => (
+            namespaces
+                .iter()
+                .fold("  namespaces:\n".to_string(), |out, ns| {
+                    out + &format!("  - {ns}\n")
+                }),
+            "targetClientConnection:\n  qps: 100\n  burst: 130\n",
+            namespaces.first().map_or("default", String::as_str),
+            "",
+        ),
         // The seed GRM's target is the seed itself, given explicitly as GRM needs one.
         Role::Seed => (
             String::new(),
@@ -72,7 +85,7 @@ fn config(role: Role<'_>, cert_dir: &Path, webhook: u16, health: u16, metrics: u
             "  resourceClass: seed\n",
         ),
     };
-    let token_requestor = matches!(role, Role::Shoot { .. });
+    let token_requestor = matches!(role, Role::Shoot { .. } | Role::SharedShoot { .. });
     let webhooks: String = DISABLED_WEBHOOKS
         .iter()
         .map(|w| format!("  {w}:\n    enabled: false\n"))
@@ -159,7 +172,7 @@ impl ResourceManager {
             .arg(format!("--config={}", config_file.display()))
             .env("KUBECONFIG", seed.kubeconfig_path());
         match (role, shoot) {
-            (Role::Shoot { .. }, Some(shoot)) => {
+            (Role::Shoot { .. } | Role::SharedShoot { .. }, Some(shoot)) => {
                 command.env("TARGET_KUBECONFIG", shoot.kubeconfig_path());
             }
             (Role::Seed, _) => {
@@ -169,7 +182,9 @@ impl ResourceManager {
                     SEED_GC_MINIMUM_OBJECT_LIFETIME,
                 );
             }
-            (Role::Shoot { .. }, None) => bail!("a shoot GRM needs the shoot's API server"),
+            (Role::Shoot { .. } | Role::SharedShoot { .. }, None) => {
+                bail!("a shoot GRM needs the shoot's API server")
+            }
         }
         let mut process = Process::spawn(
             &format!("gardener-resource-manager-{label}"),

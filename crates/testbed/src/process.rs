@@ -149,6 +149,42 @@ impl Process {
             .and_then(|v| v.parse().ok())
     }
 
+    /// This process's established TCP connections to `remote_port` (IPv4 and IPv6), read from
+    /// /proc: its socket inodes matched against the kernel's connection tables.
+    pub fn tcp_connections_to(&self, remote_port: u16) -> usize {
+        let inodes: std::collections::HashSet<String> =
+            std::fs::read_dir(format!("/proc/{}/fd", self.pid))
+                .into_iter()
+                .flatten()
+                .flatten()
+                .filter_map(|fd| std::fs::read_link(fd.path()).ok())
+                .filter_map(|target| {
+                    let target = target.to_string_lossy().to_string();
+                    target
+                        .strip_prefix("socket:[")
+                        .and_then(|t| t.strip_suffix(']'))
+                        .map(str::to_string)
+                })
+                .collect();
+        let port = format!(":{remote_port:04X}");
+        ["tcp", "tcp6"]
+            .iter()
+            .filter_map(|table| {
+                std::fs::read_to_string(format!("/proc/{}/net/{table}", self.pid)).ok()
+            })
+            .flat_map(|text| {
+                text.lines()
+                    .skip(1)
+                    .map(|l| l.split_whitespace().map(str::to_string).collect::<Vec<_>>())
+                    .collect::<Vec<_>>()
+            })
+            // Fields: sl, local, remote, state ("01" = ESTABLISHED), ..., inode (index 9).
+            .filter(|f| {
+                f.len() > 9 && f[2].ends_with(&port) && f[3] == "01" && inodes.contains(&f[9])
+            })
+            .count()
+    }
+
     /// Sends SIGTERM, waits up to `grace`, then SIGKILL. Only ever signals this child's PID.
     pub fn stop(&mut self, grace: Duration) {
         let Some(mut child) = self.child.take() else {

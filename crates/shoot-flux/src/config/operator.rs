@@ -18,6 +18,10 @@
 //!   - github.com ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl
 //!   - "[git.example.com]:2222 ssh-ed25519 AAAA..."
 //!   hostKeyScanTimeout: 10s
+//! syncStatus:                       # reading each shoot's Flux objects (every health period)
+//!   concurrency: 16                 # shoots read at once
+//!   timeout: 10s                    # per shoot; beyond it the shoot counts as unreachable
+//!   failHealthCheck: false          # a failing sync also turns SystemComponentsHealthy False
 //! ```
 
 use std::time::Duration;
@@ -57,10 +61,22 @@ pub struct DeployKeyDefaults {
     pub host_key_scan_timeout: Duration,
 }
 
+/// The sync status poll.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncStatusOptions {
+    pub concurrency: usize,
+    pub timeout: Duration,
+    /// Whether a failing Flux sync makes the health check's `SystemComponentsHealthy` False
+    /// (it then shows on the Shoot). Off by default: the repository is the owner's, not the
+    /// landscape's.
+    pub fail_health_check: bool,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OperatorConfig {
     pub flux: FluxDefaults,
     pub deploy_keys: DeployKeyDefaults,
+    pub sync_status: SyncStatusOptions,
     /// The garden's identity, for `SHOOT_INFO_GARDEN_CLUSTER_IDENTITY`.
     pub garden_cluster_identity: String,
 }
@@ -81,8 +97,21 @@ impl Default for OperatorConfig {
                 host_key_scan_timeout: Duration::from_secs(10),
             },
             garden_cluster_identity: "garden".into(),
+            sync_status: SyncStatusOptions {
+                concurrency: 16,
+                timeout: Duration::from_secs(10),
+                fail_health_check: false,
+            },
         }
     }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RawSyncStatus {
+    concurrency: Option<usize>,
+    timeout: Option<String>,
+    fail_health_check: Option<bool>,
 }
 
 #[derive(Deserialize, Default)]
@@ -124,6 +153,8 @@ struct RawConfig {
     deploy_keys: Option<RawDeployKeys>,
     #[serde(default)]
     garden_cluster_identity: Option<String>,
+    #[serde(default)]
+    sync_status: Option<RawSyncStatus>,
 }
 
 /// Parses a Go-style duration like `30s`, `5m`, `1h`, `1m30s`.
@@ -211,6 +242,27 @@ impl OperatorConfig {
             )),
             Some(identity) => config.garden_cluster_identity = identity.to_string(),
         }
+        let sync_status = raw.sync_status.unwrap_or_default();
+        match sync_status.concurrency {
+            Some(0) => errors.push(FieldError::new(
+                "syncStatus.concurrency",
+                "must be at least 1",
+            )),
+            Some(n) => config.sync_status.concurrency = n,
+            None => {}
+        }
+        if let Some(t) = sync_status.timeout {
+            match parse_duration(&t) {
+                Some(d) if !d.is_zero() => config.sync_status.timeout = d,
+                _ => errors.push(FieldError::new(
+                    "syncStatus.timeout",
+                    format!("{t:?} is not a duration like 10s"),
+                )),
+            }
+        }
+        if let Some(fail) = sync_status.fail_health_check {
+            config.sync_status.fail_health_check = fail;
+        }
         let deploy_keys = raw.deploy_keys.unwrap_or_default();
         for (i, line) in deploy_keys.known_hosts.iter().flatten().enumerate() {
             if let Err(m) = crate::deploykey::check_known_hosts_line(line) {
@@ -267,6 +319,27 @@ mod tests {
             paths,
             ["deployKeys.knownHosts[1]", "deployKeys.knownHosts[2]"]
         );
+    }
+
+    #[test]
+    fn sync_status_options() {
+        assert!(!OperatorConfig::default().sync_status.fail_health_check);
+        let c = OperatorConfig::parse(
+            "syncStatus:\n  concurrency: 4\n  timeout: 3s\n  failHealthCheck: true\n",
+        )
+        .unwrap();
+        assert_eq!(
+            c.sync_status,
+            SyncStatusOptions {
+                concurrency: 4,
+                timeout: Duration::from_secs(3),
+                fail_health_check: true
+            }
+        );
+        let err =
+            OperatorConfig::parse("syncStatus:\n  concurrency: 0\n  timeout: soon\n").unwrap_err();
+        let fields: Vec<&str> = err.0.iter().map(|e| e.path.as_str()).collect();
+        assert_eq!(fields, ["syncStatus.concurrency", "syncStatus.timeout"]);
     }
 
     #[test]

@@ -93,6 +93,8 @@ pub struct InstallBundle {
     pub yaml: String,
     pub compressed: Vec<u8>,
     pub images: Vec<String>,
+    /// Controller Deployment names with their images, for the `FluxInstalled` condition.
+    pub controllers: Vec<(String, String)>,
 }
 
 type Slot<T> = Arc<OnceCell<Arc<T>>>;
@@ -249,6 +251,7 @@ impl ManifestStore {
             Ok(Arc::new(InstallBundle {
                 version: version.clone(),
                 images: transform::images(&docs),
+                controllers: transform::controllers(&docs),
                 yaml,
                 compressed,
             }))

@@ -190,6 +190,21 @@ pub fn images(docs: &[Value]) -> Vec<String> {
         .collect()
 }
 
+/// The controller Deployments with the image of their first container, sorted by name.
+pub fn controllers(docs: &[Value]) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = docs
+        .iter()
+        .filter(|d| d["kind"] == "Deployment")
+        .filter_map(|d| {
+            let name = d["metadata"]["name"].as_str()?;
+            let image = d["spec"]["template"]["spec"]["containers"][0]["image"].as_str()?;
+            Some((name.to_string(), image.to_string()))
+        })
+        .collect();
+    out.sort();
+    out
+}
+
 /// Serialises documents as one YAML stream.
 pub fn to_yaml(docs: &[Value]) -> Result<String, String> {
     let mut out = String::new();

@@ -57,11 +57,13 @@ pub fn processing(operation: OperationType, now: &str) -> Value {
 }
 
 /// `Succeeded`, progress 100; clears lastError and records observedGeneration. `note` adds what
-/// the owner should know about a success (e.g. a configuration layer that could not be read).
+/// the owner should know about a success (e.g. a configuration layer that could not be read);
+/// `provider_status`, when given, replaces `status.providerStatus`.
 pub fn succeeded(
     operation: OperationType,
     generation: i64,
     note: Option<&str>,
+    provider_status: Option<&Value>,
     now: &str,
 ) -> Value {
     let mut description = format!("Extension has been {}", past(operation));
@@ -70,14 +72,18 @@ pub fn succeeded(
         description.push_str(note);
         description.push(')');
     }
-    json!({"status": {
+    let mut patch = json!({"status": {
         "observedGeneration": generation,
         "lastError": null,
         "lastOperation": {
             "type": operation.as_str(), "state": "Succeeded", "progress": 100,
             "description": description, "lastUpdateTime": now
         }
-    }})
+    }});
+    if let Some(provider_status) = provider_status {
+        patch["status"]["providerStatus"] = provider_status.clone();
+    }
+    patch
 }
 
 /// `FormatLastErrDescription`: "<what>: <error>" with the first letter upper-cased.
@@ -121,12 +127,27 @@ mod tests {
         let p = processing(OperationType::Create, "t");
         assert_eq!(p["status"].as_object().unwrap().len(), 1);
         assert_eq!(p["status"]["lastOperation"]["progress"], 1);
-        let s = succeeded(OperationType::Reconcile, 4, None, "t");
+        let s = succeeded(OperationType::Reconcile, 4, None, None, "t");
+        assert!(s["status"].get("providerStatus").is_none());
+        let recorded = succeeded(
+            OperationType::Reconcile,
+            4,
+            None,
+            Some(&json!({"kind": "FluxStatus"})),
+            "t",
+        );
+        assert_eq!(recorded["status"]["providerStatus"]["kind"], "FluxStatus");
         assert_eq!(
             s["status"]["lastOperation"]["description"],
             "Extension has been reconciled"
         );
-        let noted = succeeded(OperationType::Create, 1, Some("no garden access"), "t");
+        let noted = succeeded(
+            OperationType::Create,
+            1,
+            Some("no garden access"),
+            None,
+            "t",
+        );
         assert_eq!(
             noted["status"]["lastOperation"]["description"],
             "Extension has been reconciled (no garden access)"

@@ -21,6 +21,8 @@ pub struct Extension {
     pub process: Process,
     pub metrics_port: u16,
     pub health_port: u16,
+    /// Where this process's output starts in its (appended) log file.
+    log_start: u64,
 }
 
 /// Starts gardener-extension-shoot-flux against the bed's seed and garden.
@@ -81,8 +83,9 @@ pub async fn start_extension_configured(
         .arg("--log-level=debug")
         .arg("--resync-period=10m")
         .args(extra_args);
-    let mut process =
-        Process::spawn(name, command, &bed.dir().join(format!("{name}.log"))).unwrap();
+    let log = bed.dir().join(format!("{name}.log"));
+    let log_start = std::fs::metadata(&log).map(|m| m.len()).unwrap_or(0);
+    let mut process = Process::spawn(name, command, &log).unwrap();
     wait_for("the extension to be ready", Duration::from_secs(30), || {
         let running = process.ensure_running();
         async move {
@@ -98,6 +101,7 @@ pub async fn start_extension_configured(
         process,
         metrics_port,
         health_port,
+        log_start,
     }
 }
 
@@ -110,8 +114,14 @@ impl Extension {
         String::from_utf8(response.body).unwrap()
     }
 
+    /// This process's log: the log file from where it started (earlier processes of the same
+    /// name appended to the same file).
     pub fn log(&self) -> String {
-        std::fs::read_to_string(self.process.log_path()).unwrap_or_default()
+        let bytes = std::fs::read(self.process.log_path()).unwrap_or_default();
+        let start = usize::try_from(self.log_start)
+            .unwrap_or(0)
+            .min(bytes.len());
+        String::from_utf8_lossy(&bytes[start..]).into_owned()
     }
 }
 
@@ -240,6 +250,39 @@ pub fn condition<'a>(object: &'a Value, kind: &str) -> Option<&'a Value> {
         .as_array()?
         .iter()
         .find(|c| c["type"] == kind)
+}
+
+/// Waits until the Extension's condition `kind` satisfies `wanted`; returns the condition.
+pub async fn wait_condition(
+    bed: &Bed,
+    namespace: &str,
+    kind: &str,
+    what: &str,
+    timeout: Duration,
+    wanted: impl Fn(&Value) -> bool,
+) -> Value {
+    let api = extension_api(bed, namespace).await;
+    wait_for(&format!("{kind}: {what}"), timeout, || async {
+        let ext = serde_json::to_value(api.get("shoot-flux").await?)?;
+        match condition(&ext, kind) {
+            Some(c) if wanted(c) => Ok(Some(c.clone())),
+            other => anyhow::bail!("{kind} is {other:?}"),
+        }
+    })
+    .await
+    .unwrap()
+}
+
+/// A condition's status is `status` and its message contains `fragment`.
+pub fn is(status: &str, fragment: &str) -> impl Fn(&Value) -> bool {
+    let (status, fragment) = (status.to_string(), fragment.to_string());
+    move |c: &Value| {
+        c["status"] == status.as_str()
+            && c["message"]
+                .as_str()
+                .unwrap_or_default()
+                .contains(&fragment)
+    }
 }
 
 pub fn spec(project: &str, name: &str) -> ShootSpec {

@@ -1,0 +1,511 @@
+//! The Flux sync status where the cluster is managed: shoot-flux's own read access to the shoot
+//! (token requestor, least-privilege RBAC through a ManagedResource), the Extension conditions
+//! `FluxInstalled`, `FluxSourceReady`, `FluxKustomizationReady` and `FluxComponentsOwnership`
+//! following commits, failures and a second owner of Flux's components, the per-shoot metrics,
+//! the `status` command, the health option, and an unreachable shoot among reachable ones.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
+use k8s_openapi::api::rbac::v1::ClusterRole;
+use kube::api::{Api, ListParams};
+use serde_json::json;
+use testbed::gardenlet;
+use testbed::kubeutil::wait_for;
+
+use common::*;
+
+const MARKER: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: fleet-marker\n  namespace: flux-system\ndata:\n  owner: fleet\n";
+const POLL: &str = "--healthcheck-sync-period=2s";
+
+fn kustomization(resources: &[&str]) -> String {
+    let mut out = "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n"
+        .to_string();
+    for r in resources {
+        out.push_str(&format!("- {r}\n"));
+    }
+    out
+}
+
+/// A shoot whose providerConfig syncs `repository` of the bed's Git server over HTTP, every 10s.
+fn synced_spec(
+    git: &testbed::git::GitServer,
+    project: &str,
+    repository: &str,
+) -> testbed::gardenlet::ShootSpec {
+    let versions = testbed::paths::versions().unwrap();
+    let mut spec = spec(project, "app");
+    spec.provider_config = Some(json!({
+        "apiVersion": "flux.extensions.gardener.cloud/v1alpha1", "kind": "FluxConfig",
+        "flux": {"version": versions.flux},
+        "managementMode": "Managed",
+        "source": {"template": {"kind": "GitRepository",
+            "spec": {"url": git.http_url(repository), "ref": {"branch": "main"}, "interval": "10s"}}},
+        "kustomization": {"template": {"spec": {"path": "./", "prune": true, "interval": "10s"}}}
+    }));
+    spec
+}
+
+/// The `status` command's line for `namespace`, run as an operator would with the seed
+/// kubeconfig.
+fn status_line(bed: &testbed::Bed, namespace: &str) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_gardener-extension-shoot-flux"))
+        .arg("status")
+        .env("KUBECONFIG", bed.seed().kubeconfig_path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(stdout.starts_with("SHOOT"), "{stdout}");
+    stdout
+        .lines()
+        .find(|l| l.starts_with(&format!("{namespace} ")))
+        .unwrap_or_else(|| panic!("no line for {namespace}: {stdout}"))
+        .to_string()
+}
+
+/// The value of a per-shoot metric line, e.g. `shoot_flux_sync_ready{namespace="x"} 1`.
+fn metric(text: &str, name: &str, label: &str) -> Option<f64> {
+    text.lines()
+        .find(|l| l.starts_with(&format!("{name}{{{label}}} ")))
+        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+}
+
+#[tokio::test]
+async fn sync_status_follows_commits_failures_and_a_second_owner() {
+    let _serial = common::SERIAL.lock().await;
+    let bed = testbed::bed().await.unwrap();
+    let _logs = bed.logs_on_failure();
+    let versions = testbed::paths::versions().unwrap();
+    let git = bed.git().await.unwrap();
+    let first_commit = git
+        .create_repository(
+            "owners-fleet",
+            &[
+                ("marker.yaml", MARKER),
+                ("kustomization.yaml", &kustomization(&["marker.yaml"])),
+            ],
+        )
+        .unwrap();
+    let spec = synced_spec(git, "owners", "owners-fleet");
+    let ns = spec.technical_id();
+    let mut shoot = bed.new_shoot(spec.clone()).await.unwrap();
+    shoot.create_gardenlet_objects().await.unwrap();
+    shoot.start_grm().await.unwrap();
+    shoot.start_node_simulator().unwrap();
+    let extension = start_extension(bed, &[POLL]).await;
+    gardenlet::apply_extension(&bed.seed().client().await.unwrap(), &spec)
+        .await
+        .unwrap();
+    wait_ready(bed, &ns, Duration::from_secs(60)).await;
+    start_flux_when_installed(&mut shoot).await;
+    let target = shoot.client().await.unwrap();
+
+    // The token requestor serves the access Secret; the ServiceAccount and its read-only RBAC
+    // are in the shoot.
+    let seed_secrets: Api<Secret> = Api::namespaced(bed.seed().client().await.unwrap(), &ns);
+    let token = wait_for(
+        "a token in the access Secret",
+        Duration::from_secs(60),
+        || async {
+            Ok(seed_secrets
+                .get_opt("shoot-access-extension-shoot-flux")
+                .await?
+                .and_then(|s| s.data)
+                .and_then(|d| {
+                    d.get("token")
+                        .map(|t| String::from_utf8(t.0.clone()).unwrap())
+                }))
+        },
+    )
+    .await
+    .unwrap();
+    assert!(
+        Api::<ServiceAccount>::namespaced(target.clone(), "kube-system")
+            .get_opt("extension-shoot-flux")
+            .await
+            .unwrap()
+            .is_some()
+    );
+    wait_for(
+        "the read-only ClusterRole",
+        Duration::from_secs(60),
+        || async {
+            Ok(Api::<ClusterRole>::all(target.clone())
+                .get_opt("gardener.cloud:extension-shoot-flux:read")
+                .await?)
+        },
+    )
+    .await
+    .unwrap();
+    // Least privilege: with that token, Secrets of the shoot are not readable.
+    let kubeconfig = testbed::apiserver::render_kubeconfig(
+        "limited",
+        &shoot.api().url(),
+        shoot.api().ca_pem(),
+        &token,
+    );
+    let config = kube::Config::from_custom_kubeconfig(
+        kube::config::Kubeconfig::from_yaml(&kubeconfig).unwrap(),
+        &Default::default(),
+    )
+    .await
+    .unwrap();
+    let limited = kube::Client::try_from(config).unwrap();
+    let denied = Api::<Secret>::namespaced(limited.clone(), "flux-system")
+        .list(&ListParams::default())
+        .await
+        .unwrap_err();
+    assert!(denied.to_string().contains("forbidden"), "{denied}");
+
+    // Flux is installed at the wanted version, one owner, synced at the repository's commit.
+    let minute = Duration::from_secs(60);
+    let installed = wait_condition(
+        bed,
+        &ns,
+        "FluxInstalled",
+        "True",
+        Duration::from_secs(90),
+        is("True", &versions.flux),
+    )
+    .await;
+    println!("FluxInstalled: {}", installed["message"]);
+    wait_condition(
+        bed,
+        &ns,
+        "FluxComponentsOwnership",
+        "one owner",
+        minute,
+        is("True", "alone"),
+    )
+    .await;
+    for kind in ["FluxSourceReady", "FluxKustomizationReady"] {
+        wait_condition(
+            bed,
+            &ns,
+            kind,
+            "True at the first commit",
+            Duration::from_secs(90),
+            is("True", &first_commit),
+        )
+        .await;
+    }
+    wait_for("sync_ready 1", minute, || async {
+        let text = extension.metrics().await;
+        Ok((metric(
+            &text,
+            "shoot_flux_sync_ready",
+            &format!("namespace=\"{ns}\""),
+        ) == Some(1.0)
+            && metric(&text, "shoot_flux_shoots", "state=\"ready\"") == Some(1.0)
+            && metric(
+                &text,
+                "shoot_flux_sync_last_success_age_seconds",
+                &format!("namespace=\"{ns}\""),
+            )
+            .is_some())
+        .then_some(()))
+    })
+    .await
+    .unwrap();
+    let line = status_line(bed, &ns);
+    println!("status: {line}");
+    assert!(
+        line.contains(&first_commit) && line.contains("True") && line.contains(&versions.flux),
+        "{line}"
+    );
+
+    // A new commit: the new revision within one Flux interval (10s) plus a few seconds.
+    let second_commit = git
+        .commit(
+            "owners-fleet",
+            "main",
+            &[(
+                "marker.yaml",
+                Some(&MARKER.replace("owner: fleet", "owner: fleet-v2")),
+            )],
+            "second revision",
+        )
+        .unwrap();
+    let pushed = Instant::now();
+    wait_condition(
+        bed,
+        &ns,
+        "FluxKustomizationReady",
+        "True at the second commit",
+        minute,
+        is("True", &second_commit),
+    )
+    .await;
+    let took = pushed.elapsed();
+    println!(
+        "new revision on the Extension {:.1}s after the push",
+        took.as_secs_f64()
+    );
+    assert!(took < Duration::from_secs(10 + 8), "took {took:?}");
+
+    // A broken manifest: the Kustomization condition is False with Flux's message.
+    git.commit(
+        "owners-fleet",
+        "main",
+        &[(
+            "kustomization.yaml",
+            Some(&kustomization(&["marker.yaml", "missing.yaml"])),
+        )],
+        "break the build",
+    )
+    .unwrap();
+    let failing = wait_condition(
+        bed,
+        &ns,
+        "FluxKustomizationReady",
+        "False",
+        minute,
+        is("False", "missing.yaml"),
+    )
+    .await;
+    println!(
+        "FluxKustomizationReady while broken: {}",
+        failing["message"]
+    );
+    wait_for("sync_ready 0 and one failing shoot", minute, || async {
+        let text = extension.metrics().await;
+        Ok((metric(
+            &text,
+            "shoot_flux_sync_ready",
+            &format!("namespace=\"{ns}\""),
+        ) == Some(0.0)
+            && metric(&text, "shoot_flux_shoots", "state=\"failing\"") == Some(1.0))
+        .then_some(()))
+    })
+    .await
+    .unwrap();
+    assert!(status_line(bed, &ns).contains("missing.yaml"));
+
+    // The health option off (default): SystemComponentsHealthy does not carry Flux's failure,
+    // over several health periods.
+    let extensions = extension_api(bed, &ns).await;
+    for _ in 0..3 {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let ext = serde_json::to_value(extensions.get("shoot-flux").await.unwrap()).unwrap();
+        let health = condition(&ext, "SystemComponentsHealthy").cloned().unwrap();
+        assert!(
+            !health["message"].as_str().unwrap().contains("missing.yaml"),
+            "{health}"
+        );
+    }
+    // On: it does, and recovers with the repository.
+    drop(extension);
+    let extension = start_extension_configured(
+        bed,
+        "shoot-flux-health",
+        &[POLL],
+        Some(bed.garden().kubeconfig_path()),
+        "syncStatus:\n  failHealthCheck: true\n",
+    )
+    .await;
+    let health = wait_condition(
+        bed,
+        &ns,
+        "SystemComponentsHealthy",
+        "False with Flux's message",
+        minute,
+        is("False", "missing.yaml"),
+    )
+    .await;
+    println!(
+        "SystemComponentsHealthy with failHealthCheck: {}",
+        health["message"]
+    );
+    let fixed = git
+        .commit(
+            "owners-fleet",
+            "main",
+            &[("kustomization.yaml", Some(&kustomization(&["marker.yaml"])))],
+            "fix the build",
+        )
+        .unwrap();
+    wait_condition(
+        bed,
+        &ns,
+        "FluxKustomizationReady",
+        "True at the fix",
+        minute,
+        is("True", &fixed),
+    )
+    .await;
+    wait_condition(
+        bed,
+        &ns,
+        "SystemComponentsHealthy",
+        "True again",
+        minute,
+        |c| c["status"] == "True",
+    )
+    .await;
+
+    // The repository gets Flux's own components (as `flux bootstrap` writes them): kustomize-
+    // controller now writes Flux's Deployments too, and the Extension says so.
+    let install = std::fs::read_to_string(
+        testbed::paths::flux_release_dir(&versions.flux)
+            .unwrap()
+            .join("install.yaml"),
+    )
+    .unwrap();
+    git.commit(
+        "owners-fleet",
+        "main",
+        &[
+            ("flux-system/gotk-components.yaml", Some(install.as_str())),
+            (
+                "kustomization.yaml",
+                Some(&kustomization(&[
+                    "marker.yaml",
+                    "flux-system/gotk-components.yaml",
+                ])),
+            ),
+        ],
+        "add Flux's components",
+    )
+    .unwrap();
+    let c = wait_condition(
+        bed,
+        &ns,
+        "FluxComponentsOwnership",
+        "a second owner",
+        Duration::from_secs(120),
+        is("False", "is also written by kustomize-controller"),
+    )
+    .await;
+    println!("FluxComponentsOwnership: {}", c["message"]);
+    assert_eq!(c["reason"], "RepositoryAlsoAppliesFluxComponents");
+    drop(extension);
+}
+
+/// Two shoots on two API servers; one server stops: that shoot's conditions turn Unknown with
+/// the reason, the other shoot keeps being read, and the first recovers when its server is back.
+#[tokio::test]
+async fn an_unreachable_shoot_is_unknown_and_does_not_hold_up_the_other() {
+    let _serial = common::SERIAL.lock().await;
+    let bed = testbed::bed().await.unwrap();
+    let _logs = bed.logs_on_failure();
+    let git = bed.git().await.unwrap();
+    let mut shoots = Vec::new();
+    for project in ["reach-a", "reach-b"] {
+        git.create_repository(
+            project,
+            &[
+                ("marker.yaml", MARKER),
+                ("kustomization.yaml", &kustomization(&["marker.yaml"])),
+            ],
+        )
+        .unwrap();
+        let spec = synced_spec(git, project, project);
+        let mut shoot = bed.new_shoot(spec.clone()).await.unwrap();
+        shoot.create_gardenlet_objects().await.unwrap();
+        shoot.start_grm().await.unwrap();
+        shoot.start_node_simulator().unwrap();
+        shoots.push(shoot);
+    }
+    let _extension = start_extension_configured(
+        bed,
+        "shoot-flux",
+        &[POLL],
+        Some(bed.garden().kubeconfig_path()),
+        "syncStatus:\n  timeout: 3s\n",
+    )
+    .await;
+    let seed = bed.seed().client().await.unwrap();
+    for shoot in &shoots {
+        gardenlet::apply_extension(&seed, &shoot.spec)
+            .await
+            .unwrap();
+    }
+    for shoot in &mut shoots {
+        wait_ready(bed, &shoot.namespace(), Duration::from_secs(60)).await;
+        start_flux_when_installed(shoot).await;
+    }
+    let (a, b) = (shoots[0].namespace(), shoots[1].namespace());
+    for ns in [&a, &b] {
+        wait_condition(
+            bed,
+            ns,
+            "FluxKustomizationReady",
+            "True",
+            Duration::from_secs(90),
+            |c| c["status"] == "True",
+        )
+        .await;
+    }
+
+    shoots[0].api_mut().stop();
+    let down = Instant::now();
+    let unknown = wait_condition(
+        bed,
+        &a,
+        "FluxKustomizationReady",
+        "Unknown: unreachable",
+        Duration::from_secs(30),
+        |c| c["status"] == "Unknown" && c["reason"] == "ShootUnreachable",
+    )
+    .await;
+    println!(
+        "{a} after its API server stopped ({:.1}s): {}",
+        down.elapsed().as_secs_f64(),
+        unknown["message"]
+    );
+    // The other shoot is still read: a new commit shows up as promptly as before.
+    let commit = git
+        .commit(
+            "reach-b",
+            "main",
+            &[(
+                "marker.yaml",
+                Some(&MARKER.replace("owner: fleet", "owner: b-v2")),
+            )],
+            "b moves on",
+        )
+        .unwrap();
+    let pushed = Instant::now();
+    wait_condition(
+        bed,
+        &b,
+        "FluxKustomizationReady",
+        "True at the new commit",
+        Duration::from_secs(60),
+        is("True", &commit),
+    )
+    .await;
+    println!(
+        "{b} showed its new revision {:.1}s after the push while {a} was down",
+        pushed.elapsed().as_secs_f64()
+    );
+    assert!(pushed.elapsed() < Duration::from_secs(10 + 8));
+
+    let back = Instant::now();
+    shoots[0].api_mut().restart().await.unwrap();
+    println!(
+        "{a}'s API server serves again after {:.1}s",
+        back.elapsed().as_secs_f64()
+    );
+    wait_condition(
+        bed,
+        &a,
+        "FluxKustomizationReady",
+        "True again",
+        Duration::from_secs(90),
+        |c| c["status"] == "True",
+    )
+    .await;
+    println!(
+        "{a} recovered {:.1}s after its API server restarted",
+        back.elapsed().as_secs_f64()
+    );
+}

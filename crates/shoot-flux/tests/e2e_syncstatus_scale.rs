@@ -1,0 +1,171 @@
+//! The sync status poll with many shoots: 50 shoots (SHOOT_FLUX_SCALE_SHOOTS to change it) whose
+//! Clusters point at one shared shoot API server (testbed.md §0), all served by one real GRM
+//! (token requestor and ManagedResources for every namespace). While they are watched the
+//! extension holds at most one connection per shoot; after they are deleted it holds none and
+//! its resident memory returns to within 10 % of the baseline measured before.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use kube::api::DeleteParams;
+use testbed::gardenlet::{self, ShootSpec};
+use testbed::kubeutil::wait_for;
+
+use common::*;
+
+const POLL_SECONDS: u64 = 2;
+
+/// Median of a few RSS samples one poll period apart, in KiB.
+async fn settled_rss(extension: &Extension) -> u64 {
+    let mut samples = Vec::new();
+    for _ in 0..5 {
+        tokio::time::sleep(Duration::from_secs(POLL_SECONDS)).await;
+        samples.push(extension.process.rss_kib().unwrap());
+    }
+    samples.sort_unstable();
+    samples[samples.len() / 2]
+}
+
+/// Waits until the poll has read `spec`'s shoot (its conditions no longer wait for access).
+async fn wait_read(bed: &testbed::Bed, spec: &ShootSpec) {
+    wait_condition(
+        bed,
+        &spec.technical_id(),
+        "FluxInstalled",
+        "read through the shoot",
+        Duration::from_secs(120),
+        |c| c["reason"] != "WaitingForShootAccess",
+    )
+    .await;
+}
+
+/// Deletes the shoots as gardenlet does: the Cluster says the shoot is being deleted, then the
+/// Extension is deleted and its finalizer released by the extension.
+async fn delete_shoots(bed: &testbed::Bed, specs: &[ShootSpec], shared: &testbed::Shoot) {
+    let seed = bed.seed().client().await.unwrap();
+    for spec in specs {
+        let mut deleting = spec.clone();
+        deleting.deleting = true;
+        gardenlet::apply_shoot_objects(&seed, &deleting, Some(shared.api()))
+            .await
+            .unwrap();
+        extension_api(bed, &spec.technical_id())
+            .await
+            .delete("shoot-flux", &DeleteParams::default())
+            .await
+            .unwrap();
+    }
+    for spec in specs {
+        let api = extension_api(bed, &spec.technical_id()).await;
+        wait_for("the Extension gone", Duration::from_secs(120), || async {
+            Ok(api.get_opt("shoot-flux").await?.is_none().then_some(()))
+        })
+        .await
+        .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn watched_shoots_hold_one_connection_each_and_give_their_memory_back() {
+    let _serial = SERIAL.lock().await;
+    let bed = testbed::bed().await.unwrap();
+    let _logs = bed.logs_on_failure();
+    let count: usize = std::env::var("SHOOT_FLUX_SCALE_SHOOTS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(50);
+    let mut shared = bed.new_shoot(spec("scale", "shared")).await.unwrap();
+    let warm_up = vec![spec("scale", "warm-up")];
+    let shoots: Vec<ShootSpec> = (0..count)
+        .map(|i| spec("scale", &format!("s{i:03}")))
+        .collect();
+    let seed = bed.seed().client().await.unwrap();
+    let namespaces: Vec<String> = warm_up
+        .iter()
+        .chain(shoots.iter())
+        .map(ShootSpec::technical_id)
+        .collect();
+    for spec in warm_up.iter().chain(shoots.iter()) {
+        gardenlet::apply_shoot_objects(&seed, spec, Some(shared.api()))
+            .await
+            .unwrap();
+    }
+    shared.start_shared_grm(&namespaces).await.unwrap();
+    shared.start_node_simulator().unwrap();
+    let extension = start_extension(
+        bed,
+        &[&format!("--healthcheck-sync-period={POLL_SECONDS}s")],
+    )
+    .await;
+    let port = shared.api().port();
+
+    // Baseline: one shoot created, read and deleted, so that one-time caches (Flux manifests,
+    // TLS setup) are in it.
+    gardenlet::apply_extension(&seed, &warm_up[0])
+        .await
+        .unwrap();
+    wait_ready(bed, &warm_up[0].technical_id(), Duration::from_secs(60)).await;
+    wait_read(bed, &warm_up[0]).await;
+    delete_shoots(bed, &warm_up, &shared).await;
+    let baseline = settled_rss(&extension).await;
+
+    for spec in &shoots {
+        gardenlet::apply_extension(&seed, spec).await.unwrap();
+    }
+    for spec in &shoots {
+        wait_ready(bed, &spec.technical_id(), Duration::from_secs(120)).await;
+    }
+    for spec in &shoots {
+        wait_read(bed, spec).await;
+    }
+    let mut peak = 0;
+    let mut most_connections = 0;
+    for _ in 0..5 {
+        tokio::time::sleep(Duration::from_secs(POLL_SECONDS)).await;
+        peak = peak.max(extension.process.rss_kib().unwrap());
+        most_connections = most_connections.max(extension.process.tcp_connections_to(port));
+    }
+    let held = metric_sum(&extension.metrics().await, "shoot_flux_shoot_connections");
+    println!(
+        "{count} shoots watched: {most_connections} connections to the shared shoot API server, {held} clients held, RSS {peak} KiB (baseline {baseline} KiB)"
+    );
+    assert!(most_connections <= count, "{most_connections} connections");
+    assert!(
+        most_connections > 0,
+        "the shoots are read through their own connections"
+    );
+    assert_eq!(held as usize, count);
+
+    delete_shoots(bed, &shoots, &shared).await;
+    wait_for(
+        "every shoot connection closed",
+        Duration::from_secs(60),
+        || async {
+            let held = metric_sum(&extension.metrics().await, "shoot_flux_shoot_connections");
+            let open = extension.process.tcp_connections_to(port);
+            Ok((held == 0.0 && open == 0).then_some(()))
+        },
+    )
+    .await
+    .unwrap();
+    // The allocator hands freed memory back within seconds (jemalloc's decay); give it a minute.
+    let closed = std::time::Instant::now();
+    let limit = baseline as f64 * 1.10;
+    let after = wait_for(
+        "RSS back within 10 % of the baseline",
+        Duration::from_secs(60),
+        || async {
+            let rss = settled_rss(&extension).await;
+            Ok((rss as f64 <= limit).then_some(rss))
+        },
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e} (baseline {baseline} KiB, peak {peak} KiB)"));
+    println!(
+        "after deleting them: RSS {after} KiB, {:+.1} % against the baseline, {:.0}s after the last connection closed",
+        (after as f64 / baseline as f64 - 1.0) * 100.0,
+        closed.elapsed().as_secs_f64()
+    );
+}
