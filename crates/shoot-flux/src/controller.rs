@@ -82,6 +82,11 @@ async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<Context>) -> Result<Action,
 /// Per-object exponential backoff (5 s doubling up to 5 min); errors only new input can fix wait
 /// their own, longer interval.
 fn error_policy(obj: Arc<DynamicObject>, error: &ReconcileError, ctx: Arc<Context>) -> Action {
+    // The actuator's errors are logged (and written to the status) where they happen; the others
+    // (a denied or failed read of the Extension or Cluster, a status write) are only seen here.
+    if !matches!(error, ReconcileError::Actuator(_)) {
+        tracing::warn!(object = %key(&obj), error = %error, label = error.label(), "reconcile failed");
+    }
     if let Some(after) = error.requeue_after() {
         return Action::requeue(after);
     }
