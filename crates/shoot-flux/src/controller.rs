@@ -244,8 +244,14 @@ pub async fn run(
         .shutdown_on_signal()
         .run(reconcile, error_policy, context)
         .for_each(|result| async move {
-            if let Err(e) = result {
-                tracing::debug!(error = %e, "controller event");
+            match result {
+                // A failing watch (a denied list or watch, an unreachable API server) is retried
+                // with backoff; until then changes go unseen, so it is worth a warning.
+                Err(kube::runtime::controller::Error::QueueError(e)) => {
+                    tracing::warn!(error = %e, "watch failed");
+                }
+                Err(e) => tracing::debug!(error = %e, "controller event"),
+                Ok(_) => {}
             }
         })
         .await;

@@ -79,6 +79,12 @@ fn one<'a>(docs: &'a [Value], kind: &str) -> &'a Value {
     found[0]
 }
 
+fn docs_in_namespace<'a>(docs: &'a [Value], namespace: &str) -> Vec<&'a Value> {
+    docs.iter()
+        .filter(|d| d["metadata"]["namespace"] == namespace)
+        .collect()
+}
+
 fn kinds(docs: &[Value]) -> BTreeSet<String> {
     docs.iter()
         .map(|d| d["kind"].as_str().unwrap().to_string())
@@ -155,19 +161,15 @@ fn helm_lint_and_template_pass_for_default_values_and_every_option() {
     .map(String::from)
     .collect();
     assert_eq!(kinds(&default), expected);
-    assert_eq!(find(&default, "Role").len(), 1, "no garden namespace Role");
+    assert_eq!(find(&default, "Role").len(), 1);
 
     let everything = render("extension-shoot-flux", &["-f", &all]);
     let mut expected_all = expected.clone();
     expected_all.insert("VerticalPodAutoscaler".into());
     assert_eq!(kinds(&everything), expected_all);
-    let garden_role = find(&everything, "Role")
-        .into_iter()
-        .find(|r| r["metadata"]["namespace"] == "garden")
-        .expect("the gardenlet-kubeconfig Role");
-    assert_eq!(
-        garden_role["rules"],
-        json!([{"apiGroups": [""], "resources": ["secrets"], "resourceNames": ["gardenlet-kubeconfig"], "verbs": ["get"]}])
+    assert!(
+        docs_in_namespace(&everything, "garden").is_empty(),
+        "nothing outside the release namespace"
     );
     let without_pdb = render(
         "extension-shoot-flux",
@@ -675,24 +677,27 @@ struct Controller {
 }
 
 impl Controller {
-    async fn start(
+    /// The process, not waited for; and its health port.
+    #[allow(clippy::too_many_arguments)]
+    fn spawn(
         bed: &'static testbed::Bed,
+        name: &str,
         deployment: &Value,
         config: &Path,
         namespace: &str,
         seed_kubeconfig: &Path,
-        garden_kubeconfig: &Path,
-    ) -> Self {
+        garden_kubeconfig: Option<&Path>,
+    ) -> (testbed::process::Process, u16) {
         let c = container(deployment);
         let (metrics_port, health_port) = (
             testbed::ports::free_port().unwrap(),
             testbed::ports::free_port().unwrap(),
         );
         let mut command = Command::new(env!("CARGO_BIN_EXE_gardener-extension-shoot-flux"));
-        command
-            .env_clear()
-            .env("KUBECONFIG", seed_kubeconfig)
-            .env("GARDEN_KUBECONFIG", garden_kubeconfig);
+        command.env_clear().env("KUBECONFIG", seed_kubeconfig);
+        if let Some(garden) = garden_kubeconfig {
+            command.env("GARDEN_KUBECONFIG", garden);
+        }
         for env in c["env"].as_array().unwrap() {
             let name = env["name"].as_str().unwrap();
             let value = match env["valueFrom"]["fieldRef"]["fieldPath"].as_str() {
@@ -709,12 +714,32 @@ impl Controller {
             .arg(format!("--config={}", config.display()))
             .arg(format!("--metrics-bind-address=127.0.0.1:{metrics_port}"))
             .arg(format!("--health-bind-address=127.0.0.1:{health_port}"));
-        let mut process = testbed::process::Process::spawn(
-            "shoot-flux-chart",
-            command,
-            &bed.dir().join("shoot-flux-chart.log"),
-        )
-        .unwrap();
+        let process =
+            testbed::process::Process::spawn(name, command, &bed.dir().join(format!("{name}.log")))
+                .unwrap();
+        (process, health_port)
+    }
+
+    /// The process, once ready.
+    #[allow(clippy::too_many_arguments)]
+    async fn start(
+        bed: &'static testbed::Bed,
+        name: &str,
+        deployment: &Value,
+        config: &Path,
+        namespace: &str,
+        seed_kubeconfig: &Path,
+        garden_kubeconfig: Option<&Path>,
+    ) -> Self {
+        let (mut process, health_port) = Self::spawn(
+            bed,
+            name,
+            deployment,
+            config,
+            namespace,
+            seed_kubeconfig,
+            garden_kubeconfig,
+        );
         wait_for("the extension to be ready", Duration::from_secs(30), || {
             let running = process.ensure_running();
             async move {
@@ -734,6 +759,67 @@ impl Controller {
         std::fs::read_to_string(self.process.log_path())
             .unwrap_or_default()
             .replace("\\\"", "\"")
+    }
+}
+
+/// What makes the controller use one verb of its seed RBAC.
+#[derive(Debug, Clone, Copy)]
+enum Trigger {
+    /// A reconcile (`gardener.cloud/operation: reconcile`) of the steady state.
+    Reconcile,
+    /// The periodic health check (lists the Extensions).
+    HealthCheck,
+    /// A reconcile after the config ManagedResource went away (creates it).
+    MissingManagedResource,
+    /// A changed project ConfigMap (new content: a new secret, a patched ManagedResource).
+    ProjectChange,
+    /// A reconcile after someone changed the shoot access Secret's labels (patches them back).
+    ChangedAccessSecret,
+    /// Removing the extension (deletes ManagedResources, lists and deletes our secrets).
+    Deletion,
+    /// The Lease renewals (heartbeat patch, leader get).
+    LeaseRenewal,
+    /// Missing Leases (created).
+    MissingLeases,
+    /// A new process (its Extension watch).
+    Restart,
+}
+
+impl Trigger {
+    /// The log messages of the code path that makes the request.
+    fn messages(self) -> &'static [&'static str] {
+        match self {
+            Self::HealthCheck => &["listing Extensions for the health check failed"],
+            Self::LeaseRenewal | Self::MissingLeases => &[
+                "renewing the heartbeat Lease failed",
+                "renewing the leader Lease failed",
+            ],
+            Self::Restart => &["watch failed"],
+            // The reconcile logs the actuator's failures as "failed", the others as "reconcile
+            // failed".
+            _ => &["failed", "reconcile failed"],
+        }
+    }
+}
+
+/// Which request needs `verb` on `resource`; a verb without a trigger fails the test (add one, or
+/// drop the verb from the chart).
+fn trigger_for(resource: &str, verb: &str) -> Trigger {
+    match (resource, verb) {
+        ("extensions", "get" | "patch")
+        | ("extensions/status", "patch")
+        | ("clusters", "get")
+        | ("managedresources", "get")
+        | ("secrets", "get") => Trigger::Reconcile,
+        ("extensions", "list") => Trigger::HealthCheck,
+        ("extensions", "watch") => Trigger::Restart,
+        ("managedresources", "create") => Trigger::MissingManagedResource,
+        ("managedresources", "patch") | ("secrets", "create") => Trigger::ProjectChange,
+        ("secrets", "patch") => Trigger::ChangedAccessSecret,
+        ("managedresources", "delete") | ("secrets", "list" | "delete") => Trigger::Deletion,
+        ("leases", "get" | "patch") => Trigger::LeaseRenewal,
+        ("leases", "create") => Trigger::MissingLeases,
+        other => panic!("no trigger known for {other:?}"),
     }
 }
 
@@ -780,8 +866,8 @@ async fn the_controller_works_with_exactly_the_charts_seed_rbac_and_needs_every_
     let garden = bed.garden().client().await.unwrap();
     let namespace = "extension-shoot-flux-rbac";
 
-    // What gardenlet installs from the chart (faster heartbeats so that the Lease rules show
-    // within seconds; the bed's Flux release assets instead of GitHub).
+    // What gardenlet installs from the chart (faster heartbeats and health checks so that the
+    // rules they need show within seconds; the bed's Flux release assets instead of GitHub).
     let base_url = format!("config.flux.manifests.baseURL={}", releases.base_url());
     let docs = render(
         namespace,
@@ -792,6 +878,8 @@ async fn the_controller_works_with_exactly_the_charts_seed_rbac_and_needs_every_
             "config.flux.manifests.timeout=10s",
             "--set",
             "controller.heartbeatRenewIntervalSeconds=2",
+            "--set",
+            "controller.healthCheckSyncPeriod=2s",
         ],
     );
     ensure_namespace(&seed, namespace).await;
@@ -861,11 +949,12 @@ async fn the_controller_works_with_exactly_the_charts_seed_rbac_and_needs_every_
     let deployment = one(&docs, "Deployment");
     let mut controller = Controller::start(
         bed,
+        "shoot-flux-chart",
         deployment,
         &config,
         namespace,
         &seed_kubeconfig,
-        &garden_kubeconfig,
+        Some(&garden_kubeconfig),
     )
     .await;
 
@@ -982,100 +1071,320 @@ async fn the_controller_works_with_exactly_the_charts_seed_rbac_and_needs_every_
         started.elapsed().as_secs_f64()
     );
 
-    // Each rule removed in turn: the next reconcile (or Lease renewal) is denied exactly there.
+    // Each verb of each rule removed in turn (so each rule, too): the request that needs it is
+    // denied, seen in the log line of the code path that made it, and works again once the rule
+    // is back.
     let leases: Api<Lease> = Api::namespaced(seed.clone(), namespace);
+    let mut branch = 0;
+    let mut restarts = 0;
     for kind in ["ClusterRole", "Role"] {
         let role = one(&rbac, kind).clone();
         let rules = role["rules"].as_array().unwrap().clone();
         for (index, rule) in rules.iter().enumerate() {
-            let step = Instant::now();
-            let mut without = role.clone();
-            without["rules"].as_array_mut().unwrap().remove(index);
-            let offset = controller.log().len();
-            apply_strict(&seed, &[without], "test").await.unwrap();
             let resource = rule["resources"][0].as_str().unwrap().to_string();
             let group = rule["apiGroups"][0].as_str().unwrap().to_string();
-            let verbs = strings(&rule["verbs"]);
-            let lease_create = resource == "leases" && verbs == ["create"];
-            // The reconcile logs the actuator's failures as "failed", the others as "reconcile
-            // failed"; the Lease loops log their own.
-            let messages: &[&str] = if resource == "leases" {
-                &[
-                    "renewing the heartbeat Lease failed",
-                    "renewing the leader Lease failed",
-                ]
-            } else {
-                &["failed", "reconcile failed"]
-            };
-            let since = if resource == "leases" {
-                if lease_create {
-                    // Only a missing Lease is created: take both away.
-                    for lease in leases.list(&ListParams::default()).await.unwrap().items {
-                        leases
-                            .delete(&lease.metadata.name.unwrap(), &DeleteParams::default())
+            for verb in strings(&rule["verbs"]) {
+                let step = Instant::now();
+                let trigger = trigger_for(&resource, &verb);
+                let mut without = role.clone();
+                let remaining: Vec<String> = strings(&rule["verbs"])
+                    .into_iter()
+                    .filter(|v| *v != verb)
+                    .collect();
+                if remaining.is_empty() {
+                    without["rules"].as_array_mut().unwrap().remove(index);
+                } else {
+                    without["rules"][index]["verbs"] = json!(remaining);
+                }
+                apply_strict(&seed, &[without], "test").await.unwrap();
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                let mut offset = controller.log().len();
+                match trigger {
+                    Trigger::Reconcile | Trigger::HealthCheck | Trigger::LeaseRenewal => {}
+                    Trigger::MissingManagedResource => {
+                        mrs.delete("extension-shoot-flux-flux-config", &DeleteParams::default())
+                            .await
+                            .unwrap();
+                        wait_for("the config MR gone", Duration::from_secs(60), || async {
+                            Ok(mrs
+                                .get_opt("extension-shoot-flux-flux-config")
+                                .await?
+                                .is_none()
+                                .then_some(()))
+                        })
+                        .await
+                        .unwrap();
+                    }
+                    Trigger::ProjectChange => {
+                        branch += 1;
+                        let name = format!("branch-{branch}");
+                        set_project_config(
+                            bed,
+                            "chart",
+                            &[
+                                ("fluxVersion", versions.flux.as_str()),
+                                (
+                                    "repositoryUrl",
+                                    "https://git.example.com/platform/fleet.git",
+                                ),
+                                ("repositoryBranch", &name),
+                            ],
+                        )
+                        .await;
+                    }
+                    Trigger::ChangedAccessSecret => {
+                        let access = secrets
+                            .get("shoot-access-extension-shoot-flux")
+                            .await
+                            .unwrap();
+                        let label = access.metadata.labels.unwrap().into_keys().next().unwrap();
+                        secrets
+                            .patch(
+                                "shoot-access-extension-shoot-flux",
+                                &PatchParams::default(),
+                                &Patch::Merge(&json!({"metadata": {"labels": {label: null}}})),
+                            )
                             .await
                             .unwrap();
                     }
+                    Trigger::Deletion => {
+                        extensions
+                            .delete("shoot-flux", &DeleteParams::default())
+                            .await
+                            .unwrap();
+                    }
+                    Trigger::MissingLeases => {
+                        for lease in leases.list(&ListParams::default()).await.unwrap().items {
+                            leases
+                                .delete(&lease.metadata.name.unwrap(), &DeleteParams::default())
+                                .await
+                                .unwrap();
+                        }
+                    }
+                    Trigger::Restart => {
+                        // An established watch outlives the rule; a new process starts one.
+                        controller.process.kill();
+                        let _ = leases
+                            .delete(
+                                "gardener-extension-shoot-flux-leader-election",
+                                &DeleteParams::default(),
+                            )
+                            .await;
+                        restarts += 1;
+                        controller = Controller::start(
+                            bed,
+                            &format!("shoot-flux-chart-{restarts}"),
+                            deployment,
+                            &config,
+                            namespace,
+                            &seed_kubeconfig,
+                            Some(&garden_kubeconfig),
+                        )
+                        .await;
+                        offset = 0;
+                    }
                 }
-                None
-            } else {
-                tokio::time::sleep(Duration::from_millis(300)).await;
-                Some(annotate(bed, &ns, "reconcile").await)
-            };
-            let denial = wait_for(
-                &format!("a denied {verbs:?} on {resource}"),
-                Duration::from_secs(30),
-                || async {
-                    let log = controller.log();
-                    Ok(denial_in(
-                        &log[offset.min(log.len())..],
-                        messages,
-                        &verbs,
-                        &resource,
-                        &group,
-                    ))
-                },
-            )
-            .await
-            .unwrap();
-            // Where the actuator is denied, the reconcile reports it on the Extension (a denied
-            // Extension or Cluster read stops the reconcile before any status is written).
-            if let Some(since) = &since
-                && ["managedresources", "secrets"].contains(&resource.as_str())
-            {
-                wait_error(bed, &ns, since, &["forbidden"]).await;
-            }
-            apply_strict(&seed, std::slice::from_ref(&role), "test")
+                let since = matches!(
+                    trigger,
+                    Trigger::Reconcile
+                        | Trigger::MissingManagedResource
+                        | Trigger::ChangedAccessSecret
+                )
+                .then_some(());
+                let since = match since {
+                    Some(()) => Some(annotate(bed, &ns, "reconcile").await),
+                    None => None,
+                };
+                let messages = trigger.messages();
+                let verbs = [verb.clone()];
+                let denial = wait_for(
+                    &format!("a denied {verb} on {resource} ({trigger:?})"),
+                    Duration::from_secs(30),
+                    || async {
+                        let log = controller.log();
+                        Ok(denial_in(
+                            &log[offset.min(log.len())..],
+                            messages,
+                            &verbs,
+                            &resource,
+                            &group,
+                        ))
+                    },
+                )
                 .await
                 .unwrap();
-            if resource == "leases" {
-                wait_for("the Leases renewed", Duration::from_secs(20), || async {
-                    let held = leases
-                        .get_opt("gardener-extension-shoot-flux-leader-election")
-                        .await?
-                        .and_then(|l| l.spec)
-                        .and_then(|s| s.holder_identity)
-                        .is_some_and(|h| h.starts_with("gardener-extension-shoot-flux-0"));
-                    let heartbeat = leases
-                        .get_opt("gardener-extension-heartbeat")
-                        .await?
-                        .is_some();
-                    Ok((held && heartbeat).then_some(()))
-                })
-                .await
-                .unwrap();
-            } else {
+                // Where the actuator is denied, the reconcile reports it on the Extension (a
+                // denied Extension or Cluster request stops it before any status is written).
+                if let Some(since) = &since
+                    && ["managedresources", "secrets"].contains(&resource.as_str())
+                {
+                    wait_error(bed, &ns, since, &["forbidden"]).await;
+                }
+                apply_strict(&seed, std::slice::from_ref(&role), "test")
+                    .await
+                    .unwrap();
                 tokio::time::sleep(Duration::from_millis(300)).await;
-                annotate(bed, &ns, "reconcile").await;
-                wait_ready(bed, &ns, Duration::from_secs(30)).await;
+                match trigger {
+                    Trigger::LeaseRenewal | Trigger::MissingLeases => {
+                        wait_for("the Leases renewed", Duration::from_secs(20), || async {
+                            let held = leases
+                                .get_opt("gardener-extension-shoot-flux-leader-election")
+                                .await?
+                                .and_then(|l| l.spec)
+                                .and_then(|s| s.holder_identity)
+                                .is_some_and(|h| h.starts_with("gardener-extension-shoot-flux-0"));
+                            let heartbeat = leases
+                                .get_opt("gardener-extension-heartbeat")
+                                .await?
+                                .is_some();
+                            Ok((held && heartbeat).then_some(()))
+                        })
+                        .await
+                        .unwrap();
+                    }
+                    Trigger::Deletion => {
+                        // The retried Delete finishes; then the shoot gets the extension again.
+                        annotate(bed, &ns, "reconcile").await;
+                        wait_for(
+                            "the Extension to be gone",
+                            Duration::from_secs(60),
+                            || async {
+                                Ok(extensions
+                                    .get_opt("shoot-flux")
+                                    .await?
+                                    .is_none()
+                                    .then_some(()))
+                            },
+                        )
+                        .await
+                        .unwrap();
+                        testbed::gardenlet::apply_extension(&seed, &spec)
+                            .await
+                            .unwrap();
+                        wait_ready(bed, &ns, Duration::from_secs(60)).await;
+                    }
+                    _ => {
+                        annotate(bed, &ns, "reconcile").await;
+                        wait_ready(bed, &ns, Duration::from_secs(30)).await;
+                    }
+                }
+                controller.process.ensure_running().unwrap();
+                println!(
+                    "{kind} without {verb} on {group}/{resource} ({trigger:?}): denied and restored in {:.1}s: {}",
+                    step.elapsed().as_secs_f64(),
+                    denial.chars().take(240).collect::<String>()
+                );
             }
-            controller.process.ensure_running().unwrap();
-            println!(
-                "{kind} without {verbs:?} {group}/{resource}: denied and restored in {:.1}s: {}",
-                step.elapsed().as_secs_f64(),
-                denial.chars().take(300).collect::<String>()
-            );
         }
     }
     println!("RBAC test in {:.1}s", started.elapsed().as_secs_f64());
+}
+
+/// The opt-in for old landscapes (`gardenAccess.fromGardenletKubeconfig`): the controller reads
+/// the seed Secret garden/gardenlet-kubeconfig with the chart's ClusterRole (secrets get, which
+/// the shoot namespaces need anyway, so the chart adds no Role for it), and without that verb it
+/// stops at start with the denial.
+#[tokio::test]
+async fn the_gardenlet_kubeconfig_opt_in_works_with_the_charts_rbac() {
+    let _serial = SERIAL.lock().await;
+    let bed = testbed::bed().await.unwrap();
+    let _logs = bed.logs_on_failure();
+    let seed = bed.seed().client().await.unwrap();
+    let namespace = "extension-shoot-flux-legacy";
+    let docs = render(
+        namespace,
+        &["--set", "gardenAccess.fromGardenletKubeconfig=true"],
+    );
+    assert!(docs_in_namespace(&docs, "garden").is_empty());
+    ensure_namespace(&seed, namespace).await;
+    ensure_namespace(&seed, "garden").await;
+    let secret = json!({
+        "apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "gardenlet-kubeconfig", "namespace": "garden"},
+        "stringData": {"kubeconfig": bed.garden().kubeconfig_yaml()}
+    });
+    apply_strict(&seed, &[secret], "gardenlet").await.unwrap();
+    let rbac: Vec<Value> = docs
+        .iter()
+        .filter(|d| {
+            [
+                "ServiceAccount",
+                "ClusterRole",
+                "ClusterRoleBinding",
+                "Role",
+                "RoleBinding",
+            ]
+            .contains(&d["kind"].as_str().unwrap())
+        })
+        .cloned()
+        .collect();
+    apply_strict(&seed, &rbac, "gardenlet").await.unwrap();
+    let seed_kubeconfig = bed
+        .seed()
+        .service_account_kubeconfig(namespace, CHART)
+        .await
+        .unwrap();
+    let config = bed.dir().join("chart-legacy-operator-config.yaml");
+    std::fs::write(&config, rendered_config(&docs)).unwrap();
+    let deployment = one(&docs, "Deployment");
+    assert!(
+        container_args(deployment)
+            .contains(&"--garden-access-from-gardenlet-kubeconfig=true".to_string())
+    );
+
+    let controller = Controller::start(
+        bed,
+        "shoot-flux-legacy",
+        deployment,
+        &config,
+        namespace,
+        &seed_kubeconfig,
+        None,
+    )
+    .await;
+    let log = controller.log();
+    assert!(
+        log.contains("using the garden kubeconfig of seed Secret garden/gardenlet-kubeconfig"),
+        "{log}"
+    );
+    assert!(!log.contains("forbidden"), "{log}");
+    drop(controller);
+
+    // Without secrets get the start fails, denied reading that Secret.
+    let cluster_role = one(&rbac, "ClusterRole");
+    let mut without = cluster_role.clone();
+    for rule in without["rules"].as_array_mut().unwrap() {
+        if rule["resources"] == json!(["secrets"]) {
+            rule["verbs"] = json!(["list", "create", "patch", "delete"]);
+        }
+    }
+    apply_strict(&seed, &[without], "test").await.unwrap();
+    let (mut process, _) = Controller::spawn(
+        bed,
+        "shoot-flux-legacy-denied",
+        deployment,
+        &config,
+        namespace,
+        &seed_kubeconfig,
+        None,
+    );
+    wait_for("the controller to stop", Duration::from_secs(30), || {
+        let stopped = process.ensure_running().is_err();
+        async move { Ok(stopped.then_some(())) }
+    })
+    .await
+    .unwrap();
+    apply_strict(&seed, std::slice::from_ref(cluster_role), "gardenlet")
+        .await
+        .unwrap();
+    let log = std::fs::read_to_string(process.log_path())
+        .unwrap()
+        .replace("\\\"", "\"");
+    assert!(
+        log.contains("garden/gardenlet-kubeconfig")
+            && log.contains(
+                "cannot get resource \"secrets\" in API group \"\" in the namespace \"garden\""
+            ),
+        "{log}"
+    );
 }
