@@ -155,6 +155,7 @@ fn helm_lint_and_template_pass_for_default_values_and_every_option() {
         "PodDisruptionBudget",
         "Role",
         "RoleBinding",
+        "Service",
         "ServiceAccount",
     ]
     .into_iter()
@@ -166,6 +167,7 @@ fn helm_lint_and_template_pass_for_default_values_and_every_option() {
     let everything = render("extension-shoot-flux", &["-f", &all]);
     let mut expected_all = expected.clone();
     expected_all.insert("VerticalPodAutoscaler".into());
+    expected_all.remove("Service");
     assert_eq!(kinds(&everything), expected_all);
     assert!(
         docs_in_namespace(&everything, "garden").is_empty(),
@@ -308,6 +310,16 @@ fn rbac_has_no_wildcards_and_the_pod_runs_locked_down_with_the_binarys_flags() {
         );
         assert_eq!(pod["serviceAccountName"], CHART);
         assert!(pod["hostNetwork"].is_null() && pod["hostPID"].is_null());
+        // Gardener's network policies: DNS, the seed's and the shoots' API servers, the internet.
+        let labels = &deployment["spec"]["template"]["metadata"]["labels"];
+        for label in [
+            "networking.gardener.cloud/to-dns",
+            "networking.gardener.cloud/to-runtime-apiserver",
+            "networking.gardener.cloud/to-public-networks",
+            "networking.resources.gardener.cloud/to-all-shoots-kube-apiserver-tcp-443",
+        ] {
+            assert_eq!(labels[label], "allowed", "{label}");
+        }
         let c = container(deployment);
         assert_eq!(c["securityContext"]["allowPrivilegeEscalation"], false);
         assert_eq!(c["securityContext"]["readOnlyRootFilesystem"], true);
@@ -371,6 +383,13 @@ fn rbac_has_no_wildcards_and_the_pod_runs_locked_down_with_the_binarys_flags() {
             assert_eq!(deployment["spec"]["replicas"], 1);
             assert!(parsed.gardener_version.is_none());
             assert!(!parsed.ignore_operation_annotation);
+            let service = one(&docs, "Service");
+            assert_eq!(service["spec"]["ports"][0]["port"], 8080);
+            assert_eq!(service["spec"]["ports"][0]["targetPort"], "metrics");
+            assert_eq!(
+                service["metadata"]["annotations"]["networking.resources.gardener.cloud/from-all-seed-scrape-targets-allowed-ports"],
+                r#"[{"port":8080,"protocol":"TCP"}]"#
+            );
             assert!(
                 deployment["metadata"]["labels"]["extensions.gardener.cloud/inject-garden-kubeconfig"]
                     .is_null(),
