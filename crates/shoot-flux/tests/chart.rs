@@ -1407,3 +1407,60 @@ async fn the_gardenlet_kubeconfig_opt_in_works_with_the_charts_rbac() {
         "{log}"
     );
 }
+
+/// No container engine runs here, so the Dockerfile is checked for what the chart relies on: a
+/// multi-stage build whose final stage is a static base with only the binary, run as the
+/// non-root user the chart's securityContext names.
+#[test]
+fn the_dockerfile_builds_a_static_non_root_image_of_the_binary() {
+    let text = std::fs::read_to_string(root().join("Dockerfile")).unwrap();
+    let lines: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .collect();
+    let stages: Vec<usize> = lines
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| l.starts_with("FROM "))
+        .map(|(i, _)| i)
+        .collect();
+    assert!(stages.len() >= 2, "multi-stage");
+    let build = lines[stages[0]];
+    assert!(build.contains("alpine"), "musl build stage: {build}");
+    let last = &lines[*stages.last().unwrap()..];
+    assert!(last[0].contains("distroless/static"), "{}", last[0]);
+    assert!(
+        last.iter()
+            .filter(|l| l.starts_with("COPY "))
+            .all(|l| l.contains("gardener-extension-shoot-flux")),
+        "only the binary in the final stage"
+    );
+    assert!(
+        !last.iter().any(|l| l.starts_with("RUN ")),
+        "nothing runs in the final stage"
+    );
+    let user = last
+        .iter()
+        .find_map(|l| l.strip_prefix("USER "))
+        .expect("a USER");
+    let chart = render("extension-shoot-flux", &[]);
+    let pod = &one(&chart, "Deployment")["spec"]["template"]["spec"]["securityContext"];
+    assert_eq!(
+        user,
+        format!("{}:{}", pod["runAsUser"], pod["runAsGroup"]),
+        "the image's user is the chart's"
+    );
+    assert_eq!(
+        last.iter().find(|l| l.starts_with("ENTRYPOINT")).copied(),
+        Some(r#"ENTRYPOINT ["/gardener-extension-shoot-flux"]"#)
+    );
+    assert!(text.contains(
+        "cargo build --release --locked -p shoot-flux --bin gardener-extension-shoot-flux"
+    ));
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    assert!(
+        readme.contains("docker build -t"),
+        "the build command is documented"
+    );
+}
