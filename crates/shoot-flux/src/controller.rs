@@ -82,6 +82,11 @@ async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<Context>) -> Result<Action,
 /// Per-object exponential backoff (5 s doubling up to 5 min); errors only new input can fix wait
 /// their own, longer interval.
 fn error_policy(obj: Arc<DynamicObject>, error: &ReconcileError, ctx: Arc<Context>) -> Action {
+    // The actuator's errors are logged (and written to the status) where they happen; the others
+    // (a denied or failed read of the Extension or Cluster, a status write) are only seen here.
+    if !matches!(error, ReconcileError::Actuator(_)) {
+        tracing::warn!(object = %key(&obj), error = %error, label = error.label(), "reconcile failed");
+    }
     if let Some(after) = error.requeue_after() {
         return Action::requeue(after);
     }
@@ -239,8 +244,14 @@ pub async fn run(
         .shutdown_on_signal()
         .run(reconcile, error_policy, context)
         .for_each(|result| async move {
-            if let Err(e) = result {
-                tracing::debug!(error = %e, "controller event");
+            match result {
+                // A failing watch (a denied list or watch, an unreachable API server) is retried
+                // with backoff; until then changes go unseen, so it is worth a warning.
+                Err(kube::runtime::controller::Error::QueueError(e)) => {
+                    tracing::warn!(error = %e, "watch failed");
+                }
+                Err(e) => tracing::debug!(error = %e, "controller event"),
+                Ok(_) => {}
             }
         })
         .await;

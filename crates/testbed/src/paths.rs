@@ -63,6 +63,17 @@ pub fn cached_file(relative: &str, component: &str) -> Result<PathBuf> {
     Ok(path)
 }
 
+/// helm, built from its Go module (`hack/testbed/install helm`), for the chart tests.
+pub fn helm() -> Result<PathBuf> {
+    binary("helm")
+}
+
+/// The CRDs the chart and registration tests install themselves: the operator's `Extension`
+/// (`operator-extensions.yaml`) and the VPA (`verticalpodautoscalers.yaml`).
+pub fn chart_crd(file: &str) -> Result<PathBuf> {
+    cached_file(&format!("chart-crds/{file}"), "chart-crds")
+}
+
 /// The directory with the Flux release assets of one flux2 tag.
 pub fn flux_release_dir(tag: &str) -> Result<PathBuf> {
     cached_file(&format!("flux-releases/{tag}"), "flux-assets")

@@ -1,0 +1,28 @@
+{{- define "shoot-flux.name" -}}
+gardener-extension-shoot-flux
+{{- end -}}
+
+{{- define "shoot-flux.labels" -}}
+app.kubernetes.io/name: {{ include "shoot-flux.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{- define "shoot-flux.image" -}}
+{{- if .Values.image.digest -}}
+{{ .Values.image.repository }}@{{ .Values.image.digest }}
+{{- else -}}
+{{ .Values.image.repository }}:{{ default .Chart.AppVersion .Values.image.tag }}
+{{- end -}}
+{{- end -}}
+
+{{- define "shoot-flux.priorityClassName" -}}
+{{- if .Values.gardener.runtimeCluster.enabled -}}
+{{ .Values.gardener.runtimeCluster.priorityClassName }}
+{{- else -}}
+{{ .Values.priorityClassName }}
+{{- end -}}
+{{- end -}}
+
+{{- define "shoot-flux.clusterRoleName" -}}
+extensions.gardener.cloud:{{ include "shoot-flux.name" . }}
+{{- end -}}
