@@ -5,7 +5,8 @@
 # The build stage is Alpine (musl), whose Rust links static executables; the final stage has
 # nothing but the binary, CA certificates (for Flux's release assets) and the nonroot user.
 FROM rust:1-alpine AS build
-RUN apk add --no-cache musl-dev
+# make: the jemalloc allocator is built from its C sources.
+RUN apk add --no-cache musl-dev make
 WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY crates ./crates
