@@ -219,6 +219,34 @@ async fn check_one(
     write_condition(client, &ext.namespace, &ext.name, CONDITION_TYPE, &verdict).await
 }
 
+/// `existing` with `verdicts` set, keeping other types and transition times; None when none of
+/// them changed (status, reason and message), so a steady state causes no write.
+pub fn merge_conditions(
+    existing: &[Condition],
+    verdicts: &[(&str, Verdict)],
+    now: &str,
+) -> Option<Vec<Condition>> {
+    let unchanged = |kind: &str, v: &Verdict| {
+        existing.iter().any(|c| {
+            c.type_ == kind
+                && c.status == v.status
+                && c.reason == v.reason
+                && c.message == v.message
+        })
+    };
+    if verdicts.iter().all(|(kind, v)| unchanged(kind, v)) {
+        return None;
+    }
+    Some(
+        verdicts
+            .iter()
+            .filter(|(kind, v)| !unchanged(kind, v))
+            .fold(existing.to_vec(), |conditions, (kind, v)| {
+                set_condition(&conditions, kind, v, now)
+            }),
+    )
+}
+
 /// Read-modify-write of one condition type under optimistic locking, retried on conflict.
 pub async fn write_condition(
     client: &Client,
@@ -226,6 +254,17 @@ pub async fn write_condition(
     name: &str,
     kind: &str,
     verdict: &Verdict,
+) -> Result<(), kube::Error> {
+    write_conditions(client, namespace, name, &[(kind, verdict.clone())]).await
+}
+
+/// Read-modify-write of condition types under optimistic locking, retried on conflict; no
+/// write when none changed. A merge patch would replace the list whole, hence the locking.
+pub async fn write_conditions(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+    verdicts: &[(&str, Verdict)],
 ) -> Result<(), kube::Error> {
     let api: Api<DynamicObject> =
         Api::namespaced_with(client.clone(), namespace, &extension_resource());
@@ -236,14 +275,9 @@ pub async fn write_condition(
         let json = serde_json::to_value(&current).unwrap_or_default();
         let conditions: Vec<Condition> =
             serde_json::from_value(json["status"]["conditions"].clone()).unwrap_or_default();
-        if let Some(existing) = conditions.iter().find(|c| c.type_ == kind)
-            && existing.status == verdict.status
-            && existing.reason == verdict.reason
-            && existing.message == verdict.message
-        {
+        let Some(updated) = merge_conditions(&conditions, verdicts, &now()) else {
             return Ok(());
-        }
-        let updated = set_condition(&conditions, kind, verdict, &now());
+        };
         let patch = json!({
             "metadata": {"resourceVersion": current.metadata.resource_version},
             "status": {"conditions": updated}

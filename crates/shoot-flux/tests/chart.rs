@@ -85,6 +85,21 @@ fn docs_in_namespace<'a>(docs: &'a [Value], namespace: &str) -> Vec<&'a Value> {
         .collect()
 }
 
+/// The chart's identity and RBAC: what the controller runs with in the seed.
+fn rbac_documents(docs: &[Value]) -> Vec<Value> {
+    const KINDS: [&str; 5] = [
+        "ServiceAccount",
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "Role",
+        "RoleBinding",
+    ];
+    docs.iter()
+        .filter(|d| KINDS.contains(&d["kind"].as_str().unwrap_or_default()))
+        .cloned()
+        .collect()
+}
+
 fn kinds(docs: &[Value]) -> BTreeSet<String> {
     docs.iter()
         .map(|d| d["kind"].as_str().unwrap().to_string())
@@ -902,20 +917,7 @@ async fn the_controller_works_with_exactly_the_charts_seed_rbac_and_needs_every_
         ],
     );
     ensure_namespace(&seed, namespace).await;
-    let rbac: Vec<Value> = docs
-        .iter()
-        .filter(|d| {
-            [
-                "ServiceAccount",
-                "ClusterRole",
-                "ClusterRoleBinding",
-                "Role",
-                "RoleBinding",
-            ]
-            .contains(&d["kind"].as_str().unwrap())
-        })
-        .cloned()
-        .collect();
+    let rbac: Vec<Value> = rbac_documents(&docs);
     assert_eq!(rbac.len(), 5);
     apply_strict(&seed, &rbac, "gardenlet").await.unwrap();
     let seed_kubeconfig = bed
@@ -1323,20 +1325,7 @@ async fn the_gardenlet_kubeconfig_opt_in_works_with_the_charts_rbac() {
         "stringData": {"kubeconfig": bed.garden().kubeconfig_yaml()}
     });
     apply_strict(&seed, &[secret], "gardenlet").await.unwrap();
-    let rbac: Vec<Value> = docs
-        .iter()
-        .filter(|d| {
-            [
-                "ServiceAccount",
-                "ClusterRole",
-                "ClusterRoleBinding",
-                "Role",
-                "RoleBinding",
-            ]
-            .contains(&d["kind"].as_str().unwrap())
-        })
-        .cloned()
-        .collect();
+    let rbac: Vec<Value> = rbac_documents(&docs);
     apply_strict(&seed, &rbac, "gardenlet").await.unwrap();
     let seed_kubeconfig = bed
         .seed()

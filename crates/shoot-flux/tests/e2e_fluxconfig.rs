@@ -185,8 +185,13 @@ async fn managed_templates_additional_secrets_and_shoot_info_substitution() {
     let data = info.data.unwrap();
     assert_eq!(data["shoot"], "app");
     assert_eq!(data["project"], "templates");
+    // Flux applies the revision's objects one by one: the Deployment may follow the ConfigMap.
     let deployments: Api<Deployment> = Api::namespaced(target.clone(), "default");
-    assert!(deployments.get_opt("podinfo").await.unwrap().is_some());
+    wait_for("podinfo synced", Duration::from_secs(60), || async {
+        Ok(deployments.get_opt("podinfo").await?)
+    })
+    .await
+    .unwrap();
 
     // The additional Secret is copied with its type, follows changes, and goes when unlisted.
     let copied = wait_for(

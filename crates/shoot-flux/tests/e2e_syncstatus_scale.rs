@@ -77,7 +77,12 @@ async fn watched_shoots_hold_one_connection_each_and_give_their_memory_back() {
         .and_then(|n| n.parse().ok())
         .unwrap_or(50);
     let mut shared = bed.new_shoot(spec("scale", "shared")).await.unwrap();
-    let warm_up = vec![spec("scale", "warm-up")];
+    // As many warm-up shoots as the poll reads at once (syncStatus.concurrency, 16), so that
+    // the baseline is a process that has served shoots: one-time caches (Flux manifests, TLS
+    // setup) and what is sized by concurrency rather than by the number of shoots are in it.
+    let warm_up: Vec<ShootSpec> = (0..16)
+        .map(|i| spec("scale", &format!("w{i:02}")))
+        .collect();
     let shoots: Vec<ShootSpec> = (0..count)
         .map(|i| spec("scale", &format!("s{i:03}")))
         .collect();
@@ -101,13 +106,13 @@ async fn watched_shoots_hold_one_connection_each_and_give_their_memory_back() {
     .await;
     let port = shared.api().port();
 
-    // Baseline: one shoot created, read and deleted, so that one-time caches (Flux manifests,
-    // TLS setup) are in it.
-    gardenlet::apply_extension(&seed, &warm_up[0])
-        .await
-        .unwrap();
-    wait_ready(bed, &warm_up[0].technical_id(), Duration::from_secs(60)).await;
-    wait_read(bed, &warm_up[0]).await;
+    for spec in &warm_up {
+        gardenlet::apply_extension(&seed, spec).await.unwrap();
+    }
+    for spec in &warm_up {
+        wait_ready(bed, &spec.technical_id(), Duration::from_secs(60)).await;
+        wait_read(bed, spec).await;
+    }
     delete_shoots(bed, &warm_up, &shared).await;
     let baseline = settled_rss(&extension).await;
 
@@ -138,6 +143,39 @@ async fn watched_shoots_hold_one_connection_each_and_give_their_memory_back() {
     );
     assert_eq!(held as usize, count);
 
+    // A tenth of the shoots hibernate and as many are migrated away: their connections go.
+    let tenth = (count / 10).max(1);
+    let (hibernating, rest) = shoots.split_at(tenth);
+    let (migrating, _) = rest.split_at(tenth);
+    for spec in hibernating {
+        let mut hibernated = spec.clone();
+        hibernated.hibernated = true;
+        gardenlet::apply_shoot_objects(&seed, &hibernated, Some(shared.api()))
+            .await
+            .unwrap();
+    }
+    for spec in migrating {
+        annotate(bed, &spec.technical_id(), "migrate").await;
+    }
+    let remaining = (count - 2 * tenth) as f64;
+    wait_for(
+        "the hibernated and migrated shoots' connections dropped",
+        Duration::from_secs(60),
+        || async {
+            let metrics = extension.metrics().await;
+            let held = metric_sum(&metrics, "shoot_flux_shoot_connections");
+            let hibernated = metric_sum(&metrics, "shoot_flux_shoots{state=\"hibernated\"}");
+            Ok((held == remaining && hibernated == tenth as f64).then_some(()))
+        },
+    )
+    .await
+    .unwrap();
+    let open = extension.process.tcp_connections_to(port);
+    println!(
+        "{tenth} hibernated and {tenth} migrated: {remaining} clients held, {open} connections"
+    );
+    assert!(open <= count - 2 * tenth, "{open} connections");
+
     delete_shoots(bed, &shoots, &shared).await;
     wait_for(
         "every shoot connection closed",
@@ -158,7 +196,10 @@ async fn watched_shoots_hold_one_connection_each_and_give_their_memory_back() {
         Duration::from_secs(60),
         || async {
             let rss = settled_rss(&extension).await;
-            Ok((rss as f64 <= limit).then_some(rss))
+            if rss as f64 > limit {
+                anyhow::bail!("RSS {rss} KiB");
+            }
+            Ok(Some(rss))
         },
     )
     .await

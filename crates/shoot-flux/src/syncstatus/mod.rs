@@ -19,6 +19,7 @@ use crate::flux::manifests::InstallBundle;
 use crate::flux::objects::{GIT_REPOSITORY_NAME, KUSTOMIZATION_NAME};
 use crate::gardener::types::Condition;
 use crate::health::Verdict;
+pub use crate::health::merge_conditions;
 use crate::shootaccess;
 
 pub const INSTALLED: &str = "FluxInstalled";
@@ -500,38 +501,6 @@ pub fn ownership_verdict(bootstrap: bool, others: &[(String, String)], namespace
             found.join("; ")
         ),
     }
-}
-
-/// `existing` with `verdicts` set, keeping other types and transition times; None when nothing
-/// changed (status, reason and message), so a steady shoot causes no write.
-pub fn merge_conditions(
-    existing: &[Condition],
-    verdicts: &[(&'static str, Verdict)],
-    now: &str,
-) -> Option<Vec<Condition>> {
-    let changed = verdicts.iter().any(|(kind, v)| {
-        !existing.iter().any(|c| {
-            c.type_ == *kind
-                && c.status == v.status
-                && c.reason == v.reason
-                && c.message == v.message
-        })
-    });
-    changed.then(|| {
-        verdicts
-            .iter()
-            .fold(existing.to_vec(), |conditions, (kind, v)| match conditions
-                .iter()
-                .find(|c| c.type_ == *kind)
-            {
-                Some(c)
-                    if c.status == v.status && c.reason == v.reason && c.message == v.message =>
-                {
-                    conditions
-                }
-                _ => crate::health::set_condition(&conditions, kind, v, now),
-            })
-    })
 }
 
 /// A failing sync as the health check reports it when the operator asks for it: the messages

@@ -12,13 +12,11 @@ use futures::StreamExt;
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::Client;
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, ListParams};
-use serde_json::json;
 
 use super::{Installed, Observation, SyncState, decide, merge_conditions};
 use crate::gardener::shoot::decode_cluster;
-use crate::gardener::types::{Condition, Extension, cluster_resource, extension_resource};
+use crate::gardener::types::{Extension, cluster_resource, extension_resource};
 use crate::metrics::Metrics;
-use crate::reconciler::now;
 use crate::shootaccess::{self, GENERIC_KUBECONFIG_ANNOTATION, ShootAccessError};
 
 #[derive(Debug, Clone)]
@@ -213,45 +211,18 @@ async fn check_one(
         clients.drop_client(&ext.namespace);
     }
     let report = decide(&installed, &observation);
-    if let Err(e) = write_conditions(seed, &ext.namespace, &ext.name, &report.conditions).await {
+    // The listed Extension tells whether anything changed: a steady shoot costs no write.
+    let listed = ext.status.conditions.as_deref().unwrap_or_default();
+    if merge_conditions(listed, &report.conditions, "").is_none() {
+        return Outcome::Read(ext.namespace, report.state);
+    }
+    if let Err(e) =
+        crate::health::write_conditions(seed, &ext.namespace, &ext.name, &report.conditions).await
+    {
         tracing::warn!(namespace = %ext.namespace, error = %e, "writing the sync status failed");
     }
     tracing::debug!(namespace = %ext.namespace, state = report.state.as_str(), "sync status read");
     Outcome::Read(ext.namespace, report.state)
-}
-
-/// Read-modify-write of our condition types under optimistic locking, only when they changed.
-async fn write_conditions(
-    seed: &Client,
-    namespace: &str,
-    name: &str,
-    verdicts: &[(&'static str, crate::health::Verdict)],
-) -> Result<(), kube::Error> {
-    let api: Api<DynamicObject> =
-        Api::namespaced_with(seed.clone(), namespace, &extension_resource());
-    for _ in 0..5 {
-        let Some(current) = api.get_opt(name).await? else {
-            return Ok(());
-        };
-        let json = serde_json::to_value(&current).unwrap_or_default();
-        let conditions: Vec<Condition> =
-            serde_json::from_value(json["status"]["conditions"].clone()).unwrap_or_default();
-        let Some(updated) = merge_conditions(&conditions, verdicts, &now()) else {
-            return Ok(());
-        };
-        let patch = json!({
-            "metadata": {"resourceVersion": current.metadata.resource_version},
-            "status": {"conditions": updated}
-        });
-        match api
-            .patch_status(name, &Default::default(), &kube::api::Patch::Merge(&patch))
-            .await
-        {
-            Err(kube::Error::Api(s)) if s.code == 409 => continue,
-            other => return other.map(|_| ()),
-        }
-    }
-    Ok(())
 }
 
 /// Per-shoot sync facts kept between rounds, for the metrics.
