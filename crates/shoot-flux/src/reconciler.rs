@@ -256,7 +256,10 @@ impl Reconciler {
         match op {
             OperationType::Migrate => {
                 self.run(ext, op, None, async {
-                    self.actuator.migrate(ext, shoot).await.map(|()| None)
+                    self.actuator
+                        .migrate(ext, shoot)
+                        .await
+                        .map(|()| (None, true))
                 })
                 .await?;
                 // Migrate removes every finalizer, not only ours, then the annotation.
@@ -270,11 +273,20 @@ impl Reconciler {
                     return Ok(Next::AwaitChange);
                 }
                 if shoot.force_deletion {
-                    let work =
-                        async { self.actuator.force_delete(ext, shoot).await.map(|()| None) };
+                    let work = async {
+                        self.actuator
+                            .force_delete(ext, shoot)
+                            .await
+                            .map(|()| (None, true))
+                    };
                     self.run(ext, op, None, work).await?;
                 } else {
-                    let work = async { self.actuator.delete(ext, shoot).await.map(|()| None) };
+                    let work = async {
+                        self.actuator
+                            .delete(ext, shoot)
+                            .await
+                            .map(|()| (None, true))
+                    };
                     self.run(ext, op, None, work).await?;
                 }
                 self.update_finalizers(ext, |f| f.into_iter().filter(|x| x != FINALIZER).collect())
@@ -284,7 +296,10 @@ impl Reconciler {
             OperationType::Restore => {
                 self.ensure_finalizer(ext).await?;
                 self.run(ext, op, None, async {
-                    self.actuator.restore(ext, shoot).await.map(Some)
+                    self.actuator
+                        .restore(ext, shoot)
+                        .await
+                        .map(|i| (Some(i), true))
                 })
                 .await?;
                 self.patch_metadata(ext, json!({"annotations": {OPERATION_ANNOTATION: null}}))
@@ -294,7 +309,10 @@ impl Reconciler {
             OperationType::Create | OperationType::Reconcile => {
                 self.ensure_finalizer(ext).await?;
                 self.run(ext, op, unrequested_success, async {
-                    self.actuator.reconcile(ext, shoot).await.map(Some)
+                    self.actuator
+                        .reconcile(ext, shoot)
+                        .await
+                        .map(|r| (Some(r.installed), r.wrote))
                 })
                 .await?;
                 Ok(Next::RequeueAfter(self.resync))
@@ -305,20 +323,21 @@ impl Reconciler {
     /// Processing -> actuator -> Succeeded (with what was installed as providerStatus, for the
     /// sync status), or Error with lastError and codes. With `unrequested_success` (the current
     /// status of an object Succeeded at its generation, reconciled without being asked), there is
-    /// no Processing, and Succeeded is written only if it says something new.
+    /// no Processing, and Succeeded is written only if the work wrote something or the status
+    /// says something new: a resync with nothing changed writes nothing.
     async fn run(
         &self,
         ext: &Extension,
         op: OperationType,
         unrequested_success: Option<&Value>,
-        work: impl std::future::Future<Output = Result<Option<Installed>, ActuatorError>>,
+        work: impl std::future::Future<Output = Result<(Option<Installed>, bool), ActuatorError>>,
     ) -> Result<(), ReconcileError> {
         if unrequested_success.is_none() {
             self.patch_status(ext, &status::processing(op, &now()))
                 .await?;
         }
         match work.await {
-            Ok(installed) => {
+            Ok((installed, wrote)) => {
                 let patch = status::succeeded(
                     op,
                     ext.generation,
@@ -334,7 +353,9 @@ impl Reconciler {
                         .as_ref(),
                     &now(),
                 );
-                if unrequested_success.is_some_and(|current| says_nothing_new(current, &patch)) {
+                if !wrote
+                    && unrequested_success.is_some_and(|current| says_nothing_new(current, &patch))
+                {
                     tracing::debug!(namespace = %ext.namespace, "unchanged; no status write");
                     return Ok(());
                 }
