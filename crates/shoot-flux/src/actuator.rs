@@ -106,6 +106,13 @@ impl ActuatorError {
     }
 }
 
+/// What a reconcile installed, and whether it had to write anything to the seed for it.
+#[derive(Debug)]
+pub struct Reconciled {
+    pub installed: Installed,
+    pub wrote: bool,
+}
+
 pub struct Actuator {
     seed: Client,
     garden: Garden,
@@ -160,7 +167,7 @@ impl Actuator {
         &self,
         ext: &Extension,
         shoot: &ShootFacts,
-    ) -> Result<Installed, ActuatorError> {
+    ) -> Result<Reconciled, ActuatorError> {
         if shoot.is_workerless() {
             return Err(ActuatorError::Configuration(
                 "invalid configuration: spec.shoot.spec.provider.workers: the shoot has no workers, and Flux needs nodes to run; shoot-flux does not support workerless shoots, remove the extension".into(),
@@ -226,15 +233,18 @@ impl Actuator {
         let desired = render::render(shoot, &effective, &bundle, &inputs)
             .map_err(|e| ActuatorError::Configuration(format!("invalid configuration: {e}")))?;
         // Install first: the config objects need Flux's CRDs.
-        self.apply(&desired.install).await?;
-        self.apply(&desired.config).await?;
-        self.apply(&desired.access).await?;
+        let mut wrote = self.apply(&desired.install).await?;
+        wrote |= self.apply(&desired.config).await?;
+        wrote |= self.apply(&desired.access).await?;
         shootaccess::ensure_secret(&self.seed, &ext.namespace).await?;
         let key = deploy_key.as_ref().map(|k| DeployKeyRef {
             project: shoot.project.clone(),
             fingerprint: k.fingerprint(),
         });
-        Ok(Installed::new(&effective, &bundle, key))
+        Ok(Reconciled {
+            installed: Installed::new(&effective, &bundle, key),
+            wrote,
+        })
     }
 
     /// The seed copies of the `Shoot.spec.resources` Secrets the configuration names.
@@ -269,11 +279,13 @@ impl Actuator {
         Ok(out)
     }
 
-    async fn apply(&self, desired: &DesiredManagedResource) -> Result<(), ActuatorError> {
+    /// Creates or updates one ManagedResource and its secret; true if anything was written.
+    async fn apply(&self, desired: &DesiredManagedResource) -> Result<bool, ActuatorError> {
         let namespace = desired.managed_resource["metadata"]["namespace"]
             .as_str()
             .unwrap_or_default();
         let secrets: Api<Secret> = Api::namespaced(self.seed.clone(), namespace);
+        let mut wrote = false;
         // Secrets are immutable and content-named: create once, never update.
         if secrets
             .get_metadata_opt(&desired.secret_name)
@@ -282,6 +294,7 @@ impl Actuator {
         {
             let secret: Secret = serde_json::from_value(desired.secret.clone())
                 .map_err(|e| ActuatorError::Configuration(e.to_string()))?;
+            wrote = true;
             match secrets.create(&PostParams::default(), &secret).await {
                 Ok(_) => {}
                 Err(kube::Error::Api(s)) if s.code == 409 => {}
@@ -297,12 +310,14 @@ impl Actuator {
         ) {
             (_, None) => {}
             (None, Some(_)) => {
+                wrote = true;
                 let object: DynamicObject =
                     serde_json::from_value(desired.managed_resource.clone())
                         .map_err(|e| ActuatorError::Configuration(e.to_string()))?;
                 mrs.create(&PostParams::default(), &object).await?;
             }
             (Some(_), Some(patch)) => {
+                wrote = true;
                 mrs.patch(
                     &desired.name,
                     &PatchParams::default(),
@@ -311,7 +326,7 @@ impl Actuator {
                 .await?;
             }
         }
-        Ok(())
+        Ok(wrote)
     }
 
     /// Delete: while the shoot itself goes away or sleeps, Flux cannot run, so the MRs are
@@ -369,7 +384,7 @@ impl Actuator {
         ext: &Extension,
         shoot: &ShootFacts,
     ) -> Result<Installed, ActuatorError> {
-        self.reconcile(ext, shoot).await
+        self.reconcile(ext, shoot).await.map(|r| r.installed)
     }
 
     async fn delete_managed_resource(

@@ -9,10 +9,8 @@ use kube::Client;
 use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams};
 use serde_json::{Value, json};
 
-use crate::gardener::shoot::decode_cluster;
-use crate::gardener::types::{
-    Condition, Extension, cluster_resource, extension_resource, managed_resource_resource,
-};
+use crate::gardener::shoot::{decode_cluster, get_cluster};
+use crate::gardener::types::{Condition, Extension, extension_resource, managed_resource_resource};
 use crate::managedresource::{CONFIG_NAME, INSTALL_NAME};
 use crate::reconciler::now;
 
@@ -189,11 +187,10 @@ async fn check_one(
     {
         return Ok(());
     }
-    let clusters: Api<DynamicObject> = Api::all_with(client.clone(), &cluster_resource());
-    let Some(cluster) = clusters.get_opt(&ext.namespace).await? else {
+    let Some(cluster) = get_cluster(client, &ext.namespace).await? else {
         return Ok(());
     };
-    let Ok(shoot) = decode_cluster(&serde_json::to_value(&cluster).unwrap_or_default()) else {
+    let Ok(shoot) = decode_cluster(&cluster) else {
         return Ok(());
     };
     let mrs: Api<DynamicObject> =

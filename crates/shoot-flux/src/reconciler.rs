@@ -11,11 +11,9 @@ use serde_json::{Value, json};
 
 use crate::actuator::{Actuator, ActuatorError};
 use crate::gardener::operation::{self, AnnotationStep, OperationType};
-use crate::gardener::shoot::{ShootFacts, decode_cluster};
+use crate::gardener::shoot::{ShootFacts, decode_cluster, get_cluster};
 use crate::gardener::status::{self, ErrorCode};
-use crate::gardener::types::{
-    Extension, FINALIZER, OPERATION_ANNOTATION, cluster_resource, extension_resource,
-};
+use crate::gardener::types::{Extension, FINALIZER, OPERATION_ANNOTATION, extension_resource};
 use crate::metrics::Metrics;
 use crate::syncstatus::Installed;
 
@@ -197,7 +195,8 @@ impl Reconciler {
         if !ext.is_ours() {
             return Ok(Next::AwaitChange);
         }
-        match operation::annotation_step(&ext) {
+        let step = operation::annotation_step(&ext);
+        match step {
             AnnotationStep::Wait => return Ok(Next::AwaitChange),
             AnnotationStep::RemoveThenReconcile => {
                 self.patch_metadata(&ext, json!({"annotations": {OPERATION_ANNOTATION: null}}))
@@ -207,11 +206,10 @@ impl Reconciler {
             AnnotationStep::Proceed => {}
         }
         let op = operation::compute_operation_type(&ext);
-        let clusters: Api<DynamicObject> = Api::all_with(self.seed.clone(), &cluster_resource());
-        let Some(cluster) = clusters.get_opt(namespace).await? else {
+        let Some(cluster) = get_cluster(&self.seed, namespace).await? else {
             return Err(ReconcileError::ClusterMissing(namespace.to_string()));
         };
-        let shoot = match decode_cluster(&serde_json::to_value(&cluster).unwrap_or_default()) {
+        let shoot = match decode_cluster(&cluster) {
             Ok(s) => s,
             Err(e) => {
                 self.report_error(
@@ -232,8 +230,14 @@ impl Reconciler {
         if operation::should_skip(op, ext.status.last_operation.as_ref()) {
             return Ok(Next::AwaitChange);
         }
+        // A reconcile nobody asked for (resync, a changed project ConfigMap or deploy key) of an
+        // object that is Succeeded at its generation writes its status only if it changes.
+        let unrequested_success = (step == AnnotationStep::Proceed
+            && op == OperationType::Reconcile
+            && quiet_status(&ext))
+        .then_some(&json["status"]);
         let started = std::time::Instant::now();
-        let result = self.dispatch(&ext, &shoot, op).await;
+        let result = self.dispatch(&ext, &shoot, op, unrequested_success).await;
         self.metrics.observe(
             op,
             started.elapsed(),
@@ -247,11 +251,15 @@ impl Reconciler {
         ext: &Extension,
         shoot: &ShootFacts,
         op: OperationType,
+        unrequested_success: Option<&Value>,
     ) -> Result<Next, ReconcileError> {
         match op {
             OperationType::Migrate => {
-                self.run(ext, op, async {
-                    self.actuator.migrate(ext, shoot).await.map(|()| None)
+                self.run(ext, op, None, async {
+                    self.actuator
+                        .migrate(ext, shoot)
+                        .await
+                        .map(|()| (None, true))
                 })
                 .await?;
                 // Migrate removes every finalizer, not only ours, then the annotation.
@@ -265,12 +273,21 @@ impl Reconciler {
                     return Ok(Next::AwaitChange);
                 }
                 if shoot.force_deletion {
-                    let work =
-                        async { self.actuator.force_delete(ext, shoot).await.map(|()| None) };
-                    self.run(ext, op, work).await?;
+                    let work = async {
+                        self.actuator
+                            .force_delete(ext, shoot)
+                            .await
+                            .map(|()| (None, true))
+                    };
+                    self.run(ext, op, None, work).await?;
                 } else {
-                    let work = async { self.actuator.delete(ext, shoot).await.map(|()| None) };
-                    self.run(ext, op, work).await?;
+                    let work = async {
+                        self.actuator
+                            .delete(ext, shoot)
+                            .await
+                            .map(|()| (None, true))
+                    };
+                    self.run(ext, op, None, work).await?;
                 }
                 self.update_finalizers(ext, |f| f.into_iter().filter(|x| x != FINALIZER).collect())
                     .await?;
@@ -278,8 +295,11 @@ impl Reconciler {
             }
             OperationType::Restore => {
                 self.ensure_finalizer(ext).await?;
-                self.run(ext, op, async {
-                    self.actuator.restore(ext, shoot).await.map(Some)
+                self.run(ext, op, None, async {
+                    self.actuator
+                        .restore(ext, shoot)
+                        .await
+                        .map(|i| (Some(i), true))
                 })
                 .await?;
                 self.patch_metadata(ext, json!({"annotations": {OPERATION_ANNOTATION: null}}))
@@ -288,8 +308,11 @@ impl Reconciler {
             }
             OperationType::Create | OperationType::Reconcile => {
                 self.ensure_finalizer(ext).await?;
-                self.run(ext, op, async {
-                    self.actuator.reconcile(ext, shoot).await.map(Some)
+                self.run(ext, op, unrequested_success, async {
+                    self.actuator
+                        .reconcile(ext, shoot)
+                        .await
+                        .map(|r| (Some(r.installed), r.wrote))
                 })
                 .await?;
                 Ok(Next::RequeueAfter(self.resync))
@@ -298,36 +321,45 @@ impl Reconciler {
     }
 
     /// Processing -> actuator -> Succeeded (with what was installed as providerStatus, for the
-    /// sync status), or Error with lastError and codes.
+    /// sync status), or Error with lastError and codes. With `unrequested_success` (the current
+    /// status of an object Succeeded at its generation, reconciled without being asked), there is
+    /// no Processing, and Succeeded is written only if the work wrote something or the status
+    /// says something new: a resync with nothing changed writes nothing.
     async fn run(
         &self,
         ext: &Extension,
         op: OperationType,
-        work: impl std::future::Future<Output = Result<Option<Installed>, ActuatorError>>,
+        unrequested_success: Option<&Value>,
+        work: impl std::future::Future<Output = Result<(Option<Installed>, bool), ActuatorError>>,
     ) -> Result<(), ReconcileError> {
-        self.patch_status(ext, &status::processing(op, &now()))
-            .await?;
-        match work.await {
-            Ok(installed) => {
-                self.patch_status(
-                    ext,
-                    &status::succeeded(
-                        op,
-                        ext.generation,
-                        match op {
-                            OperationType::Create
-                            | OperationType::Reconcile
-                            | OperationType::Restore => self.actuator.success_note(),
-                            _ => None,
-                        },
-                        installed
-                            .as_ref()
-                            .and_then(|i| serde_json::to_value(i).ok())
-                            .as_ref(),
-                        &now(),
-                    ),
-                )
+        if unrequested_success.is_none() {
+            self.patch_status(ext, &status::processing(op, &now()))
                 .await?;
+        }
+        match work.await {
+            Ok((installed, wrote)) => {
+                let patch = status::succeeded(
+                    op,
+                    ext.generation,
+                    match op {
+                        OperationType::Create
+                        | OperationType::Reconcile
+                        | OperationType::Restore => self.actuator.success_note(),
+                        _ => None,
+                    },
+                    installed
+                        .as_ref()
+                        .and_then(|i| serde_json::to_value(i).ok())
+                        .as_ref(),
+                    &now(),
+                );
+                if !wrote
+                    && unrequested_success.is_some_and(|current| says_nothing_new(current, &patch))
+                {
+                    tracing::debug!(namespace = %ext.namespace, "unchanged; no status write");
+                    return Ok(());
+                }
+                self.patch_status(ext, &patch).await?;
                 tracing::info!(namespace = %ext.namespace, operation = op.as_str(), "succeeded");
                 Ok(())
             }
@@ -346,5 +378,66 @@ impl Reconciler {
                 Err(e.into())
             }
         }
+    }
+}
+
+/// The object's last operation is a Succeeded Create or Reconcile of its current generation,
+/// without an error.
+fn quiet_status(ext: &Extension) -> bool {
+    ext.status.last_error.is_none()
+        && ext.status.observed_generation == Some(ext.generation)
+        && ext.status.last_operation.as_ref().is_some_and(|l| {
+            l.state == "Succeeded" && matches!(l.type_.as_str(), "Create" | "Reconcile")
+        })
+}
+
+/// Whether a Succeeded patch would only move `lastUpdateTime`: the same providerStatus and the
+/// same description as the current status.
+fn says_nothing_new(current: &Value, patch: &Value) -> bool {
+    let new = &patch["status"];
+    // A merge patch removes the fields it sets to null, so the stored object has none of them.
+    without_nulls(&current["providerStatus"]) == without_nulls(&new["providerStatus"])
+        && current["lastOperation"]["description"] == new["lastOperation"]["description"]
+        && current["observedGeneration"] == new["observedGeneration"]
+}
+
+fn without_nulls(value: &Value) -> Value {
+    match value {
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .filter(|(_, v)| !v.is_null())
+                .map(|(k, v)| (k.clone(), without_nulls(v)))
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.iter().map(without_nulls).collect()),
+        other => other.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unchanged_success_says_nothing_new() {
+        let patch = status::succeeded(
+            OperationType::Reconcile,
+            3,
+            None,
+            Some(&json!({"kind": "FluxStatus", "flux": {"version": "v2.9.5"}})),
+            "2026-11-25T08:00:00Z",
+        );
+        let mut current = patch["status"].clone();
+        current["lastOperation"]["lastUpdateTime"] = json!("2026-11-25T07:00:00Z");
+        assert!(says_nothing_new(&current, &patch));
+        // A null in the patch is an absent field in the stored object.
+        let mut with_null = patch.clone();
+        with_null["status"]["providerStatus"]["deployKey"] = Value::Null;
+        assert!(says_nothing_new(&current, &with_null));
+        current["providerStatus"]["flux"]["version"] = json!("v2.6.4");
+        assert!(!says_nothing_new(&current, &patch));
+        let mut other = patch["status"].clone();
+        other["lastOperation"]["description"] = json!("Extension has been reconciled (note)");
+        assert!(!says_nothing_new(&other, &patch));
     }
 }

@@ -121,12 +121,12 @@ pub fn render(
         config: managedresource::build(
             CONFIG_NAME,
             namespace,
-            &managedresource::brotli_compress(config_yaml.as_bytes()),
+            &managedresource::brotli_compress_small(config_yaml.as_bytes()),
         ),
         access: managedresource::build(
             ACCESS_NAME,
             namespace,
-            &managedresource::brotli_compress(access_yaml.as_bytes()),
+            &managedresource::brotli_compress_small(access_yaml.as_bytes()),
         ),
         config_objects,
     })

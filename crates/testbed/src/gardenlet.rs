@@ -176,6 +176,160 @@ impl ShootSpec {
     }
 }
 
+/// A CloudProfile the size of a real provider's (about 150 KiB as JSON): hundreds of machine
+/// types, machine images with many versions and their expiration dates, dozens of Kubernetes
+/// versions, regions with zones and labels, volume types and a provider config, as large public
+/// landscapes have them. Deterministic; `spec` gives the type and a region that exists.
+pub fn landscape_cloud_profile_json(spec: &ShootSpec) -> Value {
+    let families = [
+        ("m5", "general"),
+        ("m6i", "general"),
+        ("m7i", "general"),
+        ("c5", "compute"),
+        ("c6i", "compute"),
+        ("r5", "memory"),
+        ("r6i", "memory"),
+        ("g5", "gpu"),
+        ("i4i", "storage"),
+        ("t3", "burstable"),
+        ("x2idn", "memory"),
+        ("p4d", "gpu"),
+    ];
+    let sizes = [
+        ("large", 2),
+        ("xlarge", 4),
+        ("2xlarge", 8),
+        ("4xlarge", 16),
+        ("8xlarge", 32),
+        ("12xlarge", 48),
+        ("16xlarge", 64),
+        ("24xlarge", 96),
+    ];
+    let mut machine_types = Vec::new();
+    for (family, class) in families {
+        for (size, cpu) in sizes {
+            for arch in ["amd64", "arm64"] {
+                let memory = match class {
+                    "memory" => cpu * 8,
+                    "compute" => cpu * 2,
+                    _ => cpu * 4,
+                };
+                let name = if arch == "arm64" {
+                    format!("{family}g.{size}")
+                } else {
+                    format!("{family}.{size}")
+                };
+                machine_types.push(json!({
+                    "name": name, "cpu": cpu.to_string(),
+                    "gpu": if class == "gpu" { (cpu / 8).max(1) } else { 0 }.to_string(),
+                    "memory": format!("{memory}Gi"), "usable": true, "architecture": arch,
+                    "storage": {"class": "standard", "type": "gp3", "size": "50Gi"},
+                    "capabilities": {"architecture": [arch], "hypervisorType": ["nitro"]}
+                }));
+            }
+        }
+    }
+    let mut machine_images = Vec::new();
+    for (name, majors) in [
+        ("gardenlinux", 1700..1900),
+        ("suse-chost", 15..45),
+        ("ubuntu", 18..48),
+        ("flatcar", 3000..3060),
+    ] {
+        let versions: Vec<Value> = majors
+            .step_by(2)
+            .flat_map(|major| {
+                (0..3).map(move |patch| {
+                    json!({
+                        "version": format!("{major}.{patch}.0"),
+                        "classification": if patch == 2 { "supported" } else { "deprecated" },
+                        "expirationDate": format!("2027-{:02}-01T00:00:00Z", 1 + (major + patch) % 12),
+                        "cri": [{"name": "containerd", "containerRuntimes": [{"type": "gvisor"}]}],
+                        "architectures": ["amd64", "arm64"],
+                        "kubeletVersionConstraint": ">= 1.30",
+                        "inPlaceUpdates": {"supported": false}
+                    })
+                })
+            })
+            .collect();
+        machine_images.push(json!({"name": name, "updateStrategy": "minor", "versions": versions}));
+    }
+    let kubernetes: Vec<Value> = (28..=36)
+        .flat_map(|minor| {
+            (0..5).map(move |patch| {
+                json!({
+                    "version": format!("1.{minor}.{patch}"),
+                    "classification": if minor >= 34 { "supported" } else { "deprecated" },
+                    "expirationDate": format!("2027-{:02}-15T00:00:00Z", 1 + (minor + patch) % 12)
+                })
+            })
+        })
+        .collect();
+    let mut regions = vec![json!({
+        "name": spec.region,
+        "zones": [{"name": format!("{}a", spec.region)}, {"name": format!("{}b", spec.region)}],
+        "labels": {"topology.kubernetes.io/region": spec.region}
+    })];
+    for geo in ["eu", "us", "ap", "sa", "ca", "me"] {
+        for side in ["north", "south", "east", "west", "central"] {
+            for n in 1..=2 {
+                let region = format!("{geo}-{side}-{n}");
+                let zones: Vec<Value> = ["a", "b", "c"]
+                    .iter()
+                    .map(|z| json!({"name": format!("{region}{z}")}))
+                    .collect();
+                regions.push(json!({
+                    "name": region,
+                    "zones": zones,
+                    "labels": {"topology.kubernetes.io/region": region, "seed.gardener.cloud/eu-access": (geo == "eu").to_string()},
+                    "accessRestrictions": if geo == "eu" { json!([{"name": "eu-access-only"}]) } else { json!([]) }
+                }));
+            }
+        }
+    }
+    let image_regions: Vec<Value> = machine_images
+        .iter()
+        .flat_map(|image| {
+            let name = image["name"].as_str().unwrap_or_default().to_string();
+            let versions = image["versions"].as_array().cloned().unwrap_or_default();
+            versions.into_iter().take(12).map(move |v| {
+                json!({
+                    "name": name, "version": v["version"],
+                    "regions": [{"name": "eu-central-1", "ami": format!("ami-{:017x}", fnv(&format!("{name}{}", v["version"]))), "architecture": "amd64"}]
+                })
+            })
+        })
+        .collect();
+    json!({
+        "apiVersion": "core.gardener.cloud/v1beta1",
+        "kind": "CloudProfile",
+        "metadata": {
+            "name": "local",
+            "labels": {"provider.extensions.gardener.cloud/type": spec.provider_type},
+            "annotations": {"cloudprofile.gardener.cloud/owner": "landscape-operators"}
+        },
+        "spec": {
+            "type": spec.provider_type,
+            "kubernetes": {"versions": kubernetes},
+            "machineImages": machine_images,
+            "machineTypes": machine_types,
+            "regions": regions,
+            "volumeTypes": [
+                {"name": "gp2", "class": "standard", "usable": true},
+                {"name": "gp3", "class": "standard", "usable": true, "minSize": "20Gi"},
+                {"name": "io1", "class": "premium", "usable": true, "minSize": "20Gi"}
+            ],
+            "bastion": {"machineType": {"name": "t3.large"}, "machineImage": {"name": "gardenlinux"}},
+            "limits": {"maxNodesTotal": 1000},
+            "providerConfig": {
+                "apiVersion": "aws.provider.extensions.gardener.cloud/v1alpha1",
+                "kind": "CloudProfileConfig",
+                "machineImages": image_regions
+            }
+        }
+    })
+}
+
 /// A stable, short hash for deterministic UIDs and secret names.
 fn fnv(text: &str) -> u64 {
     text.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
@@ -220,6 +374,17 @@ pub async fn apply_shoot_objects(
     seed: &Client,
     spec: &ShootSpec,
     shoot_api: Option<&ApiServer>,
+) -> Result<()> {
+    apply_shoot_objects_with_cloud_profile(seed, spec, shoot_api, &spec.cloud_profile_json()).await
+}
+
+/// Like `apply_shoot_objects`, with the given CloudProfile in the Cluster (e.g.
+/// `landscape_cloud_profile_json`, the size of a real provider's).
+pub async fn apply_shoot_objects_with_cloud_profile(
+    seed: &Client,
+    spec: &ShootSpec,
+    shoot_api: Option<&ApiServer>,
+    cloud_profile: &Value,
 ) -> Result<()> {
     let ns = spec.technical_id();
     let namespace = Namespace {
@@ -282,7 +447,7 @@ pub async fn apply_shoot_objects(
             "annotations": {"generic-token-kubeconfig.secret.gardener.cloud/name": generic_name}
         },
         "spec": {
-            "cloudProfile": spec.cloud_profile_json(),
+            "cloudProfile": cloud_profile,
             "seed": spec.seed_json(),
             "shoot": spec.shoot_json()
         }

@@ -149,6 +149,21 @@ impl Process {
             .and_then(|v| v.parse().ok())
     }
 
+    /// CPU time (user + system) used so far, from /proc/<pid>/stat.
+    pub fn cpu_time(&self) -> Option<Duration> {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid)).ok()?;
+        // The command name may hold spaces; fields after its closing parenthesis are fixed.
+        let rest = &stat[stat.rfind(')')? + 1..];
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        // After ")": state is field 3 (index 0), utime field 14 (index 11), stime 15 (index 12).
+        let utime: u64 = fields.get(11)?.parse().ok()?;
+        let stime: u64 = fields.get(12)?.parse().ok()?;
+        // SAFETY: sysconf(3) only reads a constant.
+        let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+        let ticks = u64::try_from(ticks).ok().filter(|t| *t > 0)?;
+        Some(Duration::from_micros((utime + stime) * 1_000_000 / ticks))
+    }
+
     /// This process's established TCP connections to `remote_port` (IPv4 and IPv6), read from
     /// /proc: its socket inodes matched against the kernel's connection tables.
     pub fn tcp_connections_to(&self, remote_port: u16) -> usize {

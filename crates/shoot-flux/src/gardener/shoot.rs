@@ -78,6 +78,48 @@ fn opt_bool(value: &Value, pointer: &str) -> Result<bool, DecodeError> {
 }
 
 /// Decodes the facts from a Cluster object (as JSON). Every problem names its field.
+/// The parts of a Cluster shoot-flux reads. The CloudProfile (often hundreds of KiB in a real
+/// landscape) is skipped while parsing, never built as a value.
+#[derive(serde::Deserialize)]
+struct SlimCluster {
+    metadata: Value,
+    #[serde(default)]
+    spec: SlimClusterSpec,
+}
+
+#[derive(serde::Deserialize, Default)]
+struct SlimClusterSpec {
+    shoot: Option<Value>,
+    seed: Option<Value>,
+}
+
+/// Reads the Cluster `name` with only its metadata, Shoot and Seed (None if it does not exist),
+/// in the shape `decode_cluster` reads.
+pub async fn get_cluster(client: &kube::Client, name: &str) -> Result<Option<Value>, kube::Error> {
+    let request = http::Request::get(format!(
+        "/apis/extensions.gardener.cloud/v1alpha1/clusters/{name}"
+    ))
+    .body(Vec::new())
+    .map_err(kube::Error::HttpError)?;
+    match client.request::<SlimCluster>(request).await {
+        Ok(cluster) => {
+            let mut spec = serde_json::Map::new();
+            if let Some(shoot) = cluster.spec.shoot {
+                spec.insert("shoot".into(), shoot);
+            }
+            if let Some(seed) = cluster.spec.seed {
+                spec.insert("seed".into(), seed);
+            }
+            Ok(Some(serde_json::json!({
+                "metadata": cluster.metadata,
+                "spec": Value::Object(spec)
+            })))
+        }
+        Err(kube::Error::Api(s)) if s.code == 404 => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 pub fn decode_cluster(cluster: &Value) -> Result<ShootFacts, DecodeError> {
     let cluster_name = cluster["metadata"]["name"]
         .as_str()

@@ -14,8 +14,8 @@ use kube::Client;
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, ListParams};
 
 use super::{Installed, Observation, SyncState, decide, merge_conditions};
-use crate::gardener::shoot::decode_cluster;
-use crate::gardener::types::{Extension, cluster_resource, extension_resource};
+use crate::gardener::shoot::{decode_cluster, get_cluster};
+use crate::gardener::types::{Extension, extension_resource};
 use crate::metrics::Metrics;
 use crate::shootaccess::{self, GENERIC_KUBECONFIG_ANNOTATION, ShootAccessError};
 
@@ -163,8 +163,7 @@ async fn check_one(
     let Some(installed) = Installed::from_extension(&json) else {
         return Outcome::Skipped;
     };
-    let clusters: Api<DynamicObject> = Api::all_with(seed.clone(), &cluster_resource());
-    let cluster = match clusters.get_opt(&ext.namespace).await {
+    let cluster = match get_cluster(seed, &ext.namespace).await {
         Ok(Some(cluster)) => cluster,
         Ok(None) => return Outcome::Skipped,
         Err(e) => {
@@ -172,7 +171,7 @@ async fn check_one(
             return Outcome::Skipped;
         }
     };
-    let Ok(shoot) = decode_cluster(&serde_json::to_value(&cluster).unwrap_or_default()) else {
+    let Ok(shoot) = decode_cluster(&cluster) else {
         return Outcome::Skipped;
     };
     // Hibernated or deleted shoots are never contacted; their conditions stay as last seen.
@@ -180,12 +179,9 @@ async fn check_one(
         clients.drop_client(&ext.namespace);
         return Outcome::Hibernated(ext.namespace);
     }
-    let generic = cluster
-        .metadata
-        .annotations
-        .as_ref()
-        .and_then(|a| a.get(GENERIC_KUBECONFIG_ANNOTATION))
-        .cloned();
+    let generic = cluster["metadata"]["annotations"][GENERIC_KUBECONFIG_ANNOTATION]
+        .as_str()
+        .map(str::to_string);
     let observe = async {
         match clients
             .get(seed, &ext.namespace, generic.as_deref(), timeout)

@@ -1,0 +1,205 @@
+//! The convergence benchmark of issue 8 (see `run.rs` for what it measures and
+//! docs/benchmarks.md for the figures). After `hack/testbed/install`:
+//!
+//! ```text
+//! cargo build --release -p shoot-flux --bins
+//! cargo run --release -p shoot-flux --example bench -- --shoots 100,300,1000
+//! ```
+//!
+//! (`hack/bench` runs both.) Flags: `--shoots N,N,..` (default 100,300,1000),
+//! `--concurrency 1,4,16,64` (the floor's), `--timeout-seconds 900` (per convergence),
+//! `--output docs/benchmarks.md` (where the measured section is written), `--no-write` (print
+//! only), `--binary PATH` (default: `gardener-extension-shoot-flux` beside this example), and
+//! `-- ARGS` after which every argument goes to the controller.
+
+mod run;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+
+const BEGIN: &str = "<!-- bench:begin (written by examples/bench; edit outside these markers) -->";
+const END: &str = "<!-- bench:end -->";
+
+struct Args {
+    options: run::Options,
+    output: Option<PathBuf>,
+}
+
+fn list(value: &str) -> Result<Vec<usize>> {
+    value
+        .split(',')
+        .map(|v| {
+            v.trim()
+                .parse::<usize>()
+                .with_context(|| format!("{v:?} is not a number"))
+        })
+        .collect()
+}
+
+fn extension_binary() -> Result<PathBuf> {
+    // target/<profile>/examples/bench -> target/<profile>/gardener-extension-shoot-flux
+    let exe = std::env::current_exe()?;
+    let binary = exe
+        .parent()
+        .and_then(|p| p.parent())
+        .map(|p| p.join("gardener-extension-shoot-flux"))
+        .context("locating the extension binary")?;
+    Ok(binary)
+}
+
+fn parse() -> Result<Args> {
+    let mut shoots = vec![100, 300, 1000];
+    let mut concurrencies = vec![1, 4, 16, 64];
+    let mut timeout = Duration::from_secs(900);
+    let mut output = Some(testbed::paths::repo_root().join("docs/benchmarks.md"));
+    let mut binary = None;
+    let mut extra_args = Vec::new();
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        let (flag, inline) = match arg.split_once('=') {
+            Some((f, v)) => (f.to_string(), Some(v.to_string())),
+            None => (arg.clone(), None),
+        };
+        let mut value = || -> Result<String> {
+            inline
+                .clone()
+                .or_else(|| args.next())
+                .with_context(|| format!("{flag} needs a value"))
+        };
+        match flag.as_str() {
+            "--shoots" => shoots = list(&value()?)?,
+            "--concurrency" => concurrencies = list(&value()?)?,
+            "--timeout-seconds" => timeout = Duration::from_secs(value()?.parse()?),
+            "--output" => output = Some(PathBuf::from(value()?)),
+            "--no-write" => output = None,
+            "--binary" => binary = Some(PathBuf::from(value()?)),
+            "--" => extra_args.extend(args.by_ref()),
+            other => bail!("unknown argument {other:?} (see examples/bench/main.rs)"),
+        }
+    }
+    let binary = match binary {
+        Some(b) => b,
+        None => extension_binary()?,
+    };
+    if !binary.is_file() {
+        bail!(
+            "{} is missing: run `cargo build --release -p shoot-flux --bins` first (hack/bench does)",
+            binary.display()
+        );
+    }
+    Ok(Args {
+        options: run::Options {
+            shoots,
+            binary,
+            concurrencies,
+            timeout,
+            extra_args,
+        },
+        output,
+    })
+}
+
+fn command_output(program: &str, args: &[&str]) -> String {
+    Command::new(program)
+        .args(args)
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+fn machine() -> String {
+    let cpus = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(0);
+    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    let mem_gib = meminfo
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse::<f64>().ok())
+        .map(|kib| kib / 1024.0 / 1024.0)
+        .unwrap_or(0.0);
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo
+        .lines()
+        .find_map(|l| l.strip_prefix("model name"))
+        .map(|v| v.trim_start_matches([' ', '\t', ':']).to_string())
+        .unwrap_or_else(|| "unknown CPU".into());
+    format!("{cpus} CPUs ({model}), {mem_gib:.0} GiB RAM")
+}
+
+/// The measured section of docs/benchmarks.md.
+fn section(rows: &[run::Row], options: &run::Options) -> Result<String> {
+    let versions = testbed::paths::versions()?;
+    let root = testbed::paths::repo_root();
+    let root = root.to_string_lossy();
+    let commit = command_output("git", &["-C", &root, "rev-parse", "--short=12", "HEAD"]);
+    let dirty = !command_output(
+        "git",
+        &["-C", &root, "status", "--porcelain", "--untracked-files=no"],
+    )
+    .is_empty();
+    let shoots: Vec<String> = options.shoots.iter().map(usize::to_string).collect();
+    Ok(format!(
+        "{BEGIN}\n\n\
+         Measured {date} on commit `{commit}`{dirty}, {machine}; {rustc}; kube-apiserver {k8s}, \
+         etcd {etcd}, gardener CRDs {gardener}, Flux {old} → {new}. Command: \
+         `cargo run --release -p shoot-flux --example bench -- --shoots {shoots}`.\n\n\
+         {table}\n\
+         Details (floor per concurrency; the best is the table's floor):\n\n\
+         {details}\n\
+         {END}\n",
+        date = command_output("date", &["-u", "+%Y-%m-%d %H:%M UTC"]),
+        dirty = if dirty {
+            " (with uncommitted changes)"
+        } else {
+            ""
+        },
+        machine = machine(),
+        rustc = command_output("rustc", &["--version"]),
+        k8s = versions.kubernetes,
+        etcd = versions.etcd,
+        gardener = versions.gardener,
+        old = versions.flux_previous,
+        new = versions.flux,
+        shoots = shoots.join(","),
+        table = run::table(rows),
+        details = run::details(rows),
+    ))
+}
+
+/// Replaces the measured section of `path` (or appends it), keeping everything else.
+fn write_section(path: &Path, section: &str) -> Result<()> {
+    let existing = std::fs::read_to_string(path).unwrap_or_else(|_| "# Benchmarks\n\n".into());
+    let text = match (existing.find(BEGIN), existing.find(END)) {
+        (Some(begin), Some(end)) if end > begin => format!(
+            "{}{}{}",
+            &existing[..begin],
+            section.trim_end(),
+            &existing[end + END.len()..]
+        ),
+        _ => format!("{}\n{section}", existing.trim_end()),
+    };
+    std::fs::write(path, text)?;
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let args = parse()?;
+    let bed = testbed::bed().await?;
+    eprintln!("test bed: {}", bed.dir().display());
+    let rows = run::run(&args.options).await?;
+    println!("{}", run::table(&rows));
+    println!("{}", run::details(&rows));
+    if let Some(path) = &args.output {
+        write_section(path, &section(&rows, &args.options)?)?;
+        println!("written to {}", path.display());
+    }
+    Ok(())
+}

@@ -1,0 +1,958 @@
+//! The convergence benchmark (issue 8), shared by `examples/bench/main.rs` and the CI smoke test
+//! `tests/bench_smoke.rs`. For each shoot count N, on the bed's garden and seed API servers:
+//!
+//! 1. creates N shoot namespaces with Clusters of a landscape's size (a CloudProfile of a real
+//!    provider's size) and shoot-flux Extensions, in projects of 10 shoots, half of the projects
+//!    with a public (https) and half with a private (ssh, deploy key) repository;
+//! 2. starts the controller (a separate process) and times it until every Extension is
+//!    Succeeded with its ManagedResources and secrets written;
+//! 3. stops it and times the floor: one bare client writing the same objects (same count and
+//!    sizes) to the same API servers, best of concurrency 1, 4, 16 and 64;
+//! 4. starts the controller again with nothing changed (its start reconciles every shoot, as
+//!    after a seed restart) and counts the write requests it makes, from the API servers'
+//!    `apiserver_request_total`;
+//! 5. changes the Flux version in every project and times the convergence again;
+//! 6. samples the controller's RSS and CPU time throughout.
+//!
+//! Everything of one N is removed before the next.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail, ensure};
+use futures::{StreamExt, TryStreamExt, stream};
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret};
+use kube::Client;
+use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams};
+use serde_json::json;
+use testbed::gardenlet::{self, ShootSpec};
+use testbed::kubeutil::dynamic_api;
+use testbed::ports::free_port;
+use testbed::process::Process;
+
+/// Shoots per project, as issue 8 asks.
+const PROJECT_SIZE: usize = 10;
+/// Concurrency of the benchmark's own setup and cleanup requests (not measured).
+const SETUP_CONCURRENCY: usize = 16;
+const OWNER_LABEL: &str = "shoot-flux.extensions.gardener.cloud/managed-resource";
+const ACCESS_SECRET: &str = "shoot-access-extension-shoot-flux";
+const DEPLOY_KEY_SECRET: &str = "flux-source";
+/// Resources whose writes count in the resync (leases of the API servers themselves are not ours).
+const COUNTED_RESOURCES: &[&str] = &[
+    "extensions",
+    "managedresources",
+    "secrets",
+    "configmaps",
+    "clusters",
+    "namespaces",
+];
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub shoots: Vec<usize>,
+    /// gardener-extension-shoot-flux to run.
+    pub binary: PathBuf,
+    /// Floor concurrencies.
+    pub concurrencies: Vec<usize>,
+    /// How long to wait for one convergence before giving up.
+    pub timeout: Duration,
+    /// Extra flags for the controller.
+    pub extra_args: Vec<String>,
+}
+
+/// One line of the table.
+#[derive(Debug, Clone)]
+pub struct Row {
+    pub shoots: usize,
+    pub convergence_s: f64,
+    pub floor_s: f64,
+    pub floor_concurrency: usize,
+    pub floor_objects: usize,
+    pub floor_mib: f64,
+    pub resync_writes: u64,
+    pub resync_write_kinds: String,
+    pub resync_s: f64,
+    pub upgrade_s: f64,
+    pub peak_rss_mib: f64,
+    pub steady_rss_mib: f64,
+    pub cpu_ms_per_shoot: f64,
+    pub upgrade_cpu_ms_per_shoot: f64,
+    pub cluster_kib: f64,
+    pub floors: Vec<(usize, f64)>,
+}
+
+impl Row {
+    pub fn ratio(&self) -> f64 {
+        if self.floor_s > 0.0 {
+            self.convergence_s / self.floor_s
+        } else {
+            f64::NAN
+        }
+    }
+}
+
+/// The table issue 8 asks for, as Markdown.
+pub fn table(rows: &[Row]) -> String {
+    let mut out = String::from(
+        "| N | convergence s | floor s | ratio | resync writes | upgrade s | peak RSS MiB | CPU ms/shoot |\n|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+    );
+    for r in rows {
+        out.push_str(&format!(
+            "| {} | {:.1} | {:.1} | {:.2} | {} | {:.1} | {:.1} | {:.1} |\n",
+            r.shoots,
+            r.convergence_s,
+            r.floor_s,
+            r.ratio(),
+            r.resync_writes,
+            r.upgrade_s,
+            r.peak_rss_mib,
+            r.cpu_ms_per_shoot
+        ));
+    }
+    out
+}
+
+/// The details behind the table: floor per concurrency, sizes, steady RSS, resync duration.
+pub fn details(rows: &[Row]) -> String {
+    let mut out = String::from(
+        "| N | Cluster KiB | floor objects | floor MiB | floor s by concurrency | best c | resync s | steady RSS MiB | upgrade CPU ms/shoot |\n|---:|---:|---:|---:|---|---:|---:|---:|---:|\n",
+    );
+    for r in rows {
+        let floors: Vec<String> = r
+            .floors
+            .iter()
+            .map(|(c, s)| format!("{s:.1} (c={c})"))
+            .collect();
+        out.push_str(&format!(
+            "| {} | {:.0} | {} | {:.1} | {} | {} | {:.1} | {:.1} | {:.1} |\n",
+            r.shoots,
+            r.cluster_kib,
+            r.floor_objects,
+            r.floor_mib,
+            floors.join(", "),
+            r.floor_concurrency,
+            r.resync_s,
+            r.steady_rss_mib,
+            r.upgrade_cpu_ms_per_shoot
+        ));
+    }
+    out.push_str("\nWrites of the resync by request:\n\n");
+    for r in rows {
+        out.push_str(&format!("- N = {}: {}\n", r.shoots, r.resync_write_kinds));
+    }
+    out
+}
+
+/// The controller process with its sampler of RSS and CPU time.
+struct Controller {
+    process: Process,
+    metrics_port: u16,
+    health_port: u16,
+    peak_rss_kib: Arc<AtomicU64>,
+    cpu_us: Arc<AtomicU64>,
+    stop_sampler: Arc<AtomicBool>,
+}
+
+impl Controller {
+    async fn start(
+        bed: &'static testbed::Bed,
+        options: &Options,
+        config: &Path,
+        label: &str,
+        resync_all_at_start: bool,
+    ) -> Result<Self> {
+        let (metrics_port, health_port) = (free_port()?, free_port()?);
+        let mut command = Command::new(&options.binary);
+        command
+            .env("KUBECONFIG", bed.seed().kubeconfig_path())
+            .env("GARDEN_KUBECONFIG", bed.garden().kubeconfig_path())
+            .arg(format!("--config={}", config.display()))
+            .arg(format!("--metrics-bind-address=127.0.0.1:{metrics_port}"))
+            .arg(format!("--health-bind-address=127.0.0.1:{health_port}"))
+            .arg("--log-format=json")
+            .arg("--log-level=info")
+            // The shoots of the benchmark have no API servers: the sync status poll would only
+            // report WaitingForShootAccess. It is kept out of the measurement (see
+            // docs/benchmarks.md).
+            .arg("--healthcheck-sync-period=1h")
+            .arg("--resync-period=1h")
+            .args(&options.extra_args);
+        if resync_all_at_start {
+            // Every Extension counts as seen for the first time: all are reconciled at once,
+            // through the same path as the --resync-period tick.
+            command.arg("--ignore-operation-annotation=true");
+        }
+        let log = bed.dir().join(format!("bench-{label}.log"));
+        let process = Process::spawn(&format!("bench-{label}"), command, &log)?;
+        let peak_rss_kib = Arc::new(AtomicU64::new(0));
+        let cpu_us = Arc::new(AtomicU64::new(0));
+        let stop_sampler = Arc::new(AtomicBool::new(false));
+        let pid = process.pid();
+        {
+            let (peak, cpu, stop) = (peak_rss_kib.clone(), cpu_us.clone(), stop_sampler.clone());
+            tokio::spawn(async move {
+                while !stop.load(Ordering::SeqCst) {
+                    if let Some(rss) = rss_kib(pid) {
+                        peak.fetch_max(rss, Ordering::SeqCst);
+                    }
+                    if let Some(t) = cpu_time(pid) {
+                        cpu.store(
+                            u64::try_from(t.as_micros()).unwrap_or(u64::MAX),
+                            Ordering::SeqCst,
+                        );
+                    }
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            });
+        }
+        Ok(Self {
+            process,
+            metrics_port,
+            health_port,
+            peak_rss_kib,
+            cpu_us,
+            stop_sampler,
+        })
+    }
+
+    fn cpu(&self) -> Duration {
+        match cpu_time(self.process.pid()) {
+            Some(t) => t,
+            None => Duration::from_micros(self.cpu_us.load(Ordering::SeqCst)),
+        }
+    }
+
+    fn peak_rss_mib(&self) -> f64 {
+        self.peak_rss_kib.load(Ordering::SeqCst) as f64 / 1024.0
+    }
+
+    /// Waits for /readyz (the Extension cache is synced), then a moment for the other watches.
+    async fn wait_ready(&mut self) -> Result<()> {
+        let started = Instant::now();
+        loop {
+            self.process.ensure_running()?;
+            let url = format!("http://127.0.0.1:{}/readyz", self.health_port);
+            if testbed::plainhttp::get(&url)
+                .await
+                .is_ok_and(|r| r.status == 200)
+            {
+                break;
+            }
+            if started.elapsed() > Duration::from_secs(60) {
+                bail!("the controller is not ready after 60s");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        Ok(())
+    }
+
+    async fn reconciles(&self) -> Result<f64> {
+        let r = testbed::plainhttp::get(&format!("http://127.0.0.1:{}/metrics", self.metrics_port))
+            .await?;
+        let text = String::from_utf8_lossy(&r.body).to_string();
+        Ok(text
+            .lines()
+            .filter(|l| l.starts_with("shoot_flux_reconciles_total"))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum())
+    }
+
+    fn stop(mut self) {
+        self.stop_sampler.store(true, Ordering::SeqCst);
+        self.process.stop(Duration::from_secs(10));
+    }
+}
+
+fn rss_kib(pid: i32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+}
+
+/// utime + stime of `pid` (ticks of 1/100 s, the Linux USER_HZ).
+fn cpu_time(pid: i32) -> Option<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    Some(Duration::from_millis((utime + stime) * 10))
+}
+
+/// Names of one N's objects: distinct per N, so that runs never share anything.
+struct Landscape {
+    shoots: Vec<ShootSpec>,
+    projects: Vec<String>,
+}
+
+impl Landscape {
+    fn new(n: usize, run: &str) -> Self {
+        let projects: Vec<String> = (0..n.div_ceil(PROJECT_SIZE))
+            .map(|p| format!("{run}p{p:03}"))
+            .collect();
+        let shoots = (0..n)
+            .map(|i| ShootSpec::new(&projects[i / PROJECT_SIZE], &format!("s{i:04}")))
+            .collect();
+        Self { shoots, projects }
+    }
+
+    fn namespaces(&self) -> Vec<String> {
+        self.shoots.iter().map(ShootSpec::technical_id).collect()
+    }
+}
+
+/// Write requests (POST, PUT, PATCH, DELETE) to the counted resources by "verb resource",
+/// from an API server's `/metrics` (read with the admin token).
+async fn write_requests(client: &Client, into: &mut BTreeMap<String, u64>) -> Result<()> {
+    let request = http::Request::get("/metrics").body(Vec::new())?;
+    let text = client.request_text(request).await?;
+    for line in text.lines() {
+        let Some(rest) = line.strip_prefix("apiserver_request_total{") else {
+            continue;
+        };
+        let Some((labels, value)) = rest.rsplit_once("} ") else {
+            continue;
+        };
+        let label = |name: &str| {
+            labels
+                .split(',')
+                .find_map(|kv| kv.strip_prefix(&format!("{name}=\"")))
+                .map(|v| v.trim_end_matches('"').to_string())
+                .unwrap_or_default()
+        };
+        let (verb, resource, subresource) =
+            (label("verb"), label("resource"), label("subresource"));
+        if !matches!(verb.as_str(), "POST" | "PUT" | "PATCH" | "DELETE") {
+            continue;
+        }
+        if !COUNTED_RESOURCES.contains(&resource.as_str()) {
+            continue;
+        }
+        let key = if subresource.is_empty() {
+            format!("{verb} {resource}")
+        } else {
+            format!("{verb} {resource}/{subresource}")
+        };
+        *into.entry(key).or_default() += value.trim().parse::<f64>().unwrap_or(0.0) as u64;
+    }
+    Ok(())
+}
+
+async fn writes_now(seed: &Client, garden: &Client) -> Result<BTreeMap<String, u64>> {
+    let mut counts = BTreeMap::new();
+    write_requests(seed, &mut counts).await?;
+    write_requests(garden, &mut counts).await?;
+    Ok(counts)
+}
+
+/// The writes between two snapshots, by kind, and their sum.
+fn writes_between(before: &BTreeMap<String, u64>, after: &BTreeMap<String, u64>) -> (u64, String) {
+    let mut total = 0;
+    let mut parts = Vec::new();
+    for (key, value) in after {
+        let diff = value.saturating_sub(before.get(key).copied().unwrap_or(0));
+        if diff > 0 {
+            total += diff;
+            parts.push(format!("{diff} {key}"));
+        }
+    }
+    (
+        total,
+        if parts.is_empty() {
+            "none".into()
+        } else {
+            parts.join(", ")
+        },
+    )
+}
+
+/// What every Extension of the landscape looks like now: ready for gardenlet with `version`
+/// installed. Returns how many are.
+async fn count_converged(
+    extensions: &Api<DynamicObject>,
+    namespaces: &std::collections::HashSet<String>,
+    version: &str,
+) -> Result<usize> {
+    let list = extensions.list(&ListParams::default()).await?;
+    Ok(list
+        .items
+        .iter()
+        .filter(|e| {
+            e.metadata
+                .namespace
+                .as_ref()
+                .is_some_and(|n| namespaces.contains(n))
+        })
+        .filter(|e| {
+            let status = &e.data["status"];
+            e.metadata
+                .annotations
+                .as_ref()
+                .is_none_or(|a| !a.contains_key("gardener.cloud/operation"))
+                && status["lastOperation"]["state"] == "Succeeded"
+                && status["lastError"].is_null()
+                && status["observedGeneration"].as_i64() == e.metadata.generation
+                && status["providerStatus"]["flux"]["version"] == version
+        })
+        .count())
+}
+
+async fn wait_converged(
+    extensions: &Api<DynamicObject>,
+    landscape: &Landscape,
+    version: &str,
+    controller: &mut Controller,
+    timeout: Duration,
+) -> Result<Duration> {
+    let namespaces: std::collections::HashSet<String> =
+        landscape.namespaces().into_iter().collect();
+    let started = Instant::now();
+    let mut last_report = Instant::now();
+    loop {
+        controller.process.ensure_running()?;
+        let done = count_converged(extensions, &namespaces, version).await?;
+        if done == namespaces.len() {
+            return Ok(started.elapsed());
+        }
+        if started.elapsed() > timeout {
+            bail!(
+                "only {done} of {} Extensions converged after {timeout:?}",
+                namespaces.len()
+            );
+        }
+        if last_report.elapsed() > Duration::from_secs(10) {
+            last_report = Instant::now();
+            eprintln!(
+                "    {done}/{} converged after {:.0}s",
+                namespaces.len(),
+                started.elapsed().as_secs_f64()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// Checks that each shoot has the three ManagedResources, their secrets and the shoot access
+/// secret, and that every private project has its deploy key.
+async fn check_written(seed: &Client, garden: &Client, landscape: &Landscape) -> Result<()> {
+    let mrs = dynamic_api(
+        seed,
+        "resources.gardener.cloud/v1alpha1",
+        "ManagedResource",
+        None,
+    )
+    .await?;
+    let secrets: Api<Secret> = Api::all(seed.clone());
+    let all_mrs = mrs.list_metadata(&ListParams::default()).await?;
+    let all_secrets = secrets
+        .list_metadata(&ListParams::default().labels(OWNER_LABEL))
+        .await?;
+    for ns in landscape.namespaces() {
+        let mr_count = all_mrs
+            .items
+            .iter()
+            .filter(|m| m.metadata.namespace.as_deref() == Some(ns.as_str()))
+            .count();
+        let secret_count = all_secrets
+            .items
+            .iter()
+            .filter(|m| m.metadata.namespace.as_deref() == Some(ns.as_str()))
+            .count();
+        ensure!(
+            mr_count == 3 && secret_count >= 3,
+            "{ns}: {mr_count} ManagedResources and {secret_count} of their secrets"
+        );
+        ensure!(
+            Api::<Secret>::namespaced(seed.clone(), &ns)
+                .get_metadata_opt(ACCESS_SECRET)
+                .await?
+                .is_some(),
+            "{ns}: no {ACCESS_SECRET}"
+        );
+    }
+    for (i, project) in landscape.projects.iter().enumerate() {
+        if is_private(i) {
+            let keys: Api<Secret> = Api::namespaced(garden.clone(), &format!("garden-{project}"));
+            ensure!(
+                keys.get_metadata_opt(DEPLOY_KEY_SECRET).await?.is_some(),
+                "project {project}: no deploy key"
+            );
+        }
+    }
+    Ok(())
+}
+
+fn is_private(project_index: usize) -> bool {
+    project_index % 2 == 1
+}
+
+/// Creates the projects (namespace and flux-config in the garden) and the shoots (what
+/// gardenlet creates in the seed, with a landscape-sized CloudProfile, and the Extension).
+/// Returns the size of one Cluster in KiB.
+async fn create_landscape(
+    bed: &'static testbed::Bed,
+    landscape: &Landscape,
+    version: &str,
+    ssh_url: &str,
+) -> Result<f64> {
+    let garden = bed.garden().client().await?;
+    let seed = bed.seed().client().await?;
+    stream::iter(landscape.projects.iter().enumerate())
+        .map(|(i, project)| {
+            let garden = garden.clone();
+            async move {
+                let namespace = format!("garden-{project}");
+                let ns: Namespace =
+                    serde_json::from_value(json!({"metadata": {"name": namespace}}))?;
+                Api::<Namespace>::all(garden.clone())
+                    .patch(&namespace, &PatchParams::apply("bench"), &Patch::Apply(&ns))
+                    .await?;
+                let mut data = BTreeMap::from([
+                    ("fluxVersion".to_string(), version.to_string()),
+                    ("repositoryBranch".to_string(), "main".to_string()),
+                ]);
+                if is_private(i) {
+                    data.insert("repositoryUrl".into(), ssh_url.to_string());
+                    data.insert("repositoryType".into(), "private".into());
+                } else {
+                    data.insert(
+                        "repositoryUrl".into(),
+                        format!("https://github.com/example/{project}-fleet.git"),
+                    );
+                }
+                let cm: ConfigMap = serde_json::from_value(json!({
+                    "apiVersion": "v1", "kind": "ConfigMap",
+                    "metadata": {"name": "flux-config", "namespace": namespace},
+                    "data": data
+                }))?;
+                Api::<ConfigMap>::namespaced(garden, &namespace)
+                    .patch(
+                        "flux-config",
+                        &PatchParams::apply("bench"),
+                        &Patch::Apply(&cm),
+                    )
+                    .await?;
+                anyhow::Ok(())
+            }
+        })
+        .buffer_unordered(SETUP_CONCURRENCY)
+        .try_collect::<Vec<_>>()
+        .await?;
+    let profile = gardenlet::landscape_cloud_profile_json(&landscape.shoots[0]);
+    let cluster_bytes = serde_json::to_vec(&json!({
+        "cloudProfile": profile,
+        "seed": landscape.shoots[0].seed_json(),
+        "shoot": landscape.shoots[0].shoot_json()
+    }))?
+    .len();
+    stream::iter(landscape.shoots.iter())
+        .map(|spec| {
+            let (seed, profile) = (seed.clone(), &profile);
+            async move {
+                gardenlet::apply_shoot_objects_with_cloud_profile(&seed, spec, None, profile)
+                    .await?;
+                gardenlet::apply_extension(&seed, spec).await?;
+                anyhow::Ok(())
+            }
+        })
+        .buffer_unordered(SETUP_CONCURRENCY)
+        .try_collect::<Vec<_>>()
+        .await?;
+    Ok(cluster_bytes as f64 / 1024.0)
+}
+
+/// An object to write in the floor: its API, and the body with a fresh name.
+#[derive(Clone)]
+struct FloorObject {
+    api: Api<DynamicObject>,
+    body: DynamicObject,
+    bytes: usize,
+}
+
+/// Everything the controller wrote for the landscape, read back as bodies for the floor.
+async fn controller_objects(
+    seed: &Client,
+    garden: &Client,
+    landscape: &Landscape,
+) -> Result<Vec<(Api<DynamicObject>, DynamicObject)>> {
+    let secret_resource = kube::api::ApiResource::erase::<Secret>(&());
+    let mr_resource = kube::api::ApiResource {
+        group: "resources.gardener.cloud".into(),
+        version: "v1alpha1".into(),
+        api_version: "resources.gardener.cloud/v1alpha1".into(),
+        kind: "ManagedResource".into(),
+        plural: "managedresources".into(),
+    };
+    let mut out = Vec::new();
+    for ns in landscape.namespaces() {
+        let secrets = Api::<DynamicObject>::namespaced_with(seed.clone(), &ns, &secret_resource);
+        for s in secrets
+            .list(&ListParams::default().labels(OWNER_LABEL))
+            .await?
+            .items
+        {
+            out.push((secrets.clone(), s));
+        }
+        if let Some(s) = secrets.get_opt(ACCESS_SECRET).await? {
+            out.push((secrets.clone(), s));
+        }
+        let mrs = Api::<DynamicObject>::namespaced_with(seed.clone(), &ns, &mr_resource);
+        for mr in mrs.list(&ListParams::default()).await?.items {
+            out.push((mrs.clone(), mr));
+        }
+    }
+    for project in &landscape.projects {
+        let secrets = Api::<DynamicObject>::namespaced_with(
+            garden.clone(),
+            &format!("garden-{project}"),
+            &secret_resource,
+        );
+        if let Some(s) = secrets.get_opt(DEPLOY_KEY_SECRET).await? {
+            out.push((secrets.clone(), s));
+        }
+    }
+    Ok(out)
+}
+
+fn floor_objects(
+    objects: &[(Api<DynamicObject>, DynamicObject)],
+    prefix: &str,
+) -> Result<Vec<FloorObject>> {
+    objects
+        .iter()
+        .map(|(api, object)| {
+            let mut body = object.clone();
+            let name = body.metadata.name.clone().unwrap_or_default();
+            body.metadata = kube::api::ObjectMeta {
+                name: Some(format!("{prefix}-{name}")),
+                namespace: body.metadata.namespace.clone(),
+                labels: body.metadata.labels.clone().map(|mut l| {
+                    // The floor's secrets must not look like ours to anyone.
+                    l.remove(OWNER_LABEL);
+                    l.insert("bench.shoot-flux/floor".into(), prefix.into());
+                    l
+                }),
+                annotations: body.metadata.annotations.clone(),
+                ..Default::default()
+            };
+            if let Some(status) = body.data.as_object_mut() {
+                status.remove("status");
+            }
+            let bytes = serde_json::to_vec(&body)?.len();
+            Ok(FloorObject {
+                api: api.clone(),
+                body,
+                bytes,
+            })
+        })
+        .collect()
+}
+
+/// Creates all objects with `concurrency` requests in flight; returns the time taken.
+async fn write_floor(objects: &[FloorObject], concurrency: usize) -> Result<Duration> {
+    let started = Instant::now();
+    stream::iter(objects)
+        .map(|o| async move {
+            o.api
+                .create(&PostParams::default(), &o.body)
+                .await
+                .with_context(|| format!("floor: creating {:?}", o.body.metadata.name))?;
+            anyhow::Ok(())
+        })
+        .buffer_unordered(concurrency)
+        .try_collect::<Vec<_>>()
+        .await?;
+    Ok(started.elapsed())
+}
+
+async fn delete_floor(objects: &[FloorObject]) -> Result<()> {
+    stream::iter(objects)
+        .map(|o| async move {
+            let name = o.body.metadata.name.clone().unwrap_or_default();
+            match o.api.delete(&name, &DeleteParams::default()).await {
+                Ok(_) => Ok(()),
+                Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
+                Err(e) => Err(anyhow::Error::from(e)),
+            }
+        })
+        .buffer_unordered(SETUP_CONCURRENCY)
+        .try_collect::<Vec<_>>()
+        .await?;
+    Ok(())
+}
+
+/// Removes everything of one N (the controller is stopped): finalizers, Extensions,
+/// ManagedResources, secrets, Clusters, project ConfigMaps and deploy keys. The namespaces stay
+/// (the bed's seed has no namespace controller to finish their deletion); they are empty.
+async fn remove_landscape(bed: &'static testbed::Bed, landscape: &Landscape) -> Result<()> {
+    let seed = bed.seed().client().await?;
+    let garden = bed.garden().client().await?;
+    let clusters =
+        dynamic_api(&seed, "extensions.gardener.cloud/v1alpha1", "Cluster", None).await?;
+    stream::iter(landscape.namespaces())
+        .map(|ns| {
+            let (seed, clusters) = (seed.clone(), clusters.clone());
+            async move {
+                let extensions = dynamic_api(
+                    &seed,
+                    "extensions.gardener.cloud/v1alpha1",
+                    "Extension",
+                    Some(&ns),
+                )
+                .await?;
+                let mrs = dynamic_api(
+                    &seed,
+                    "resources.gardener.cloud/v1alpha1",
+                    "ManagedResource",
+                    Some(&ns),
+                )
+                .await?;
+                if extensions.get_opt("shoot-flux").await?.is_some() {
+                    extensions
+                        .patch(
+                            "shoot-flux",
+                            &PatchParams::default(),
+                            &Patch::Merge(&json!({"metadata": {"finalizers": null}})),
+                        )
+                        .await?;
+                }
+                let all = ListParams::default();
+                extensions
+                    .delete_collection(&DeleteParams::default(), &all)
+                    .await?;
+                mrs.delete_collection(&DeleteParams::default(), &all)
+                    .await?;
+                Api::<Secret>::namespaced(seed.clone(), &ns)
+                    .delete_collection(&DeleteParams::default(), &all)
+                    .await?;
+                match clusters.delete(&ns, &DeleteParams::default()).await {
+                    Ok(_) => {}
+                    Err(kube::Error::Api(s)) if s.code == 404 => {}
+                    Err(e) => return Err(e.into()),
+                }
+                anyhow::Ok(())
+            }
+        })
+        .buffer_unordered(SETUP_CONCURRENCY)
+        .try_collect::<Vec<_>>()
+        .await?;
+    for project in &landscape.projects {
+        let namespace = format!("garden-{project}");
+        Api::<ConfigMap>::namespaced(garden.clone(), &namespace)
+            .delete_collection(&DeleteParams::default(), &ListParams::default())
+            .await?;
+        Api::<Secret>::namespaced(garden.clone(), &namespace)
+            .delete_collection(&DeleteParams::default(), &ListParams::default())
+            .await?;
+    }
+    Ok(())
+}
+
+/// Waits until the controller has reconciled at least `count` times and then made no
+/// further reconcile for two seconds.
+async fn wait_reconciled(
+    controller: &mut Controller,
+    count: usize,
+    timeout: Duration,
+) -> Result<Duration> {
+    let started = Instant::now();
+    loop {
+        controller.process.ensure_running()?;
+        // Until the metrics endpoint listens, nothing has been reconciled.
+        if controller.reconciles().await.unwrap_or(0.0) >= count as f64 {
+            break;
+        }
+        if started.elapsed() > timeout {
+            bail!("the resync did not reconcile {count} shoots within {timeout:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let done = started.elapsed();
+    let mut last = controller.reconciles().await?;
+    loop {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let now = controller.reconciles().await?;
+        if now == last {
+            return Ok(done);
+        }
+        last = now;
+    }
+}
+
+/// Runs the benchmark for every N; prints progress to stderr.
+pub async fn run(options: &Options) -> Result<Vec<Row>> {
+    let bed = testbed::bed().await?;
+    let versions = testbed::paths::versions()?;
+    let releases = bed.releases().await?;
+    let git = bed.git().await?;
+    // Only its SSH address matters (nothing clones it); a second run in the same bed finds it.
+    let _ = git.create_repository("bench-fleet", &[("README.md", "benchmark\n")]);
+    let ssh_url = git.ssh_url("bench-fleet");
+    let known_hosts = git.known_hosts();
+    let config = bed.dir().join("bench-operator-config.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "apiVersion: shoot-flux.extensions.gardener.cloud/v1alpha1\nkind: OperatorConfiguration\nflux:\n  manifests:\n    baseURL: {}\n    timeout: 30s\ndeployKeys:\n  knownHosts:\n  - {:?}\n",
+            releases.base_url(),
+            known_hosts.trim()
+        ),
+    )?;
+    let seed = bed.seed().client().await?;
+    let garden = bed.garden().client().await?;
+    let extensions = dynamic_api(
+        &seed,
+        "extensions.gardener.cloud/v1alpha1",
+        "Extension",
+        None,
+    )
+    .await?;
+    let (old, new) = (versions.flux_previous.clone(), versions.flux.clone());
+
+    let mut rows = Vec::new();
+    for (run_index, &n) in options.shoots.iter().enumerate() {
+        let run = format!("b{run_index}n{n}");
+        let landscape = Landscape::new(n, &run);
+        eprintln!(
+            "[N={n}] creating {n} shoots in {} projects",
+            landscape.projects.len()
+        );
+        let cluster_kib = create_landscape(bed, &landscape, &old, &ssh_url).await?;
+
+        eprintln!("[N={n}] 1/5 starting the controller; waiting for every Extension (Flux {old})");
+        let mut controller =
+            Controller::start(bed, options, &config, &format!("{run}-a"), false).await?;
+        let converged = wait_converged(
+            &extensions,
+            &landscape,
+            &old,
+            &mut controller,
+            options.timeout,
+        )
+        .await?;
+        let cpu = controller.cpu();
+        check_written(&seed, &garden, &landscape).await?;
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let steady_rss_mib = rss_kib(controller.process.pid()).unwrap_or(0) as f64 / 1024.0;
+        let peak_rss_mib = controller.peak_rss_mib();
+        controller.stop();
+        eprintln!("[N={n}]   converged in {:.1}s", converged.as_secs_f64());
+
+        eprintln!("[N={n}] 2/5 floor: a bare client writes the same objects");
+        let written = controller_objects(&seed, &garden, &landscape).await?;
+        let mut floors = Vec::new();
+        let mut floor_objects_count = 0;
+        let mut floor_bytes = 0;
+        for &c in &options.concurrencies {
+            let objects = floor_objects(&written, &format!("floor{c}"))?;
+            floor_objects_count = objects.len();
+            floor_bytes = objects.iter().map(|o| o.bytes).sum::<usize>();
+            let took = write_floor(&objects, c).await?;
+            eprintln!(
+                "[N={n}]   c={c}: {} objects in {:.2}s",
+                objects.len(),
+                took.as_secs_f64()
+            );
+            floors.push((c, took.as_secs_f64()));
+            delete_floor(&objects).await?;
+        }
+        let (floor_concurrency, floor_s) = floors
+            .iter()
+            .copied()
+            .min_by(|a, b| a.1.total_cmp(&b.1))
+            .context("no floor concurrency")?;
+
+        eprintln!("[N={n}] 3/5 resync: the controller starts again with nothing changed");
+        // First one resync that is not counted: the health check and the sync status poll (run
+        // at start, then hourly here) write their first conditions for the shoots that did not
+        // have their ManagedResources yet when they last ran.
+        let mut settle =
+            Controller::start(bed, options, &config, &format!("{run}-settle"), true).await?;
+        wait_reconciled(&mut settle, n, options.timeout).await?;
+        let peak_rss_mib = peak_rss_mib.max(settle.peak_rss_mib());
+        settle.stop();
+        let before = writes_now(&seed, &garden).await?;
+        let mut controller =
+            Controller::start(bed, options, &config, &format!("{run}-b"), true).await?;
+        let resync = wait_reconciled(&mut controller, n, options.timeout).await?;
+        let (resync_writes, resync_write_kinds) =
+            writes_between(&before, &writes_now(&seed, &garden).await?);
+        let mut peak_rss_mib = peak_rss_mib.max(controller.peak_rss_mib());
+        controller.stop();
+        let mut controller =
+            Controller::start(bed, options, &config, &format!("{run}-c"), false).await?;
+        controller.wait_ready().await?;
+        eprintln!(
+            "[N={n}]   {resync_writes} writes in {:.1}s: {resync_write_kinds}",
+            resync.as_secs_f64()
+        );
+
+        eprintln!("[N={n}] 4/5 upgrade: fluxVersion {old} -> {new} in every project");
+        let cpu_before = controller.cpu();
+        let started = Instant::now();
+        stream::iter(landscape.projects.iter())
+            .map(|project| {
+                let garden = garden.clone();
+                let new = new.clone();
+                async move {
+                    Api::<ConfigMap>::namespaced(garden, &format!("garden-{project}"))
+                        .patch(
+                            "flux-config",
+                            &PatchParams::default(),
+                            &Patch::Merge(&json!({"data": {"fluxVersion": new}})),
+                        )
+                        .await?;
+                    anyhow::Ok(())
+                }
+            })
+            .buffer_unordered(SETUP_CONCURRENCY)
+            .try_collect::<Vec<_>>()
+            .await?;
+        wait_converged(
+            &extensions,
+            &landscape,
+            &new,
+            &mut controller,
+            options.timeout,
+        )
+        .await?;
+        let upgrade = started.elapsed();
+        let upgrade_cpu = controller.cpu().saturating_sub(cpu_before);
+        peak_rss_mib = peak_rss_mib.max(controller.peak_rss_mib());
+        controller.stop();
+        eprintln!("[N={n}]   upgraded in {:.1}s", upgrade.as_secs_f64());
+
+        eprintln!("[N={n}] 5/5 removing this N's objects");
+        remove_landscape(bed, &landscape).await?;
+
+        let row = Row {
+            shoots: n,
+            convergence_s: converged.as_secs_f64(),
+            floor_s,
+            floor_concurrency,
+            floor_objects: floor_objects_count,
+            floor_mib: floor_bytes as f64 / 1024.0 / 1024.0,
+            resync_writes,
+            resync_write_kinds,
+            resync_s: resync.as_secs_f64(),
+            upgrade_s: upgrade.as_secs_f64(),
+            peak_rss_mib,
+            steady_rss_mib,
+            cpu_ms_per_shoot: cpu.as_secs_f64() * 1000.0 / n as f64,
+            upgrade_cpu_ms_per_shoot: upgrade_cpu.as_secs_f64() * 1000.0 / n as f64,
+            cluster_kib,
+            floors,
+        };
+        println!("{}", table(std::slice::from_ref(&row)));
+        rows.push(row);
+    }
+    Ok(rows)
+}

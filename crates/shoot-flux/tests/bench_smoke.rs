@@ -1,0 +1,56 @@
+//! CI keeps the convergence benchmark (examples/bench, issue 8) working: it runs it at N = 20
+//! and checks the table's values are sane. It never writes docs/benchmarks.md.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "../examples/bench/run.rs"]
+#[allow(dead_code)]
+mod run;
+
+use std::time::Duration;
+
+#[tokio::test]
+async fn the_benchmark_runs_at_20_shoots() {
+    let bed = testbed::bed().await.unwrap();
+    let _logs = bed.logs_on_failure();
+    let options = run::Options {
+        shoots: vec![20],
+        binary: env!("CARGO_BIN_EXE_gardener-extension-shoot-flux").into(),
+        concurrencies: vec![1, 4, 16, 64],
+        timeout: Duration::from_secs(120),
+        extra_args: Vec::new(),
+    };
+    let rows = run::run(&options).await.unwrap();
+    let table = run::table(&rows);
+    println!("{table}\n{}", run::details(&rows));
+    assert!(table.starts_with(
+        "| N | convergence s | floor s | ratio | resync writes | upgrade s | peak RSS MiB | CPU ms/shoot |"
+    ));
+    let [row] = rows.as_slice() else {
+        panic!("one row expected: {rows:?}")
+    };
+    assert_eq!(row.shoots, 20);
+    assert!(
+        row.convergence_s > 0.0 && row.convergence_s < 120.0,
+        "{row:?}"
+    );
+    assert!(
+        row.floor_s > 0.0 && row.floor_s <= row.convergence_s * 10.0,
+        "{row:?}"
+    );
+    assert!(row.ratio().is_finite(), "{row:?}");
+    assert!(row.upgrade_s > 0.0 && row.upgrade_s < 120.0, "{row:?}");
+    assert!(
+        row.peak_rss_mib > 1.0 && row.peak_rss_mib < 1024.0,
+        "{row:?}"
+    );
+    assert!(row.cpu_ms_per_shoot > 0.0, "{row:?}");
+    assert!(
+        row.cluster_kib >= 100.0,
+        "Clusters of a landscape's size: {row:?}"
+    );
+    // 20 shoots: 3 ManagedResources, their 3 secrets and the access secret each, plus one
+    // deploy key per private project (1 of 2).
+    assert_eq!(row.floor_objects, 20 * 7 + 1, "{row:?}");
+    // A resync with nothing changed writes at most the status of each Extension (twice).
+    assert!(row.resync_writes <= 2 * 20, "{row:?}");
+}
