@@ -32,7 +32,7 @@ use serde_json::json;
 use testbed::gardenlet::{self, ShootSpec};
 use testbed::kubeutil::dynamic_api;
 use testbed::ports::free_port;
-use testbed::process::Process;
+use testbed::process::{self, Process};
 
 /// Shoots per project, as issue 8 asks.
 const PROJECT_SIZE: usize = 10;
@@ -196,10 +196,10 @@ impl Controller {
             let (peak, cpu, stop) = (peak_rss_kib.clone(), cpu_us.clone(), stop_sampler.clone());
             tokio::spawn(async move {
                 while !stop.load(Ordering::SeqCst) {
-                    if let Some(rss) = rss_kib(pid) {
+                    if let Some(rss) = process::rss_kib(pid) {
                         peak.fetch_max(rss, Ordering::SeqCst);
                     }
-                    if let Some(t) = cpu_time(pid) {
+                    if let Some(t) = process::cpu_time(pid) {
                         cpu.store(
                             u64::try_from(t.as_micros()).unwrap_or(u64::MAX),
                             Ordering::SeqCst,
@@ -220,7 +220,7 @@ impl Controller {
     }
 
     fn cpu(&self) -> Duration {
-        match cpu_time(self.process.pid()) {
+        match self.process.cpu_time() {
             Some(t) => t,
             None => Duration::from_micros(self.cpu_us.load(Ordering::SeqCst)),
         }
@@ -266,25 +266,6 @@ impl Controller {
         self.stop_sampler.store(true, Ordering::SeqCst);
         self.process.stop(Duration::from_secs(10));
     }
-}
-
-fn rss_kib(pid: i32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-}
-
-/// utime + stime of `pid` (ticks of 1/100 s, the Linux USER_HZ).
-fn cpu_time(pid: i32) -> Option<Duration> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let rest = &stat[stat.rfind(')')? + 1..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let utime: u64 = fields.get(11)?.parse().ok()?;
-    let stime: u64 = fields.get(12)?.parse().ok()?;
-    Some(Duration::from_millis((utime + stime) * 10))
 }
 
 /// Names of one N's objects: distinct per N, so that runs never share anything.
@@ -841,7 +822,7 @@ pub async fn run(options: &Options) -> Result<Vec<Row>> {
         let cpu = controller.cpu();
         check_written(&seed, &garden, &landscape).await?;
         tokio::time::sleep(Duration::from_secs(3)).await;
-        let steady_rss_mib = rss_kib(controller.process.pid()).unwrap_or(0) as f64 / 1024.0;
+        let steady_rss_mib = controller.process.rss_kib().unwrap_or(0) as f64 / 1024.0;
         let peak_rss_mib = controller.peak_rss_mib();
         controller.stop();
         eprintln!("[N={n}]   converged in {:.1}s", converged.as_secs_f64());
