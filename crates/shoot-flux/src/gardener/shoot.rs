@@ -77,7 +77,6 @@ fn opt_bool(value: &Value, pointer: &str) -> Result<bool, DecodeError> {
     }
 }
 
-/// Decodes the facts from a Cluster object (as JSON). Every problem names its field.
 /// The parts of a Cluster shoot-flux reads. The CloudProfile (often hundreds of KiB in a real
 /// landscape) is skipped while parsing, never built as a value.
 #[derive(serde::Deserialize)]
@@ -120,6 +119,7 @@ pub async fn get_cluster(client: &kube::Client, name: &str) -> Result<Option<Val
     }
 }
 
+/// Decodes the facts from a Cluster object (as JSON). Every problem names its field.
 pub fn decode_cluster(cluster: &Value) -> Result<ShootFacts, DecodeError> {
     let cluster_name = cluster["metadata"]["name"]
         .as_str()
