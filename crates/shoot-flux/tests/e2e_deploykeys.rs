@@ -6,6 +6,7 @@
 
 mod common;
 
+use std::collections::BTreeMap;
 use std::process::Command;
 use std::time::Duration;
 
@@ -34,6 +35,84 @@ fn deploy_key_cli(bed: &testbed::Bed, project: &str) -> (i32, String, String) {
         String::from_utf8_lossy(&out.stdout).to_string(),
         String::from_utf8_lossy(&out.stderr).to_string(),
     )
+}
+
+/// 48 random characters, long enough that finding them anywhere is no accident.
+fn random_text() -> String {
+    let mut bytes = [0u8; 36];
+    rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut bytes);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// `render` of the shoot as an operator would run it: its Cluster and Extension from the seed,
+/// the project's flux-config from the garden.
+async fn render_cli(bed: &testbed::Bed, namespace: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let seed = bed.seed().client().await.unwrap();
+    let cluster = dynamic_api(&seed, "extensions.gardener.cloud/v1alpha1", "Cluster", None)
+        .await
+        .unwrap()
+        .get(namespace)
+        .await
+        .unwrap();
+    let ext = extension_api(bed, namespace)
+        .await
+        .get("shoot-flux")
+        .await
+        .unwrap();
+    let project = Api::<k8s_openapi::api::core::v1::ConfigMap>::namespaced(
+        bed.garden().client().await.unwrap(),
+        "garden-priv",
+    )
+    .get("flux-config")
+    .await
+    .unwrap();
+    let mut args = Vec::new();
+    for (flag, name, value) in [
+        (
+            "--cluster",
+            "cluster.json",
+            serde_json::to_string(&cluster).unwrap(),
+        ),
+        (
+            "--extension",
+            "extension.json",
+            serde_json::to_string(&ext).unwrap(),
+        ),
+        (
+            "--project-config",
+            "project.json",
+            serde_json::to_string(&project).unwrap(),
+        ),
+    ] {
+        let path = dir.path().join(name);
+        std::fs::write(&path, value).unwrap();
+        args.push(flag.to_string());
+        args.push(path.display().to_string());
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_gardener-extension-shoot-flux"))
+        .arg("render")
+        .args(&args)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(out.status.success(), "render failed: {stderr}");
+    String::from_utf8_lossy(&out.stdout).to_string() + &stderr
+}
+
+fn status_cli(bed: &testbed::Bed) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_gardener-extension-shoot-flux"))
+        .arg("--kubeconfig")
+        .arg(bed.seed().kubeconfig_path())
+        .arg("status")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr)
 }
 
 async fn garden_secrets(bed: &testbed::Bed, project: &str) -> Api<Secret> {
@@ -198,7 +277,22 @@ async fn private_repository_key_authorization_rotation_and_no_leaks_at_trace_lev
         ],
     )
     .await;
-    let spec = spec("priv", "app");
+    // Besides the deploy key, the shoot carries an additional Secret from Shoot.spec.resources,
+    // whose values must not leak either.
+    let extra_token = random_text();
+    let extra_password = random_text();
+    let mut spec = spec("priv", "app");
+    spec.resources = vec![(
+        "extra".into(),
+        BTreeMap::from([
+            ("token".to_string(), extra_token.clone()),
+            ("password".to_string(), extra_password.clone()),
+        ]),
+    )];
+    spec.provider_config = Some(serde_json::json!({
+        "apiVersion": "flux.extensions.gardener.cloud/v1alpha1", "kind": "FluxConfig",
+        "additionalSecretResources": [{"name": "extra", "targetName": "extra-creds"}]
+    }));
     let ns = spec.technical_id();
     let mut shoot = bed.new_shoot(spec.clone()).await.unwrap();
     shoot.create_gardenlet_objects().await.unwrap();
@@ -334,7 +428,12 @@ async fn private_repository_key_authorization_rotation_and_no_leaks_at_trace_lev
     git.authorize_key(&second_public).unwrap();
     wait_podinfo(&target, "private v2").await;
 
-    // No part of either private key in the trace-level log, events, status or metrics.
+    // The additional Secret went through the run into the shoot.
+    let extra_in_shoot = shoot_secrets.get("extra-creds").await.unwrap();
+    assert_eq!(text(&extra_in_shoot, "token"), extra_token);
+
+    // No part of either private key, and no value of the additional Secret, in the
+    // trace-level log, events, statuses, metrics or the output of `render` and `status`.
     let log = extension.log();
     assert!(
         log.contains("TRACE"),
@@ -342,6 +441,27 @@ async fn private_repository_key_authorization_rotation_and_no_leaks_at_trace_lev
     );
     let mut fragments = private_fragments(&first_identity);
     fragments.extend(private_fragments(&second_identity));
+    for value in [&extra_token, &extra_password] {
+        fragments.push(value.to_string());
+        fragments.push(base64::engine::general_purpose::STANDARD.encode(value));
+    }
+    let render = render_cli(bed, &ns).await;
+    assert!(render.contains("kind: GitRepository"), "{render}");
+    assert_no_fragments("the render output", &render, &fragments);
+    let status = status_cli(bed);
+    assert!(status.contains(&ns), "{status}");
+    assert_no_fragments("the status output", &status, &fragments);
+    let mrs = mr_api(bed, &ns)
+        .await
+        .list(&ListParams::default())
+        .await
+        .unwrap();
+    let mr_statuses: Vec<&Value> = mrs.items.iter().map(|mr| &mr.data["status"]).collect();
+    assert_no_fragments(
+        "the ManagedResource statuses",
+        &serde_json::to_string(&mr_statuses).unwrap(),
+        &fragments,
+    );
     assert_no_fragments("the controller log", &log, &fragments);
     let ext = serde_json::to_value(
         extension_api(bed, &ns)
