@@ -44,7 +44,7 @@ impl GardenError {
             e => Self::Unavailable {
                 action,
                 namespace: namespace.to_string(),
-                message: e.to_string(),
+                message: crate::kubeclient::describe(&e),
             },
         }
     }

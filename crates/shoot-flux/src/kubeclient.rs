@@ -6,7 +6,14 @@
 //! seed connections kept about 12 MiB). The same layers as kube's (base URI, auth, extra
 //! headers, a debug span per request) over a pool that keeps at most `max_idle` idle
 //! connections and closes them after `idle_timeout`.
+//!
+//! Every request but a watch must be answered within the client's request timeout, so that an
+//! API server that accepts connections but does not answer (overloaded, frozen, a broken proxy)
+//! fails the request with a reason instead of holding a reconcile for minutes.
 
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use http::{Request, Response};
@@ -40,8 +47,13 @@ impl Pool {
 }
 
 /// A client for `config` with the given pool. The config's connect, read and write timeouts
-/// apply as with kube's own client.
-pub fn client(config: kube::Config, pool: Pool) -> Result<kube::Client, kube::Error> {
+/// apply as with kube's own client; every request but a watch fails when its response has not
+/// begun within `request_timeout`.
+pub fn client(
+    config: kube::Config,
+    pool: Pool,
+    request_timeout: Duration,
+) -> Result<kube::Client, kube::Error> {
     let mut connector = hyper_timeout::TimeoutConnector::new(config.rustls_https_connector()?);
     connector.set_connect_timeout(config.connect_timeout);
     connector.set_read_timeout(config.read_timeout);
@@ -71,7 +83,163 @@ pub fn client(config: kube::Config, pool: Pool) -> Result<kube::Client, kube::Er
         .option_layer(config.auth_layer()?)
         .layer(config.extra_headers_layer()?)
         .layer(trace)
+        .layer(RequestTimeoutLayer(request_timeout))
         .map_err(BoxError::from)
         .service(hyper);
     Ok(kube::Client::new(service, config.default_namespace))
+}
+
+/// An error with its causes, for a status: kube and hyper name only the outermost layer
+/// ("client error (Connect)"), the reason (a refused or timed-out connection, a certificate) is
+/// further down. Causes whose text the outer one already contains are skipped.
+pub fn describe(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let more = cause.to_string();
+        if !more.is_empty() && !text.contains(&more) {
+            text = format!("{text}: {more}");
+        }
+        source = cause.source();
+    }
+    text
+}
+
+/// Whether a request is a watch, which stays open by design and has no answer deadline.
+fn is_watch(uri: &http::Uri) -> bool {
+    uri.query()
+        .is_some_and(|q| q.split('&').any(|p| p == "watch=true" || p == "watch=1"))
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{method} {path}: no answer within {timeout:?}")]
+pub struct RequestTimedOut {
+    method: http::Method,
+    path: String,
+    timeout: Duration,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct RequestTimeoutLayer(Duration);
+
+impl<S> tower::Layer<S> for RequestTimeoutLayer {
+    type Service = RequestTimeout<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        RequestTimeout {
+            inner,
+            timeout: self.0,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct RequestTimeout<S> {
+    inner: S,
+    timeout: Duration,
+}
+
+impl<S, B> tower::Service<Request<B>> for RequestTimeout<S>
+where
+    S: tower::Service<Request<B>>,
+    S::Error: Into<BoxError>,
+    S::Future: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = BoxError;
+    type Future = Pin<Box<dyn Future<Output = Result<S::Response, BoxError>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, request: Request<B>) -> Self::Future {
+        let deadline = (!is_watch(request.uri())).then(|| RequestTimedOut {
+            method: request.method().clone(),
+            path: request.uri().path().to_string(),
+            timeout: self.timeout,
+        });
+        let response = self.inner.call(request);
+        Box::pin(async move {
+            match deadline {
+                None => response.await.map_err(Into::into),
+                Some(timed_out) => match tokio::time::timeout(timed_out.timeout, response).await {
+                    Ok(result) => result.map_err(Into::into),
+                    Err(_) => Err(Box::new(timed_out) as BoxError),
+                },
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_are_described_with_their_causes() {
+        let io = std::io::Error::new(std::io::ErrorKind::TimedOut, "connection timed out");
+        let outer = kube::Error::Service(Box::new(io));
+        assert_eq!(describe(&outer), "ServiceError: connection timed out");
+        #[derive(Debug, thiserror::Error)]
+        #[error("client error (Connect)")]
+        struct Connect(#[source] std::io::Error);
+        let chained = kube::Error::Service(Box::new(Connect(std::io::Error::new(
+            std::io::ErrorKind::ConnectionRefused,
+            "Connection refused",
+        ))));
+        assert_eq!(
+            describe(&chained),
+            "ServiceError: client error (Connect): Connection refused"
+        );
+    }
+
+    #[test]
+    fn only_watches_have_no_deadline() {
+        let uri = |s: &str| s.parse::<http::Uri>().unwrap();
+        assert!(is_watch(&uri(
+            "/api/v1/secrets?watch=true&resourceVersion=1"
+        )));
+        assert!(is_watch(&uri("/api/v1/secrets?fieldSelector=a&watch=1")));
+        assert!(!is_watch(&uri("/api/v1/secrets?limit=500")));
+        assert!(!is_watch(&uri("/api/v1/namespaces/x/secrets/watch")));
+    }
+
+    /// A server that accepts connections and never answers: the request fails with the reason
+    /// after the timeout, and a watch request is not cut off by it.
+    #[tokio::test]
+    async fn a_silent_api_server_fails_requests_with_the_reason() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let held = tokio::spawn(async move {
+            let mut open = Vec::new();
+            while let Ok((socket, _)) = listener.accept().await {
+                open.push(socket);
+            }
+        });
+        let config = kube::Config::new(format!("http://{address}").parse().unwrap());
+        let client = client(config, Pool::SHARED, Duration::from_millis(300)).unwrap();
+        let api: kube::Api<k8s_openapi::api::core::v1::ConfigMap> =
+            kube::Api::namespaced(client.clone(), "garden-p");
+        let started = std::time::Instant::now();
+        let error = api.get("flux-config").await.unwrap_err().to_string();
+        assert!(started.elapsed() < Duration::from_secs(5));
+        assert!(
+            error.contains(
+                "GET /api/v1/namespaces/garden-p/configmaps/flux-config: no answer within 300ms"
+            ),
+            "{error}"
+        );
+        let watch = tokio::time::timeout(
+            Duration::from_secs(1),
+            api.watch(&kube::api::WatchParams::default(), "0"),
+        )
+        .await;
+        assert!(
+            watch.is_err(),
+            "the watch was cut off: {:?}",
+            watch.map(|_| ())
+        );
+        held.abort();
+    }
 }

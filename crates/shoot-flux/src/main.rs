@@ -21,7 +21,10 @@ use shoot_flux::render_command::{self, RenderInput};
 use shoot_flux::server::{self, Readiness};
 use shoot_flux::{health, kubeclient, syncstatus};
 
-async fn client_from(path: Option<&std::path::Path>) -> Result<kube::Client> {
+async fn client_from(
+    path: Option<&std::path::Path>,
+    request_timeout: Duration,
+) -> Result<kube::Client> {
     let config = match path {
         Some(path) => {
             let kubeconfig = Kubeconfig::read_from(path)
@@ -30,11 +33,18 @@ async fn client_from(path: Option<&std::path::Path>) -> Result<kube::Client> {
         }
         None => kube::Config::infer().await?,
     };
-    Ok(kubeclient::client(config, kubeclient::Pool::SHARED)?)
+    Ok(kubeclient::client(
+        config,
+        kubeclient::Pool::SHARED,
+        request_timeout,
+    )?)
 }
 
 /// The garden client from gardenlet's own kubeconfig Secret in the seed (opt-in fallback).
-async fn gardenlet_garden_client(seed: &kube::Client) -> Result<kube::Client> {
+async fn gardenlet_garden_client(
+    seed: &kube::Client,
+    request_timeout: Duration,
+) -> Result<kube::Client> {
     let secrets: kube::Api<k8s_openapi::api::core::v1::Secret> =
         kube::Api::namespaced(seed.clone(), "garden");
     let secret = secrets
@@ -48,8 +58,15 @@ async fn gardenlet_garden_client(seed: &kube::Client) -> Result<kube::Client> {
     let kubeconfig = Kubeconfig::from_yaml(&String::from_utf8_lossy(&data.0))?;
     let config =
         kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default()).await?;
-    Ok(kubeclient::client(config, kubeclient::Pool::SHARED)?)
+    Ok(kubeclient::client(
+        config,
+        kubeclient::Pool::SHARED,
+        request_timeout,
+    )?)
 }
+
+/// The answer deadline of the CLI's requests (`deploy-key`, `status`).
+const CLI_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 fn init_logging(args: &Args) {
     let filter = tracing_subscriber::EnvFilter::try_new(match args.log_level.as_str() {
@@ -76,7 +93,11 @@ async fn deploy_key(args: &Args, project: &str) -> Result<()> {
         .garden_kubeconfig
         .as_deref()
         .or(args.kubeconfig.as_deref());
-    let garden = Garden::new(Some(client_from(path).await.context("garden client")?));
+    let garden = Garden::new(Some(
+        client_from(path, CLI_REQUEST_TIMEOUT)
+            .await
+            .context("garden client")?,
+    ));
     let namespace = format!("garden-{project}");
     match garden.secret(&namespace, SECRET_NAME).await? {
         None => {
@@ -136,7 +157,7 @@ async fn render(
 
 /// `status`: the seed's shoots, one line each.
 async fn status(args: &Args) -> Result<()> {
-    let seed = client_from(args.kubeconfig.as_deref())
+    let seed = client_from(args.kubeconfig.as_deref(), CLI_REQUEST_TIMEOUT)
         .await
         .context("seed client (--kubeconfig or KUBECONFIG)")?;
     let api: Api<DynamicObject> = Api::all_with(seed, &extension_resource());
@@ -205,16 +226,20 @@ async fn main() -> Result<()> {
                 args.resync_period
             )
         })?;
-    let seed = client_from(args.kubeconfig.as_deref())
+    let seed = client_from(args.kubeconfig.as_deref(), operator.request_timeout)
         .await
         .context("seed client")?;
     let garden = match &args.garden_kubeconfig {
-        Some(path) => Some(client_from(Some(path)).await.context("garden client")?),
+        Some(path) => Some(
+            client_from(Some(path), operator.request_timeout)
+                .await
+                .context("garden client")?,
+        ),
         None if args.garden_access_from_gardenlet_kubeconfig => {
             tracing::info!(
                 "using the garden kubeconfig of seed Secret garden/gardenlet-kubeconfig"
             );
-            Some(gardenlet_garden_client(&seed).await?)
+            Some(gardenlet_garden_client(&seed, operator.request_timeout).await?)
         }
         None => {
             tracing::warn!(

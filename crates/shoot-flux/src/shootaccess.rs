@@ -207,7 +207,7 @@ pub async fn client(
     // A stopped shoot API server must not hold a reader for long.
     config.connect_timeout = Some(timeout);
     config.read_timeout = Some(timeout);
-    crate::kubeclient::client(config, crate::kubeclient::Pool::SHOOT)
+    crate::kubeclient::client(config, crate::kubeclient::Pool::SHOOT, timeout)
         .map_err(|e| ShootAccessError::Kubeconfig(e.to_string()))
 }
 

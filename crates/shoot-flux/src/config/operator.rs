@@ -22,6 +22,7 @@
 //!   concurrency: 16                 # shoots read at once
 //!   timeout: 10s                    # per shoot; beyond it the shoot counts as unreachable
 //!   failHealthCheck: false          # a failing sync also turns SystemComponentsHealthy False
+//! requestTimeout: 60s               # answer deadline of each seed and garden request (not watches)
 //! ```
 
 use std::time::Duration;
@@ -79,6 +80,10 @@ pub struct OperatorConfig {
     pub sync_status: SyncStatusOptions,
     /// The garden's identity, for `SHOOT_INFO_GARDEN_CLUSTER_IDENTITY`.
     pub garden_cluster_identity: String,
+    /// How long a seed or garden request may go unanswered before it fails with that reason.
+    /// Watches are exempt. Generous, because a first LIST of large objects (Clusters) in a big
+    /// seed is slow.
+    pub request_timeout: Duration,
 }
 
 impl Default for OperatorConfig {
@@ -97,6 +102,7 @@ impl Default for OperatorConfig {
                 host_key_scan_timeout: Duration::from_secs(10),
             },
             garden_cluster_identity: "garden".into(),
+            request_timeout: Duration::from_secs(60),
             sync_status: SyncStatusOptions {
                 concurrency: 16,
                 timeout: Duration::from_secs(10),
@@ -155,6 +161,8 @@ struct RawConfig {
     garden_cluster_identity: Option<String>,
     #[serde(default)]
     sync_status: Option<RawSyncStatus>,
+    #[serde(default)]
+    request_timeout: Option<String>,
 }
 
 /// Parses a Go-style duration like `30s`, `5m`, `1h`, `1m30s`.
@@ -260,6 +268,15 @@ impl OperatorConfig {
                 )),
             }
         }
+        if let Some(t) = raw.request_timeout {
+            match parse_duration(&t) {
+                Some(d) if !d.is_zero() => config.request_timeout = d,
+                _ => errors.push(FieldError::new(
+                    "requestTimeout",
+                    format!("{t:?} is not a duration like 60s"),
+                )),
+            }
+        }
         if let Some(fail) = sync_status.fail_health_check {
             config.sync_status.fail_health_check = fail;
         }
@@ -338,6 +355,14 @@ mod tests {
         );
         let err =
             OperatorConfig::parse("syncStatus:\n  concurrency: 0\n  timeout: soon\n").unwrap_err();
+        assert_eq!(
+            OperatorConfig::parse("requestTimeout: 5s\n")
+                .unwrap()
+                .request_timeout,
+            Duration::from_secs(5)
+        );
+        let bad = OperatorConfig::parse("requestTimeout: 0s\n").unwrap_err();
+        assert_eq!(bad.0[0].path, "requestTimeout");
         let fields: Vec<&str> = err.0.iter().map(|e| e.path.as_str()).collect();
         assert_eq!(fields, ["syncStatus.concurrency", "syncStatus.timeout"]);
     }

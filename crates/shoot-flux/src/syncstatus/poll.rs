@@ -88,7 +88,7 @@ fn observation_of(error: &kube::Error) -> Observation {
         kube::Error::Api(status) => {
             Observation::Unreachable(format!("HTTP {}: {}", status.code, status.message))
         }
-        other => Observation::Unreachable(other.to_string()),
+        other => Observation::Unreachable(crate::kubeclient::describe(other)),
     }
 }
 

@@ -58,15 +58,23 @@ pub async fn start_extension_configured(
     extra_config: &str,
 ) -> Extension {
     let releases = bed.releases().await.unwrap();
+    let config = format!(
+        "apiVersion: shoot-flux.extensions.gardener.cloud/v1alpha1\nkind: OperatorConfiguration\nflux:\n  manifests:\n    baseURL: {}\n    timeout: 10s\n{extra_config}",
+        releases.base_url()
+    );
+    start_extension_with_config(bed, name, extra_args, garden_kubeconfig, &config).await
+}
+
+/// Starts one extension process named `name` with exactly the operator configuration `config`.
+pub async fn start_extension_with_config(
+    bed: &'static Bed,
+    name: &str,
+    extra_args: &[&str],
+    garden_kubeconfig: Option<&std::path::Path>,
+    config_yaml: &str,
+) -> Extension {
     let config = bed.dir().join(format!("{name}-operator-config.yaml"));
-    std::fs::write(
-        &config,
-        format!(
-            "apiVersion: shoot-flux.extensions.gardener.cloud/v1alpha1\nkind: OperatorConfiguration\nflux:\n  manifests:\n    baseURL: {}\n    timeout: 10s\n{extra_config}",
-            releases.base_url()
-        ),
-    )
-    .unwrap();
+    std::fs::write(&config, config_yaml).unwrap();
     let (metrics_port, health_port) = (free_port().unwrap(), free_port().unwrap());
     let mut command = Command::new(env!("CARGO_BIN_EXE_gardener-extension-shoot-flux"));
     command
