@@ -109,7 +109,10 @@ pub fn event_triggers(
                     .is_none_or(|l| l.state != "Succeeded")
                 || new.status.last_operation.as_ref().is_some_and(|l| {
                     matches!(l.type_.as_str(), "Create" | "Reconcile")
-                        && new.status.observed_generation != Some(new.generation)
+                        && new
+                            .status
+                            .observed_generation
+                            .is_some_and(|g| g < new.generation)
                 })
         }
         // Update events: our own status and finalizer patches must not re-trigger, also while a
