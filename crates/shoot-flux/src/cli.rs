@@ -54,6 +54,17 @@ pub struct Args {
     pub leader_election: bool,
     #[arg(long, default_value = "gardener-extension-shoot-flux-leader-election")]
     pub leader_election_id: String,
+    /// How long the leader Lease is valid after its last renewal; a killed leader is replaced
+    /// after about this long (e.g. 15s).
+    #[arg(long, default_value = "15s")]
+    pub leader_election_lease_duration: String,
+    /// How long the leader keeps trying to renew before it gives up and exits; shorter than the
+    /// lease duration.
+    #[arg(long, default_value = "10s")]
+    pub leader_election_renew_deadline: String,
+    /// How often the leader renews and candidates try to acquire.
+    #[arg(long, default_value = "2s")]
+    pub leader_election_retry_period: String,
     /// Namespace of the leader and heartbeat Leases (the chart's release namespace).
     #[arg(long, env = "LEADER_ELECTION_NAMESPACE")]
     pub leader_election_namespace: Option<String>,

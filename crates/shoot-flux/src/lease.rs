@@ -39,22 +39,72 @@ pub async fn heartbeat(client: Client, namespace: String, holder: String, interv
     }
 }
 
+/// Timing of leader election, as controller-runtime names and defaults it: a Lease is valid for
+/// `lease_duration` after its last renewal; the leader renews every `retry_period` and gives up
+/// (exits) when it could not renew for `renew_deadline`, which is shorter than the lease, so it
+/// has stopped writing before anyone else may take over; candidates retry every `retry_period`.
+/// A killed leader is replaced within `lease_duration + retry_period` (plus the second the Lease's
+/// timestamps are rounded to).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timing {
+    pub lease_duration: Duration,
+    pub renew_deadline: Duration,
+    pub retry_period: Duration,
+}
+
+impl Default for Timing {
+    fn default() -> Self {
+        Self {
+            lease_duration: Duration::from_secs(15),
+            renew_deadline: Duration::from_secs(10),
+            retry_period: Duration::from_secs(2),
+        }
+    }
+}
+
+impl Timing {
+    /// The checks client-go makes: the renew deadline lies between the retry period and the lease
+    /// duration, and the lease lasts at least a second (its field is in whole seconds).
+    pub fn validate(&self) -> Result<(), String> {
+        if self.lease_duration < Duration::from_secs(1) {
+            return Err("the lease duration must be at least 1s".into());
+        }
+        if self.renew_deadline >= self.lease_duration {
+            return Err(format!(
+                "the renew deadline ({:?}) must be shorter than the lease duration ({:?})",
+                self.renew_deadline, self.lease_duration
+            ));
+        }
+        if self.retry_period.is_zero() || self.retry_period >= self.renew_deadline {
+            return Err(format!(
+                "the retry period ({:?}) must be positive and shorter than the renew deadline ({:?})",
+                self.retry_period, self.renew_deadline
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// Leader election on a Lease: acquire when free or expired, renew while held. Writes use the
 /// Lease's resourceVersion, so two candidates never both win.
 pub struct LeaderElection {
     api: Api<Lease>,
     name: String,
     identity: String,
-    duration: Duration,
+    timing: Timing,
+    /// The other holder's record (holder, renewTime) as last seen, and when it was first seen:
+    /// a record unchanged for a whole lease duration is expired by this process's own clock too
+    /// (as client-go judges it), whatever the holder's clock said.
+    observed: std::sync::Mutex<Option<(String, std::time::Instant)>>,
 }
 
 fn expired(lease: &Lease, now: Timestamp) -> bool {
     let Some(spec) = &lease.spec else {
         return true;
     };
-    let duration = i64::from(spec.lease_duration_seconds.unwrap_or(15));
+    let duration = i64::from(spec.lease_duration_seconds.unwrap_or(15)) * 1000;
     match &spec.renew_time {
-        Some(MicroTime(t)) => t.as_second() + duration < now.as_second(),
+        Some(MicroTime(t)) => t.as_millisecond() + duration < now.as_millisecond(),
         None => true,
     }
 }
@@ -65,13 +115,14 @@ impl LeaderElection {
         namespace: &str,
         name: &str,
         identity: &str,
-        duration: Duration,
+        timing: Timing,
     ) -> Self {
         Self {
             api: Api::namespaced(client, namespace),
             name: name.to_string(),
             identity: identity.to_string(),
-            duration,
+            timing,
+            observed: std::sync::Mutex::new(None),
         }
     }
 
@@ -79,11 +130,35 @@ impl LeaderElection {
         let now = MicroTime(Timestamp::now());
         json!({
             "holderIdentity": self.identity,
-            "leaseDurationSeconds": self.duration.as_secs(),
+            "leaseDurationSeconds": self.timing.lease_duration.as_secs(),
             "acquireTime": acquired.unwrap_or_else(|| now.clone()),
             "renewTime": now,
             "leaseTransitions": transitions
         })
+    }
+
+    /// Whether another holder's record has stayed the same for a lease duration, by this
+    /// process's clock.
+    fn unchanged_for_a_lease(&self, lease: &Lease) -> bool {
+        let spec = lease.spec.clone().unwrap_or_default();
+        let record = format!(
+            "{:?}/{:?}",
+            spec.holder_identity,
+            spec.renew_time.map(|t| t.0.as_millisecond())
+        );
+        let Ok(mut observed) = self.observed.lock() else {
+            return false;
+        };
+        match observed.as_ref() {
+            Some((seen, since)) if *seen == record => {
+                since.elapsed()
+                    > Duration::from_secs(spec.lease_duration_seconds.unwrap_or(15).max(1) as u64)
+            }
+            _ => {
+                *observed = Some((record, std::time::Instant::now()));
+                false
+            }
+        }
     }
 
     /// One attempt to acquire or renew; true while this process holds the Lease.
@@ -101,7 +176,9 @@ impl LeaderElection {
         };
         let spec = lease.spec.clone().unwrap_or_default();
         let mine = spec.holder_identity.as_deref() == Some(self.identity.as_str());
-        if !mine && !expired(&lease, Timestamp::now()) {
+        // Both checks run, so that the observation is kept up to date.
+        let stale = self.unchanged_for_a_lease(&lease);
+        if !mine && !expired(&lease, Timestamp::now()) && !stale {
             return Ok(false);
         }
         let transitions = spec.lease_transitions.unwrap_or(0) + i32::from(!mine);
@@ -125,7 +202,7 @@ impl LeaderElection {
         }
     }
 
-    /// Waits until this process leads.
+    /// Waits until this process leads, trying every retry period.
     pub async fn acquire(&self) {
         loop {
             match self.try_acquire_or_renew().await {
@@ -133,25 +210,79 @@ impl LeaderElection {
                 Ok(false) => {}
                 Err(e) => tracing::warn!(error = %e, "leader election attempt failed"),
             }
-            tokio::time::sleep(Duration::from_secs(2)).await;
+            tokio::time::sleep(self.timing.retry_period).await;
         }
     }
 
-    /// Renews until the Lease is lost (or cannot be renewed within its duration); then returns.
+    /// Renews every retry period until the Lease is lost or could not be renewed within the
+    /// renew deadline; then returns (and the caller stops writing).
     pub async fn hold(&self) {
         let mut last_renewal = std::time::Instant::now();
         loop {
-            tokio::time::sleep(self.duration / 3).await;
-            match self.try_acquire_or_renew().await {
-                Ok(true) => last_renewal = std::time::Instant::now(),
-                Ok(false) => return,
-                Err(e) => {
-                    tracing::warn!(error = %e, "renewing the leader Lease failed");
-                    if last_renewal.elapsed() >= self.duration {
-                        return;
-                    }
+            tokio::time::sleep(self.timing.retry_period).await;
+            // One attempt may not outlast the deadline.
+            let left = self
+                .timing
+                .renew_deadline
+                .saturating_sub(last_renewal.elapsed());
+            match tokio::time::timeout(left, self.try_acquire_or_renew()).await {
+                Ok(Ok(true)) => last_renewal = std::time::Instant::now(),
+                Ok(Ok(false)) => {
+                    tracing::error!("the leader Lease is held by another process");
+                    return;
                 }
+                Ok(Err(e)) => tracing::warn!(error = %e, "renewing the leader Lease failed"),
+                Err(_) => tracing::warn!("renewing the leader Lease timed out"),
+            }
+            if last_renewal.elapsed() >= self.timing.renew_deadline {
+                tracing::error!(
+                    deadline = ?self.timing.renew_deadline,
+                    "the leader Lease could not be renewed within the renew deadline"
+                );
+                return;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lease(holder: &str, renewed: Timestamp, seconds: i32) -> Lease {
+        serde_json::from_value(json!({
+            "metadata": {"name": "l"},
+            "spec": {"holderIdentity": holder, "leaseDurationSeconds": seconds,
+                     "renewTime": MicroTime(renewed)}
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn default_timing_is_controller_runtimes_and_valid() {
+        let t = Timing::default();
+        assert_eq!(t.lease_duration, Duration::from_secs(15));
+        assert_eq!(t.renew_deadline, Duration::from_secs(10));
+        assert_eq!(t.retry_period, Duration::from_secs(2));
+        assert!(t.validate().is_ok());
+        let bad = Timing {
+            renew_deadline: Duration::from_secs(15),
+            ..t
+        };
+        assert!(bad.validate().is_err());
+        let bad = Timing {
+            retry_period: Duration::from_secs(10),
+            ..t
+        };
+        assert!(bad.validate().is_err());
+    }
+
+    #[test]
+    fn expiry_counts_milliseconds() {
+        let now = Timestamp::now();
+        let renewed = now - k8s_openapi::jiff::SignedDuration::from_millis(15_500);
+        assert!(expired(&lease("a", renewed, 15), now));
+        let renewed = now - k8s_openapi::jiff::SignedDuration::from_millis(14_500);
+        assert!(!expired(&lease("a", renewed, 15), now));
     }
 }

@@ -300,12 +300,33 @@ async fn main() -> Result<()> {
         let namespace = args.leader_election_namespace.clone().context(
             "--leader-election needs --leader-election-namespace (or LEADER_ELECTION_NAMESPACE)",
         )?;
+        let duration = |flag: &str, text: &str| {
+            parse_duration(text)
+                .with_context(|| format!("--{flag} {text:?} is not a duration like 15s"))
+        };
+        let timing = lease::Timing {
+            lease_duration: duration(
+                "leader-election-lease-duration",
+                &args.leader_election_lease_duration,
+            )?,
+            renew_deadline: duration(
+                "leader-election-renew-deadline",
+                &args.leader_election_renew_deadline,
+            )?,
+            retry_period: duration(
+                "leader-election-retry-period",
+                &args.leader_election_retry_period,
+            )?,
+        };
+        timing
+            .validate()
+            .map_err(|e| anyhow::anyhow!("leader election: {e}"))?;
         let election = LeaderElection::new(
             seed.clone(),
             &namespace,
             &args.leader_election_id,
             &identity,
-            Duration::from_secs(15),
+            timing,
         );
         tracing::info!(lease = %args.leader_election_id, %namespace, %identity, "waiting for leadership");
         election.acquire().await;

@@ -3,9 +3,10 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, anyhow, bail};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 
 use crate::paths;
@@ -23,8 +24,27 @@ pub struct ApiServer {
     token: String,
     kubeconfig_yaml: String,
     kubeconfig_path: PathBuf,
-    process: Option<Process>,
+    audit: bool,
+    process: Mutex<Option<Process>>,
 }
+
+/// How an API server is started beyond the defaults.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Options {
+    /// Write an audit log (`<dir>.audit.log`, JSON lines) with one event per write request
+    /// (create, update, patch, delete, deletecollection) at level Metadata: who wrote what.
+    pub audit: bool,
+}
+
+/// The audit policy of [`Options::audit`]: writes at Metadata level, nothing else.
+const AUDIT_POLICY: &str = "apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived]
+rules:
+- level: Metadata
+  verbs: [create, update, patch, delete, deletecollection]
+- level: None
+";
 
 fn random_token() -> String {
     let mut bytes = [0u8; 16];
@@ -61,6 +81,17 @@ current-context: {name}
 impl ApiServer {
     /// Starts an API server named `name` storing under etcd prefix `/<name>`.
     pub async fn start(name: &str, etcd_url: &str, pki: &Pki, run_dir: &Path) -> Result<Self> {
+        Self::start_with(name, etcd_url, pki, run_dir, Options::default()).await
+    }
+
+    /// [`ApiServer::start`] with `options`.
+    pub async fn start_with(
+        name: &str,
+        etcd_url: &str,
+        pki: &Pki,
+        run_dir: &Path,
+        options: Options,
+    ) -> Result<Self> {
         let dir = run_dir.join(format!("apiserver-{name}"));
         std::fs::create_dir_all(&dir)?;
         let port = free_port()?;
@@ -73,7 +104,10 @@ impl ApiServer {
         let kubeconfig_yaml = render_kubeconfig(name, &server, &pki.ca_pem, &token);
         let kubeconfig_path = dir.join("kubeconfig");
         std::fs::write(&kubeconfig_path, &kubeconfig_yaml)?;
-        let mut api = Self {
+        if options.audit {
+            std::fs::write(dir.join("audit-policy.yaml"), AUDIT_POLICY)?;
+        }
+        let api = Self {
             name: name.to_string(),
             port,
             dir,
@@ -82,13 +116,14 @@ impl ApiServer {
             token,
             kubeconfig_yaml,
             kubeconfig_path,
-            process: None,
+            audit: options.audit,
+            process: Mutex::new(None),
         };
         api.start_process().await?;
         Ok(api)
     }
 
-    async fn start_process(&mut self) -> Result<()> {
+    async fn start_process(&self) -> Result<()> {
         let binary = paths::binary("kube-apiserver")?;
         let mut command = Command::new(binary);
         command
@@ -134,6 +169,19 @@ impl ApiServer {
             ))
             .arg("--enable-priority-and-fairness=false")
             .arg("--v=1");
+        if self.audit {
+            command
+                .arg(format!(
+                    "--audit-policy-file={}",
+                    self.dir.join("audit-policy.yaml").display()
+                ))
+                .arg(format!(
+                    "--audit-log-path={}",
+                    self.audit_log_path().display()
+                ))
+                .arg("--audit-log-format=json")
+                .arg("--audit-log-mode=blocking");
+        }
         let log = self.dir.with_extension("log");
         let mut process = Process::spawn(&format!("kube-apiserver-{}", self.name), command, &log)?;
         let client = self.client().await?;
@@ -159,7 +207,10 @@ impl ApiServer {
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
-        self.process = Some(process);
+        *self
+            .process
+            .lock()
+            .map_err(|_| anyhow!("API server {} poisoned", self.name))? = Some(process);
         Ok(())
     }
 
@@ -195,8 +246,22 @@ impl ApiServer {
         self.dir.with_extension("log")
     }
 
-    pub fn process(&self) -> Option<&Process> {
-        self.process.as_ref()
+    /// The audit log (JSON lines), written when started with [`Options::audit`].
+    pub fn audit_log_path(&self) -> PathBuf {
+        self.dir.with_extension("audit.log")
+    }
+
+    /// The PID of the running server.
+    pub fn pid(&self) -> Option<i32> {
+        self.process
+            .lock()
+            .ok()
+            .and_then(|p| p.as_ref().map(Process::pid))
+    }
+
+    /// Resident memory in KiB.
+    pub fn rss_kib(&self) -> Option<u64> {
+        crate::process::rss_kib(self.pid()?)
     }
 
     /// An admin client, bound to the calling tokio runtime.
@@ -248,18 +313,19 @@ impl ApiServer {
     }
 
     /// Stops the server (a hibernated shoot, a fault). Its data stays in etcd.
-    pub fn stop(&mut self) {
-        if let Some(mut process) = self.process.take() {
+    pub fn stop(&self) {
+        let process = self.process.lock().ok().and_then(|mut p| p.take());
+        if let Some(mut process) = process {
             process.stop(Duration::from_secs(10));
         }
     }
 
     pub fn is_running(&self) -> bool {
-        self.process.is_some()
+        self.process.lock().is_ok_and(|p| p.is_some())
     }
 
-    /// Starts the server again on the same port with the same data.
-    pub async fn restart(&mut self) -> Result<()> {
+    /// Starts the server again on the same port with the same data; returns once it is ready.
+    pub async fn restart(&self) -> Result<()> {
         self.stop();
         self.start_process().await
     }

@@ -84,6 +84,34 @@ impl Bed {
         &self.etcd.url
     }
 
+    /// The bed's etcd (fault injection: pause, stop and start it again).
+    pub fn etcd(&self) -> &Etcd {
+        &self.etcd
+    }
+
+    pub fn pki(&self) -> &Pki {
+        &self.pki
+    }
+
+    /// Starts an extra API server `name` on the bed's etcd (its own prefix) with `options`, e.g.
+    /// an audited garden or seed for one test; with `gardener_crds` Gardener's CRDs are installed.
+    pub async fn new_api_server(
+        &self,
+        name: &str,
+        options: crate::apiserver::Options,
+        gardener_crds: bool,
+    ) -> Result<ApiServer> {
+        let api =
+            ApiServer::start_with(name, &self.etcd.url, &self.pki, &self.dir, options).await?;
+        if gardener_crds {
+            let crds = paths::cached_file("crds/gardener", "crds")?;
+            kubeutil::install_crds(&api.client().await?, &crds)
+                .await
+                .with_context(|| format!("installing Gardener CRDs into {name}"))?;
+        }
+        Ok(api)
+    }
+
     /// The git servers (SSH and smart HTTP), started on first use.
     pub async fn git(&self) -> Result<&GitServer> {
         self.git
@@ -127,14 +155,13 @@ impl Bed {
     /// Resident memory of the bed's shared processes in KiB (etcd, garden, seed).
     pub fn shared_rss_kib(&self) -> u64 {
         [
-            Some(&self.etcd.process),
-            self.garden.process(),
-            self.seed.process(),
-            self.seed_grm.get().map(|g| &g.process),
+            self.etcd.rss_kib(),
+            self.garden.rss_kib(),
+            self.seed.rss_kib(),
+            self.seed_grm.get().and_then(|g| g.process.rss_kib()),
         ]
         .into_iter()
         .flatten()
-        .filter_map(|p| p.rss_kib())
         .sum()
     }
 
@@ -303,7 +330,7 @@ impl Shoot {
 
     /// Resident memory of this shoot's processes in KiB.
     pub fn rss_kib(&self) -> u64 {
-        let mut processes = vec![self.api.process()];
+        let mut processes = Vec::new();
         processes.push(self.grm.as_ref().map(|g| &g.process));
         processes.push(self.kcm.as_ref().map(|k| &k.process));
         if let Some(f) = &self.flux {
@@ -314,7 +341,8 @@ impl Shoot {
             .into_iter()
             .flatten()
             .filter_map(|p| p.rss_kib())
-            .sum()
+            .sum::<u64>()
+            + self.api.rss_kib().unwrap_or(0)
     }
 }
 

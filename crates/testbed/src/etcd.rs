@@ -1,10 +1,13 @@
-//! One etcd for the whole bed; every API server uses its own key prefix in it.
+//! One etcd for the whole bed; every API server uses its own key prefix in it. For fault
+//! injection it can be frozen ([`Etcd::pause`], SIGSTOP) or stopped and started again on the same
+//! ports and data directory ([`Etcd::stop`], [`Etcd::start_again`]).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use anyhow::{Result, bail};
+use anyhow::{Result, anyhow, bail};
 
 use crate::paths;
 use crate::plainhttp;
@@ -14,21 +17,40 @@ use crate::process::Process;
 #[derive(Debug)]
 pub struct Etcd {
     pub url: String,
-    pub process: Process,
+    peer: String,
+    data: PathBuf,
+    log: PathBuf,
+    process: Mutex<Option<Process>>,
 }
 
 impl Etcd {
     pub async fn start(dir: &Path) -> Result<Self> {
-        let binary = paths::binary("etcd")?;
         let client_port = free_port()?;
         let peer_port = free_port()?;
-        let url = format!("http://127.0.0.1:{client_port}");
-        let peer = format!("http://127.0.0.1:{peer_port}");
         let data = dir.join("etcd-data");
         std::fs::create_dir_all(&data)?;
+        let etcd = Self {
+            url: format!("http://127.0.0.1:{client_port}"),
+            peer: format!("http://127.0.0.1:{peer_port}"),
+            data,
+            log: dir.join("etcd.log"),
+            process: Mutex::new(None),
+        };
+        etcd.start_again().await?;
+        Ok(etcd)
+    }
+
+    /// Starts etcd (again) on its ports and data directory; returns once it is healthy. A no-op
+    /// while it runs.
+    pub async fn start_again(&self) -> Result<()> {
+        if self.is_running() {
+            return Ok(());
+        }
+        let binary = paths::binary("etcd")?;
+        let (url, peer) = (&self.url, &self.peer);
         let mut command = Command::new(binary);
         command
-            .arg(format!("--data-dir={}", data.display()))
+            .arg(format!("--data-dir={}", self.data.display()))
             .arg(format!("--listen-client-urls={url}"))
             .arg(format!("--advertise-client-urls={url}"))
             .arg(format!("--listen-peer-urls={peer}"))
@@ -37,14 +59,14 @@ impl Etcd {
             .arg("--unsafe-no-fsync=true")
             .arg("--quota-backend-bytes=8589934592")
             .arg("--log-level=warn");
-        let mut process = Process::spawn("etcd", command, &dir.join("etcd.log"))?;
+        let mut process = Process::spawn("etcd", command, &self.log)?;
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             process.ensure_running()?;
             if let Ok(response) = plainhttp::get(&format!("{url}/health")).await
                 && response.status == 200
             {
-                return Ok(Self { url, process });
+                break;
             }
             if Instant::now() > deadline {
                 bail!(
@@ -54,5 +76,51 @@ impl Etcd {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+        *self.process.lock().map_err(|_| anyhow!("etcd poisoned"))? = Some(process);
+        Ok(())
+    }
+
+    /// Stops etcd (SIGTERM, then SIGKILL after `grace`); its data stays for
+    /// [`Etcd::start_again`].
+    pub fn stop(&self, grace: Duration) {
+        let process = self.process.lock().ok().and_then(|mut p| p.take());
+        if let Some(mut process) = process {
+            process.stop(grace);
+        }
+    }
+
+    pub fn is_running(&self) -> bool {
+        self.process
+            .lock()
+            .ok()
+            .is_some_and(|mut p| p.as_mut().is_some_and(Process::is_running))
+    }
+
+    /// Freezes etcd (SIGSTOP): connections stay open, requests hang until [`Etcd::resume`].
+    pub fn pause(&self) -> Result<()> {
+        match &*self.process.lock().map_err(|_| anyhow!("etcd poisoned"))? {
+            Some(p) => p.pause(),
+            None => bail!("etcd is not running"),
+        }
+    }
+
+    /// Lets a paused etcd run again (SIGCONT).
+    pub fn resume(&self) -> Result<()> {
+        match &*self.process.lock().map_err(|_| anyhow!("etcd poisoned"))? {
+            Some(p) => p.resume(),
+            None => bail!("etcd is not running"),
+        }
+    }
+
+    pub fn pid(&self) -> Option<i32> {
+        self.process
+            .lock()
+            .ok()
+            .and_then(|p| p.as_ref().map(Process::pid))
+    }
+
+    /// Resident memory in KiB.
+    pub fn rss_kib(&self) -> Option<u64> {
+        crate::process::rss_kib(self.pid()?)
     }
 }

@@ -191,13 +191,15 @@ impl Process {
             return;
         };
         if matches!(child.try_wait(), Ok(None)) {
-            // SAFETY: kill(2) on the PID of our own, not yet reaped child.
-            unsafe {
-                libc::kill(self.pid, libc::SIGTERM);
-            }
-            let deadline = Instant::now() + grace;
-            while Instant::now() < deadline && matches!(child.try_wait(), Ok(None)) {
-                std::thread::sleep(Duration::from_millis(50));
+            if !grace.is_zero() {
+                // SAFETY: kill(2) on the PID of our own, not yet reaped child.
+                unsafe {
+                    libc::kill(self.pid, libc::SIGTERM);
+                }
+                let deadline = Instant::now() + grace;
+                while Instant::now() < deadline && matches!(child.try_wait(), Ok(None)) {
+                    std::thread::sleep(Duration::from_millis(50));
+                }
             }
             if matches!(child.try_wait(), Ok(None)) {
                 let _ = child.kill();
@@ -209,9 +211,41 @@ impl Process {
         }
     }
 
-    /// Kills the process with SIGKILL at once (fault injection, hibernation).
+    /// Kills the process with SIGKILL at once, as `kill -9` does (fault injection, hibernation):
+    /// no SIGTERM first, so it has no chance to clean up.
     pub fn kill(&mut self) {
         self.stop(Duration::ZERO);
+    }
+
+    /// Whether the process has not exited yet.
+    pub fn is_running(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
+    }
+
+    /// Sends `signal` to this child's PID (if it has not been reaped yet).
+    fn signal(&self, signal: i32) -> Result<()> {
+        if self.child.is_none() {
+            bail!("{} is not running", self.name);
+        }
+        // SAFETY: kill(2) on the PID of our own, not yet reaped child.
+        if unsafe { libc::kill(self.pid, signal) } != 0 {
+            return Err(std::io::Error::last_os_error())
+                .with_context(|| format!("signalling {}", self.name));
+        }
+        Ok(())
+    }
+
+    /// Freezes the process (SIGSTOP): it keeps its sockets but answers nothing until
+    /// [`Process::resume`].
+    pub fn pause(&self) -> Result<()> {
+        self.signal(libc::SIGSTOP)
+    }
+
+    /// Lets a paused process run again (SIGCONT).
+    pub fn resume(&self) -> Result<()> {
+        self.signal(libc::SIGCONT)
     }
 }
 

@@ -35,12 +35,12 @@ use testbed::ports::free_port;
 use testbed::process::{self, Process};
 
 /// Shoots per project, as issue 8 asks.
-const PROJECT_SIZE: usize = 10;
+pub const PROJECT_SIZE: usize = 10;
 /// Concurrency of the benchmark's own setup and cleanup requests (not measured).
 const SETUP_CONCURRENCY: usize = 16;
-const OWNER_LABEL: &str = "shoot-flux.extensions.gardener.cloud/managed-resource";
-const ACCESS_SECRET: &str = "shoot-access-extension-shoot-flux";
-const DEPLOY_KEY_SECRET: &str = "flux-source";
+pub const OWNER_LABEL: &str = "shoot-flux.extensions.gardener.cloud/managed-resource";
+pub const ACCESS_SECRET: &str = "shoot-access-extension-shoot-flux";
+pub const DEPLOY_KEY_SECRET: &str = "flux-source";
 /// Resources whose writes count in the resync (leases of the API servers themselves are not ours).
 const COUNTED_RESOURCES: &[&str] = &[
     "extensions",
@@ -148,8 +148,8 @@ pub fn details(rows: &[Row]) -> String {
 }
 
 /// The controller process with its sampler of RSS and CPU time.
-struct Controller {
-    process: Process,
+pub struct Controller {
+    pub process: Process,
     metrics_port: u16,
     health_port: u16,
     peak_rss_kib: Arc<AtomicU64>,
@@ -158,7 +158,7 @@ struct Controller {
 }
 
 impl Controller {
-    async fn start(
+    pub async fn start(
         bed: &'static testbed::Bed,
         options: &Options,
         config: &Path,
@@ -231,7 +231,7 @@ impl Controller {
     }
 
     /// Waits for /readyz (the Extension cache is synced), then a moment for the other watches.
-    async fn wait_ready(&mut self) -> Result<()> {
+    pub async fn wait_ready(&mut self) -> Result<()> {
         let started = Instant::now();
         loop {
             self.process.ensure_running()?;
@@ -251,7 +251,7 @@ impl Controller {
         Ok(())
     }
 
-    async fn reconciles(&self) -> Result<f64> {
+    pub async fn reconciles(&self) -> Result<f64> {
         let r = testbed::plainhttp::get(&format!("http://127.0.0.1:{}/metrics", self.metrics_port))
             .await?;
         let text = String::from_utf8_lossy(&r.body).to_string();
@@ -262,20 +262,27 @@ impl Controller {
             .sum())
     }
 
-    fn stop(mut self) {
+    /// Kills the controller with SIGKILL, as `kill -9` does (fault injection, examples/faults).
+    #[allow(dead_code)]
+    pub fn kill(mut self) {
+        self.stop_sampler.store(true, Ordering::SeqCst);
+        self.process.kill();
+    }
+
+    pub fn stop(mut self) {
         self.stop_sampler.store(true, Ordering::SeqCst);
         self.process.stop(Duration::from_secs(10));
     }
 }
 
 /// Names of one N's objects: distinct per N, so that runs never share anything.
-struct Landscape {
-    shoots: Vec<ShootSpec>,
-    projects: Vec<String>,
+pub struct Landscape {
+    pub shoots: Vec<ShootSpec>,
+    pub projects: Vec<String>,
 }
 
 impl Landscape {
-    fn new(n: usize, run: &str) -> Self {
+    pub fn new(n: usize, run: &str) -> Self {
         let projects: Vec<String> = (0..n.div_ceil(PROJECT_SIZE))
             .map(|p| format!("{run}p{p:03}"))
             .collect();
@@ -285,7 +292,7 @@ impl Landscape {
         Self { shoots, projects }
     }
 
-    fn namespaces(&self) -> Vec<String> {
+    pub fn namespaces(&self) -> Vec<String> {
         self.shoots.iter().map(ShootSpec::technical_id).collect()
     }
 }
@@ -357,7 +364,7 @@ fn writes_between(before: &BTreeMap<String, u64>, after: &BTreeMap<String, u64>)
 
 /// What every Extension of the landscape looks like now: ready for gardenlet with `version`
 /// installed. Returns how many are.
-async fn count_converged(
+pub async fn count_converged(
     extensions: &Api<DynamicObject>,
     namespaces: &std::collections::HashSet<String>,
     version: &str,
@@ -471,14 +478,14 @@ async fn check_written(seed: &Client, garden: &Client, landscape: &Landscape) ->
     Ok(())
 }
 
-fn is_private(project_index: usize) -> bool {
+pub fn is_private(project_index: usize) -> bool {
     project_index % 2 == 1
 }
 
 /// Creates the projects (namespace and flux-config in the garden) and the shoots (what
 /// gardenlet creates in the seed, with a landscape-sized CloudProfile, and the Extension).
 /// Returns the size of one Cluster in KiB.
-async fn create_landscape(
+pub async fn create_landscape(
     bed: &'static testbed::Bed,
     landscape: &Landscape,
     version: &str,

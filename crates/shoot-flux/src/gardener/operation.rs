@@ -95,7 +95,10 @@ pub fn event_triggers(
         };
     }
     match old {
-        // Create events (including the initial list after a restart).
+        // Create events (including the initial list after a restart). Beyond Gardener's
+        // predicates, a Succeeded object whose spec changed since (observedGeneration behind)
+        // counts too: a process killed after removing the operation annotation and before
+        // writing Processing would otherwise leave that change unreconciled until the resync.
         None => {
             has_trigger_annotation(new)
                 || new.deletion_timestamp.is_some()
@@ -104,6 +107,13 @@ pub fn event_triggers(
                     .last_operation
                     .as_ref()
                     .is_none_or(|l| l.state != "Succeeded")
+                || new.status.last_operation.as_ref().is_some_and(|l| {
+                    matches!(l.type_.as_str(), "Create" | "Reconcile")
+                        && new
+                            .status
+                            .observed_generation
+                            .is_some_and(|g| g < new.generation)
+                })
         }
         // Update events: our own status and finalizer patches must not re-trigger, also while a
         // restore or migrate annotation is still on the object (it is removed only after
@@ -188,6 +198,20 @@ mod tests {
         assert!(!should_skip(OperationType::Restore, Some(&migrated)));
         assert!(!should_skip(OperationType::Migrate, Some(&migrated)));
         assert!(!should_skip(OperationType::Reconcile, None));
+    }
+
+    #[test]
+    fn after_a_restart_a_succeeded_object_with_an_unobserved_spec_is_reconciled() {
+        let mut e = ext(None, false, Some(("Reconcile", "Succeeded")));
+        e.status.observed_generation = Some(1);
+        assert!(!event_triggers(None, &e, false));
+        e.generation = 2;
+        assert!(event_triggers(None, &e, false));
+        // Not a migrated object's.
+        let mut m = ext(None, false, Some(("Migrate", "Succeeded")));
+        m.generation = 2;
+        m.status.observed_generation = Some(1);
+        assert!(!event_triggers(None, &m, false));
     }
 
     #[test]
