@@ -120,7 +120,7 @@ async fn deadlines_on_garden_manifests_and_shoot_are_named_in_the_status() {
 
     // The garden hangs: the reconcile fails after the request deadline, naming the request, and
     // nothing of the shoot's is touched. Once it answers again, the retry succeeds.
-    let garden_pid = bed.garden().process().unwrap().pid();
+    let garden_pid = bed.garden().pid().unwrap();
     let frozen = Frozen::new(garden_pid);
     let asked = Instant::now();
     let since = annotate(bed, &ns, "reconcile").await;
@@ -149,7 +149,7 @@ async fn deadlines_on_garden_manifests_and_shoot_are_named_in_the_status() {
 
     // The shoot's API server hangs: its sync conditions turn Unknown with the deadline as the
     // reason, within a poll period and the deadline; the Extension's operation is untouched.
-    let shoot_pid = shoot.api().process().unwrap().pid();
+    let shoot_pid = shoot.api().pid().unwrap();
     let frozen = Frozen::new(shoot_pid);
     let stopped = Instant::now();
     let unknown = wait_condition(
