@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::project::CONFIGMAP_NAME;
 use crate::deploykey;
 use crate::gardener::operation::event_triggers;
-use crate::gardener::types::{Extension, extension_resource};
+use crate::gardener::types::{Extension, OPERATION_ANNOTATION, extension_resource, is_ours_json};
 use crate::reconciler::{Next, ReconcileError, Reconciler};
 use crate::server::Readiness;
 
@@ -77,6 +77,16 @@ async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<Context>) -> Result<Action,
         Next::AwaitChange => Action::await_change(),
         Next::RequeueAfter(d) => Action::requeue(d),
     })
+}
+
+/// What decides whether a malformed Extension is worth another look: its generation (spec), the
+/// operation annotation and the deletion timestamp. Our own Error status write changes none.
+fn fingerprint(object: &serde_json::Value) -> String {
+    let meta = &object["metadata"];
+    format!(
+        "{}|{}|{}",
+        meta["generation"], meta["annotations"][OPERATION_ANNOTATION], meta["deletionTimestamp"]
+    )
 }
 
 /// Per-object exponential backoff (5 s doubling up to 5 min); errors only new input can fix wait
@@ -154,6 +164,7 @@ pub async fn run(
 
     // Gardener's predicates need the previous version of each object.
     let seen: Arc<Mutex<HashMap<String, Extension>>> = Arc::default();
+    let malformed: Arc<Mutex<HashMap<String, String>>> = Arc::default();
     let ignore = options.ignore_operation_annotation;
     let initial_list_done = ready.clone();
     let triggers = watcher(extensions, watcher::Config::default())
@@ -172,8 +183,18 @@ pub async fn run(
                 Ok(obj) => {
                     let json = serde_json::to_value(obj).unwrap_or_default();
                     match Extension::from_json(&json) {
-                        // Malformed objects go to the reconciler, which reports them.
-                        Err(_) => true,
+                        // A malformed object of ours goes to the reconciler, which reports it,
+                        // once per change that could fix it (not on its own status write).
+                        Err(_) => {
+                            is_ours_json(&json) && {
+                                let mut malformed = malformed
+                                    .lock()
+                                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                                let k = key(obj);
+                                let print = fingerprint(&json);
+                                malformed.insert(k, print.clone()) != Some(print)
+                            }
+                        }
                         Ok(new) if !new.is_ours() => false,
                         Ok(new) => {
                             let mut seen = seen

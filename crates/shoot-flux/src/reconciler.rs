@@ -13,7 +13,9 @@ use crate::actuator::{Actuator, ActuatorError};
 use crate::gardener::operation::{self, AnnotationStep, OperationType};
 use crate::gardener::shoot::{ShootFacts, decode_cluster, get_cluster};
 use crate::gardener::status::{self, ErrorCode};
-use crate::gardener::types::{Extension, FINALIZER, OPERATION_ANNOTATION, extension_resource};
+use crate::gardener::types::{
+    Extension, FINALIZER, OPERATION_ANNOTATION, extension_resource, is_ours_json,
+};
 use crate::metrics::Metrics;
 use crate::syncstatus::Installed;
 
@@ -169,8 +171,14 @@ impl Reconciler {
         let json = serde_json::to_value(&object).unwrap_or_default();
         let mut ext = match Extension::from_json(&json) {
             Ok(ext) => ext,
+            Err(e) if !is_ours_json(&json) => {
+                // Without a readable `spec.type: shoot-flux` it is not ours to write to.
+                tracing::debug!(namespace, name, error = %e, "ignoring a malformed Extension that is not ours");
+                return Ok(Next::AwaitChange);
+            }
             Err(e) => {
                 // A malformed object is this object's error, never the controller's.
+                tracing::warn!(namespace, name, error = %e, "invalid Extension");
                 let ext = Extension {
                     name: name.to_string(),
                     namespace: namespace.to_string(),
@@ -212,6 +220,7 @@ impl Reconciler {
         let shoot = match decode_cluster(&cluster) {
             Ok(s) => s,
             Err(e) => {
+                tracing::warn!(namespace, error = %e, "invalid Cluster");
                 self.report_error(
                     &ext,
                     op,

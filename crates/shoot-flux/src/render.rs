@@ -44,8 +44,10 @@ pub struct Inputs<'a> {
 }
 
 fn annotate(object: &mut Value, key: &str, value: &str) {
-    if object["metadata"]["annotations"][key].is_null() {
-        object["metadata"]["annotations"][key] = Value::String(value.to_string());
+    if let Some(annotations) = transform::annotations_mut(object)
+        && annotations.get(key).is_none_or(Value::is_null)
+    {
+        annotations.insert(key.into(), Value::String(value.to_string()));
     }
 }
 

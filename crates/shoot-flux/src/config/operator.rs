@@ -177,12 +177,14 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
         }
         let n: u64 = number.parse().ok()?;
         number.clear();
-        total += match c {
-            'h' => n * 3600,
-            'm' => n * 60,
+        let seconds = match c {
+            'h' => n.checked_mul(3600)?,
+            'm' => n.checked_mul(60)?,
             's' => n,
             _ => return None,
         };
+        // Beyond u64 seconds is no duration (it overflowed here before: found by fuzzing).
+        total = total.checked_add(seconds)?;
         seen_unit = true;
     }
     (number.is_empty() && seen_unit).then(|| Duration::from_secs(total))
@@ -380,5 +382,11 @@ mod tests {
         assert_eq!(parse_duration("1h2m3s"), Some(Duration::from_secs(3723)));
         assert_eq!(parse_duration("5"), None);
         assert_eq!(parse_duration("x"), None);
+        assert_eq!(parse_duration("18446744073709551615h"), None);
+        assert_eq!(parse_duration("18446744073709551615s1s"), None);
+        assert_eq!(
+            parse_duration("18446744073709551615s"),
+            Some(Duration::from_secs(u64::MAX))
+        );
     }
 }

@@ -46,9 +46,33 @@ pub fn namespace_component(docs: &mut [Value]) {
     }
 }
 
+/// The object's annotations, made a map if they are missing or (in a malformed document) not
+/// one, so that setting one never panics; None for a document that is no object.
+pub fn annotations_mut(doc: &mut Value) -> Option<&mut serde_json::Map<String, Value>> {
+    let Value::Object(object) = doc else {
+        return None;
+    };
+    let metadata = object
+        .entry("metadata")
+        .or_insert_with(|| Value::Object(Default::default()));
+    if !metadata.is_object() {
+        *metadata = Value::Object(Default::default());
+    }
+    let annotations = metadata
+        .as_object_mut()?
+        .entry("annotations")
+        .or_insert_with(|| Value::Object(Default::default()));
+    if !annotations.is_object() {
+        *annotations = Value::Object(Default::default());
+    }
+    annotations.as_object_mut()
+}
+
 /// Marks an object for Bootstrap mode.
 pub fn ignore_updates(doc: &mut Value) {
-    doc["metadata"]["annotations"][IGNORE_ANNOTATION] = Value::String("true".into());
+    if let Some(annotations) = annotations_mut(doc) {
+        annotations.insert(IGNORE_ANNOTATION.into(), Value::String("true".into()));
+    }
 }
 
 const COMPONENT_LABEL: &str = "app.kubernetes.io/component";
@@ -70,6 +94,8 @@ pub enum ParseError {
     Yaml(String),
     #[error("install.yaml document {index} has no {field}")]
     Missing { index: usize, field: &'static str },
+    #[error("install.yaml document {index}: {field} is not a map")]
+    NotAMap { index: usize, field: &'static str },
 }
 
 /// Parses a multi-document manifest, dropping empty documents and checking each has a kind and
@@ -90,6 +116,18 @@ pub fn parse_documents(yaml: &str) -> Result<Vec<Value>, ParseError> {
                 index,
                 field: "metadata.name",
             });
+        }
+        for field in ["labels", "annotations"] {
+            if !matches!(doc["metadata"][field], Value::Null | Value::Object(_)) {
+                return Err(ParseError::NotAMap {
+                    index,
+                    field: if field == "labels" {
+                        "metadata.labels"
+                    } else {
+                        "metadata.annotations"
+                    },
+                });
+            }
         }
     }
     Ok(docs)
@@ -134,7 +172,9 @@ pub fn transform(docs: &[Value], options: &InstallOptions) -> Vec<Value> {
             if doc["kind"] == "Namespace" && doc["metadata"]["name"] == UPSTREAM_NAMESPACE {
                 // A namespace stuck in deletion must not block removing the extension forever.
                 let (key, value) = super::objects::FINALIZE_DELETION_AFTER;
-                doc["metadata"]["annotations"][key] = Value::String(value.to_string());
+                if let Some(annotations) = annotations_mut(&mut doc) {
+                    annotations.insert(key.into(), Value::String(value.to_string()));
+                }
             }
             if namespace != UPSTREAM_NAMESPACE {
                 if doc["kind"] == "Namespace" && doc["metadata"]["name"] == UPSTREAM_NAMESPACE {
@@ -371,5 +411,29 @@ spec:
             parse_documents("metadata: {name: x}\n"),
             Err(ParseError::Missing { field: "kind", .. })
         ));
+    }
+
+    #[test]
+    fn malformed_annotations_never_panic() {
+        // Found by fuzzing: annotations that are no map made the Bootstrap mark panic.
+        assert!(matches!(
+            parse_documents("kind: A\nmetadata: {name: a, annotations: true}\n"),
+            Err(ParseError::NotAMap { index: 0, .. })
+        ));
+        assert!(matches!(
+            parse_documents("kind: A\nmetadata: {name: a, labels: [x]}\n"),
+            Err(ParseError::NotAMap { index: 0, .. })
+        ));
+        for mut doc in [
+            serde_json::json!({"kind": "A", "metadata": {"name": "a", "annotations": true}}),
+            serde_json::json!({"kind": "A", "metadata": "a"}),
+            serde_json::json!({"kind": "A"}),
+        ] {
+            ignore_updates(&mut doc);
+            assert_eq!(doc["metadata"]["annotations"][IGNORE_ANNOTATION], "true");
+        }
+        let mut not_an_object = serde_json::json!([1]);
+        ignore_updates(&mut not_an_object);
+        assert_eq!(not_an_object, serde_json::json!([1]));
     }
 }

@@ -81,15 +81,98 @@ fn opt_bool(value: &Value, pointer: &str) -> Result<bool, DecodeError> {
 /// landscape) is skipped while parsing, never built as a value.
 #[derive(serde::Deserialize)]
 struct SlimCluster {
+    #[serde(default)]
     metadata: Value,
     #[serde(default)]
     spec: SlimClusterSpec,
 }
 
-#[derive(serde::Deserialize, Default)]
-struct SlimClusterSpec {
-    shoot: Option<Value>,
-    seed: Option<Value>,
+/// `spec.shoot` and `spec.seed` of an object spec; a spec of another JSON type is kept as a
+/// value of that type (an empty list for a list), for `decode_cluster` to report.
+#[derive(Default)]
+enum SlimClusterSpec {
+    #[default]
+    Missing,
+    Object {
+        shoot: Option<Value>,
+        seed: Option<Value>,
+    },
+    Other(Value),
+}
+
+impl<'de> serde::Deserialize<'de> for SlimClusterSpec {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = SlimClusterSpec;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a Cluster spec")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Self::Value, A::Error> {
+                let (mut shoot, mut seed) = (None, None);
+                while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                    match key.as_ref() {
+                        "shoot" => shoot = Some(map.next_value::<Value>()?),
+                        "seed" => seed = Some(map.next_value::<Value>()?),
+                        _ => {
+                            map.next_value::<serde::de::IgnoredAny>()?;
+                        }
+                    }
+                }
+                Ok(SlimClusterSpec::Object { shoot, seed })
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Self::Value, A::Error> {
+                while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+                Ok(SlimClusterSpec::Other(Value::Array(Vec::new())))
+            }
+            fn visit_unit<E>(self) -> Result<Self::Value, E> {
+                Ok(SlimClusterSpec::Missing)
+            }
+            fn visit_bool<E>(self, v: bool) -> Result<Self::Value, E> {
+                Ok(SlimClusterSpec::Other(Value::Bool(v)))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
+                Ok(SlimClusterSpec::Other(Value::from(v)))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
+                Ok(SlimClusterSpec::Other(Value::from(v)))
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<Self::Value, E> {
+                Ok(SlimClusterSpec::Other(Value::from(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(SlimClusterSpec::Other(Value::String(v.to_string())))
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
+}
+
+/// Decodes a Cluster's JSON text into the shape `decode_cluster` reads: its metadata, and of its
+/// spec only the Shoot and the Seed. Fails only on text that is not JSON or not an object.
+pub fn slim_cluster(text: &str) -> Result<Value, serde_json::Error> {
+    let cluster: SlimCluster = serde_json::from_str(text)?;
+    let spec = match cluster.spec {
+        SlimClusterSpec::Missing => return Ok(serde_json::json!({"metadata": cluster.metadata})),
+        SlimClusterSpec::Object { shoot, seed } => {
+            let mut spec = serde_json::Map::new();
+            if let Some(shoot) = shoot {
+                spec.insert("shoot".into(), shoot);
+            }
+            if let Some(seed) = seed {
+                spec.insert("seed".into(), seed);
+            }
+            Value::Object(spec)
+        }
+        SlimClusterSpec::Other(value) => value,
+    };
+    Ok(serde_json::json!({"metadata": cluster.metadata, "spec": spec}))
 }
 
 /// Reads the Cluster `name` with only its metadata, Shoot and Seed (None if it does not exist),
@@ -100,20 +183,10 @@ pub async fn get_cluster(client: &kube::Client, name: &str) -> Result<Option<Val
     ))
     .body(Vec::new())
     .map_err(kube::Error::HttpError)?;
-    match client.request::<SlimCluster>(request).await {
-        Ok(cluster) => {
-            let mut spec = serde_json::Map::new();
-            if let Some(shoot) = cluster.spec.shoot {
-                spec.insert("shoot".into(), shoot);
-            }
-            if let Some(seed) = cluster.spec.seed {
-                spec.insert("seed".into(), seed);
-            }
-            Ok(Some(serde_json::json!({
-                "metadata": cluster.metadata,
-                "spec": Value::Object(spec)
-            })))
-        }
+    match client.request_text(request).await {
+        Ok(text) => slim_cluster(&text)
+            .map(Some)
+            .map_err(kube::Error::SerdeError),
         Err(kube::Error::Api(s)) if s.code == 404 => Ok(None),
         Err(e) => Err(e),
     }
@@ -125,6 +198,15 @@ pub fn decode_cluster(cluster: &Value) -> Result<ShootFacts, DecodeError> {
         .as_str()
         .unwrap_or_default()
         .to_string();
+    match cluster.get("spec") {
+        None | Some(Value::Null | Value::Object(_)) => {}
+        Some(other) => {
+            return Err(DecodeError {
+                path: "spec".into(),
+                message: format!("expected an object, found {}", kind_of(other)),
+            });
+        }
+    }
     let shoot = match cluster.pointer("/spec/shoot") {
         Some(s @ Value::Object(_)) => s,
         Some(other) => {
@@ -279,6 +361,39 @@ mod tests {
         assert_eq!(facts.uid.as_deref(), Some("u1"));
         assert_eq!(facts.resources[0].name, "git");
         assert_eq!(facts.resources[0].resource_name, "git-creds");
+    }
+
+    #[test]
+    fn the_slim_path_reads_what_the_full_object_says() {
+        let full = cluster(json!({
+            "metadata": {"name": "app", "namespace": "garden-dev"},
+            "spec": {"provider": {"workers": [{"name": "a"}]}}
+        }));
+        let slim = slim_cluster(&full.to_string()).unwrap();
+        assert!(slim["spec"].get("cloudProfile").is_none(), "{slim}");
+        assert_eq!(decode_cluster(&slim), decode_cluster(&full));
+        // A spec of the wrong type, or none, is the decoder's error naming the field.
+        for (text, path) in [
+            (r#"{"metadata": {"name": "c"}, "spec": "x"}"#, "spec"),
+            (
+                r#"{"metadata": {"name": "c"}, "spec": [1, {"shoot": {}}]}"#,
+                "spec",
+            ),
+            (r#"{"metadata": {"name": "c"}, "spec": 7}"#, "spec"),
+            (r#"{"metadata": {"name": "c"}, "spec": null}"#, "spec.shoot"),
+            (r#"{"metadata": {"name": "c"}}"#, "spec.shoot"),
+            (
+                r#"{"metadata": {"name": "c"}, "spec": {"shoot": "x"}}"#,
+                "spec.shoot",
+            ),
+        ] {
+            let slim = slim_cluster(text).unwrap();
+            assert_eq!(decode_cluster(&slim).unwrap_err().path, path, "{text}");
+            let full: Value = serde_json::from_str(text).unwrap();
+            assert_eq!(decode_cluster(&full).unwrap_err().path, path, "{text}");
+        }
+        assert!(slim_cluster("7").is_err());
+        assert!(slim_cluster("{").is_err());
     }
 
     #[test]

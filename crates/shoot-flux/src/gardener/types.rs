@@ -130,18 +130,85 @@ fn decode_at<T: serde::de::DeserializeOwned>(
     })
 }
 
+/// The object at `path` (absent and null: `None`); anything else is an error naming the field.
+fn object_at<'a>(
+    value: Option<&'a serde_json::Value>,
+    path: &str,
+) -> Result<Option<&'a serde_json::Map<String, serde_json::Value>>, DecodeError> {
+    match value {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(serde_json::Value::Object(map)) => Ok(Some(map)),
+        Some(other) => Err(DecodeError {
+            path: path.to_string(),
+            message: format!("expected an object, found {}", json_kind(other)),
+        }),
+    }
+}
+
+/// Decodes the optional field `key` of `map` (absent and null: `None`), naming `parent.key` in
+/// the error.
+fn field<T: serde::de::DeserializeOwned>(
+    map: Option<&serde_json::Map<String, serde_json::Value>>,
+    parent: &str,
+    key: &str,
+) -> Result<Option<T>, DecodeError> {
+    match map.and_then(|m| m.get(key)) {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(value) => decode_at(value, &format!("{parent}.{key}")).map(Some),
+    }
+}
+
+/// `a string`, `a list`, … for messages about a JSON value of the wrong type.
+pub fn json_kind(value: &serde_json::Value) -> &'static str {
+    match value {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "a list",
+        serde_json::Value::Object(_) => "an object",
+    }
+}
+
+/// Whether the object (as JSON, possibly malformed) is an Extension this controller serves:
+/// `spec.type` is shoot-flux and `spec.class` is unset, empty or `shoot`. An object that does not
+/// say so is another controller's (or nobody's), and is never written to.
+pub fn is_ours_json(object: &serde_json::Value) -> bool {
+    let spec = &object["spec"];
+    spec["type"].as_str() == Some(EXTENSION_TYPE)
+        && match &spec["class"] {
+            serde_json::Value::Null => true,
+            serde_json::Value::String(class) => class.is_empty() || class == "shoot",
+            _ => false,
+        }
+}
+
 impl Extension {
     /// Decodes an Extension from its JSON (metadata, spec and status as the API server stores
-    /// them).
+    /// them). Every field is decoded on its own, so an error names it (`spec.type`,
+    /// `status.lastOperation`, …); fields shoot-flux does not read are never looked at.
     pub fn from_json(object: &serde_json::Value) -> Result<Self, DecodeError> {
         let meta = &object["metadata"];
-        let spec_value = object.get("spec").cloned().unwrap_or_default();
-        let spec: ExtensionSpec = decode_at(&spec_value, "spec")?;
-        let status_value = match object.get("status") {
-            Some(v) if !v.is_null() => v.clone(),
-            _ => serde_json::json!({}),
+        let spec = object_at(object.get("spec"), "spec")?;
+        let type_ = field::<String>(spec, "spec", "type")?.ok_or_else(|| DecodeError {
+            path: "spec.type".into(),
+            message: "missing".into(),
+        })?;
+        let spec = ExtensionSpec {
+            type_,
+            class: field(spec, "spec", "class")?,
+            provider_config: spec
+                .and_then(|s| s.get("providerConfig"))
+                .filter(|v| !v.is_null())
+                .cloned(),
         };
-        let status: ExtensionStatus = decode_at(&status_value, "status")?;
+        let status = object_at(object.get("status"), "status")?;
+        let status = ExtensionStatus {
+            last_operation: field(status, "status", "lastOperation")?,
+            last_error: field(status, "status", "lastError")?,
+            observed_generation: field(status, "status", "observedGeneration")?,
+            conditions: field(status, "status", "conditions")?,
+        };
         Ok(Self {
             name: meta["name"].as_str().unwrap_or_default().to_string(),
             namespace: meta["namespace"].as_str().unwrap_or_default().to_string(),
@@ -209,14 +276,76 @@ mod tests {
             "spec": {"type": 7}
         }))
         .unwrap_err();
-        assert_eq!(err.path, "spec");
+        assert_eq!(err.path, "spec.type");
         let err = Extension::from_json(&json!({
             "metadata": {"name": "x", "namespace": "y"},
             "spec": {"type": "shoot-flux"},
             "status": {"lastOperation": {"state": "Succeeded"}}
         }))
         .unwrap_err();
-        assert_eq!(err.path, "status");
+        assert_eq!(err.path, "status.lastOperation");
+        assert!(err.message.contains("description"), "{err}");
+        for (object, path) in [
+            (json!({"spec": "shoot-flux"}), "spec"),
+            (json!({"spec": {}}), "spec.type"),
+            (
+                json!({"spec": {"type": "shoot-flux", "class": 1}}),
+                "spec.class",
+            ),
+            (
+                json!({"spec": {"type": "shoot-flux"}, "status": []}),
+                "status",
+            ),
+            (
+                json!({"spec": {"type": "shoot-flux"}, "status": {"lastOperation": "Succeeded"}}),
+                "status.lastOperation",
+            ),
+            (
+                json!({"spec": {"type": "shoot-flux"}, "status": {"observedGeneration": "1"}}),
+                "status.observedGeneration",
+            ),
+            (
+                json!({"spec": {"type": "shoot-flux"}, "status": {"conditions": {}}}),
+                "status.conditions",
+            ),
+            (
+                json!({"metadata": {"annotations": {"a": 1}}, "spec": {"type": "shoot-flux"}}),
+                "metadata.annotations",
+            ),
+        ] {
+            assert_eq!(
+                Extension::from_json(&object).unwrap_err().path,
+                path,
+                "{object}"
+            );
+        }
+        // A providerConfig of any JSON type is the validator's to judge, not the decoder's.
+        let ext =
+            Extension::from_json(&json!({"spec": {"type": "shoot-flux", "providerConfig": "x"}}))
+                .unwrap();
+        assert_eq!(ext.spec.provider_config, Some(json!("x")));
+    }
+
+    #[test]
+    fn only_objects_that_say_they_are_ours_are_ours() {
+        assert!(is_ours_json(
+            &json!({"spec": {"type": "shoot-flux", "status": 7}})
+        ));
+        assert!(is_ours_json(
+            &json!({"spec": {"type": "shoot-flux", "class": "shoot"}})
+        ));
+        assert!(is_ours_json(
+            &json!({"spec": {"type": "shoot-flux", "class": ""}})
+        ));
+        assert!(!is_ours_json(
+            &json!({"spec": {"type": "shoot-flux", "class": "seed"}})
+        ));
+        assert!(!is_ours_json(
+            &json!({"spec": {"type": "shoot-flux", "class": 1}})
+        ));
+        assert!(!is_ours_json(&json!({"spec": {}})));
+        assert!(!is_ours_json(&json!({"spec": "shoot-flux"})));
+        assert!(!is_ours_json(&json!({})));
     }
 
     #[test]
