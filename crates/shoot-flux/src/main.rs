@@ -13,6 +13,7 @@ use shoot_flux::controller::{self, Options};
 use shoot_flux::deploykey::{DeployKey, SECRET_NAME};
 use shoot_flux::flux::manifests::ManifestStore;
 use shoot_flux::garden::Garden;
+use shoot_flux::gardener::shoot::ClusterCache;
 use shoot_flux::gardener::types::extension_resource;
 use shoot_flux::lease::{self, LeaderElection};
 use shoot_flux::metrics::Metrics;
@@ -22,6 +23,13 @@ use shoot_flux::server::{self, Readiness};
 use shoot_flux::{health, kubeclient, syncstatus};
 
 async fn client_from(path: Option<&std::path::Path>) -> Result<kube::Client> {
+    client_with_pool(path, kubeclient::Pool::SHARED).await
+}
+
+async fn client_with_pool(
+    path: Option<&std::path::Path>,
+    pool: kubeclient::Pool,
+) -> Result<kube::Client> {
     let config = match path {
         Some(path) => {
             let kubeconfig = Kubeconfig::read_from(path)
@@ -30,7 +38,7 @@ async fn client_from(path: Option<&std::path::Path>) -> Result<kube::Client> {
         }
         None => kube::Config::infer().await?,
     };
-    Ok(kubeclient::client(config, kubeclient::Pool::SHARED)?)
+    Ok(kubeclient::client(config, pool)?)
 }
 
 /// The garden client from gardenlet's own kubeconfig Secret in the seed (opt-in fallback).
@@ -205,11 +213,18 @@ async fn main() -> Result<()> {
                 args.resync_period
             )
         })?;
-    let seed = client_from(args.kubeconfig.as_deref())
+    // Every reconcile in flight holds one seed connection (HTTP/1.1); keeping as many idle
+    // avoids a TLS handshake per request while a burst lasts.
+    let pool = kubeclient::Pool::shared(usize::from(args.lifecycle_max_concurrent_reconciles));
+    let seed = client_with_pool(args.kubeconfig.as_deref(), pool)
         .await
         .context("seed client")?;
     let garden = match &args.garden_kubeconfig {
-        Some(path) => Some(client_from(Some(path)).await.context("garden client")?),
+        Some(path) => Some(
+            client_with_pool(Some(path), pool)
+                .await
+                .context("garden client")?,
+        ),
         None if args.garden_access_from_gardenlet_kubeconfig => {
             tracing::info!(
                 "using the garden kubeconfig of seed Secret garden/gardenlet-kubeconfig"
@@ -230,9 +245,12 @@ async fn main() -> Result<()> {
     )?);
     let metrics = Arc::new(Metrics::default());
     let poll_metrics = metrics.clone();
+    let health_metrics = metrics.clone();
     let ready = Arc::new(Readiness::default());
+    let clusters = Arc::new(ClusterCache::default());
     let reconciler = Arc::new(Reconciler {
         seed: seed.clone(),
+        clusters: clusters.clone(),
         actuator: Actuator::new(
             seed.clone(),
             Garden::new(garden.clone()),
@@ -301,19 +319,24 @@ async fn main() -> Result<()> {
             Duration::from_secs(args.heartbeat_renew_interval_seconds.max(1)),
         ));
     }
-    tokio::spawn(health::run(
+    let extension_cache = controller::extension_cache();
+    let poller = syncstatus::poll::Poller::new(
         seed.clone(),
-        health_period,
-        sync_status.fail_health_check,
-    ));
-    tokio::spawn(syncstatus::poll::run(
-        seed.clone(),
+        clusters.clone(),
         syncstatus::poll::Options {
-            period: health_period,
             concurrency: sync_status.concurrency,
             timeout: sync_status.timeout,
         },
         poll_metrics,
+    );
+    tokio::spawn(health::run(
+        seed.clone(),
+        extension_cache.as_reader(),
+        clusters,
+        health_period,
+        sync_status.fail_health_check,
+        poller,
+        health_metrics,
     ));
     let controllers = controller::run(
         seed,
@@ -326,6 +349,7 @@ async fn main() -> Result<()> {
             reconcile_timeout: Duration::from_secs(180),
         },
         ready,
+        extension_cache,
     );
     match election {
         Some(election) => {

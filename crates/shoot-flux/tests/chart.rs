@@ -398,6 +398,13 @@ fn rbac_has_no_wildcards_and_the_pod_runs_locked_down_with_the_binarys_flags() {
             assert_eq!(deployment["spec"]["replicas"], 1);
             assert!(parsed.gardener_version.is_none());
             assert!(!parsed.ignore_operation_annotation);
+            assert_eq!(
+                parsed.lifecycle_max_concurrent_reconciles,
+                Args::try_parse_from(["x"])
+                    .unwrap()
+                    .lifecycle_max_concurrent_reconciles,
+                "the chart's concurrentSyncs is the binary's default"
+            );
             let service = one(&docs, "Service");
             assert_eq!(service["spec"]["ports"][0]["port"], 8080);
             assert_eq!(service["spec"]["ports"][0]["targetPort"], "metrics");
@@ -801,8 +808,6 @@ impl Controller {
 enum Trigger {
     /// A reconcile (`gardener.cloud/operation: reconcile`) of the steady state.
     Reconcile,
-    /// The periodic health check (lists the Extensions).
-    HealthCheck,
     /// A reconcile after the config ManagedResource went away (creates it).
     MissingManagedResource,
     /// A changed project ConfigMap (new content: a new secret, a patched ManagedResource).
@@ -823,7 +828,6 @@ impl Trigger {
     /// The log messages of the code path that makes the request.
     fn messages(self) -> &'static [&'static str] {
         match self {
-            Self::HealthCheck => &["listing Extensions for the health check failed"],
             Self::LeaseRenewal | Self::MissingLeases => &[
                 "renewing the heartbeat Lease failed",
                 "renewing the leader Lease failed",
@@ -845,8 +849,8 @@ fn trigger_for(resource: &str, verb: &str) -> Trigger {
         | ("clusters", "get")
         | ("managedresources", "get")
         | ("secrets", "get") => Trigger::Reconcile,
-        ("extensions", "list") => Trigger::HealthCheck,
-        ("extensions", "watch") => Trigger::Restart,
+        // The health check and the sync status poll read the Extension watch cache.
+        ("extensions", "list" | "watch") => Trigger::Restart,
         ("managedresources", "create") => Trigger::MissingManagedResource,
         ("managedresources", "patch") | ("secrets", "create") => Trigger::ProjectChange,
         ("secrets", "patch") => Trigger::ChangedAccessSecret,
@@ -1121,7 +1125,7 @@ async fn the_controller_works_with_exactly_the_charts_seed_rbac_and_needs_every_
                 tokio::time::sleep(Duration::from_millis(300)).await;
                 let mut offset = controller.log().len();
                 match trigger {
-                    Trigger::Reconcile | Trigger::HealthCheck | Trigger::LeaseRenewal => {}
+                    Trigger::Reconcile | Trigger::LeaseRenewal => {}
                     Trigger::MissingManagedResource => {
                         mrs.delete("extension-shoot-flux-flux-config", &DeleteParams::default())
                             .await
