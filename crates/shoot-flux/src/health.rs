@@ -3,20 +3,16 @@
 //! Conditions are a list, which a merge patch would replace whole, so they are written by
 //! read-modify-write under optimistic locking, touching only this condition type.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt;
 use kube::Client;
-use kube::api::{Api, DynamicObject, GetParams, Patch, PatchParams};
-use kube::runtime::reflector::Store;
+use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams};
 use serde_json::{Value, json};
 
-use crate::gardener::shoot::ClusterCache;
+use crate::gardener::shoot::{decode_cluster, get_cluster};
 use crate::gardener::types::{Condition, Extension, extension_resource, managed_resource_resource};
 use crate::managedresource::{CONFIG_NAME, INSTALL_NAME};
 use crate::reconciler::now;
-use crate::syncstatus::poll::Poller;
 
 pub const CONDITION_TYPE: &str = "SystemComponentsHealthy";
 
@@ -173,7 +169,6 @@ pub fn with_sync_failure(verdict: Verdict, failure: Option<String>) -> Verdict {
 
 async fn check_one(
     client: &Client,
-    clusters: &ClusterCache,
     object: &DynamicObject,
     fail_on_sync: bool,
 ) -> Result<(), kube::Error> {
@@ -192,31 +187,23 @@ async fn check_one(
     {
         return Ok(());
     }
-    let Some(cluster) = clusters.checked(client, &ext.namespace).await? else {
+    let Some(cluster) = get_cluster(client, &ext.namespace).await? else {
         return Ok(());
     };
-    let Ok(shoot) = &cluster.facts else {
+    let Ok(shoot) = decode_cluster(&cluster) else {
         return Ok(());
     };
+    let mrs: Api<DynamicObject> =
+        Api::namespaced_with(client.clone(), &ext.namespace, &managed_resource_resource());
+    let install = mrs
+        .get_opt(INSTALL_NAME)
+        .await?
+        .map(|o| serde_json::to_value(o).unwrap_or_default());
+    let config = mrs
+        .get_opt(CONFIG_NAME)
+        .await?
+        .map(|o| serde_json::to_value(o).unwrap_or_default());
     let hibernated = shoot.is_hibernation_enabled();
-    let (install, config) = if hibernated {
-        (None, None)
-    } else {
-        let mrs: Api<DynamicObject> =
-            Api::namespaced_with(client.clone(), &ext.namespace, &managed_resource_resource());
-        // From the API server's watch cache: a health verdict may lag a moment behind.
-        let read = |name: &'static str| {
-            let mrs = mrs.clone();
-            async move {
-                match mrs.get_with(name, &GetParams::any()).await {
-                    Ok(o) => Ok(Some(serde_json::to_value(o).unwrap_or_default())),
-                    Err(kube::Error::Api(s)) if s.code == 404 => Ok(None),
-                    Err(e) => Err(e),
-                }
-            }
-        };
-        (read(INSTALL_NAME).await?, read(CONFIG_NAME).await?)
-    };
     let verdict = verdict(hibernated, install.as_ref(), config.as_ref());
     let verdict = if fail_on_sync && !hibernated {
         with_sync_failure(
@@ -226,13 +213,7 @@ async fn check_one(
     } else {
         verdict
     };
-    // The cached Extension tells whether anything changed: a steady shoot costs no write.
-    let verdicts = [(CONDITION_TYPE, verdict)];
-    let listed = ext.status.conditions.as_deref().unwrap_or_default();
-    if merge_conditions(listed, &verdicts, "").is_none() {
-        return Ok(());
-    }
-    write_conditions(client, &ext.namespace, &ext.name, &verdicts).await
+    write_condition(client, &ext.namespace, &ext.name, CONDITION_TYPE, &verdict).await
 }
 
 /// `existing` with `verdicts` set, keeping other types and transition times; None when none of
@@ -309,44 +290,26 @@ pub async fn write_conditions(
     Ok(())
 }
 
-/// Shoots checked at the same time by the health check.
-const HEALTH_CONCURRENCY: usize = 4;
-
-/// Every `period`, until the process ends: the health check of every Extension of ours and,
-/// alongside it, a round of the sync status poll, both over the Extensions of the controller's
-/// watch cache (`extensions`, once it has synced) and the Clusters of `clusters` (decoded
-/// again only when one changed). `fail_on_sync`: the operator's `syncStatus.failHealthCheck`.
+/// Checks every Extension of ours each `period`, until the process ends. `fail_on_sync`: the
+/// operator's `syncStatus.failHealthCheck`.
 pub async fn run(
     client: Client,
-    extensions: Store<DynamicObject>,
-    clusters: Arc<ClusterCache>,
     period: Duration,
     fail_on_sync: bool,
-    poll: Poller,
-    metrics: Arc<crate::metrics::Metrics>,
+    metrics: std::sync::Arc<crate::metrics::Metrics>,
 ) {
-    if extensions.wait_until_ready().await.is_err() {
-        return;
-    }
+    let api: Api<DynamicObject> = Api::all_with(client.clone(), &extension_resource());
     loop {
-        let objects = extensions.state();
-        let present: std::collections::HashSet<&str> = objects
-            .iter()
-            .filter_map(|o| o.metadata.namespace.as_deref())
-            .collect();
-        clusters.retain(|name| present.contains(name));
-        // Owned inputs per task keep the spawned future's type free of borrows.
-        let health = futures::stream::iter(objects.iter().cloned())
-            .for_each_concurrent(HEALTH_CONCURRENCY, |object| {
-                let (client, clusters) = (client.clone(), clusters.clone());
-                async move {
-                    if let Err(e) = check_one(&client, &clusters, &object, fail_on_sync).await {
+        match api.list(&ListParams::default()).await {
+            Ok(list) => {
+                for object in &list.items {
+                    if let Err(e) = check_one(&client, object, fail_on_sync).await {
                         tracing::warn!(namespace = ?object.metadata.namespace, error = %e, "health check failed");
                     }
                 }
-            });
-        tokio::join!(health, poll.round(&objects));
-        drop(objects);
+            }
+            Err(e) => tracing::warn!(error = %e, "listing Extensions for the health check failed"),
+        }
         metrics.health_round_done();
         tokio::time::sleep(period).await;
     }

@@ -250,7 +250,7 @@ async fn main() -> Result<()> {
     let clusters = Arc::new(ClusterCache::default());
     let reconciler = Arc::new(Reconciler {
         seed: seed.clone(),
-        clusters: clusters.clone(),
+        clusters,
         actuator: Actuator::new(
             seed.clone(),
             Garden::new(garden.clone()),
@@ -320,23 +320,20 @@ async fn main() -> Result<()> {
         ));
     }
     let extension_cache = controller::extension_cache();
-    let poller = syncstatus::poll::Poller::new(
+    tokio::spawn(health::run(
         seed.clone(),
-        clusters.clone(),
+        health_period,
+        sync_status.fail_health_check,
+        health_metrics,
+    ));
+    tokio::spawn(syncstatus::poll::run(
+        seed.clone(),
         syncstatus::poll::Options {
+            period: health_period,
             concurrency: sync_status.concurrency,
             timeout: sync_status.timeout,
         },
         poll_metrics,
-    );
-    tokio::spawn(health::run(
-        seed.clone(),
-        extension_cache.as_reader(),
-        clusters,
-        health_period,
-        sync_status.fail_health_check,
-        poller,
-        health_metrics,
     ));
     let controllers = controller::run(
         seed,

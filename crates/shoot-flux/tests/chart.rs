@@ -808,6 +808,8 @@ impl Controller {
 enum Trigger {
     /// A reconcile (`gardener.cloud/operation: reconcile`) of the steady state.
     Reconcile,
+    /// The periodic health check (lists the Extensions).
+    HealthCheck,
     /// A reconcile after the config ManagedResource went away (creates it).
     MissingManagedResource,
     /// A changed project ConfigMap (new content: a new secret, a patched ManagedResource).
@@ -828,6 +830,7 @@ impl Trigger {
     /// The log messages of the code path that makes the request.
     fn messages(self) -> &'static [&'static str] {
         match self {
+            Self::HealthCheck => &["listing Extensions for the health check failed"],
             Self::LeaseRenewal | Self::MissingLeases => &[
                 "renewing the heartbeat Lease failed",
                 "renewing the leader Lease failed",
@@ -849,8 +852,8 @@ fn trigger_for(resource: &str, verb: &str) -> Trigger {
         | ("clusters", "get")
         | ("managedresources", "get")
         | ("secrets", "get") => Trigger::Reconcile,
-        // The health check and the sync status poll read the Extension watch cache.
-        ("extensions", "list" | "watch") => Trigger::Restart,
+        ("extensions", "list") => Trigger::HealthCheck,
+        ("extensions", "watch") => Trigger::Restart,
         ("managedresources", "create") => Trigger::MissingManagedResource,
         ("managedresources", "patch") | ("secrets", "create") => Trigger::ProjectChange,
         ("secrets", "patch") => Trigger::ChangedAccessSecret,
@@ -1125,7 +1128,7 @@ async fn the_controller_works_with_exactly_the_charts_seed_rbac_and_needs_every_
                 tokio::time::sleep(Duration::from_millis(300)).await;
                 let mut offset = controller.log().len();
                 match trigger {
-                    Trigger::Reconcile | Trigger::LeaseRenewal => {}
+                    Trigger::Reconcile | Trigger::HealthCheck | Trigger::LeaseRenewal => {}
                     Trigger::MissingManagedResource => {
                         mrs.delete("extension-shoot-flux-flux-config", &DeleteParams::default())
                             .await

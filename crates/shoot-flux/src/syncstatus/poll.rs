@@ -14,13 +14,14 @@ use kube::Client;
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, ListParams};
 
 use super::{Installed, Observation, SyncState, decide, merge_conditions};
-use crate::gardener::shoot::ClusterCache;
-use crate::gardener::types::Extension;
+use crate::gardener::shoot::{decode_cluster, get_cluster};
+use crate::gardener::types::{Extension, extension_resource};
 use crate::metrics::Metrics;
-use crate::shootaccess::{self, ShootAccessError};
+use crate::shootaccess::{self, GENERIC_KUBECONFIG_ANNOTATION, ShootAccessError};
 
 #[derive(Debug, Clone)]
 pub struct Options {
+    pub period: Duration,
     /// Shoots read at the same time.
     pub concurrency: usize,
     /// The budget for reading one shoot; beyond it the shoot counts as unreachable.
@@ -141,7 +142,6 @@ enum Outcome {
 
 async fn check_one(
     seed: &Client,
-    clusters: &ClusterCache,
     clients: &Clients,
     object: &DynamicObject,
     timeout: Duration,
@@ -163,7 +163,7 @@ async fn check_one(
     let Some(installed) = Installed::from_extension(&json) else {
         return Outcome::Skipped;
     };
-    let cluster = match clusters.checked(seed, &ext.namespace).await {
+    let cluster = match get_cluster(seed, &ext.namespace).await {
         Ok(Some(cluster)) => cluster,
         Ok(None) => return Outcome::Skipped,
         Err(e) => {
@@ -171,7 +171,7 @@ async fn check_one(
             return Outcome::Skipped;
         }
     };
-    let Ok(shoot) = &cluster.facts else {
+    let Ok(shoot) = decode_cluster(&cluster) else {
         return Outcome::Skipped;
     };
     // Hibernated or deleted shoots are never contacted; their conditions stay as last seen.
@@ -179,7 +179,9 @@ async fn check_one(
         clients.drop_client(&ext.namespace);
         return Outcome::Hibernated(ext.namespace);
     }
-    let generic = cluster.generic_kubeconfig.clone();
+    let generic = cluster["metadata"]["annotations"][GENERIC_KUBECONFIG_ANNOTATION]
+        .as_str()
+        .map(str::to_string);
     let observe = async {
         match clients
             .get(seed, &ext.namespace, generic.as_deref(), timeout)
@@ -256,58 +258,38 @@ impl History {
     }
 }
 
-/// The sync status poll: one round reads every shoot of ours. The rounds are driven by
-/// `health::run`, which hands both checks the same Extensions from the controller's cache.
-pub struct Poller {
-    seed: Client,
-    clusters: Arc<ClusterCache>,
-    options: Options,
-    metrics: Arc<Metrics>,
-    clients: Clients,
-    history: tokio::sync::Mutex<History>,
-}
-
-impl Poller {
-    pub fn new(
-        seed: Client,
-        clusters: Arc<ClusterCache>,
-        options: Options,
-        metrics: Arc<Metrics>,
-    ) -> Self {
-        Self {
-            seed,
-            clusters,
-            options,
-            metrics,
-            clients: Clients::default(),
-            history: tokio::sync::Mutex::default(),
+/// Reads every shoot of ours each period, until the process ends.
+pub async fn run(seed: Client, options: Options, metrics: Arc<Metrics>) {
+    let api: Api<DynamicObject> = Api::all_with(seed.clone(), &extension_resource());
+    let clients = Clients::default();
+    let mut history = History::default();
+    loop {
+        match api.list(&ListParams::default()).await {
+            Ok(list) => {
+                let present: Vec<String> = list
+                    .items
+                    .iter()
+                    .filter_map(|o| o.metadata.namespace.clone())
+                    .collect();
+                // Connections of shoots that are gone are dropped.
+                clients.retain(|ns| present.iter().any(|p| p == ns));
+                // Owned inputs per task keep the spawned future's type free of borrows.
+                let outcomes: Vec<Outcome> = futures::stream::iter(list.items)
+                    .map(|object| {
+                        let (seed, clients) = (seed.clone(), clients.clone());
+                        async move { check_one(&seed, &clients, &object, options.timeout).await }
+                    })
+                    .buffer_unordered(options.concurrency.max(1))
+                    .collect()
+                    .await;
+                history.record(&outcomes, &metrics);
+                metrics.shoot_connections(clients.len());
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "listing Extensions for the sync status failed")
+            }
         }
-    }
-
-    /// Reads every shoot of `objects` (the seed's Extensions) once.
-    pub async fn round(&self, objects: &[Arc<DynamicObject>]) {
-        let present: std::collections::HashSet<&str> = objects
-            .iter()
-            .filter_map(|o| o.metadata.namespace.as_deref())
-            .collect();
-        // Connections of shoots that are gone are dropped.
-        self.clients.retain(|ns| present.contains(ns));
-        let timeout = self.options.timeout;
-        // Owned inputs per task keep the spawned future's type free of borrows.
-        let outcomes: Vec<Outcome> = futures::stream::iter(objects.iter().cloned())
-            .map(|object| {
-                let (seed, clusters, clients) = (
-                    self.seed.clone(),
-                    self.clusters.clone(),
-                    self.clients.clone(),
-                );
-                async move { check_one(&seed, &clusters, &clients, &object, timeout).await }
-            })
-            .buffer_unordered(self.options.concurrency.max(1))
-            .collect()
-            .await;
-        self.history.lock().await.record(&outcomes, &self.metrics);
-        self.metrics.shoot_connections(self.clients.len());
+        tokio::time::sleep(options.period).await;
     }
 }
 
