@@ -280,44 +280,79 @@ impl Actuator {
     }
 
     /// Creates or updates one ManagedResource and its secret; true if anything was written.
+    /// One read (the MR) when nothing changed. The secret is immutable and named after its
+    /// content: an MR that references it means it exists; otherwise it is created, and
+    /// AlreadyExists means it is there, with this very content.
     async fn apply(&self, desired: &DesiredManagedResource) -> Result<bool, ActuatorError> {
         let namespace = desired.managed_resource["metadata"]["namespace"]
             .as_str()
             .unwrap_or_default();
-        let secrets: Api<Secret> = Api::namespaced(self.seed.clone(), namespace);
-        let mut wrote = false;
-        // Secrets are immutable and content-named: create once, never update.
-        if secrets
-            .get_metadata_opt(&desired.secret_name)
+        let mrs = mr_api(&self.seed, namespace);
+        let existing = mrs
+            .get_opt(&desired.name)
             .await?
-            .is_none()
-        {
+            .map(|o| serde_json::to_value(o).unwrap_or_default());
+        let patch = managedresource::merge_patch(existing.as_ref(), desired);
+        let secrets: Api<Secret> = Api::namespaced(self.seed.clone(), namespace);
+        if patch.is_none() {
+            // Up to date. Unless GRM reports that it could not apply it (e.g. someone deleted
+            // the secret), the referenced secret is there: no read for a steady shoot.
+            let applied = existing
+                .as_ref()
+                .is_some_and(managedresource::resources_applied);
+            if applied
+                || secrets
+                    .get_metadata_opt(&desired.secret_name)
+                    .await?
+                    .is_some()
+            {
+                return Ok(false);
+            }
+        }
+        let referenced = existing.as_ref().is_some_and(|mr| {
+            mr["spec"]["secretRefs"].as_array().is_some_and(|refs| {
+                refs.iter()
+                    .any(|r| r["name"] == desired.secret_name.as_str())
+            })
+        });
+        if !referenced || patch.is_none() {
             let secret: Secret = serde_json::from_value(desired.secret.clone())
                 .map_err(|e| ActuatorError::Configuration(e.to_string()))?;
-            wrote = true;
             match secrets.create(&PostParams::default(), &secret).await {
                 Ok(_) => {}
                 Err(kube::Error::Api(s)) if s.code == 409 => {}
                 Err(e) => return Err(e.into()),
             }
         }
-        let mrs = mr_api(&self.seed, namespace);
-        let existing = mrs.get_opt(&desired.name).await?;
-        let existing = existing.map(|o| serde_json::to_value(o).unwrap_or_default());
-        match (
-            existing.as_ref(),
-            managedresource::merge_patch(existing.as_ref(), desired),
-        ) {
+        match (existing.is_some(), patch) {
             (_, None) => {}
-            (None, Some(_)) => {
-                wrote = true;
+            (false, Some(_)) => {
                 let object: DynamicObject =
                     serde_json::from_value(desired.managed_resource.clone())
                         .map_err(|e| ActuatorError::Configuration(e.to_string()))?;
-                mrs.create(&PostParams::default(), &object).await?;
+                match mrs.create(&PostParams::default(), &object).await {
+                    Ok(_) => {}
+                    // Created meanwhile (another process, or a cache that had not seen it):
+                    // patched like an existing one.
+                    Err(kube::Error::Api(s)) if s.code == 409 => {
+                        let current = mrs
+                            .get_opt(&desired.name)
+                            .await?
+                            .map(|o| serde_json::to_value(o).unwrap_or_default());
+                        if let Some(patch) = managedresource::merge_patch(current.as_ref(), desired)
+                        {
+                            mrs.patch(
+                                &desired.name,
+                                &PatchParams::default(),
+                                &Patch::Merge(&patch),
+                            )
+                            .await?;
+                        }
+                    }
+                    Err(e) => return Err(e.into()),
+                }
             }
-            (Some(_), Some(patch)) => {
-                wrote = true;
+            (true, Some(patch)) => {
                 mrs.patch(
                     &desired.name,
                     &PatchParams::default(),
@@ -326,7 +361,7 @@ impl Actuator {
                 .await?;
             }
         }
-        Ok(wrote)
+        Ok(true)
     }
 
     /// Delete: while the shoot itself goes away or sleeps, Flux cannot run, so the MRs are

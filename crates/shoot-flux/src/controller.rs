@@ -61,8 +61,7 @@ fn key(obj: &DynamicObject) -> String {
 
 async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
     let namespace = obj.metadata.namespace.clone().unwrap_or_default();
-    let name = obj.metadata.name.clone().unwrap_or_default();
-    let work = ctx.reconciler.reconcile(&namespace, &name);
+    let work = ctx.reconciler.reconcile(&obj);
     let next = match tokio::time::timeout(ctx.timeout, work).await {
         Ok(result) => result?,
         Err(_) => {
@@ -150,16 +149,22 @@ fn project_shoots(
     }
 }
 
+/// The writer of the Extension cache, to be handed to `run`; its reader serves the reconciler,
+/// the health check and the sync status poll.
+pub fn extension_cache() -> reflector::store::Writer<DynamicObject> {
+    reflector::store::Writer::new(extension_resource())
+}
+
 pub async fn run(
     seed: Client,
     garden: Option<Client>,
     reconciler: Arc<Reconciler>,
     options: Options,
     ready: Arc<Readiness>,
+    writer: reflector::store::Writer<DynamicObject>,
 ) {
     let resource = extension_resource();
     let extensions: Api<DynamicObject> = Api::all_with(seed.clone(), &resource);
-    let writer = reflector::store::Writer::new(resource.clone());
     let store = writer.as_reader();
 
     // Gardener's predicates need the previous version of each object.
@@ -169,6 +174,8 @@ pub async fn run(
     let initial_list_done = ready.clone();
     let triggers = watcher(extensions, watcher::Config::default())
         .default_backoff()
+        // Nobody reads managedFields; they are a good part of a cached object's size.
+        .modify(|ext| ext.metadata.managed_fields = None)
         .reflect(writer)
         .inspect(move |event| {
             if matches!(event, Ok(watcher::Event::InitDone)) && !initial_list_done.get() {

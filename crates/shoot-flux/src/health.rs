@@ -292,7 +292,12 @@ pub async fn write_conditions(
 
 /// Checks every Extension of ours each `period`, until the process ends. `fail_on_sync`: the
 /// operator's `syncStatus.failHealthCheck`.
-pub async fn run(client: Client, period: Duration, fail_on_sync: bool) {
+pub async fn run(
+    client: Client,
+    period: Duration,
+    fail_on_sync: bool,
+    metrics: std::sync::Arc<crate::metrics::Metrics>,
+) {
     let api: Api<DynamicObject> = Api::all_with(client.clone(), &extension_resource());
     loop {
         match api.list(&ListParams::default()).await {
@@ -305,6 +310,7 @@ pub async fn run(client: Client, period: Duration, fail_on_sync: bool) {
             }
             Err(e) => tracing::warn!(error = %e, "listing Extensions for the health check failed"),
         }
+        metrics.health_round_done();
         tokio::time::sleep(period).await;
     }
 }

@@ -39,6 +39,14 @@ impl Pool {
         max_idle: 4,
         idle_timeout: Duration::from_secs(30),
     };
+    /// The seed or garden of a controller with `concurrency` reconciles in flight: as many idle
+    /// connections as requests in flight (at least `SHARED`'s), closed after the burst.
+    pub fn shared(concurrency: usize) -> Pool {
+        Pool {
+            max_idle: concurrency.max(Self::SHARED.max_idle),
+            ..Self::SHARED
+        }
+    }
     /// One shoot: its requests go one after another, so one connection is all it needs.
     pub const SHOOT: Pool = Pool {
         max_idle: 1,

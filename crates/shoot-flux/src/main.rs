@@ -13,6 +13,7 @@ use shoot_flux::controller::{self, Options};
 use shoot_flux::deploykey::{DeployKey, SECRET_NAME};
 use shoot_flux::flux::manifests::ManifestStore;
 use shoot_flux::garden::Garden;
+use shoot_flux::gardener::shoot::ClusterCache;
 use shoot_flux::gardener::types::extension_resource;
 use shoot_flux::lease::{self, LeaderElection};
 use shoot_flux::metrics::Metrics;
@@ -25,6 +26,14 @@ async fn client_from(
     path: Option<&std::path::Path>,
     request_timeout: Duration,
 ) -> Result<kube::Client> {
+    client_with_pool(path, kubeclient::Pool::SHARED, request_timeout).await
+}
+
+async fn client_with_pool(
+    path: Option<&std::path::Path>,
+    pool: kubeclient::Pool,
+    request_timeout: Duration,
+) -> Result<kube::Client> {
     let config = match path {
         Some(path) => {
             let kubeconfig = Kubeconfig::read_from(path)
@@ -33,11 +42,7 @@ async fn client_from(
         }
         None => kube::Config::infer().await?,
     };
-    Ok(kubeclient::client(
-        config,
-        kubeclient::Pool::SHARED,
-        request_timeout,
-    )?)
+    Ok(kubeclient::client(config, pool, request_timeout)?)
 }
 
 /// The garden client from gardenlet's own kubeconfig Secret in the seed (opt-in fallback).
@@ -226,12 +231,15 @@ async fn main() -> Result<()> {
                 args.resync_period
             )
         })?;
-    let seed = client_from(args.kubeconfig.as_deref(), operator.request_timeout)
+    // Every reconcile in flight holds one seed connection (HTTP/1.1); keeping as many idle
+    // avoids a TLS handshake per request while a burst lasts.
+    let pool = kubeclient::Pool::shared(usize::from(args.lifecycle_max_concurrent_reconciles));
+    let seed = client_with_pool(args.kubeconfig.as_deref(), pool, operator.request_timeout)
         .await
         .context("seed client")?;
     let garden = match &args.garden_kubeconfig {
         Some(path) => Some(
-            client_from(Some(path), operator.request_timeout)
+            client_with_pool(Some(path), pool, operator.request_timeout)
                 .await
                 .context("garden client")?,
         ),
@@ -255,9 +263,12 @@ async fn main() -> Result<()> {
     )?);
     let metrics = Arc::new(Metrics::default());
     let poll_metrics = metrics.clone();
+    let health_metrics = metrics.clone();
     let ready = Arc::new(Readiness::default());
+    let clusters = Arc::new(ClusterCache::default());
     let reconciler = Arc::new(Reconciler {
         seed: seed.clone(),
+        clusters,
         actuator: Actuator::new(
             seed.clone(),
             Garden::new(garden.clone()),
@@ -347,10 +358,12 @@ async fn main() -> Result<()> {
             Duration::from_secs(args.heartbeat_renew_interval_seconds.max(1)),
         ));
     }
+    let extension_cache = controller::extension_cache();
     tokio::spawn(health::run(
         seed.clone(),
         health_period,
         sync_status.fail_health_check,
+        health_metrics,
     ));
     tokio::spawn(syncstatus::poll::run(
         seed.clone(),
@@ -372,6 +385,7 @@ async fn main() -> Result<()> {
             reconcile_timeout: Duration::from_secs(180),
         },
         ready,
+        extension_cache,
     );
     match election {
         Some(election) => {

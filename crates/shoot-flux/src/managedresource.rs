@@ -151,9 +151,33 @@ pub fn merge_patch(existing: Option<&Value>, desired: &DesiredManagedResource) -
     }))
 }
 
+/// Whether GRM reports the ManagedResource's objects as applied (`ResourcesApplied` True).
+pub fn resources_applied(managed_resource: &Value) -> bool {
+    managed_resource["status"]["conditions"]
+        .as_array()
+        .is_some_and(|conditions| {
+            conditions
+                .iter()
+                .any(|c| c["type"] == "ResourcesApplied" && c["status"] == "True")
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn applied_only_when_grm_says_so() {
+        let mr = |conditions: Value| json!({"status": {"conditions": conditions}});
+        assert!(resources_applied(&mr(
+            json!([{"type": "ResourcesApplied", "status": "True"}])
+        )));
+        assert!(!resources_applied(&mr(json!([
+            {"type": "ResourcesHealthy", "status": "True"},
+            {"type": "ResourcesApplied", "status": "False", "message": "secret not found"}
+        ]))));
+        assert!(!resources_applied(&json!({})));
+    }
 
     #[test]
     fn content_named_secret_and_reference_annotation() {

@@ -52,6 +52,7 @@ pub struct Metrics {
     sync_age: Family<ShootLabels, Gauge<f64, AtomicU64>>,
     shoots_by_state: Family<StateLabels, Gauge>,
     shoot_connections: Gauge,
+    health_rounds: Counter,
     /// The namespaces with per-shoot series, so that gone shoots' series are removed.
     shoots: Mutex<BTreeSet<String>>,
 }
@@ -121,8 +122,15 @@ impl Default for Metrics {
             "Shoot API clients held by the sync status poll (at most one per shoot)",
             shoot_connections.clone(),
         );
+        let health_rounds = Counter::default();
+        registry.register(
+            "health_check_rounds",
+            "Completed rounds of the health check and sync status poll over every Extension",
+            health_rounds.clone(),
+        );
         Self {
             registry: Mutex::new(registry),
+            health_rounds,
             sync_ready,
             sync_age,
             shoots_by_state,
@@ -204,6 +212,10 @@ impl Metrics {
                 state: state.to_string(),
             })
             .set(count);
+    }
+
+    pub fn health_round_done(&self) {
+        self.health_rounds.inc();
     }
 
     pub fn shoot_connections(&self, count: usize) {

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use crate::actuator::{Actuator, ActuatorError};
 use crate::gardener::operation::{self, AnnotationStep, OperationType};
-use crate::gardener::shoot::{ShootFacts, decode_cluster, get_cluster};
+use crate::gardener::shoot::{ClusterCache, ShootFacts};
 use crate::gardener::status::{self, ErrorCode};
 use crate::gardener::types::{
     Extension, FINALIZER, OPERATION_ANNOTATION, extension_resource, is_ours_json,
@@ -58,6 +58,8 @@ pub enum Next {
 pub struct Reconciler {
     pub seed: Client,
     pub actuator: Actuator,
+    /// Filled with every Cluster the reconciler reads, for the health check and the sync poll.
+    pub clusters: Arc<ClusterCache>,
     pub resync: Duration,
     pub metrics: Arc<Metrics>,
 }
@@ -100,12 +102,14 @@ impl Reconciler {
             .map(|_| ())
     }
 
-    /// Changes the finalizers with optimistic locking on a fresh read, so a concurrent change of
-    /// another finalizer is never lost (retried on conflict).
-    async fn update_finalizers(
+    /// Changes the finalizers, and removes the `reconcile` operation annotation if asked, in one
+    /// patch with optimistic locking on a fresh read, so a concurrent change of another finalizer
+    /// is never lost (retried on conflict).
+    async fn update_metadata(
         &self,
         ext: &Extension,
         change: impl Fn(Vec<String>) -> Vec<String>,
+        remove_annotation: bool,
     ) -> Result<(), kube::Error> {
         let api = self.extensions(&ext.namespace);
         let mut attempt = 0;
@@ -115,15 +119,29 @@ impl Reconciler {
             };
             let before = current.metadata.finalizers.clone().unwrap_or_default();
             let after = change(before.clone());
-            if after == before {
+            let annotated = remove_annotation
+                && current
+                    .metadata
+                    .annotations
+                    .as_ref()
+                    .and_then(|a| a.get(OPERATION_ANNOTATION))
+                    .is_some_and(|v| v == "reconcile");
+            if after == before && !annotated {
                 return Ok(());
             }
-            let patch = json!({"metadata": {
-                "finalizers": after,
-                "resourceVersion": current.metadata.resource_version
-            }});
+            let mut metadata = json!({"resourceVersion": current.metadata.resource_version});
+            if after != before {
+                metadata["finalizers"] = json!(after);
+            }
+            if annotated {
+                metadata["annotations"] = json!({OPERATION_ANNOTATION: null});
+            }
             match api
-                .patch(&ext.name, &PatchParams::default(), &Patch::Merge(&patch))
+                .patch(
+                    &ext.name,
+                    &PatchParams::default(),
+                    &Patch::Merge(&json!({"metadata": metadata})),
+                )
                 .await
             {
                 Err(kube::Error::Api(s)) if s.code == 409 && attempt < 5 => attempt += 1,
@@ -132,14 +150,43 @@ impl Reconciler {
         }
     }
 
+    async fn update_finalizers(
+        &self,
+        ext: &Extension,
+        change: impl Fn(Vec<String>) -> Vec<String>,
+    ) -> Result<(), kube::Error> {
+        self.update_metadata(ext, change, false).await
+    }
+
+    /// Adds our finalizer and removes a pending `reconcile` annotation: one read, one patch.
     async fn ensure_finalizer(&self, ext: &Extension) -> Result<(), kube::Error> {
-        self.update_finalizers(ext, |mut f| {
-            if !f.iter().any(|x| x == FINALIZER) {
-                f.push(FINALIZER.to_string());
-            }
-            f
-        })
+        let remove_annotation = ext.operation_annotation() == Some("reconcile");
+        if ext.finalizers.iter().any(|x| x == FINALIZER) && !remove_annotation {
+            // The cached object has it; a concurrent removal of ours cannot happen (only we
+            // remove it, after Delete).
+            return Ok(());
+        }
+        self.update_metadata(
+            ext,
+            |mut f| {
+                if !f.iter().any(|x| x == FINALIZER) {
+                    f.push(FINALIZER.to_string());
+                }
+                f
+            },
+            remove_annotation,
+        )
         .await
+    }
+
+    /// Removes the `reconcile` operation annotation now, if the object still has it.
+    async fn remove_annotation(&self, ext: &mut Extension) -> Result<(), kube::Error> {
+        if ext.operation_annotation() == Some("reconcile") {
+            self.patch_metadata(ext, json!({"annotations": {OPERATION_ANNOTATION: null}}))
+                .await?;
+            ext.annotations.remove(OPERATION_ANNOTATION);
+        }
+        Ok(())
     }
 
     /// Records an error on the object: lastOperation Error (progress 50) and lastError.
@@ -163,12 +210,12 @@ impl Reconciler {
         }
     }
 
-    /// Reconciles the Extension `namespace/name` once.
-    pub async fn reconcile(&self, namespace: &str, name: &str) -> Result<Next, ReconcileError> {
-        let Some(object) = self.extensions(namespace).get_opt(name).await? else {
-            return Ok(Next::AwaitChange);
-        };
-        let json = serde_json::to_value(&object).unwrap_or_default();
+    /// Reconciles the Extension once, as the controller's watch cache has it (no read of the
+    /// object unless metadata has to be written).
+    pub async fn reconcile(&self, object: &DynamicObject) -> Result<Next, ReconcileError> {
+        let namespace = object.metadata.namespace.as_deref().unwrap_or_default();
+        let name = object.metadata.name.as_deref().unwrap_or_default();
+        let json = serde_json::to_value(object).unwrap_or_default();
         let mut ext = match Extension::from_json(&json) {
             Ok(ext) => ext,
             Err(e) if !is_ours_json(&json) => {
@@ -204,23 +251,35 @@ impl Reconciler {
             return Ok(Next::AwaitChange);
         }
         let step = operation::annotation_step(&ext);
-        match step {
-            AnnotationStep::Wait => return Ok(Next::AwaitChange),
-            AnnotationStep::RemoveThenReconcile => {
-                self.patch_metadata(&ext, json!({"annotations": {OPERATION_ANNOTATION: null}}))
-                    .await?;
-                ext.annotations.remove(OPERATION_ANNOTATION);
-            }
-            AnnotationStep::Proceed => {}
+        if step == AnnotationStep::Wait {
+            return Ok(Next::AwaitChange);
         }
         let op = operation::compute_operation_type(&ext);
-        let Some(cluster) = get_cluster(&self.seed, namespace).await? else {
-            return Err(ReconcileError::ClusterMissing(namespace.to_string()));
+        // The `reconcile` annotation goes with the finalizer in one patch where the operation
+        // adds one (Create, Reconcile, Restore); otherwise, and on every way out before that, it
+        // is removed on its own as the contract's wrapper does.
+        if !matches!(
+            op,
+            OperationType::Create | OperationType::Reconcile | OperationType::Restore
+        ) {
+            self.remove_annotation(&mut ext).await?;
+        }
+        let cluster = match self.clusters.read(&self.seed, namespace).await {
+            Ok(Some(cluster)) => cluster,
+            Ok(None) => {
+                self.remove_annotation(&mut ext).await?;
+                return Err(ReconcileError::ClusterMissing(namespace.to_string()));
+            }
+            Err(e) => {
+                self.remove_annotation(&mut ext).await?;
+                return Err(e.into());
+            }
         };
-        let shoot = match decode_cluster(&cluster) {
+        let shoot = match &cluster.facts {
             Ok(s) => s,
             Err(e) => {
                 tracing::warn!(namespace, error = %e, "invalid Cluster");
+                self.remove_annotation(&mut ext).await?;
                 self.report_error(
                     &ext,
                     op,
@@ -233,10 +292,12 @@ impl Reconciler {
             }
         };
         if shoot.is_failed() {
+            self.remove_annotation(&mut ext).await?;
             tracing::info!(namespace, "skipping: the shoot's last operation failed");
             return Ok(Next::AwaitChange);
         }
         if operation::should_skip(op, ext.status.last_operation.as_ref()) {
+            self.remove_annotation(&mut ext).await?;
             return Ok(Next::AwaitChange);
         }
         // A reconcile nobody asked for (resync, a changed project ConfigMap or deploy key) of an
@@ -246,7 +307,7 @@ impl Reconciler {
             && quiet_status(&ext))
         .then_some(&json["status"]);
         let started = std::time::Instant::now();
-        let result = self.dispatch(&ext, &shoot, op, unrequested_success).await;
+        let result = self.dispatch(&ext, shoot, op, unrequested_success).await;
         self.metrics.observe(
             op,
             started.elapsed(),

@@ -398,6 +398,13 @@ fn rbac_has_no_wildcards_and_the_pod_runs_locked_down_with_the_binarys_flags() {
             assert_eq!(deployment["spec"]["replicas"], 1);
             assert!(parsed.gardener_version.is_none());
             assert!(!parsed.ignore_operation_annotation);
+            assert_eq!(
+                parsed.lifecycle_max_concurrent_reconciles,
+                Args::try_parse_from(["x"])
+                    .unwrap()
+                    .lifecycle_max_concurrent_reconciles,
+                "the chart's concurrentSyncs is the binary's default"
+            );
             let service = one(&docs, "Service");
             assert_eq!(service["spec"]["ports"][0]["port"], 8080);
             assert_eq!(service["spec"]["ports"][0]["targetPort"], "metrics");

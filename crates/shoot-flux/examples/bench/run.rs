@@ -252,12 +252,17 @@ impl Controller {
     }
 
     pub async fn reconciles(&self) -> Result<f64> {
+        self.metric("shoot_flux_reconciles_total").await
+    }
+
+    /// The sum of the samples of the controller's metric `name`.
+    async fn metric(&self, name: &str) -> Result<f64> {
         let r = testbed::plainhttp::get(&format!("http://127.0.0.1:{}/metrics", self.metrics_port))
             .await?;
         let text = String::from_utf8_lossy(&r.body).to_string();
         Ok(text
             .lines()
-            .filter(|l| l.starts_with("shoot_flux_reconciles_total"))
+            .filter(|l| l.starts_with(name))
             .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
             .sum())
     }
@@ -764,6 +769,17 @@ async fn wait_reconciled(
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     let done = started.elapsed();
+    // The health check and sync status poll run once at start; their writes belong to this run.
+    while controller
+        .metric("shoot_flux_health_check_rounds_total")
+        .await?
+        < 1.0
+    {
+        if started.elapsed() > timeout {
+            bail!("the health check did not finish a round within {timeout:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
     let mut last = controller.reconciles().await?;
     loop {
         tokio::time::sleep(Duration::from_secs(2)).await;

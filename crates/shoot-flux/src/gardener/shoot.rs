@@ -78,7 +78,7 @@ fn opt_bool(value: &Value, pointer: &str) -> Result<bool, DecodeError> {
 }
 
 /// The parts of a Cluster shoot-flux reads. The CloudProfile (often hundreds of KiB in a real
-/// landscape) is skipped while parsing, never built as a value.
+/// landscape) and the metadata's managedFields are skipped while parsing, never built as values.
 #[derive(serde::Deserialize)]
 struct SlimCluster {
     #[serde(default)]
@@ -157,9 +157,20 @@ impl<'de> serde::Deserialize<'de> for SlimClusterSpec {
 /// Decodes a Cluster's JSON text into the shape `decode_cluster` reads: its metadata, and of its
 /// spec only the Shoot and the Seed. Fails only on text that is not JSON or not an object.
 pub fn slim_cluster(text: &str) -> Result<Value, serde_json::Error> {
-    let cluster: SlimCluster = serde_json::from_str(text)?;
+    serde_json::from_str::<SlimCluster>(text).map(slim_to_value)
+}
+
+/// The metadata of a metadata-only read (`PartialObjectMetadata`).
+#[derive(serde::Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct SlimMeta {
+    #[serde(default)]
+    resource_version: Option<String>,
+}
+
+fn slim_to_value(cluster: SlimCluster) -> Value {
     let spec = match cluster.spec {
-        SlimClusterSpec::Missing => return Ok(serde_json::json!({"metadata": cluster.metadata})),
+        SlimClusterSpec::Missing => return serde_json::json!({"metadata": cluster.metadata}),
         SlimClusterSpec::Object { shoot, seed } => {
             let mut spec = serde_json::Map::new();
             if let Some(shoot) = shoot {
@@ -172,23 +183,154 @@ pub fn slim_cluster(text: &str) -> Result<Value, serde_json::Error> {
         }
         SlimClusterSpec::Other(value) => value,
     };
-    Ok(serde_json::json!({"metadata": cluster.metadata, "spec": spec}))
+    serde_json::json!({"metadata": cluster.metadata, "spec": spec})
+}
+
+fn cluster_url(name: &str, any_version: bool) -> String {
+    let path = format!("/apis/extensions.gardener.cloud/v1alpha1/clusters/{name}");
+    if any_version {
+        // Served from the API server's watch cache: no etcd read, no decoding there.
+        format!("{path}?resourceVersion=0")
+    } else {
+        path
+    }
+}
+
+async fn request_cluster<T: serde::de::DeserializeOwned>(
+    client: &kube::Client,
+    name: &str,
+    any_version: bool,
+) -> Result<Option<T>, kube::Error> {
+    let request = http::Request::get(cluster_url(name, any_version))
+        .body(Vec::new())
+        .map_err(kube::Error::HttpError)?;
+    match client.request::<T>(request).await {
+        Ok(cluster) => Ok(Some(cluster)),
+        Err(kube::Error::Api(s)) if s.code == 404 => Ok(None),
+        Err(e) => Err(e),
+    }
 }
 
 /// Reads the Cluster `name` with only its metadata, Shoot and Seed (None if it does not exist),
 /// in the shape `decode_cluster` reads.
 pub async fn get_cluster(client: &kube::Client, name: &str) -> Result<Option<Value>, kube::Error> {
-    let request = http::Request::get(format!(
-        "/apis/extensions.gardener.cloud/v1alpha1/clusters/{name}"
-    ))
-    .body(Vec::new())
-    .map_err(kube::Error::HttpError)?;
-    match client.request_text(request).await {
-        Ok(text) => slim_cluster(&text)
-            .map(Some)
-            .map_err(kube::Error::SerdeError),
-        Err(kube::Error::Api(s)) if s.code == 404 => Ok(None),
-        Err(e) => Err(e),
+    Ok(request_cluster::<SlimCluster>(client, name, false)
+        .await?
+        .map(slim_to_value))
+}
+
+/// What shoot-flux keeps of one Cluster: the decoded facts (or why they do not decode) and the
+/// name of the generic token kubeconfig Secret.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClusterInfo {
+    pub facts: Result<ShootFacts, DecodeError>,
+    pub generic_kubeconfig: Option<String>,
+}
+
+impl ClusterInfo {
+    /// From a Cluster as JSON (the shape `get_cluster` returns).
+    pub fn from_value(cluster: &Value) -> Self {
+        Self {
+            facts: decode_cluster(cluster),
+            generic_kubeconfig: cluster["metadata"]["annotations"]
+                [crate::shootaccess::GENERIC_KUBECONFIG_ANNOTATION]
+                .as_str()
+                .map(str::to_string),
+        }
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct MetaOnly {
+    #[serde(default)]
+    metadata: SlimMeta,
+}
+
+/// The facts of every Cluster read lately, by name with the resourceVersion they were read at.
+/// The reconciler reads a Cluster whole each time (and refreshes the entry); the health check and
+/// the sync status poll read only its metadata and decode the Cluster again only when its
+/// resourceVersion changed, so a steady seed costs them no Cluster body (~200 KiB each).
+#[derive(Debug, Default)]
+pub struct ClusterCache {
+    entries:
+        std::sync::Mutex<std::collections::HashMap<String, (String, std::sync::Arc<ClusterInfo>)>>,
+}
+
+impl ClusterCache {
+    fn store(&self, name: &str, version: Option<String>, info: &std::sync::Arc<ClusterInfo>) {
+        if let (Some(version), Ok(mut entries)) = (version, self.entries.lock()) {
+            entries.insert(name.to_string(), (version, info.clone()));
+        }
+    }
+
+    fn cached(&self, name: &str, version: &str) -> Option<std::sync::Arc<ClusterInfo>> {
+        let entries = self.entries.lock().ok()?;
+        entries
+            .get(name)
+            .filter(|(v, _)| v == version)
+            .map(|(_, info)| info.clone())
+    }
+
+    /// Reads the Cluster `name` whole (None if it does not exist). It is served from the API
+    /// server's watch cache; a Cluster not found there is read again from etcd, since Gardener
+    /// creates it just before the Extension.
+    pub async fn read(
+        &self,
+        client: &kube::Client,
+        name: &str,
+    ) -> Result<Option<std::sync::Arc<ClusterInfo>>, kube::Error> {
+        let slim = match request_cluster::<SlimCluster>(client, name, true).await? {
+            Some(c) => Some(c),
+            None => request_cluster::<SlimCluster>(client, name, false).await?,
+        };
+        let Some(slim) = slim else {
+            self.forget(name);
+            return Ok(None);
+        };
+        let version = slim.metadata["resourceVersion"]
+            .as_str()
+            .map(str::to_string);
+        let info = std::sync::Arc::new(ClusterInfo::from_value(&slim_to_value(slim)));
+        self.store(name, version, &info);
+        Ok(Some(info))
+    }
+
+    /// The facts of Cluster `name`, from the cache while its resourceVersion is unchanged (one
+    /// metadata-only read), else read whole.
+    pub async fn checked(
+        &self,
+        client: &kube::Client,
+        name: &str,
+    ) -> Result<Option<std::sync::Arc<ClusterInfo>>, kube::Error> {
+        let request = http::Request::get(cluster_url(name, true))
+            .header(
+                http::header::ACCEPT,
+                "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1",
+            )
+            .body(Vec::new())
+            .map_err(kube::Error::HttpError)?;
+        let version = match client.request::<MetaOnly>(request).await {
+            Ok(meta) => meta.metadata.resource_version,
+            Err(kube::Error::Api(s)) if s.code == 404 => None,
+            Err(e) => return Err(e),
+        };
+        if let Some(info) = version.as_deref().and_then(|v| self.cached(name, v)) {
+            return Ok(Some(info));
+        }
+        self.read(client, name).await
+    }
+
+    pub fn forget(&self, name: &str) {
+        if let Ok(mut entries) = self.entries.lock() {
+            entries.remove(name);
+        }
+    }
+
+    /// Drops the entries of Clusters `keep` says no to.
+    pub fn retain(&self, keep: impl Fn(&str) -> bool) {
+        if let Ok(mut entries) = self.entries.lock() {
+            entries.retain(|name, _| keep(name));
+        }
     }
 }
 
