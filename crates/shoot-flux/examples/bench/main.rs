@@ -14,7 +14,7 @@
 
 mod run;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
@@ -173,22 +173,6 @@ fn section(rows: &[run::Row], options: &run::Options) -> Result<String> {
     ))
 }
 
-/// Replaces the measured section of `path` (or appends it), keeping everything else.
-fn write_section(path: &Path, section: &str) -> Result<()> {
-    let existing = std::fs::read_to_string(path).unwrap_or_else(|_| "# Benchmarks\n\n".into());
-    let text = match (existing.find(BEGIN), existing.find(END)) {
-        (Some(begin), Some(end)) if end > begin => format!(
-            "{}{}{}",
-            &existing[..begin],
-            section.trim_end(),
-            &existing[end + END.len()..]
-        ),
-        _ => format!("{}\n{section}", existing.trim_end()),
-    };
-    std::fs::write(path, text)?;
-    Ok(())
-}
-
 #[tokio::main]
 async fn main() -> Result<()> {
     let args = parse()?;
@@ -198,7 +182,13 @@ async fn main() -> Result<()> {
     println!("{}", run::table(&rows));
     println!("{}", run::details(&rows));
     if let Some(path) = &args.output {
-        write_section(path, &section(&rows, &args.options)?)?;
+        run::write_marked(
+            path,
+            BEGIN,
+            END,
+            "# Benchmarks\n\n",
+            &section(&rows, &args.options)?,
+        )?;
         println!("written to {}", path.display());
     }
     Ok(())

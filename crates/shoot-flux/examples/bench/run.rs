@@ -960,3 +960,21 @@ pub async fn run(options: &Options) -> Result<Vec<Row>> {
     }
     Ok(rows)
 }
+
+/// Replaces the part of the Markdown file `path` between the markers `begin` and `end` with
+/// `section` (which carries the markers), or appends it; everything else is kept. A missing file
+/// starts with `title`.
+pub fn write_marked(path: &Path, begin: &str, end: &str, title: &str, section: &str) -> Result<()> {
+    let existing = std::fs::read_to_string(path).unwrap_or_else(|_| title.to_string());
+    let text = match (existing.find(begin), existing.find(end)) {
+        (Some(b), Some(e)) if e > b => format!(
+            "{}{}{}",
+            &existing[..b],
+            section.trim_end(),
+            &existing[e + end.len()..]
+        ),
+        _ => format!("{}\n\n{section}", existing.trim_end()),
+    };
+    std::fs::write(path, text)?;
+    Ok(())
+}

@@ -20,7 +20,7 @@
 mod bench;
 mod run;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
@@ -129,22 +129,6 @@ fn parse() -> Result<(run::Options, Option<PathBuf>, Vec<String>)> {
     Ok((options, output, command_line))
 }
 
-/// Replaces the measured section of `path` (or appends it), keeping everything else.
-fn write_section(path: &Path, section: &str) -> Result<()> {
-    let existing = std::fs::read_to_string(path).unwrap_or_else(|_| "# Reliability\n\n".into());
-    let text = match (existing.find(BEGIN), existing.find(END)) {
-        (Some(begin), Some(end)) if end > begin => format!(
-            "{}{}{}",
-            &existing[..begin],
-            section.trim_end(),
-            &existing[end + END.len()..]
-        ),
-        _ => format!("{}\n\n{section}", existing.trim_end()),
-    };
-    std::fs::write(path, text)?;
-    Ok(())
-}
-
 #[tokio::main]
 async fn main() -> Result<()> {
     let (options, output, command_line) = parse()?;
@@ -169,7 +153,7 @@ async fn main() -> Result<()> {
             etcd = versions.etcd,
             args = command_line.join(" "),
         );
-        write_section(path, &section)?;
+        bench::write_marked(path, BEGIN, END, "# Reliability\n\n", &section)?;
         println!("written to {}", path.display());
     }
     if !report.ok() {
