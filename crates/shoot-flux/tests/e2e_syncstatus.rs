@@ -18,17 +18,7 @@ use testbed::kubeutil::wait_for;
 
 use common::*;
 
-const MARKER: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: fleet-marker\n  namespace: flux-system\ndata:\n  owner: fleet\n";
 const POLL: &str = "--healthcheck-sync-period=2s";
-
-fn kustomization(resources: &[&str]) -> String {
-    let mut out = "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n"
-        .to_string();
-    for r in resources {
-        out.push_str(&format!("- {r}\n"));
-    }
-    out
-}
 
 /// A shoot whose providerConfig syncs `repository` of the bed's Git server over HTTP, every 10s.
 fn synced_spec(

@@ -5,7 +5,6 @@
 
 mod common;
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use kube::api::ListParams;
@@ -15,31 +14,23 @@ use testbed::gardenlet;
 use common::*;
 
 const POLL: &str = "--healthcheck-sync-period=2s";
-const MARKER: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: fleet-marker\n  namespace: flux-system\ndata:\n  owner: fleet\n";
 
-/// A process stopped with SIGSTOP: it keeps its sockets (the kernel still accepts connections)
-/// but answers nothing, like a hung server. SIGCONT when dropped, also when the test fails.
-struct Frozen(i32);
+/// An API server frozen with SIGSTOP: it keeps its sockets (the kernel still accepts
+/// connections) but answers nothing, like a hung server. Resumed when dropped, also when the test
+/// fails.
+struct Frozen<'a>(&'a testbed::apiserver::ApiServer);
 
-impl Frozen {
-    fn new(pid: i32) -> Self {
-        signal("-STOP", pid);
-        Self(pid)
+impl<'a> Frozen<'a> {
+    fn new(server: &'a testbed::apiserver::ApiServer) -> Self {
+        server.pause().unwrap();
+        Self(server)
     }
 }
 
-impl Drop for Frozen {
+impl Drop for Frozen<'_> {
     fn drop(&mut self) {
-        signal("-CONT", self.0);
+        let _ = self.0.resume();
     }
-}
-
-fn signal(signal: &str, pid: i32) {
-    let status = Command::new("kill")
-        .args([signal, &pid.to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success(), "kill {signal} {pid}");
 }
 
 /// The shoot's ManagedResources as they are: names, generations (GRM's status updates do not
@@ -73,10 +64,7 @@ async fn deadlines_on_garden_manifests_and_shoot_are_named_in_the_status() {
         "deadlines",
         &[
             ("marker.yaml", MARKER),
-            (
-                "kustomization.yaml",
-                "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n- marker.yaml\n",
-            ),
+            ("kustomization.yaml", &kustomization(&["marker.yaml"])),
         ],
     )
     .unwrap();
@@ -120,8 +108,7 @@ async fn deadlines_on_garden_manifests_and_shoot_are_named_in_the_status() {
 
     // The garden hangs: the reconcile fails after the request deadline, naming the request, and
     // nothing of the shoot's is touched. Once it answers again, the retry succeeds.
-    let garden_pid = bed.garden().pid().unwrap();
-    let frozen = Frozen::new(garden_pid);
+    let frozen = Frozen::new(bed.garden());
     let asked = Instant::now();
     let since = annotate(bed, &ns, "reconcile").await;
     let failed = wait_error(
@@ -149,8 +136,7 @@ async fn deadlines_on_garden_manifests_and_shoot_are_named_in_the_status() {
 
     // The shoot's API server hangs: its sync conditions turn Unknown with the deadline as the
     // reason, within a poll period and the deadline; the Extension's operation is untouched.
-    let shoot_pid = shoot.api().pid().unwrap();
-    let frozen = Frozen::new(shoot_pid);
+    let frozen = Frozen::new(shoot.api());
     let stopped = Instant::now();
     let unknown = wait_condition(
         bed,

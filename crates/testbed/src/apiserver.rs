@@ -251,6 +251,31 @@ impl ApiServer {
         self.dir.with_extension("audit.log")
     }
 
+    /// Freezes the server (SIGSTOP): it keeps its sockets, the kernel still accepts
+    /// connections, but nothing is answered until [`ApiServer::resume`], like a hung server.
+    pub fn pause(&self) -> Result<()> {
+        match &*self
+            .process
+            .lock()
+            .map_err(|_| anyhow!("{} poisoned", self.name))?
+        {
+            Some(p) => p.pause(),
+            None => bail!("{} is not running", self.name),
+        }
+    }
+
+    /// Lets a paused server run again (SIGCONT).
+    pub fn resume(&self) -> Result<()> {
+        match &*self
+            .process
+            .lock()
+            .map_err(|_| anyhow!("{} poisoned", self.name))?
+        {
+            Some(p) => p.resume(),
+            None => bail!("{} is not running", self.name),
+        }
+    }
+
     /// The PID of the running server.
     pub fn pid(&self) -> Option<i32> {
         self.process

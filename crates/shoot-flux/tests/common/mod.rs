@@ -442,3 +442,16 @@ pub async fn start_flux_when_crds_established(shoot: &mut testbed::Shoot) {
     .unwrap();
     shoot.start_flux().await.unwrap();
 }
+
+/// A ConfigMap a fleet repository carries, to see that Flux applied the repository.
+pub const MARKER: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: fleet-marker\n  namespace: flux-system\ndata:\n  owner: fleet\n";
+
+/// A kustomize `kustomization.yaml` listing `resources`.
+pub fn kustomization(resources: &[&str]) -> String {
+    let mut out = "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n"
+        .to_string();
+    for r in resources {
+        out.push_str(&format!("- {r}\n"));
+    }
+    out
+}
