@@ -232,11 +232,14 @@ impl Actuator {
         };
         let desired = render::render(shoot, &effective, &bundle, &inputs)
             .map_err(|e| ActuatorError::Configuration(format!("invalid configuration: {e}")))?;
+        // An Extension that never had a status is new: its objects are created without reading
+        // first (AlreadyExists falls back to read and update).
+        let fresh = ext.status.last_operation.is_none();
         // Install first: the config objects need Flux's CRDs.
-        let mut wrote = self.apply(&desired.install).await?;
-        wrote |= self.apply(&desired.config).await?;
-        wrote |= self.apply(&desired.access).await?;
-        shootaccess::ensure_secret(&self.seed, &ext.namespace).await?;
+        let mut wrote = self.apply(&desired.install, fresh).await?;
+        wrote |= self.apply(&desired.config, fresh).await?;
+        wrote |= self.apply(&desired.access, fresh).await?;
+        shootaccess::ensure_secret(&self.seed, &ext.namespace, fresh).await?;
         let key = deploy_key.as_ref().map(|k| DeployKeyRef {
             project: shoot.project.clone(),
             fingerprint: k.fingerprint(),
@@ -280,18 +283,26 @@ impl Actuator {
     }
 
     /// Creates or updates one ManagedResource and its secret; true if anything was written.
-    /// One read (the MR) when nothing changed. The secret is immutable and named after its
-    /// content: an MR that references it means it exists; otherwise it is created, and
-    /// AlreadyExists means it is there, with this very content.
-    async fn apply(&self, desired: &DesiredManagedResource) -> Result<bool, ActuatorError> {
+    /// One read (the MR) when nothing changed, none when `fresh` (the MR is expected not to
+    /// exist). The secret is immutable and named after its content: an MR that references it
+    /// means it exists; otherwise it is created, and AlreadyExists means it is there, with this
+    /// very content.
+    async fn apply(
+        &self,
+        desired: &DesiredManagedResource,
+        fresh: bool,
+    ) -> Result<bool, ActuatorError> {
         let namespace = desired.managed_resource["metadata"]["namespace"]
             .as_str()
             .unwrap_or_default();
         let mrs = mr_api(&self.seed, namespace);
-        let existing = mrs
-            .get_opt(&desired.name)
-            .await?
-            .map(|o| serde_json::to_value(o).unwrap_or_default());
+        let existing = if fresh {
+            None
+        } else {
+            mrs.get_opt(&desired.name)
+                .await?
+                .map(|o| serde_json::to_value(o).unwrap_or_default())
+        };
         let patch = managedresource::merge_patch(existing.as_ref(), desired);
         let secrets: Api<Secret> = Api::namespaced(self.seed.clone(), namespace);
         if patch.is_none() {

@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::project::CONFIGMAP_NAME;
 use crate::deploykey;
+use crate::garden::GardenCacheWriters;
 use crate::gardener::operation::event_triggers;
 use crate::gardener::types::{Extension, OPERATION_ANNOTATION, extension_resource, is_ours_json};
 use crate::reconciler::{Next, ReconcileError, Reconciler};
@@ -149,6 +150,17 @@ fn project_shoots(
     }
 }
 
+/// Sets `flag` once the watch has listed.
+fn listed<K>(
+    flag: Arc<std::sync::atomic::AtomicBool>,
+) -> impl Fn(&Result<watcher::Event<K>, watcher::Error>) {
+    move |event| {
+        if matches!(event, Ok(watcher::Event::InitDone)) {
+            flag.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+}
+
 /// The writer of the Extension cache, to be handed to `run`; its reader serves the reconciler,
 /// the health check and the sync status poll.
 pub fn extension_cache() -> reflector::store::Writer<DynamicObject> {
@@ -157,7 +169,7 @@ pub fn extension_cache() -> reflector::store::Writer<DynamicObject> {
 
 pub async fn run(
     seed: Client,
-    garden: Option<Client>,
+    garden: Option<(Client, GardenCacheWriters)>,
     reconciler: Arc<Reconciler>,
     options: Options,
     ready: Arc<Readiness>,
@@ -172,7 +184,9 @@ pub async fn run(
     let malformed: Arc<Mutex<HashMap<String, String>>> = Arc::default();
     let ignore = options.ignore_operation_annotation;
     let initial_list_done = ready.clone();
-    let triggers = watcher(extensions, watcher::Config::default())
+    // Lists in pages of 100: a page is decoded whole, and 500 Extensions with their status
+    // were ~20 MiB of transient memory at the start.
+    let triggers = watcher(extensions, watcher::Config::default().page_size(100))
         .default_backoff()
         // Nobody reads managedFields; they are a good part of a cached object's size.
         .modify(|ext| ext.metadata.managed_fields = None)
@@ -233,24 +247,33 @@ pub async fn run(
             },
         );
     }
-    if let Some(garden) = garden {
+    if let Some((garden, writers)) = garden {
         // A changed flux-config, and a created or deleted deploy key (rotation), re-reconcile
-        // the project's shoots. Both watches are restricted by name, as the RBAC in example/ is.
-        let configmaps: Api<PartialObjectMeta<ConfigMap>> = Api::all(garden.clone());
+        // the project's shoots. Both watches are restricted by name, as the RBAC in example/ is,
+        // and feed the cache the reconciler reads them from.
+        let configmaps: Api<ConfigMap> = Api::all(garden.clone());
         let store_cm = store.clone();
         let config = watcher::Config::default().fields(&format!("metadata.name={CONFIGMAP_NAME}"));
         controller = controller.watches_stream(
             watcher(configmaps, config)
                 .default_backoff()
+                .modify(|cm| cm.metadata.managed_fields = None)
+                .reflect(writers.configmaps)
+                .inspect(listed(writers.configmaps_listed))
                 .touched_objects(),
             move |cm| project_shoots(&store_cm, cm.metadata.namespace.as_deref()),
         );
-        let secrets: Api<PartialObjectMeta<Secret>> = Api::all(garden);
+        let secrets: Api<Secret> = Api::all(garden);
         let store_secret = store.clone();
         let config =
             watcher::Config::default().fields(&format!("metadata.name={}", deploykey::SECRET_NAME));
         controller = controller.watches_stream(
-            watcher(secrets, config).default_backoff().touched_objects(),
+            watcher(secrets, config)
+                .default_backoff()
+                .modify(|secret| secret.metadata.managed_fields = None)
+                .reflect(writers.secrets)
+                .inspect(listed(writers.secrets_listed))
+                .touched_objects(),
             move |secret| project_shoots(&store_secret, secret.metadata.namespace.as_deref()),
         );
     }

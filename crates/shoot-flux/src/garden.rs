@@ -5,9 +5,13 @@
 
 use std::collections::BTreeMap;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::Client;
 use kube::api::{Api, PostParams};
+use kube::runtime::reflector::{ObjectRef, Store, store::Writer};
 
 use crate::config::project::CONFIGMAP_NAME;
 
@@ -63,6 +67,67 @@ pub enum Created {
 #[derive(Clone)]
 pub struct Garden {
     client: Option<Client>,
+    cache: Option<GardenCache>,
+}
+
+/// What the controller's garden watches hold (they are restricted by name): every project's
+/// `flux-config` ConfigMap and `flux-source` Secret. Once a watch has listed, reads are
+/// answered from it instead of a request per shoot; a change reaches the cache before the
+/// reconciles it triggers. Until then, or when the watch is denied, reads go to the garden.
+#[derive(Clone)]
+pub struct GardenCache {
+    configmaps: Store<ConfigMap>,
+    secrets: Store<Secret>,
+    configmaps_listed: Arc<AtomicBool>,
+    secrets_listed: Arc<AtomicBool>,
+}
+
+/// The writing ends of a `GardenCache`, fed by the controller's garden watches, which set the
+/// flags once they have listed.
+pub struct GardenCacheWriters {
+    pub configmaps: Writer<ConfigMap>,
+    pub secrets: Writer<Secret>,
+    pub configmaps_listed: Arc<AtomicBool>,
+    pub secrets_listed: Arc<AtomicBool>,
+}
+
+impl GardenCache {
+    pub fn new() -> (Self, GardenCacheWriters) {
+        let configmaps = Writer::default();
+        let secrets = Writer::default();
+        let (configmaps_listed, secrets_listed) = (Arc::default(), Arc::default());
+        (
+            Self {
+                configmaps: configmaps.as_reader(),
+                secrets: secrets.as_reader(),
+                configmaps_listed: Arc::clone(&configmaps_listed),
+                secrets_listed: Arc::clone(&secrets_listed),
+            },
+            GardenCacheWriters {
+                configmaps,
+                secrets,
+                configmaps_listed,
+                secrets_listed,
+            },
+        )
+    }
+
+    /// The object if the store has listed once (Some(None): listed, and it is not there).
+    fn lookup<K>(
+        store: &Store<K>,
+        listed: &AtomicBool,
+        namespace: &str,
+        name: &str,
+    ) -> Option<Option<K>>
+    where
+        K: kube::Resource<DynamicType = ()> + Clone + 'static,
+    {
+        listed.load(Ordering::SeqCst).then(|| {
+            store
+                .get(&ObjectRef::new(name).within(namespace))
+                .map(|o| (*o).clone())
+        })
+    }
 }
 
 impl std::fmt::Debug for Garden {
@@ -75,7 +140,18 @@ impl std::fmt::Debug for Garden {
 
 impl Garden {
     pub fn new(client: Option<Client>) -> Self {
-        Self { client }
+        Self {
+            client,
+            cache: None,
+        }
+    }
+
+    /// Answers project reads from the controller's garden watches once they have listed.
+    pub fn with_cache(self, cache: GardenCache) -> Self {
+        Self {
+            cache: Some(cache),
+            ..self
+        }
     }
 
     pub fn client(&self) -> Option<&Client> {
@@ -91,14 +167,41 @@ impl Garden {
         &self,
         project_namespace: &str,
     ) -> Result<Option<BTreeMap<String, String>>, GardenError> {
-        let api: Api<ConfigMap> = Api::namespaced(self.require()?.clone(), project_namespace);
+        let client = self.require()?;
+        if let Some(found) = self.cache.as_ref().and_then(|c| {
+            GardenCache::lookup(
+                &c.configmaps,
+                &c.configmaps_listed,
+                project_namespace,
+                CONFIGMAP_NAME,
+            )
+        }) {
+            return Ok(found.map(|cm| cm.data.unwrap_or_default()));
+        }
+        let api: Api<ConfigMap> = Api::namespaced(client.clone(), project_namespace);
         api.get_opt(CONFIGMAP_NAME)
             .await
             .map(|found| found.map(|cm| cm.data.unwrap_or_default()))
             .map_err(|e| GardenError::from_kube("read ConfigMap flux-config", project_namespace, e))
     }
 
-    /// The Secret `name` in `project_namespace`, or None.
+    /// The project's Secret `name` as the garden watch has it, else read now; only for names
+    /// the watch covers (`flux-source`).
+    pub async fn watched_secret(
+        &self,
+        project_namespace: &str,
+        name: &str,
+    ) -> Result<Option<Secret>, GardenError> {
+        self.require()?;
+        if let Some(found) = self.cache.as_ref().and_then(|c| {
+            GardenCache::lookup(&c.secrets, &c.secrets_listed, project_namespace, name)
+        }) {
+            return Ok(found);
+        }
+        self.secret(project_namespace, name).await
+    }
+
+    /// The Secret `name` in `project_namespace`, or None, read now.
     pub async fn secret(
         &self,
         project_namespace: &str,

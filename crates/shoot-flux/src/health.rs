@@ -6,10 +6,11 @@
 use std::time::Duration;
 
 use kube::Client;
-use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams};
+use kube::api::{Api, DynamicObject, Patch, PatchParams};
+use kube::runtime::reflector::Store;
 use serde_json::{Value, json};
 
-use crate::gardener::shoot::{decode_cluster, get_cluster};
+use crate::gardener::shoot::ClusterCache;
 use crate::gardener::types::{Condition, Extension, extension_resource, managed_resource_resource};
 use crate::managedresource::{CONFIG_NAME, INSTALL_NAME};
 use crate::reconciler::now;
@@ -169,6 +170,7 @@ pub fn with_sync_failure(verdict: Verdict, failure: Option<String>) -> Verdict {
 
 async fn check_one(
     client: &Client,
+    clusters: &ClusterCache,
     object: &DynamicObject,
     fail_on_sync: bool,
 ) -> Result<(), kube::Error> {
@@ -176,7 +178,10 @@ async fn check_one(
     let Ok(ext) = Extension::from_json(&json) else {
         return Ok(());
     };
+    // Never reconciled yet (a shoot being created): nothing of ours to check, and checking
+    // would only compete with its first reconcile; the next round covers it.
     if !ext.is_ours()
+        || ext.status.last_operation.is_none()
         || ext.deletion_timestamp.is_some()
         || ext.operation_annotation() == Some("migrate")
         || ext
@@ -187,10 +192,10 @@ async fn check_one(
     {
         return Ok(());
     }
-    let Some(cluster) = get_cluster(client, &ext.namespace).await? else {
+    let Some(cluster) = clusters.checked(client, &ext.namespace).await? else {
         return Ok(());
     };
-    let Ok(shoot) = decode_cluster(&cluster) else {
+    let Ok(shoot) = &cluster.facts else {
         return Ok(());
     };
     let mrs: Api<DynamicObject> =
@@ -292,23 +297,25 @@ pub async fn write_conditions(
 
 /// Checks every Extension of ours each `period`, until the process ends. `fail_on_sync`: the
 /// operator's `syncStatus.failHealthCheck`.
+/// Checks every Extension once per `period`, as the controller's watch cache has them (no LIST:
+/// at a thousand shoots each one was tens of MiB to decode). Clusters come from `clusters`
+/// (shared with the reconciler) while their resourceVersion is unchanged: a metadata-only read
+/// per shoot.
 pub async fn run(
     client: Client,
+    extensions: Store<DynamicObject>,
+    listed: std::sync::Arc<crate::server::Readiness>,
     period: Duration,
     fail_on_sync: bool,
     metrics: std::sync::Arc<crate::metrics::Metrics>,
+    clusters: std::sync::Arc<ClusterCache>,
 ) {
-    let api: Api<DynamicObject> = Api::all_with(client.clone(), &extension_resource());
+    listed.wait().await;
     loop {
-        match api.list(&ListParams::default()).await {
-            Ok(list) => {
-                for object in &list.items {
-                    if let Err(e) = check_one(&client, object, fail_on_sync).await {
-                        tracing::warn!(namespace = ?object.metadata.namespace, error = %e, "health check failed");
-                    }
-                }
+        for object in extensions.state() {
+            if let Err(e) = check_one(&client, &clusters, &object, fail_on_sync).await {
+                tracing::warn!(namespace = ?object.metadata.namespace, error = %e, "health check failed");
             }
-            Err(e) => tracing::warn!(error = %e, "listing Extensions for the health check failed"),
         }
         metrics.health_round_done();
         tokio::time::sleep(period).await;

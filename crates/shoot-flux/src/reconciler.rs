@@ -79,6 +79,13 @@ pub fn now() -> String {
         .unwrap_or_else(|_| k8s_openapi::jiff::Timestamp::now().to_string())
 }
 
+/// The metadata an optimistically locked patch is computed from.
+struct Current {
+    resource_version: Option<String>,
+    finalizers: Vec<String>,
+    annotation: Option<String>,
+}
+
 impl Reconciler {
     fn extensions(&self, namespace: &str) -> Api<DynamicObject> {
         Api::namespaced_with(self.seed.clone(), namespace, &extension_resource())
@@ -103,33 +110,49 @@ impl Reconciler {
     }
 
     /// Changes the finalizers, and removes the `reconcile` operation annotation if asked, in one
-    /// patch with optimistic locking on a fresh read, so a concurrent change of another finalizer
-    /// is never lost (retried on conflict).
+    /// patch with optimistic locking, so a concurrent change of another finalizer is never lost.
+    /// The first attempt works on the object as the watch cache has it (no read); a conflict
+    /// means the cache was behind, and each retry reads the object first.
     async fn update_metadata(
         &self,
         ext: &Extension,
         change: impl Fn(Vec<String>) -> Vec<String>,
         remove_annotation: bool,
+        cache_is_current: bool,
     ) -> Result<(), kube::Error> {
         let api = self.extensions(&ext.namespace);
+        let mut cached = ext
+            .resource_version
+            .clone()
+            .filter(|_| cache_is_current)
+            .map(|rv| Current {
+                resource_version: Some(rv),
+                finalizers: ext.finalizers.clone(),
+                annotation: ext.operation_annotation().map(str::to_string),
+            });
         let mut attempt = 0;
         loop {
-            let Some(current) = api.get_opt(&ext.name).await? else {
-                return Ok(());
+            let current = match cached.take() {
+                Some(current) => current,
+                None => match api.get_opt(&ext.name).await? {
+                    None => return Ok(()),
+                    Some(object) => Current {
+                        resource_version: object.metadata.resource_version,
+                        finalizers: object.metadata.finalizers.unwrap_or_default(),
+                        annotation: object
+                            .metadata
+                            .annotations
+                            .and_then(|mut a| a.remove(OPERATION_ANNOTATION)),
+                    },
+                },
             };
-            let before = current.metadata.finalizers.clone().unwrap_or_default();
+            let before = current.finalizers;
             let after = change(before.clone());
-            let annotated = remove_annotation
-                && current
-                    .metadata
-                    .annotations
-                    .as_ref()
-                    .and_then(|a| a.get(OPERATION_ANNOTATION))
-                    .is_some_and(|v| v == "reconcile");
+            let annotated = remove_annotation && current.annotation.as_deref() == Some("reconcile");
             if after == before && !annotated {
                 return Ok(());
             }
-            let mut metadata = json!({"resourceVersion": current.metadata.resource_version});
+            let mut metadata = json!({"resourceVersion": current.resource_version});
             if after != before {
                 metadata["finalizers"] = json!(after);
             }
@@ -145,6 +168,7 @@ impl Reconciler {
                 .await
             {
                 Err(kube::Error::Api(s)) if s.code == 409 && attempt < 5 => attempt += 1,
+                Err(kube::Error::Api(s)) if s.code == 404 => return Ok(()),
                 other => return other.map(|_| ()),
             }
         }
@@ -155,10 +179,11 @@ impl Reconciler {
         ext: &Extension,
         change: impl Fn(Vec<String>) -> Vec<String>,
     ) -> Result<(), kube::Error> {
-        self.update_metadata(ext, change, false).await
+        // Called after this reconcile wrote the status: the cached version is behind.
+        self.update_metadata(ext, change, false, false).await
     }
 
-    /// Adds our finalizer and removes a pending `reconcile` annotation: one read, one patch.
+    /// Adds our finalizer and removes a pending `reconcile` annotation: one patch.
     async fn ensure_finalizer(&self, ext: &Extension) -> Result<(), kube::Error> {
         let remove_annotation = ext.operation_annotation() == Some("reconcile");
         if ext.finalizers.iter().any(|x| x == FINALIZER) && !remove_annotation {
@@ -175,6 +200,7 @@ impl Reconciler {
                 f
             },
             remove_annotation,
+            true,
         )
         .await
     }
@@ -233,6 +259,7 @@ impl Reconciler {
                     annotations: Default::default(),
                     finalizers: vec![],
                     deletion_timestamp: None,
+                    resource_version: None,
                     spec: Default::default(),
                     status: Default::default(),
                 };
@@ -264,7 +291,7 @@ impl Reconciler {
         ) {
             self.remove_annotation(&mut ext).await?;
         }
-        let cluster = match self.clusters.read(&self.seed, namespace).await {
+        let cluster = match self.clusters.current(&self.seed, namespace).await {
             Ok(Some(cluster)) => cluster,
             Ok(None) => {
                 self.remove_annotation(&mut ext).await?;

@@ -24,6 +24,14 @@ impl Readiness {
     pub fn get(&self) -> bool {
         self.0.load(Ordering::SeqCst)
     }
+
+    /// Returns once set. (Not the store's `wait_until_ready`: its future wakes only the last of
+    /// several tasks waiting at once, and the others would wait forever.)
+    pub async fn wait(&self) {
+        while !self.get() {
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
 }
 
 fn reply(status: u16, body: String) -> hyper::Response<Full<Bytes>> {

@@ -104,10 +104,22 @@ pub fn rbac_objects(flux_namespace: &str) -> Vec<Value> {
 }
 
 /// Creates the access Secret, or restores its labels and annotations; never touches its data,
-/// which belongs to the token requestor.
-pub async fn ensure_secret(seed: &kube::Client, namespace: &str) -> Result<(), kube::Error> {
+/// which belongs to the token requestor. `fresh`: it is expected not to exist, so it is created
+/// without reading first.
+pub async fn ensure_secret(
+    seed: &kube::Client,
+    namespace: &str,
+    fresh: bool,
+) -> Result<(), kube::Error> {
     let api: Api<Secret> = Api::namespaced(seed.clone(), namespace);
     let desired = access_secret(namespace);
+    if fresh {
+        match api.create(&PostParams::default(), &desired).await {
+            Ok(_) => return Ok(()),
+            Err(kube::Error::Api(s)) if s.code == 409 => {}
+            Err(e) => return Err(e),
+        }
+    }
     match api.get_metadata_opt(SECRET_NAME).await? {
         None => match api.create(&PostParams::default(), &desired).await {
             Ok(_) => Ok(()),

@@ -83,6 +83,14 @@ pub struct Row {
     pub upgrade_cpu_ms_per_shoot: f64,
     pub cluster_kib: f64,
     pub floors: Vec<(usize, f64)>,
+    /// CPU seconds of the API servers and etcd while the controller converged.
+    pub servers_cpu_s: f64,
+    /// The same during the best floor round.
+    pub floor_servers_cpu_s: f64,
+    /// A bare client reading every Cluster once (as the controller must), best concurrency.
+    pub cluster_reads_s: f64,
+    /// Requests the API servers answered while the controller converged, by kind.
+    pub convergence_requests: String,
 }
 
 impl Row {
@@ -119,7 +127,7 @@ pub fn table(rows: &[Row]) -> String {
 /// The details behind the table: floor per concurrency, sizes, steady RSS, resync duration.
 pub fn details(rows: &[Row]) -> String {
     let mut out = String::from(
-        "| N | Cluster KiB | floor objects | floor MiB | floor s by concurrency | best c | resync s | steady RSS MiB | upgrade CPU ms/shoot |\n|---:|---:|---:|---:|---|---:|---:|---:|---:|\n",
+        "| N | Cluster KiB | floor objects | floor MiB | floor s by concurrency | best c | Cluster reads s | servers CPU s (controller / floor) | resync s | steady RSS MiB | upgrade CPU ms/shoot |\n|---:|---:|---:|---:|---|---:|---:|---|---:|---:|---:|\n",
     );
     for r in rows {
         let floors: Vec<String> = r
@@ -128,13 +136,16 @@ pub fn details(rows: &[Row]) -> String {
             .map(|(c, s)| format!("{s:.1} (c={c})"))
             .collect();
         out.push_str(&format!(
-            "| {} | {:.0} | {} | {:.1} | {} | {} | {:.1} | {:.1} | {:.1} |\n",
+            "| {} | {:.0} | {} | {:.1} | {} | {} | {:.1} | {:.1} / {:.1} | {:.1} | {:.1} | {:.1} |\n",
             r.shoots,
             r.cluster_kib,
             r.floor_objects,
             r.floor_mib,
             floors.join(", "),
             r.floor_concurrency,
+            r.cluster_reads_s,
+            r.servers_cpu_s,
+            r.floor_servers_cpu_s,
             r.resync_s,
             r.steady_rss_mib,
             r.upgrade_cpu_ms_per_shoot
@@ -143,6 +154,12 @@ pub fn details(rows: &[Row]) -> String {
     out.push_str("\nWrites of the resync by request:\n\n");
     for r in rows {
         out.push_str(&format!("- N = {}: {}\n", r.shoots, r.resync_write_kinds));
+    }
+    out.push_str(
+        "\nRequests while converging (all verbs, the benchmark's own watch included):\n\n",
+    );
+    for r in rows {
+        out.push_str(&format!("- N = {}: {}\n", r.shoots, r.convergence_requests));
     }
     out
 }
@@ -304,7 +321,11 @@ impl Landscape {
 
 /// Write requests (POST, PUT, PATCH, DELETE) to the counted resources by "verb resource",
 /// from an API server's `/metrics` (read with the admin token).
-async fn write_requests(client: &Client, into: &mut BTreeMap<String, u64>) -> Result<()> {
+async fn write_requests(
+    client: &Client,
+    into: &mut BTreeMap<String, u64>,
+    all_verbs: bool,
+) -> Result<()> {
     let request = http::Request::get("/metrics").body(Vec::new())?;
     let text = client.request_text(request).await?;
     for line in text.lines() {
@@ -323,7 +344,7 @@ async fn write_requests(client: &Client, into: &mut BTreeMap<String, u64>) -> Re
         };
         let (verb, resource, subresource) =
             (label("verb"), label("resource"), label("subresource"));
-        if !matches!(verb.as_str(), "POST" | "PUT" | "PATCH" | "DELETE") {
+        if !all_verbs && !matches!(verb.as_str(), "POST" | "PUT" | "PATCH" | "DELETE") {
             continue;
         }
         if !COUNTED_RESOURCES.contains(&resource.as_str()) {
@@ -341,8 +362,22 @@ async fn write_requests(client: &Client, into: &mut BTreeMap<String, u64>) -> Re
 
 async fn writes_now(seed: &Client, garden: &Client) -> Result<BTreeMap<String, u64>> {
     let mut counts = BTreeMap::new();
-    write_requests(seed, &mut counts).await?;
-    write_requests(garden, &mut counts).await?;
+    write_requests(seed, &mut counts, false).await?;
+    write_requests(garden, &mut counts, false).await?;
+    Ok(counts)
+}
+
+/// Requests of every verb so far, by verb and resource, the garden's prefixed with `garden`.
+async fn requests_now(seed: &Client, garden: &Client) -> Result<BTreeMap<String, u64>> {
+    let mut counts = BTreeMap::new();
+    write_requests(seed, &mut counts, true).await?;
+    let mut in_garden = BTreeMap::new();
+    write_requests(garden, &mut in_garden, true).await?;
+    counts.extend(
+        in_garden
+            .into_iter()
+            .map(|(k, v)| (format!("garden {k}"), v)),
+    );
     Ok(counts)
 }
 
@@ -367,8 +402,22 @@ fn writes_between(before: &BTreeMap<String, u64>, after: &BTreeMap<String, u64>)
     )
 }
 
+/// Whether gardenlet would take this Extension as ready with `version` installed.
+fn is_converged(e: &DynamicObject, version: &str) -> bool {
+    let status = &e.data["status"];
+    e.metadata
+        .annotations
+        .as_ref()
+        .is_none_or(|a| !a.contains_key("gardener.cloud/operation"))
+        && status["lastOperation"]["state"] == "Succeeded"
+        && status["lastError"].is_null()
+        && status["observedGeneration"].as_i64() == e.metadata.generation
+        && status["providerStatus"]["flux"]["version"] == version
+}
+
 /// What every Extension of the landscape looks like now: ready for gardenlet with `version`
-/// installed. Returns how many are.
+/// installed. Returns how many are. (Used by examples/faults, which includes this file.)
+#[allow(dead_code)]
 pub async fn count_converged(
     extensions: &Api<DynamicObject>,
     namespaces: &std::collections::HashSet<String>,
@@ -384,20 +433,13 @@ pub async fn count_converged(
                 .as_ref()
                 .is_some_and(|n| namespaces.contains(n))
         })
-        .filter(|e| {
-            let status = &e.data["status"];
-            e.metadata
-                .annotations
-                .as_ref()
-                .is_none_or(|a| !a.contains_key("gardener.cloud/operation"))
-                && status["lastOperation"]["state"] == "Succeeded"
-                && status["lastError"].is_null()
-                && status["observedGeneration"].as_i64() == e.metadata.generation
-                && status["providerStatus"]["flux"]["version"] == version
-        })
+        .filter(|e| is_converged(e, version))
         .count())
 }
 
+/// Waits until every Extension of the landscape is converged, following a watch: polling with
+/// a LIST of all Extensions every 250 ms made the API server encode megabytes per second at
+/// N = 1000, CPU taken from the controller being measured on the same cores.
 async fn wait_converged(
     extensions: &Api<DynamicObject>,
     landscape: &Landscape,
@@ -405,31 +447,60 @@ async fn wait_converged(
     controller: &mut Controller,
     timeout: Duration,
 ) -> Result<Duration> {
+    use kube::runtime::{WatchStreamExt, watcher};
     let namespaces: std::collections::HashSet<String> =
         landscape.namespaces().into_iter().collect();
     let started = Instant::now();
+    let mut converged = std::collections::HashSet::new();
+    let mut events =
+        std::pin::pin!(watcher(extensions.clone(), watcher::Config::default()).default_backoff());
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
     let mut last_report = Instant::now();
     loop {
-        controller.process.ensure_running()?;
-        let done = count_converged(extensions, &namespaces, version).await?;
-        if done == namespaces.len() {
-            return Ok(started.elapsed());
+        tokio::select! {
+            event = events.next() => {
+                match event {
+                    Some(Ok(watcher::Event::Apply(e) | watcher::Event::InitApply(e))) => {
+                        let ns = e.metadata.namespace.clone().unwrap_or_default();
+                        if namespaces.contains(&ns) {
+                            if is_converged(&e, version) {
+                                converged.insert(ns);
+                            } else {
+                                converged.remove(&ns);
+                            }
+                        }
+                    }
+                    Some(Ok(watcher::Event::Delete(e))) => {
+                        converged.remove(&e.metadata.namespace.clone().unwrap_or_default());
+                    }
+                    Some(Ok(watcher::Event::Init | watcher::Event::InitDone)) => {}
+                    Some(Err(e)) => eprintln!("    watching Extensions: {e}"),
+                    None => bail!("the watch of Extensions ended"),
+                }
+                if converged.len() == namespaces.len() {
+                    return Ok(started.elapsed());
+                }
+            }
+            _ = tick.tick() => {
+                controller.process.ensure_running()?;
+                if started.elapsed() > timeout {
+                    bail!(
+                        "only {} of {} Extensions converged after {timeout:?}",
+                        converged.len(),
+                        namespaces.len()
+                    );
+                }
+                if last_report.elapsed() > Duration::from_secs(10) {
+                    last_report = Instant::now();
+                    eprintln!(
+                        "    {}/{} converged after {:.0}s",
+                        converged.len(),
+                        namespaces.len(),
+                        started.elapsed().as_secs_f64()
+                    );
+                }
+            }
         }
-        if started.elapsed() > timeout {
-            bail!(
-                "only {done} of {} Extensions converged after {timeout:?}",
-                namespaces.len()
-            );
-        }
-        if last_report.elapsed() > Duration::from_secs(10) {
-            last_report = Instant::now();
-            eprintln!(
-                "    {done}/{} converged after {:.0}s",
-                namespaces.len(),
-                started.elapsed().as_secs_f64()
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }
 
@@ -649,6 +720,55 @@ fn floor_objects(
         .collect()
 }
 
+/// CPU time used so far by the bed's API servers and etcd (the other side of every request).
+fn servers_cpu(bed: &testbed::Bed) -> Duration {
+    [bed.seed().pid(), bed.garden().pid(), bed.etcd().pid()]
+        .into_iter()
+        .flatten()
+        .filter_map(process::cpu_time)
+        .sum()
+}
+
+/// Waits (at most 30 s) until the API servers and etcd are idle, below 10 % of one core over
+/// half a second, so that work left over from the setup (etcd compacting after megabytes of
+/// Clusters, the watch cache catching up) is not measured.
+async fn wait_quiet(bed: &testbed::Bed) {
+    let started = Instant::now();
+    let mut last = servers_cpu(bed);
+    while started.elapsed() < Duration::from_secs(30) {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let now = servers_cpu(bed);
+        if now.saturating_sub(last) < Duration::from_millis(50) {
+            return;
+        }
+        last = now;
+    }
+}
+
+/// Reads every Cluster of the landscape once, as the controller must (from the API server's
+/// watch cache), with `concurrency` requests in flight; returns the time taken.
+async fn read_clusters(
+    seed: &Client,
+    landscape: &Landscape,
+    concurrency: usize,
+) -> Result<Duration> {
+    let started = Instant::now();
+    stream::iter(landscape.namespaces())
+        .map(|name| async move {
+            let request = http::Request::get(format!(
+                "/apis/extensions.gardener.cloud/v1alpha1/clusters/{name}?resourceVersion=0"
+            ))
+            .body(Vec::new())?;
+            let text = seed.request_text(request).await?;
+            ensure!(text.len() > 1024, "Cluster {name}: {} bytes", text.len());
+            anyhow::Ok(())
+        })
+        .buffer_unordered(concurrency)
+        .try_collect::<Vec<_>>()
+        .await?;
+    Ok(started.elapsed())
+}
+
 /// Creates all objects with `concurrency` requests in flight; returns the time taken.
 async fn write_floor(objects: &[FloorObject], concurrency: usize) -> Result<Duration> {
     let started = Instant::now();
@@ -832,6 +952,9 @@ pub async fn run(options: &Options) -> Result<Vec<Row>> {
         let cluster_kib = create_landscape(bed, &landscape, &old, &ssh_url).await?;
 
         eprintln!("[N={n}] 1/5 starting the controller; waiting for every Extension (Flux {old})");
+        wait_quiet(bed).await;
+        let requests_before = requests_now(&seed, &garden).await?;
+        let servers_before = servers_cpu(bed);
         let mut controller =
             Controller::start(bed, options, &config, &format!("{run}-a"), false).await?;
         let converged = wait_converged(
@@ -843,6 +966,11 @@ pub async fn run(options: &Options) -> Result<Vec<Row>> {
         )
         .await?;
         let cpu = controller.cpu();
+        let servers_cpu_s = servers_cpu(bed)
+            .saturating_sub(servers_before)
+            .as_secs_f64();
+        let (_, convergence_requests) =
+            writes_between(&requests_before, &requests_now(&seed, &garden).await?);
         check_written(&seed, &garden, &landscape).await?;
         tokio::time::sleep(Duration::from_secs(3)).await;
         let steady_rss_mib = controller.process.rss_kib().unwrap_or(0) as f64 / 1024.0;
@@ -859,20 +987,31 @@ pub async fn run(options: &Options) -> Result<Vec<Row>> {
             let objects = floor_objects(&written, &format!("floor{c}"))?;
             floor_objects_count = objects.len();
             floor_bytes = objects.iter().map(|o| o.bytes).sum::<usize>();
+            wait_quiet(bed).await;
+            let servers_before = servers_cpu(bed);
             let took = write_floor(&objects, c).await?;
+            let servers_s = servers_cpu(bed)
+                .saturating_sub(servers_before)
+                .as_secs_f64();
             eprintln!(
-                "[N={n}]   c={c}: {} objects in {:.2}s",
+                "[N={n}]   c={c}: {} objects in {:.2}s ({servers_s:.1} s servers' CPU)",
                 objects.len(),
                 took.as_secs_f64()
             );
-            floors.push((c, took.as_secs_f64()));
+            floors.push((c, took.as_secs_f64(), servers_s));
             delete_floor(&objects).await?;
         }
-        let (floor_concurrency, floor_s) = floors
+        let (floor_concurrency, floor_s, floor_servers_cpu_s) = floors
             .iter()
             .copied()
             .min_by(|a, b| a.1.total_cmp(&b.1))
             .context("no floor concurrency")?;
+        let mut cluster_reads = Vec::new();
+        for &c in &options.concurrencies {
+            cluster_reads.push(read_clusters(&seed, &landscape, c).await?.as_secs_f64());
+        }
+        let cluster_reads_s = cluster_reads.iter().copied().fold(f64::INFINITY, f64::min);
+        eprintln!("[N={n}]   reading every Cluster once: {cluster_reads_s:.2}s at best");
 
         eprintln!("[N={n}] 3/5 resync: the controller starts again with nothing changed");
         // First one resync that is not counted: the health check and the sync status poll (run
@@ -900,6 +1039,7 @@ pub async fn run(options: &Options) -> Result<Vec<Row>> {
         );
 
         eprintln!("[N={n}] 4/5 upgrade: fluxVersion {old} -> {new} in every project");
+        wait_quiet(bed).await;
         let cpu_before = controller.cpu();
         let started = Instant::now();
         stream::iter(landscape.projects.iter())
@@ -953,7 +1093,11 @@ pub async fn run(options: &Options) -> Result<Vec<Row>> {
             cpu_ms_per_shoot: cpu.as_secs_f64() * 1000.0 / n as f64,
             upgrade_cpu_ms_per_shoot: upgrade_cpu.as_secs_f64() * 1000.0 / n as f64,
             cluster_kib,
-            floors,
+            floors: floors.iter().map(|&(c, s, _)| (c, s)).collect(),
+            servers_cpu_s,
+            floor_servers_cpu_s,
+            cluster_reads_s,
+            convergence_requests,
         };
         println!("{}", table(std::slice::from_ref(&row)));
         rows.push(row);

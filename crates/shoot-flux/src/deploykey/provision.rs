@@ -110,7 +110,11 @@ impl Provisioner {
         project: &str,
         address: &SshAddress,
     ) -> Result<DeployKey, DeployKeyError> {
-        if let Some(secret) = self.garden.secret(project_namespace, SECRET_NAME).await? {
+        if let Some(secret) = self
+            .garden
+            .watched_secret(project_namespace, SECRET_NAME)
+            .await?
+        {
             return Self::parse(project_namespace, &secret);
         }
         let known_hosts = self.known_hosts(address).await?;

@@ -141,6 +141,7 @@ mod tests {
                 .unwrap_or_default(),
             finalizers: vec![],
             deletion_timestamp: deleting.then(|| "2026-01-01T00:00:00Z".to_string()),
+            resource_version: None,
             spec: ExtensionSpec {
                 type_: "shoot-flux".into(),
                 ..Default::default()

@@ -211,14 +211,6 @@ async fn request_cluster<T: serde::de::DeserializeOwned>(
     }
 }
 
-/// Reads the Cluster `name` with only its metadata, Shoot and Seed (None if it does not exist),
-/// in the shape `decode_cluster` reads.
-pub async fn get_cluster(client: &kube::Client, name: &str) -> Result<Option<Value>, kube::Error> {
-    Ok(request_cluster::<SlimCluster>(client, name, false)
-        .await?
-        .map(slim_to_value))
-}
-
 /// What shoot-flux keeps of one Cluster: the decoded facts (or why they do not decode) and the
 /// name of the generic token kubeconfig Secret.
 #[derive(Debug, Clone, PartialEq)]
@@ -228,7 +220,7 @@ pub struct ClusterInfo {
 }
 
 impl ClusterInfo {
-    /// From a Cluster as JSON (the shape `get_cluster` returns).
+    /// From a Cluster as JSON (its metadata, and of its spec the Shoot and the Seed).
     pub fn from_value(cluster: &Value) -> Self {
         Self {
             facts: decode_cluster(cluster),
@@ -250,10 +242,15 @@ struct MetaOnly {
 /// The reconciler reads a Cluster whole each time (and refreshes the entry); the health check and
 /// the sync status poll read only its metadata and decode the Cluster again only when its
 /// resourceVersion changed, so a steady seed costs them no Cluster body (~200 KiB each).
+/// Whole reads of one Cluster go one at a time: after a restart the reconciler, the health check
+/// and the sync status poll all want the same Clusters at once, and the second one waiting
+/// finds the first one's result instead of reading (and holding) the body again.
 #[derive(Debug, Default)]
 pub struct ClusterCache {
     entries:
         std::sync::Mutex<std::collections::HashMap<String, (String, std::sync::Arc<ClusterInfo>)>>,
+    gates:
+        std::sync::Mutex<std::collections::HashMap<String, std::sync::Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl ClusterCache {
@@ -261,6 +258,21 @@ impl ClusterCache {
         if let (Some(version), Ok(mut entries)) = (version, self.entries.lock()) {
             entries.insert(name.to_string(), (version, info.clone()));
         }
+    }
+
+    /// The lock that whole reads of Cluster `name` take.
+    fn gate(&self, name: &str) -> std::sync::Arc<tokio::sync::Mutex<()>> {
+        match self.gates.lock() {
+            Ok(mut gates) => gates.entry(name.to_string()).or_default().clone(),
+            Err(_) => std::sync::Arc::default(),
+        }
+    }
+
+    fn known(&self, name: &str) -> bool {
+        self.entries
+            .lock()
+            .map(|entries| entries.contains_key(name))
+            .unwrap_or(false)
     }
 
     fn cached(&self, name: &str, version: &str) -> Option<std::sync::Arc<ClusterInfo>> {
@@ -317,7 +329,31 @@ impl ClusterCache {
         if let Some(info) = version.as_deref().and_then(|v| self.cached(name, v)) {
             return Ok(Some(info));
         }
+        let gate = self.gate(name);
+        let _reading = gate.lock().await;
+        // A read that finished while this one waited may have brought this very version.
+        if let Some(info) = version.as_deref().and_then(|v| self.cached(name, v)) {
+            return Ok(Some(info));
+        }
         self.read(client, name).await
+    }
+
+    /// The facts of Cluster `name` for a reconcile: checked against the cache when this process
+    /// has read it before (a metadata-only read unless it changed), else read whole.
+    pub async fn current(
+        &self,
+        client: &kube::Client,
+        name: &str,
+    ) -> Result<Option<std::sync::Arc<ClusterInfo>>, kube::Error> {
+        if !self.known(name) {
+            let gate = self.gate(name);
+            let _reading = gate.lock().await;
+            if !self.known(name) {
+                return self.read(client, name).await;
+            }
+        }
+        // Read before, perhaps just now by another task: its metadata says whether it changed.
+        self.checked(client, name).await
     }
 
     pub fn forget(&self, name: &str) {
@@ -330,6 +366,9 @@ impl ClusterCache {
     pub fn retain(&self, keep: impl Fn(&str) -> bool) {
         if let Ok(mut entries) = self.entries.lock() {
             entries.retain(|name, _| keep(name));
+        }
+        if let Ok(mut gates) = self.gates.lock() {
+            gates.retain(|name, _| keep(name));
         }
     }
 }

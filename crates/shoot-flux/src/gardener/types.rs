@@ -108,6 +108,8 @@ pub struct Extension {
     pub annotations: BTreeMap<String, String>,
     pub finalizers: Vec<String>,
     pub deletion_timestamp: Option<String>,
+    /// As read; the first attempt of an optimistically locked metadata patch uses it.
+    pub resource_version: Option<String>,
     pub spec: ExtensionSpec,
     pub status: ExtensionStatus,
 }
@@ -224,6 +226,7 @@ impl Extension {
             )?
             .unwrap_or_default(),
             deletion_timestamp: meta["deletionTimestamp"].as_str().map(str::to_string),
+            resource_version: meta["resourceVersion"].as_str().map(str::to_string),
             spec,
             status,
         })

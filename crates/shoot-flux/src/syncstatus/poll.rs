@@ -12,12 +12,13 @@ use futures::StreamExt;
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::Client;
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, ListParams};
+use kube::runtime::reflector::Store;
 
 use super::{Installed, Observation, SyncState, decide, merge_conditions};
-use crate::gardener::shoot::{decode_cluster, get_cluster};
-use crate::gardener::types::{Extension, extension_resource};
+use crate::gardener::shoot::ClusterCache;
+use crate::gardener::types::Extension;
 use crate::metrics::Metrics;
-use crate::shootaccess::{self, GENERIC_KUBECONFIG_ANNOTATION, ShootAccessError};
+use crate::shootaccess::{self, ShootAccessError};
 
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -142,6 +143,7 @@ enum Outcome {
 
 async fn check_one(
     seed: &Client,
+    clusters: &ClusterCache,
     clients: &Clients,
     object: &DynamicObject,
     timeout: Duration,
@@ -163,7 +165,7 @@ async fn check_one(
     let Some(installed) = Installed::from_extension(&json) else {
         return Outcome::Skipped;
     };
-    let cluster = match get_cluster(seed, &ext.namespace).await {
+    let cluster = match clusters.checked(seed, &ext.namespace).await {
         Ok(Some(cluster)) => cluster,
         Ok(None) => return Outcome::Skipped,
         Err(e) => {
@@ -171,7 +173,7 @@ async fn check_one(
             return Outcome::Skipped;
         }
     };
-    let Ok(shoot) = decode_cluster(&cluster) else {
+    let Ok(shoot) = &cluster.facts else {
         return Outcome::Skipped;
     };
     // Hibernated or deleted shoots are never contacted; their conditions stay as last seen.
@@ -179,9 +181,7 @@ async fn check_one(
         clients.drop_client(&ext.namespace);
         return Outcome::Hibernated(ext.namespace);
     }
-    let generic = cluster["metadata"]["annotations"][GENERIC_KUBECONFIG_ANNOTATION]
-        .as_str()
-        .map(str::to_string);
+    let generic = cluster.generic_kubeconfig.clone();
     let observe = async {
         match clients
             .get(seed, &ext.namespace, generic.as_deref(), timeout)
@@ -258,37 +258,40 @@ impl History {
     }
 }
 
-/// Reads every shoot of ours each period, until the process ends.
-pub async fn run(seed: Client, options: Options, metrics: Arc<Metrics>) {
-    let api: Api<DynamicObject> = Api::all_with(seed.clone(), &extension_resource());
+/// Reads every shoot of ours each period, until the process ends. The Extensions are the
+/// controller's watch cache (no LIST); Clusters come from `clusters` (shared with the
+/// reconciler) while their resourceVersion is unchanged.
+pub async fn run(
+    seed: Client,
+    extensions: Store<DynamicObject>,
+    listed: std::sync::Arc<crate::server::Readiness>,
+    options: Options,
+    metrics: Arc<Metrics>,
+    clusters: Arc<ClusterCache>,
+) {
     let clients = Clients::default();
     let mut history = History::default();
+    listed.wait().await;
     loop {
-        match api.list(&ListParams::default()).await {
-            Ok(list) => {
-                let present: Vec<String> = list
-                    .items
-                    .iter()
-                    .filter_map(|o| o.metadata.namespace.clone())
-                    .collect();
-                // Connections of shoots that are gone are dropped.
-                clients.retain(|ns| present.iter().any(|p| p == ns));
-                // Owned inputs per task keep the spawned future's type free of borrows.
-                let outcomes: Vec<Outcome> = futures::stream::iter(list.items)
-                    .map(|object| {
-                        let (seed, clients) = (seed.clone(), clients.clone());
-                        async move { check_one(&seed, &clients, &object, options.timeout).await }
-                    })
-                    .buffer_unordered(options.concurrency.max(1))
-                    .collect()
-                    .await;
-                history.record(&outcomes, &metrics);
-                metrics.shoot_connections(clients.len());
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "listing Extensions for the sync status failed")
-            }
-        }
+        let items = extensions.state();
+        let present: std::collections::HashSet<String> = items
+            .iter()
+            .filter_map(|o| o.metadata.namespace.clone())
+            .collect();
+        // Connections and cached Clusters of shoots that are gone are dropped.
+        clients.retain(|ns| present.contains(ns));
+        clusters.retain(|ns| present.contains(ns));
+        // Owned inputs per task keep the spawned future's type free of borrows.
+        let outcomes: Vec<Outcome> = futures::stream::iter(items)
+            .map(|object| {
+                let (seed, clients, clusters) = (seed.clone(), clients.clone(), clusters.clone());
+                async move { check_one(&seed, &clusters, &clients, &object, options.timeout).await }
+            })
+            .buffer_unordered(options.concurrency.max(1))
+            .collect()
+            .await;
+        history.record(&outcomes, &metrics);
+        metrics.shoot_connections(clients.len());
         tokio::time::sleep(options.period).await;
     }
 }
