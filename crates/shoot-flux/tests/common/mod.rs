@@ -167,14 +167,21 @@ pub async fn set_project_config(bed: &Bed, project: &str, data: &[(&str, &str)])
         "data": data
     }))
     .unwrap();
+    // Replaced in place (all keys at once): deleting it first would let the controller see a
+    // project without flux-config in between, and reconcile its shoots to that.
     let api: Api<ConfigMap> = Api::namespaced(client, &namespace);
-    let _ = api.delete("flux-config", &Default::default()).await;
-    wait_for("old flux-config gone", Duration::from_secs(10), || async {
-        Ok(api.get_opt("flux-config").await?.is_none().then_some(()))
-    })
-    .await
-    .unwrap();
-    api.create(&Default::default(), &cm).await.unwrap();
+    match api.get_opt("flux-config").await.unwrap() {
+        Some(current) => {
+            let mut cm = cm;
+            cm.metadata.resource_version = current.metadata.resource_version;
+            api.replace("flux-config", &Default::default(), &cm)
+                .await
+                .unwrap();
+        }
+        None => {
+            api.create(&Default::default(), &cm).await.unwrap();
+        }
+    }
 }
 
 pub async fn extension_api(bed: &Bed, namespace: &str) -> Api<DynamicObject> {
