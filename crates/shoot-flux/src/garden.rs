@@ -4,7 +4,6 @@
 //! shoots says so.
 
 use std::collections::BTreeMap;
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 

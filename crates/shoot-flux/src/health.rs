@@ -295,12 +295,11 @@ pub async fn write_conditions(
     Ok(())
 }
 
-/// Checks every Extension of ours each `period`, until the process ends. `fail_on_sync`: the
+/// Checks every Extension of ours each `period`, until the process ends, as the controller's
+/// watch cache has them once it has listed (`listed`; no LIST here: at a thousand shoots each
+/// was tens of MiB to decode). Clusters come from `clusters` (shared with the reconciler) while
+/// their resourceVersion is unchanged: a metadata-only read per shoot. `fail_on_sync`: the
 /// operator's `syncStatus.failHealthCheck`.
-/// Checks every Extension once per `period`, as the controller's watch cache has them (no LIST:
-/// at a thousand shoots each one was tens of MiB to decode). Clusters come from `clusters`
-/// (shared with the reconciler) while their resourceVersion is unchanged: a metadata-only read
-/// per shoot.
 pub async fn run(
     client: Client,
     extensions: Store<DynamicObject>,

@@ -82,12 +82,13 @@ async fn deadlines_on_garden_manifests_and_shoot_are_named_in_the_status() {
     shoot.create_gardenlet_objects().await.unwrap();
     shoot.start_grm().await.unwrap();
     shoot.start_node_simulator().unwrap();
+    let config = "requestTimeout: 2s\nsyncStatus:\n  timeout: 2s\n";
     let extension = start_extension_configured(
         bed,
         "shoot-flux",
         &[POLL],
         Some(bed.garden().kubeconfig_path()),
-        "requestTimeout: 2s\nsyncStatus:\n  timeout: 2s\n",
+        config,
     )
     .await;
     let seed = bed.seed().client().await.unwrap();
@@ -106,9 +107,21 @@ async fn deadlines_on_garden_manifests_and_shoot_are_named_in_the_status() {
     let before = managed_resources(bed, &ns).await;
     assert_eq!(before.len(), 3, "{before:?}");
 
-    // The garden hangs: the reconcile fails after the request deadline, naming the request, and
-    // nothing of the shoot's is touched. Once it answers again, the retry succeeds.
+    // The garden hangs while the controller starts again: its garden watches cannot list, so
+    // the project's flux-config is read with a request, which fails after the deadline; the
+    // status names the request and nothing of the shoot's is touched. (Once its watches have
+    // listed, a controller answers a steady project from them and needs no garden request.)
+    // When the garden answers again, the retry succeeds.
     let frozen = Frozen::new(bed.garden());
+    drop(extension);
+    let extension = start_extension_configured(
+        bed,
+        "shoot-flux",
+        &[POLL],
+        Some(bed.garden().kubeconfig_path()),
+        config,
+    )
+    .await;
     let asked = Instant::now();
     let since = annotate(bed, &ns, "reconcile").await;
     let failed = wait_error(

@@ -239,9 +239,9 @@ struct MetaOnly {
 }
 
 /// The facts of every Cluster read lately, by name with the resourceVersion they were read at.
-/// The reconciler reads a Cluster whole each time (and refreshes the entry); the health check and
-/// the sync status poll read only its metadata and decode the Cluster again only when its
-/// resourceVersion changed, so a steady seed costs them no Cluster body (~200 KiB each).
+/// The reconciler, the health check and the sync status poll read a Cluster they have seen
+/// before by its metadata only and decode it again only when its resourceVersion changed, so a
+/// steady seed costs them no Cluster body (~200 KiB each).
 /// Whole reads of one Cluster go one at a time: after a restart the reconciler, the health check
 /// and the sync status poll all want the same Clusters at once, and the second one waiting
 /// finds the first one's result instead of reading (and holding) the body again.
