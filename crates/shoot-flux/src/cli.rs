@@ -94,7 +94,7 @@ pub enum Command {
     /// with it. Reads the garden with --garden-kubeconfig (GARDEN_KUBECONFIG), else --kubeconfig
     /// (KUBECONFIG), else ~/.kube/config.
     DeployKey {
-        /// The Gardener project (its namespace is garden-<project>).
+        /// The Gardener project (its namespace is `garden-<project>`).
         #[arg(long)]
         project: String,
     },

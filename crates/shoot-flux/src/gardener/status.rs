@@ -86,7 +86,7 @@ pub fn succeeded(
     patch
 }
 
-/// `FormatLastErrDescription`: "<what>: <error>" with the first letter upper-cased.
+/// `FormatLastErrDescription`: `"<what>: <error>"` with the first letter upper-cased.
 pub fn error_description(what: &str, error: &str) -> String {
     let text = format!("{what}: {error}");
     let mut chars = text.chars();

@@ -8,7 +8,7 @@
 //! previous run, in `target/test-lanes/durations.json`; unknown ones first), each binary's
 //! output printed whole when it ends, and a summary. Exit code 1 when any binary failed.
 //!
-//! Usage: test-lanes [--lanes N] [-- <arguments for every test binary>]
+//! Usage: test-lanes [--lanes N] `[-- <arguments for every test binary>]`
 //! `SHOOT_FLUX_TEST_LANES` sets the default lane count (2).
 
 use std::collections::{BTreeMap, VecDeque};

@@ -36,7 +36,7 @@ pub struct FieldDoc {
 
 #[derive(Debug, PartialEq, Eq)]
 pub struct ObjectDoc {
-    /// Names the object in messages: "unknown field; <title> fields are ...".
+    /// Names the object in messages: `"unknown field; <title> fields are ..."`.
     pub title: &'static str,
     /// Where the object sits in providerConfig.
     pub path: &'static str,
