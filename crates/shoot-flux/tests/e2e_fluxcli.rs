@@ -188,6 +188,25 @@ async fn flux_cli_checks_and_lists_what_shoot_flux_installed() {
         );
     }
 
+    // The Flux namespace is labelled as `flux install` labels it, too.
+    let namespace =
+        kube::Api::<k8s_openapi::api::core::v1::Namespace>::all(shoot.client().await.unwrap())
+            .get("flux-system")
+            .await
+            .unwrap();
+    let labels = namespace.metadata.labels.unwrap_or_default();
+    for (key, value) in [
+        ("app.kubernetes.io/part-of", "flux"),
+        ("app.kubernetes.io/instance", "flux-system"),
+        ("app.kubernetes.io/version", flux_version),
+    ] {
+        assert_eq!(
+            labels.get(key).map(String::as_str),
+            Some(value),
+            "{labels:?}"
+        );
+    }
+
     // flux get: the main source and Kustomization are Ready at the repository's commit.
     let short = &commit[..8];
     let (sources, _) = flux(&home, &kubeconfig, &["get", "sources", "git", "-A"]).await;
