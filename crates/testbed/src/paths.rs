@@ -25,6 +25,7 @@ pub fn cache_dir() -> PathBuf {
 fn component_of(binary: &str) -> &str {
     match binary {
         "source-controller" | "kustomize-controller" => "flux-controllers",
+        "flux" => "flux-cli",
         other => other,
     }
 }
@@ -66,6 +67,12 @@ pub fn cached_file(relative: &str, component: &str) -> Result<PathBuf> {
 /// helm, built from its Go module (`hack/testbed/install helm`), for the chart tests.
 pub fn helm() -> Result<PathBuf> {
     binary("helm")
+}
+
+/// Flux's own CLI of the flux2 tag the bed tests (`hack/testbed/install flux-cli`), an
+/// independent client of what shoot-flux installs.
+pub fn flux_cli() -> Result<PathBuf> {
+    binary("flux")
 }
 
 /// The CRDs the chart and registration tests install themselves: the operator's `Extension`
@@ -130,4 +137,16 @@ pub fn new_run_dir(label: &str) -> Result<PathBuf> {
     }
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     Ok(dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_binary_names_the_component_that_builds_it() {
+        assert_eq!(component_of("flux"), "flux-cli");
+        assert_eq!(component_of("source-controller"), "flux-controllers");
+        assert_eq!(component_of("helm"), "helm");
+    }
 }

@@ -242,7 +242,8 @@ impl ManifestStore {
                     })?;
                 input.extend(docs.iter().cloned());
             }
-            let docs = transform::transform(&input, options);
+            let mut docs = transform::transform(&input, options);
+            transform::label_as_flux_install(&mut docs, &version.tag(), &options.namespace);
             let yaml = transform::to_yaml(&docs).map_err(|message| ManifestError::Malformed {
                 version: version.tag(),
                 message,

@@ -216,6 +216,68 @@ pub fn transform(docs: &[Value], options: &InstallOptions) -> Vec<Value> {
         .collect()
 }
 
+/// The labels `flux install` puts on every object it installs. `flux check` and `flux version`
+/// find Flux's Deployments and CRDs by part-of and name the distribution `<part-of>-<version>`
+/// from the GitRepository CRD's labels.
+pub const PART_OF_LABEL: &str = "app.kubernetes.io/part-of";
+pub const INSTANCE_LABEL: &str = "app.kubernetes.io/instance";
+pub const VERSION_LABEL: &str = "app.kubernetes.io/version";
+const PART_OF_FLUX: &str = "flux";
+
+/// The object's labels, made a map if missing; None for a document that is no object or whose
+/// labels are something else (parse_documents rejects those).
+fn labels_mut(object: &mut Value) -> Option<&mut serde_json::Map<String, Value>> {
+    let labels = object
+        .as_object_mut()?
+        .entry("labels")
+        .or_insert_with(|| Value::Object(Default::default()));
+    labels.as_object_mut()
+}
+
+fn label(labels: &mut serde_json::Map<String, Value>, version: &str, namespace: &str) {
+    labels
+        .entry(PART_OF_LABEL)
+        .or_insert_with(|| Value::String(PART_OF_FLUX.into()));
+    // The release's own instance is its default namespace; Flux installed elsewhere is that
+    // namespace's instance, as `flux install --namespace` labels it.
+    let instance = labels
+        .entry(INSTANCE_LABEL)
+        .or_insert_with(|| Value::String(namespace.into()));
+    if instance == UPSTREAM_NAMESPACE {
+        *instance = Value::String(namespace.into());
+    }
+    labels
+        .entry(VERSION_LABEL)
+        .or_insert_with(|| Value::String(version.into()));
+}
+
+/// Labels every object as `flux install` does (part-of `flux`, instance the Flux namespace,
+/// version the release's tag), on the metadata and on Deployments' pod templates. A release's
+/// install.yaml is built without the version label (only `flux install` adds it), so without
+/// this `flux check` reports the distribution as `flux-`. Labels the release sets are kept.
+pub fn label_as_flux_install(docs: &mut [Value], version: &str, namespace: &str) {
+    for doc in docs {
+        let is_deployment = doc["kind"] == "Deployment";
+        if let Some(metadata) = doc.get_mut("metadata")
+            && let Some(labels) = labels_mut(metadata)
+        {
+            label(labels, version, namespace);
+        }
+        if is_deployment
+            && let Some(template) = doc.pointer_mut("/spec/template")
+            && template.is_object()
+        {
+            let metadata = template.as_object_mut().map(|t| {
+                t.entry("metadata")
+                    .or_insert_with(|| Value::Object(Default::default()))
+            });
+            if let Some(labels) = metadata.and_then(labels_mut) {
+                label(labels, version, namespace);
+            }
+        }
+    }
+}
+
 /// The container images of all Deployments.
 pub fn images(docs: &[Value]) -> Vec<String> {
     docs.iter()
@@ -399,6 +461,114 @@ spec:
                 "source-controller"
             ]
         );
+    }
+
+    /// A GitRepository CRD and a Deployment labelled as a release's install.yaml labels them
+    /// (its LabelTransformer sets part-of and instance, no version).
+    const RELEASE_LABELLED: &str = "---
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: gitrepositories.source.toolkit.fluxcd.io
+  labels:
+    app.kubernetes.io/component: source-controller
+    app.kubernetes.io/instance: flux-system
+    app.kubernetes.io/part-of: flux
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: source-controller
+  namespace: flux-system
+  labels:
+    app.kubernetes.io/instance: flux-system
+    app.kubernetes.io/part-of: flux
+spec:
+  selector:
+    matchLabels:
+      app: source-controller
+  template:
+    metadata:
+      labels:
+        app: source-controller
+    spec:
+      containers:
+      - name: manager
+        image: ghcr.io/fluxcd/source-controller:v1.9.5
+";
+
+    fn flux_labels(labels: &Value) -> [&Value; 3] {
+        [
+            &labels[PART_OF_LABEL],
+            &labels[INSTANCE_LABEL],
+            &labels[VERSION_LABEL],
+        ]
+    }
+
+    #[test]
+    fn objects_are_labelled_as_flux_install_labels_them() {
+        let docs = parse_documents(RELEASE_LABELLED).unwrap();
+        for (namespace, instance) in [("flux-system", "flux-system"), ("gitops", "gitops")] {
+            let mut out = transform(
+                &docs,
+                &InstallOptions {
+                    namespace: namespace.into(),
+                    registry: None,
+                    components: None,
+                    components_extra: Vec::new(),
+                    ignore_updates: false,
+                },
+            );
+            label_as_flux_install(&mut out, "v2.9.5", namespace);
+            let want = ["flux", instance, "v2.9.5"];
+            let crd = &out[0]["metadata"]["labels"];
+            assert_eq!(flux_labels(crd), want, "the CRD flux check reads");
+            assert_eq!(crd["app.kubernetes.io/component"], "source-controller");
+            assert_eq!(flux_labels(&out[1]["metadata"]["labels"]), want);
+            let template = &out[1]["spec"]["template"]["metadata"]["labels"];
+            assert_eq!(flux_labels(template), want, "pods carry them too");
+            assert_eq!(template["app"], "source-controller");
+            assert_eq!(
+                out[1]["spec"]["selector"], docs[1]["spec"]["selector"],
+                "the immutable selector is never touched"
+            );
+        }
+    }
+
+    #[test]
+    fn unlabelled_objects_get_every_label_and_the_release_s_own_are_kept() {
+        // Component files of manifests.tar.gz carry no instance; SAMPLE carries no labels at all.
+        let mut docs = parse_documents(SAMPLE).unwrap();
+        docs[0]["metadata"]["labels"] = serde_json::json!({
+            VERSION_LABEL: "v2.10.0", PART_OF_LABEL: "flux", INSTANCE_LABEL: "elsewhere"
+        });
+        label_as_flux_install(&mut docs, "v2.9.5", "flux-system");
+        assert_eq!(
+            flux_labels(&docs[0]["metadata"]["labels"]),
+            ["flux", "elsewhere", "v2.10.0"],
+            "labels the release sets win"
+        );
+        for doc in &docs[1..] {
+            assert_eq!(
+                flux_labels(&doc["metadata"]["labels"]),
+                ["flux", "flux-system", "v2.9.5"],
+                "{doc}"
+            );
+        }
+        assert_eq!(
+            flux_labels(&docs[2]["spec"]["template"]["metadata"]["labels"]),
+            ["flux", "flux-system", "v2.9.5"]
+        );
+        // Malformed documents are left alone without panicking.
+        let mut odd = vec![
+            serde_json::json!([1]),
+            serde_json::json!({"kind": "A", "metadata": "a"}),
+            serde_json::json!({"kind": "Deployment", "metadata": {"name": "d"}, "spec": {"template": 3}}),
+        ];
+        label_as_flux_install(&mut odd, "v2.9.5", "flux-system");
+        assert_eq!(odd[0], serde_json::json!([1]));
+        assert_eq!(odd[1]["metadata"], "a");
+        assert_eq!(odd[2]["spec"]["template"], 3);
     }
 
     #[test]
