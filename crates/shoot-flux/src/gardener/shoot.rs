@@ -412,19 +412,26 @@ pub fn project_of(technical_id: &str) -> Option<&str> {
         .strip_prefix("shoot--")
         .or_else(|| technical_id.strip_prefix("shoot-"))?;
     let (project, shoot) = rest.split_once("--")?;
-    let label = |s: &str| {
-        !s.is_empty()
-            && !s.starts_with('-')
-            && !s.ends_with('-')
-            && s.bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-    };
-    (label(project) && label(shoot)).then_some(project)
+    (is_name(project) && is_name(shoot)).then_some(project)
+}
+
+/// A project or shoot name as Gardener admits it: a DNS label without `--`.
+pub fn is_name(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with('-')
+        && !name.ends_with('-')
+        && !name.contains("--")
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
 /// What Gardener accepts as a Project's namespace: `garden`, or `garden-` and more.
 pub fn is_project_namespace(namespace: &str) -> bool {
-    namespace == "garden" || namespace.strip_prefix("garden-").is_some_and(|r| !r.is_empty())
+    namespace == "garden"
+        || namespace
+            .strip_prefix("garden-")
+            .is_some_and(|r| !r.is_empty())
 }
 
 /// The namespace a project has by convention: `garden-<project>`, and `garden` for the project
@@ -818,13 +825,21 @@ mod tests {
         // the one in garden-team-a.
         assert!(!concerns(Some(&alpha), "shoot--alpha--app", "garden-alpha"));
         let team_a = Ok(facts_in("team-a", "garden-other", "x"));
-        assert!(!concerns(Some(&team_a), "shoot--team-a--x", "garden-team-a"));
+        assert!(!concerns(
+            Some(&team_a),
+            "shoot--team-a--x",
+            "garden-team-a"
+        ));
         // A Cluster that does not decode waits for its own fix.
         let broken = Err(DecodeError {
             path: "spec.shoot".into(),
             message: "missing".into(),
         });
-        assert!(!concerns(Some(&broken), "shoot--alpha--app", "garden-alpha"));
+        assert!(!concerns(
+            Some(&broken),
+            "shoot--alpha--app",
+            "garden-alpha"
+        ));
         // A Cluster not read yet: by convention.
         assert!(concerns(None, "shoot--beta--web", "garden-beta"));
         assert!(concerns(None, "shoot--garden--ops", "garden"));
@@ -842,8 +857,14 @@ mod tests {
             })
         };
         for (name, facts) in [
-            ("shoot--alpha--app", facts_in("alpha", "garden-team-a", "app")),
-            ("shoot--alpha--web", facts_in("alpha", "garden-team-a", "web")),
+            (
+                "shoot--alpha--app",
+                facts_in("alpha", "garden-team-a", "app"),
+            ),
+            (
+                "shoot--alpha--web",
+                facts_in("alpha", "garden-team-a", "web"),
+            ),
             ("shoot--team-a--x", facts_in("team-a", "garden-other", "x")),
         ] {
             cache.store(name, Some("1".into()), &info(facts));
@@ -858,9 +879,15 @@ mod tests {
             cache.of_project("garden-team-a", shoots),
             ["shoot--alpha--app", "shoot--alpha--web"]
         );
-        assert_eq!(cache.of_project("garden-other", shoots), ["shoot--team-a--x"]);
+        assert_eq!(
+            cache.of_project("garden-other", shoots),
+            ["shoot--team-a--x"]
+        );
         // beta's Cluster is not read yet: its conventional namespace stands in.
-        assert_eq!(cache.of_project("garden-beta", shoots), ["shoot--beta--new"]);
+        assert_eq!(
+            cache.of_project("garden-beta", shoots),
+            ["shoot--beta--new"]
+        );
         assert!(cache.of_project("garden-alpha", shoots).is_empty());
         // A deleted shoot's Cluster goes, and with it the shoot from the mapping; so does one
         // whose Extension went (the sync status poll's retain).
@@ -870,6 +897,10 @@ mod tests {
             ["shoot--alpha--app"]
         );
         cache.retain(|name| name != "shoot--alpha--app");
-        assert!(cache.of_project("garden-team-a", ["shoot--alpha--app"]).is_empty());
+        assert!(
+            cache
+                .of_project("garden-team-a", ["shoot--alpha--app"])
+                .is_empty()
+        );
     }
 }
