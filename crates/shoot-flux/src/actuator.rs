@@ -242,6 +242,7 @@ impl Actuator {
         shootaccess::ensure_secret(&self.seed, &ext.namespace, fresh).await?;
         let key = deploy_key.as_ref().map(|k| DeployKeyRef {
             project: shoot.project.clone(),
+            namespace: Some(shoot.project_namespace.clone()),
             fingerprint: k.fingerprint(),
         });
         Ok(Reconciled {

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use clap::Parser;
 
 use crate::deploykey::{DeployKey, SECRET_NAME, fingerprint};
+use crate::gardener::shoot::{conventional_namespace, is_name, is_project_namespace};
 
 #[derive(Debug, Clone, Parser)]
 #[command(
@@ -93,10 +94,15 @@ pub enum Command {
     /// Print a project's deploy key (public half, fingerprint, trusted host keys) and what to do
     /// with it. Reads the garden with --garden-kubeconfig (GARDEN_KUBECONFIG), else --kubeconfig
     /// (KUBECONFIG), else ~/.kube/config.
+    #[command(group(clap::ArgGroup::new("project-ref").required(true).args(["project", "namespace"])))]
     DeployKey {
-        /// The Gardener project (its namespace is `garden-<project>`).
+        /// The Gardener project whose namespace is `garden-<project>`.
         #[arg(long)]
-        project: String,
+        project: Option<String>,
+        /// The project's namespace in the garden, for a Project whose spec.namespace is not
+        /// `garden-<project>` (e.g. garden-team-a).
+        #[arg(long)]
+        namespace: Option<String>,
     },
     /// Print one line per shoot of the seed (--kubeconfig, else KUBECONFIG): the Extension's
     /// last operation, the Flux version, the fetched source revision, whether the main
@@ -122,10 +128,27 @@ pub enum Command {
     },
 }
 
+/// The garden namespace `deploy-key` reads: `--namespace` as given, `--project <p>` as
+/// `garden-<p>` (the project `garden` is in `garden`).
+pub fn deploy_key_namespace(
+    project: Option<&str>,
+    namespace: Option<&str>,
+) -> Result<String, String> {
+    match (project, namespace) {
+        (None, Some(namespace)) if is_project_namespace(namespace) => Ok(namespace.to_string()),
+        (None, Some(namespace)) => Err(format!(
+            "--namespace {namespace:?} is not a project namespace (garden or garden-<name>)"
+        )),
+        (Some(project), None) if is_name(project) => Ok(conventional_namespace(project)),
+        (Some(project), None) => Err(format!("--project {project:?} is not a project name")),
+        _ => Err("give either --project or --namespace".into()),
+    }
+}
+
 /// What `deploy-key` prints for an existing key.
-pub fn deploy_key_report(project: &str, namespace: &str, key: &DeployKey) -> String {
+pub fn deploy_key_report(namespace: &str, key: &DeployKey) -> String {
     let mut out = format!(
-        "Deploy key of project {project} (garden Secret {namespace}/{SECRET_NAME})\n\n\
+        "Deploy key of the project in namespace {namespace} (garden Secret {namespace}/{SECRET_NAME})\n\n\
          Public key, to add to the repository as a read-only deploy key:\n{}\n\n\
          Fingerprint: {}\n\n\
          Host keys Flux trusts for the repository (known_hosts):\n",
@@ -153,9 +176,9 @@ pub fn deploy_key_report(project: &str, namespace: &str, key: &DeployKey) -> Str
 }
 
 /// What `deploy-key` says when the project has no key yet.
-pub fn deploy_key_missing(project: &str, namespace: &str) -> String {
+pub fn deploy_key_missing(namespace: &str) -> String {
     format!(
-        "Project {project} has no deploy key yet: garden Secret {namespace}/{SECRET_NAME} does not exist.\n\
+        "The project in namespace {namespace} has no deploy key yet: garden Secret {namespace}/{SECRET_NAME} does not exist.\n\
          shoot-flux creates it when a shoot of the project is reconciled while the project's flux-config says\n\
          repositoryType: private (with an ssh:// or git@host:org/repo URL). To bring your own key, create the\n\
          Secret with the keys identity, identity.pub and known_hosts.\n"
@@ -182,24 +205,61 @@ mod tests {
         let known_hosts = format!("[127.0.0.1]:2222 {}\n", host.public_key());
         let key =
             DeployKey::generate("shoot-flux deploy key for project dev", known_hosts).unwrap();
-        let report = deploy_key_report("dev", "garden-dev", &key);
+        let report = deploy_key_report("garden-team-a", &key);
         assert!(report.contains(key.public_key()));
         assert!(report.contains(&key.fingerprint()));
         assert!(report.contains(&host.fingerprint()));
-        assert!(report.contains("kubectl -n garden-dev delete secret flux-source"));
+        assert!(report.contains("kubectl -n garden-team-a delete secret flux-source"));
         assert!(!report.contains("PRIVATE KEY"));
         assert!(
-            deploy_key_missing("dev", "garden-dev")
-                .contains("garden-dev/flux-source does not exist")
+            deploy_key_missing("garden-team-a")
+                .contains("namespace garden-team-a has no deploy key yet: garden Secret garden-team-a/flux-source does not exist")
         );
     }
 
     #[test]
     fn subcommands_and_controller_flags_parse() {
-        let args = Args::try_parse_from(["x", "deploy-key", "--project", "dev"]).unwrap();
-        assert!(
-            matches!(args.command, Some(Command::DeployKey { ref project }) if project == "dev")
+        let namespace_of = |argv: &[&str]| match Args::try_parse_from(argv) {
+            Ok(Args {
+                command: Some(Command::DeployKey { project, namespace }),
+                ..
+            }) => deploy_key_namespace(project.as_deref(), namespace.as_deref()),
+            Ok(other) => panic!("{other:?}"),
+            Err(e) => Err(e.kind().to_string()),
+        };
+        assert_eq!(
+            namespace_of(&["x", "deploy-key", "--project", "dev"]),
+            Ok("garden-dev".into())
         );
+        assert_eq!(
+            namespace_of(&["x", "deploy-key", "--namespace", "garden-team-a"]),
+            Ok("garden-team-a".into())
+        );
+        assert_eq!(
+            namespace_of(&["x", "deploy-key", "--namespace", "garden"]),
+            Ok("garden".into())
+        );
+        // Exactly one of them.
+        assert!(
+            namespace_of(&[
+                "x",
+                "deploy-key",
+                "--project",
+                "a",
+                "--namespace",
+                "garden-b"
+            ])
+            .is_err()
+        );
+        assert!(namespace_of(&["x", "deploy-key"]).is_err());
+        // Only what Gardener accepts.
+        let err = namespace_of(&["x", "deploy-key", "--namespace", "kube-system"]).unwrap_err();
+        assert!(
+            err.contains("--namespace \"kube-system\" is not a project namespace"),
+            "{err}"
+        );
+        assert!(namespace_of(&["x", "deploy-key", "--project", "a--b"]).is_err());
+        assert!(namespace_of(&["x", "deploy-key", "--project", ""]).is_err());
         let args = Args::try_parse_from(["x", "--resync-period", "5m"]).unwrap();
         assert!(args.command.is_none());
         assert!(Args::try_parse_from(["x", "deploy-key"]).is_err());

@@ -21,6 +21,7 @@ use crate::config::project::CONFIGMAP_NAME;
 use crate::deploykey;
 use crate::garden::GardenCacheWriters;
 use crate::gardener::operation::event_triggers;
+use crate::gardener::shoot::ClusterCache;
 use crate::gardener::types::{Extension, OPERATION_ANNOTATION, extension_resource, is_ours_json};
 use crate::reconciler::{Next, ReconcileError, Reconciler};
 use crate::server::Readiness;
@@ -123,31 +124,39 @@ fn in_namespace(store: &Store<DynamicObject>, namespace: &str) -> Vec<ObjectRef<
         .collect()
 }
 
-/// Extensions of every shoot of `project` (namespaces `shoot--<project>--<shoot>`).
-fn of_project(store: &Store<DynamicObject>, project: &str) -> Vec<ObjectRef<DynamicObject>> {
-    let prefix = format!("shoot--{project}--");
-    store
+/// Our Extensions of the shoots whose project lives in garden namespace `namespace`, by what
+/// the Clusters say (`ClusterCache::of_project`): a garden change (`flux-config`,
+/// `flux-source`) in a project's namespace maps to its shoots here, whatever the namespace's
+/// name. Empty when no shoot of the project is on this seed.
+pub fn project_shoots(
+    store: &Store<DynamicObject>,
+    clusters: &ClusterCache,
+    namespace: Option<&str>,
+) -> Vec<ObjectRef<DynamicObject>> {
+    let Some(namespace) = namespace else {
+        return Vec::new();
+    };
+    let ours: Vec<_> = store
         .state()
-        .iter()
+        .into_iter()
+        .filter(|o| is_ours_json(&o.data))
+        .collect();
+    let shoots: std::collections::HashSet<&str> = clusters
+        .of_project(
+            namespace,
+            ours.iter().filter_map(|o| o.metadata.namespace.as_deref()),
+        )
+        .into_iter()
+        .collect();
+    ours.iter()
         .filter(|o| {
             o.metadata
                 .namespace
                 .as_deref()
-                .is_some_and(|n| n.starts_with(&prefix))
+                .is_some_and(|n| shoots.contains(n))
         })
         .map(|o| ObjectRef::from_obj_with(o.as_ref(), extension_resource()))
         .collect()
-}
-
-/// Extensions of the project whose garden namespace is `garden-<project>`.
-fn project_shoots(
-    store: &Store<DynamicObject>,
-    namespace: Option<&str>,
-) -> Vec<ObjectRef<DynamicObject>> {
-    match namespace.and_then(|n| n.strip_prefix("garden-")) {
-        Some(project) => of_project(store, project),
-        None => Vec::new(),
-    }
 }
 
 /// Sets `flag` once the watch has listed.
@@ -252,7 +261,7 @@ pub async fn run(
         // the project's shoots. Both watches are restricted by name, as the RBAC in example/ is,
         // and feed the cache the reconciler reads them from.
         let configmaps: Api<ConfigMap> = Api::all(garden.clone());
-        let store_cm = store.clone();
+        let (store_cm, clusters_cm) = (store.clone(), reconciler.clusters.clone());
         let config = watcher::Config::default().fields(&format!("metadata.name={CONFIGMAP_NAME}"));
         controller = controller.watches_stream(
             watcher(configmaps, config)
@@ -261,10 +270,10 @@ pub async fn run(
                 .reflect(writers.configmaps)
                 .inspect(listed(writers.configmaps_listed))
                 .touched_objects(),
-            move |cm| project_shoots(&store_cm, cm.metadata.namespace.as_deref()),
+            move |cm| project_shoots(&store_cm, &clusters_cm, cm.metadata.namespace.as_deref()),
         );
         let secrets: Api<Secret> = Api::all(garden);
-        let store_secret = store.clone();
+        let (store_secret, clusters_secret) = (store.clone(), reconciler.clusters.clone());
         let config =
             watcher::Config::default().fields(&format!("metadata.name={}", deploykey::SECRET_NAME));
         controller = controller.watches_stream(
@@ -274,7 +283,13 @@ pub async fn run(
                 .reflect(writers.secrets)
                 .inspect(listed(writers.secrets_listed))
                 .touched_objects(),
-            move |secret| project_shoots(&store_secret, secret.metadata.namespace.as_deref()),
+            move |secret| {
+                project_shoots(
+                    &store_secret,
+                    &clusters_secret,
+                    secret.metadata.namespace.as_deref(),
+                )
+            },
         );
     }
 
@@ -306,4 +321,93 @@ pub async fn run(
             }
         })
         .await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gardener::shoot::{ClusterInfo, ShootFacts};
+    use serde_json::json;
+
+    fn extension(namespace: &str, type_: &str) -> DynamicObject {
+        serde_json::from_value(json!({
+            "apiVersion": "extensions.gardener.cloud/v1alpha1", "kind": "Extension",
+            "metadata": {"name": type_, "namespace": namespace},
+            "spec": {"type": type_}
+        }))
+        .unwrap()
+    }
+
+    fn read(cache: &ClusterCache, project: &str, project_namespace: &str, shoot: &str) {
+        let name = format!("shoot--{project}--{shoot}");
+        let facts = ShootFacts {
+            cluster_name: name.clone(),
+            name: shoot.into(),
+            project: project.into(),
+            project_namespace: project_namespace.into(),
+            technical_id: name.clone(),
+            ..Default::default()
+        };
+        let info = Arc::new(ClusterInfo {
+            facts: Ok(facts),
+            generic_kubeconfig: None,
+        });
+        cache.store(&name, Some("1".into()), &info);
+    }
+
+    fn namespaces(refs: Vec<ObjectRef<DynamicObject>>) -> Vec<String> {
+        let mut out: Vec<String> = refs.into_iter().filter_map(|r| r.namespace).collect();
+        out.sort();
+        out
+    }
+
+    #[test]
+    fn a_garden_change_reconciles_exactly_the_shoots_of_the_project_in_that_namespace() {
+        let mut writer = extension_cache();
+        for (namespace, type_) in [
+            ("shoot--alpha--app", "shoot-flux"),
+            ("shoot--alpha--app", "shoot-dns-service"),
+            ("shoot--alpha--web", "shoot-flux"),
+            ("shoot--team-a--x", "shoot-flux"),
+            ("shoot--beta--new", "shoot-flux"),
+        ] {
+            writer.apply_watcher_event(&watcher::Event::Apply(extension(namespace, type_)));
+        }
+        let store = writer.as_reader();
+        let clusters = ClusterCache::default();
+        // Project alpha lives in garden-team-a; a project named team-a lives elsewhere.
+        read(&clusters, "alpha", "garden-team-a", "app");
+        read(&clusters, "alpha", "garden-team-a", "web");
+        read(&clusters, "team-a", "garden-other", "x");
+
+        assert_eq!(
+            namespaces(project_shoots(&store, &clusters, Some("garden-team-a"))),
+            ["shoot--alpha--app", "shoot--alpha--web"]
+        );
+        // Only our Extension of the shoot.
+        assert!(
+            project_shoots(&store, &clusters, Some("garden-team-a"))
+                .iter()
+                .all(|r| r.name == "shoot-flux")
+        );
+        assert_eq!(
+            namespaces(project_shoots(&store, &clusters, Some("garden-other"))),
+            ["shoot--team-a--x"]
+        );
+        assert!(project_shoots(&store, &clusters, Some("garden-alpha")).is_empty());
+        assert!(project_shoots(&store, &clusters, Some("garden-nobody")).is_empty());
+        assert!(project_shoots(&store, &clusters, None).is_empty());
+        // A shoot whose Cluster was not read yet (a new shoot, or right after a restart).
+        assert_eq!(
+            namespaces(project_shoots(&store, &clusters, Some("garden-beta"))),
+            ["shoot--beta--new"]
+        );
+        // Once its Cluster is read, what it says counts.
+        read(&clusters, "beta", "garden-b", "new");
+        assert!(project_shoots(&store, &clusters, Some("garden-beta")).is_empty());
+        assert_eq!(
+            namespaces(project_shoots(&store, &clusters, Some("garden-b"))),
+            ["shoot--beta--new"]
+        );
+    }
 }

@@ -92,8 +92,9 @@ fn init_logging(args: &Args) {
     }
 }
 
-/// `deploy-key --project <name>`: prints the project's deploy key for the operator.
-async fn deploy_key(args: &Args, project: &str) -> Result<()> {
+/// `deploy-key --project <name>` or `--namespace <ns>`: prints the project's deploy key for the
+/// operator.
+async fn deploy_key(args: &Args, namespace: &str) -> Result<()> {
     let path = args
         .garden_kubeconfig
         .as_deref()
@@ -103,10 +104,9 @@ async fn deploy_key(args: &Args, project: &str) -> Result<()> {
             .await
             .context("garden client")?,
     ));
-    let namespace = format!("garden-{project}");
-    match garden.secret(&namespace, SECRET_NAME).await? {
+    match garden.secret(namespace, SECRET_NAME).await? {
         None => {
-            eprint!("{}", cli::deploy_key_missing(project, &namespace));
+            eprint!("{}", cli::deploy_key_missing(namespace));
             std::process::exit(2);
         }
         Some(secret) => {
@@ -118,7 +118,7 @@ async fn deploy_key(args: &Args, project: &str) -> Result<()> {
                 .collect();
             let key = DeployKey::from_secret_data(&data, &format!("{namespace}/{SECRET_NAME}"))
                 .map_err(|e| anyhow::anyhow!("the deploy key Secret is not usable: {e}"))?;
-            print!("{}", cli::deploy_key_report(project, &namespace, &key));
+            print!("{}", cli::deploy_key_report(namespace, &key));
             Ok(())
         }
     }
@@ -212,7 +212,11 @@ const fn c_string<const N: usize>(bytes: &[u8; N]) -> [std::ffi::c_char; N] {
 async fn main() -> Result<()> {
     let args = Args::parse();
     match &args.command {
-        Some(Command::DeployKey { project }) => return deploy_key(&args, project).await,
+        Some(Command::DeployKey { project, namespace }) => {
+            let namespace = cli::deploy_key_namespace(project.as_deref(), namespace.as_deref())
+                .map_err(anyhow::Error::msg)?;
+            return deploy_key(&args, &namespace).await;
+        }
         Some(Command::Status) => return status(&args).await,
         Some(Command::Render {
             cluster,

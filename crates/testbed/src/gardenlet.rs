@@ -2,6 +2,10 @@
 //! realistic Shoot, Seed and CloudProfile, the `Extension`, the `ref-<name>` Secrets of
 //! `Shoot.spec.resources`, the `generic-token-kubeconfig` Secret named in the Cluster annotation,
 //! and the `gardener`/`gardener-internal` kubeconfig Secrets pointing at the shoot's API server.
+//!
+//! As in a real landscape, the Shoot lives in its Project's namespace (the Project's
+//! `spec.namespace`, which need not be `garden-<project>`), while its technical ID, seed
+//! namespace and Cluster name come from the project's name: `shoot--<project>--<name>`.
 
 use std::collections::BTreeMap;
 
@@ -23,6 +27,8 @@ const MANAGER: &str = "gardenlet";
 #[derive(Debug, Clone)]
 pub struct ShootSpec {
     pub project: String,
+    /// The Project's `spec.namespace`, where the Shoot is; None: `garden-<project>`.
+    pub project_namespace: Option<String>,
     pub name: String,
     pub purpose: String,
     pub kubernetes_version: String,
@@ -44,6 +50,7 @@ impl ShootSpec {
     pub fn new(project: &str, name: &str) -> Self {
         Self {
             project: project.into(),
+            project_namespace: None,
             name: name.into(),
             purpose: "evaluation".into(),
             kubernetes_version: "1.36.3".into(),
@@ -65,8 +72,11 @@ impl ShootSpec {
         format!("shoot--{}--{}", self.project, self.name)
     }
 
+    /// The Shoot's namespace in the garden: the Project's `spec.namespace`.
     pub fn project_namespace(&self) -> String {
-        format!("garden-{}", self.project)
+        self.project_namespace
+            .clone()
+            .unwrap_or_else(|| format!("garden-{}", self.project))
     }
 
     /// A `core.gardener.cloud/v1beta1` Shoot as a real landscape stores it in the Cluster.

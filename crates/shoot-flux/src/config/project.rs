@@ -1,5 +1,5 @@
-//! The project's ConfigMap `flux-config` in the garden (`garden-<project>`), with exactly the
-//! keys of the seed's original extension plus a few optional ones:
+//! The project's ConfigMap `flux-config` in the garden (in the Shoot's namespace, the project's),
+//! with exactly the keys of the seed's original extension plus a few optional ones:
 //!
 //! | key | meaning | default |
 //! |---|---|---|

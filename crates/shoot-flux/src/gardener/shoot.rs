@@ -12,9 +12,13 @@ pub struct ShootFacts {
     /// The Cluster's name, equal to the shoot namespace in the seed.
     pub cluster_name: String,
     pub name: String,
-    /// `garden-<project>`.
+    /// The Shoot's namespace in the garden, where the project's `flux-config` and deploy key
+    /// live: `garden` or `garden-<anything>` (a Project's `spec.namespace` need not be
+    /// `garden-<project>`).
     pub project_namespace: String,
+    /// The project's name, from the technical ID.
     pub project: String,
+    /// `status.technicalID` (else the Cluster's name): `shoot--<project>--<shoot>`.
     pub technical_id: String,
     pub uid: Option<String>,
     pub cluster_identity: Option<String>,
@@ -254,7 +258,12 @@ pub struct ClusterCache {
 }
 
 impl ClusterCache {
-    fn store(&self, name: &str, version: Option<String>, info: &std::sync::Arc<ClusterInfo>) {
+    pub(crate) fn store(
+        &self,
+        name: &str,
+        version: Option<String>,
+        info: &std::sync::Arc<ClusterInfo>,
+    ) {
         if let (Some(version), Ok(mut entries)) = (version, self.entries.lock()) {
             entries.insert(name.to_string(), (version, info.clone()));
         }
@@ -356,6 +365,27 @@ impl ClusterCache {
         self.checked(client, name).await
     }
 
+    /// Of the shoots in seed namespaces `shoots`, those a change in garden namespace
+    /// `project_namespace` concerns (`concerns`), by the Clusters this process has read. Entries
+    /// go with their Cluster (`forget`, `retain`), so deleted shoots are never matched.
+    pub fn of_project<'a>(
+        &self,
+        project_namespace: &str,
+        shoots: impl IntoIterator<Item = &'a str>,
+    ) -> Vec<&'a str> {
+        let entries = self
+            .entries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        shoots
+            .into_iter()
+            .filter(|shoot| {
+                let known = entries.get(*shoot).map(|(_, info)| &info.facts);
+                concerns(known, shoot, project_namespace)
+            })
+            .collect()
+    }
+
     pub fn forget(&self, name: &str) {
         if let Ok(mut entries) = self.entries.lock() {
             entries.remove(name);
@@ -370,6 +400,66 @@ impl ClusterCache {
         if let Ok(mut gates) = self.gates.lock() {
             gates.retain(|name, _| keep(name));
         }
+    }
+}
+
+/// The project's name in a shoot's technical ID (also its seed namespace and Cluster name):
+/// `shoot--<project>--<shoot>`, or `shoot-<project>--<shoot>` that Gardener keeps for shoots
+/// created before the double hyphen. Gardener forbids `--` in project and shoot names, so the
+/// first `--` ends the project.
+pub fn project_of(technical_id: &str) -> Option<&str> {
+    let rest = technical_id
+        .strip_prefix("shoot--")
+        .or_else(|| technical_id.strip_prefix("shoot-"))?;
+    let (project, shoot) = rest.split_once("--")?;
+    (is_name(project) && is_name(shoot)).then_some(project)
+}
+
+/// A project or shoot name as Gardener admits it: a DNS label without `--`.
+pub fn is_name(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with('-')
+        && !name.ends_with('-')
+        && !name.contains("--")
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+/// What Gardener accepts as a Project's namespace: `garden`, or `garden-` and more.
+pub fn is_project_namespace(namespace: &str) -> bool {
+    namespace == "garden"
+        || namespace
+            .strip_prefix("garden-")
+            .is_some_and(|r| !r.is_empty())
+}
+
+/// The namespace a project has by convention: `garden-<project>`, and `garden` for the project
+/// `garden`. Only a guess: a Project may set any other `garden-` namespace.
+pub fn conventional_namespace(project: &str) -> String {
+    if project == "garden" {
+        "garden".into()
+    } else {
+        format!("garden-{project}")
+    }
+}
+
+/// Whether a change in garden namespace `project_namespace` concerns the shoot in seed
+/// namespace `shoot_namespace`, given what is known of its Cluster (None: not read yet). A
+/// decoded Cluster says it exactly; one that does not decode is an error no garden change fixes.
+/// An unread one is matched by convention (`garden-<project>`): a new shoot needs no event (its
+/// first reconcile reads the Cluster, then the project), and right after a restart, until the
+/// health check and the sync status poll have read the Clusters, the convention is all there is.
+pub fn concerns(
+    known: Option<&Result<ShootFacts, DecodeError>>,
+    shoot_namespace: &str,
+    project_namespace: &str,
+) -> bool {
+    match known {
+        Some(Ok(facts)) => facts.project_namespace == project_namespace,
+        Some(Err(_)) => false,
+        None => project_of(shoot_namespace)
+            .is_some_and(|p| conventional_namespace(p) == project_namespace),
     }
 }
 
@@ -411,18 +501,27 @@ pub fn decode_cluster(cluster: &Value) -> Result<ShootFacts, DecodeError> {
         path: "spec.shoot.metadata.namespace".into(),
         message: "missing".into(),
     })?;
-    let project = project_namespace
-        .strip_prefix("garden-")
-        .filter(|p| !p.is_empty())
-        .map(str::to_string)
-        .or_else(|| {
-            // The garden project lives in namespace `garden`; others are `garden-<project>`.
-            (project_namespace == "garden").then(|| "garden".to_string())
-        })
-        .ok_or_else(|| DecodeError {
+    if !is_project_namespace(&project_namespace) {
+        return Err(DecodeError {
             path: "spec.shoot.metadata.namespace".into(),
-            message: format!("{project_namespace:?} is not a project namespace (garden-<project>)"),
-        })?;
+            message: format!(
+                "{project_namespace:?} is not a project namespace (garden or garden-<name>)"
+            ),
+        });
+    }
+    // Gardener sets the technical ID once and never changes it; the Cluster is named after it.
+    let (technical_id, id_field) = match opt_str(shoot, "/status/technicalID")? {
+        Some(id) if !id.is_empty() => (id, "spec.shoot.status.technicalID"),
+        _ => (cluster_name.clone(), "metadata.name"),
+    };
+    let project = project_of(&technical_id)
+        .ok_or_else(|| DecodeError {
+            path: id_field.into(),
+            message: format!(
+                "{technical_id:?} is not a shoot's technical ID (shoot--<project>--<shoot>)"
+            ),
+        })?
+        .to_string();
     let workers = match shoot.pointer("/spec/provider/workers") {
         None | Some(Value::Null) => 0,
         Some(Value::Array(a)) => a.len(),
@@ -438,8 +537,7 @@ pub fn decode_cluster(cluster: &Value) -> Result<ShootFacts, DecodeError> {
         .and_then(Value::as_str)
         .is_some_and(|v| matches!(v, "true" | "True" | "TRUE" | "1" | "t" | "T"));
     Ok(ShootFacts {
-        technical_id: opt_str(shoot, "/status/technicalID")?
-            .unwrap_or_else(|| cluster_name.clone()),
+        technical_id,
         cluster_name,
         name,
         project_namespace,
@@ -591,6 +689,20 @@ mod tests {
                 "spec.shoot.metadata.namespace",
             ),
             (
+                cluster(json!({"metadata": {"name": "a", "namespace": "garden-"}})),
+                "spec.shoot.metadata.namespace",
+            ),
+            (
+                cluster(
+                    json!({"metadata": {"name": "a", "namespace": "garden-x"}, "status": {"technicalID": "shoot-x-a"}}),
+                ),
+                "spec.shoot.status.technicalID",
+            ),
+            (
+                json!({"metadata": {"name": "kube-system"}, "spec": {"shoot": {"metadata": {"name": "a", "namespace": "garden-x"}}}}),
+                "metadata.name",
+            ),
+            (
                 cluster(
                     json!({"metadata": {"name": "a", "namespace": "garden-x"}, "spec": {"hibernation": {"enabled": "yes"}}}),
                 ),
@@ -618,5 +730,177 @@ mod tests {
         for (input, path) in cases {
             assert_eq!(decode_cluster(&input).unwrap_err().path, path, "{input}");
         }
+    }
+
+    #[test]
+    fn the_project_comes_from_the_technical_id_and_its_namespace_from_the_shoot() {
+        // Project alpha whose Project sets spec.namespace garden-team-a.
+        let facts = decode_cluster(&json!({
+            "metadata": {"name": "shoot--alpha--app"},
+            "spec": {"shoot": {
+                "metadata": {"name": "app", "namespace": "garden-team-a"},
+                "status": {"technicalID": "shoot--alpha--app"}
+            }}
+        }))
+        .unwrap();
+        assert_eq!(facts.project, "alpha");
+        assert_eq!(facts.project_namespace, "garden-team-a");
+        assert_eq!(facts.technical_id, "shoot--alpha--app");
+        // Without status.technicalID, the Cluster's name (the seed namespace) says it.
+        let facts = decode_cluster(&json!({
+            "metadata": {"name": "shoot--alpha--app"},
+            "spec": {"shoot": {"metadata": {"name": "app", "namespace": "garden-team-a"},
+                               "status": {"technicalID": ""}}}
+        }))
+        .unwrap();
+        assert_eq!(
+            (facts.project.as_str(), facts.technical_id.as_str()),
+            ("alpha", "shoot--alpha--app")
+        );
+        // The garden project lives in namespace garden.
+        let facts = decode_cluster(&json!({
+            "metadata": {"name": "shoot--garden--ops"},
+            "spec": {"shoot": {"metadata": {"name": "ops", "namespace": "garden"}}}
+        }))
+        .unwrap();
+        assert_eq!(
+            (facts.project.as_str(), facts.project_namespace.as_str()),
+            ("garden", "garden")
+        );
+        // An ID that does not parse is an error naming the field it came from.
+        let err = decode_cluster(&json!({
+            "metadata": {"name": "shoot--alpha--app"},
+            "spec": {"shoot": {"metadata": {"name": "app", "namespace": "garden-team-a"},
+                               "status": {"technicalID": "alpha-app"}}}
+        }))
+        .unwrap_err();
+        assert_eq!(err.path, "spec.shoot.status.technicalID");
+        assert!(err.message.contains("\"alpha-app\""), "{err}");
+        assert!(err.message.contains("shoot--<project>--<shoot>"), "{err}");
+    }
+
+    #[test]
+    fn technical_ids() {
+        for (id, project) in [
+            ("shoot--alpha--app", Some("alpha")),
+            ("shoot--garden--ops", Some("garden")),
+            ("shoot--my-proj--my-shoot", Some("my-proj")),
+            // Shoots from before the double hyphen keep their ID.
+            ("shoot-alpha--app", Some("alpha")),
+            ("shoot--alpha", None),
+            ("shoot--alpha--", None),
+            ("shoot----app", None),
+            ("shoot---x--app", None),
+            ("shoot--Alpha--app", None),
+            ("shoot-alpha-app", None),
+            ("garden-alpha", None),
+            ("", None),
+        ] {
+            assert_eq!(project_of(id), project, "{id}");
+        }
+        assert!(is_project_namespace("garden"));
+        assert!(is_project_namespace("garden-team-a"));
+        assert!(!is_project_namespace("garden-"));
+        assert!(!is_project_namespace("gardener"));
+        assert!(!is_project_namespace("kube-system"));
+        assert_eq!(conventional_namespace("alpha"), "garden-alpha");
+        assert_eq!(conventional_namespace("garden"), "garden");
+    }
+
+    fn facts_in(project: &str, project_namespace: &str, shoot: &str) -> ShootFacts {
+        ShootFacts {
+            cluster_name: format!("shoot--{project}--{shoot}"),
+            name: shoot.into(),
+            project: project.into(),
+            project_namespace: project_namespace.into(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_garden_change_concerns_the_shoots_its_clusters_put_in_that_namespace() {
+        let alpha = Ok(facts_in("alpha", "garden-team-a", "app"));
+        assert!(concerns(Some(&alpha), "shoot--alpha--app", "garden-team-a"));
+        // Not by name: garden-alpha is not alpha's namespace, and a project named team-a is not
+        // the one in garden-team-a.
+        assert!(!concerns(Some(&alpha), "shoot--alpha--app", "garden-alpha"));
+        let team_a = Ok(facts_in("team-a", "garden-other", "x"));
+        assert!(!concerns(
+            Some(&team_a),
+            "shoot--team-a--x",
+            "garden-team-a"
+        ));
+        // A Cluster that does not decode waits for its own fix.
+        let broken = Err(DecodeError {
+            path: "spec.shoot".into(),
+            message: "missing".into(),
+        });
+        assert!(!concerns(
+            Some(&broken),
+            "shoot--alpha--app",
+            "garden-alpha"
+        ));
+        // A Cluster not read yet: by convention.
+        assert!(concerns(None, "shoot--beta--web", "garden-beta"));
+        assert!(concerns(None, "shoot--garden--ops", "garden"));
+        assert!(!concerns(None, "shoot--beta--web", "garden-team-a"));
+        assert!(!concerns(None, "not-a-shoot", "garden-not"));
+    }
+
+    #[test]
+    fn the_cache_maps_a_project_namespace_to_its_shoots_and_forgets_deleted_ones() {
+        let cache = ClusterCache::default();
+        let info = |facts: ShootFacts| {
+            std::sync::Arc::new(ClusterInfo {
+                facts: Ok(facts),
+                generic_kubeconfig: None,
+            })
+        };
+        for (name, facts) in [
+            (
+                "shoot--alpha--app",
+                facts_in("alpha", "garden-team-a", "app"),
+            ),
+            (
+                "shoot--alpha--web",
+                facts_in("alpha", "garden-team-a", "web"),
+            ),
+            ("shoot--team-a--x", facts_in("team-a", "garden-other", "x")),
+        ] {
+            cache.store(name, Some("1".into()), &info(facts));
+        }
+        let shoots = [
+            "shoot--alpha--app",
+            "shoot--alpha--web",
+            "shoot--team-a--x",
+            "shoot--beta--new",
+        ];
+        assert_eq!(
+            cache.of_project("garden-team-a", shoots),
+            ["shoot--alpha--app", "shoot--alpha--web"]
+        );
+        assert_eq!(
+            cache.of_project("garden-other", shoots),
+            ["shoot--team-a--x"]
+        );
+        // beta's Cluster is not read yet: its conventional namespace stands in.
+        assert_eq!(
+            cache.of_project("garden-beta", shoots),
+            ["shoot--beta--new"]
+        );
+        assert!(cache.of_project("garden-alpha", shoots).is_empty());
+        // A deleted shoot's Cluster goes, and with it the shoot from the mapping; so does one
+        // whose Extension went (the sync status poll's retain).
+        cache.forget("shoot--alpha--web");
+        assert_eq!(
+            cache.of_project("garden-team-a", ["shoot--alpha--app", "shoot--alpha--web"]),
+            ["shoot--alpha--app"]
+        );
+        cache.retain(|name| name != "shoot--alpha--app");
+        assert!(
+            cache
+                .of_project("garden-team-a", ["shoot--alpha--app"])
+                .is_empty()
+        );
     }
 }

@@ -75,7 +75,21 @@ pub struct ObjectRef {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeployKeyRef {
     pub project: String,
+    /// The project's garden namespace, where the key's Secret is (absent in records written
+    /// before it was recorded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
     pub fingerprint: String,
+}
+
+impl DeployKeyRef {
+    /// The `deploy-key` command that prints this key.
+    pub fn command(&self) -> String {
+        match &self.namespace {
+            Some(namespace) => format!("shoot-flux deploy-key --namespace {namespace}"),
+            None => format!("shoot-flux deploy-key --project {}", self.project),
+        }
+    }
 }
 
 impl Installed {
@@ -465,8 +479,11 @@ fn auth_hint(verdict: Verdict, installed: &Installed) -> Verdict {
             status: "False",
             reason: "AuthenticationFailed",
             message: format!(
-                "authentication failed: add deploy key {} (project {}) to the repository as a read-only deploy key; `shoot-flux deploy-key --project {}` prints it. {}",
-                key.fingerprint, key.project, key.project, verdict.message
+                "authentication failed: add deploy key {} (project {}) to the repository as a read-only deploy key; `{}` prints it. {}",
+                key.fingerprint,
+                key.project,
+                key.command(),
+                verdict.message
             ),
         },
         _ => verdict,

@@ -33,6 +33,7 @@ fn installed(bootstrap: bool, private: bool) -> Installed {
         }),
         deploy_key: private.then(|| DeployKeyRef {
             project: "foo".into(),
+            namespace: Some("garden-team-f".into()),
             fingerprint: "SHA256:abc".into(),
         }),
     }
@@ -165,6 +166,12 @@ fn a_refused_deploy_key_names_the_key_to_add() {
     assert!(
         v.message
             .starts_with("authentication failed: add deploy key SHA256:abc (project foo)"),
+        "{}",
+        v.message
+    );
+    assert!(
+        v.message
+            .contains("`shoot-flux deploy-key --namespace garden-team-f` prints it"),
         "{}",
         v.message
     );
@@ -323,4 +330,24 @@ fn the_record_round_trips_through_the_extension() {
     let public = serde_json::to_value(installed(false, false)).unwrap();
     assert_eq!(public["deployKey"], Value::Null);
     assert!(public.as_object().unwrap().contains_key("deployKey"));
+}
+
+#[test]
+fn the_deploy_key_command_names_the_namespace_the_key_is_in() {
+    let recorded: DeployKeyRef = serde_json::from_value(
+        json!({"project": "alpha", "namespace": "garden-team-a", "fingerprint": "SHA256:x"}),
+    )
+    .unwrap();
+    assert_eq!(
+        recorded.command(),
+        "shoot-flux deploy-key --namespace garden-team-a"
+    );
+    // A record from before the namespace was kept.
+    let older: DeployKeyRef =
+        serde_json::from_value(json!({"project": "dev", "fingerprint": "SHA256:x"})).unwrap();
+    assert_eq!(older.command(), "shoot-flux deploy-key --project dev");
+    assert_eq!(
+        serde_json::to_value(&older).unwrap(),
+        json!({"project": "dev", "fingerprint": "SHA256:x"})
+    );
 }

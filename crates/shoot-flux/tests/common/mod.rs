@@ -144,14 +144,18 @@ pub fn metric_sum(text: &str, name: &str) -> f64 {
         .sum()
 }
 
-/// Creates or replaces the project's `flux-config` in the garden.
+/// Creates or replaces the project's `flux-config` in the garden (namespace `garden-<project>`).
 pub async fn set_project_config(bed: &Bed, project: &str, data: &[(&str, &str)]) {
+    set_namespace_config(bed, &format!("garden-{project}"), data).await;
+}
+
+/// Creates or replaces `flux-config` in the project namespace `namespace`.
+pub async fn set_namespace_config(bed: &Bed, namespace: &str, data: &[(&str, &str)]) {
     let client = bed.garden().client().await.unwrap();
-    let namespace = format!("garden-{project}");
     let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": namespace}})).unwrap();
     Api::<Namespace>::all(client.clone())
         .patch(
-            &namespace,
+            namespace,
             &PatchParams::apply("operator"),
             &Patch::Apply(&ns),
         )
@@ -169,7 +173,7 @@ pub async fn set_project_config(bed: &Bed, project: &str, data: &[(&str, &str)])
     .unwrap();
     // Replaced in place (all keys at once): deleting it first would let the controller see a
     // project without flux-config in between, and reconcile its shoots to that.
-    let api: Api<ConfigMap> = Api::namespaced(client, &namespace);
+    let api: Api<ConfigMap> = Api::namespaced(client, namespace);
     match api.get_opt("flux-config").await.unwrap() {
         Some(current) => {
             let mut cm = cm;
@@ -302,6 +306,14 @@ pub fn is(status: &str, fragment: &str) -> impl Fn(&Value) -> bool {
 
 pub fn spec(project: &str, name: &str) -> ShootSpec {
     ShootSpec::new(project, name)
+}
+
+/// A shoot of `project` whose Project's `spec.namespace` is `project_namespace`.
+pub fn spec_in(project: &str, project_namespace: &str, name: &str) -> ShootSpec {
+    ShootSpec {
+        project_namespace: Some(project_namespace.into()),
+        ..ShootSpec::new(project, name)
+    }
 }
 
 /// Asks for a reconcile as gardenlet does: operation annotation plus a fresh timestamp. Returns

@@ -27,7 +27,9 @@ use shoot_flux::flux::manifests::{InstallBundle, components_from_tarball};
 use shoot_flux::flux::objects;
 use shoot_flux::flux::transform::{self, IGNORE_ANNOTATION, InstallOptions, UPSTREAM_NAMESPACE};
 use shoot_flux::gardener::operation;
-use shoot_flux::gardener::shoot::{ShootFacts, decode_cluster, slim_cluster};
+use shoot_flux::gardener::shoot::{
+    ShootFacts, decode_cluster, is_project_namespace, project_of, slim_cluster,
+};
 use shoot_flux::gardener::types::{Extension, is_ours_json};
 use shoot_flux::render::{self, Inputs, SecretPayload};
 
@@ -507,7 +509,10 @@ fn cluster(bytes: &[u8]) -> Result<Outcome, String> {
     );
     let facts = match decoded {
         Err(e) => {
-            ensure!(e.path.starts_with("spec"), "the error names no field: {e}");
+            ensure!(
+                e.path.starts_with("spec") || e.path == "metadata.name",
+                "the error names no field: {e}"
+            );
             ensure!(!e.message.is_empty(), "an empty message at {}", e.path);
             return Ok(Outcome::Rejected);
         }
@@ -515,11 +520,15 @@ fn cluster(bytes: &[u8]) -> Result<Outcome, String> {
     };
     ensure!(!facts.project.is_empty(), "an empty project");
     ensure!(
-        facts.project_namespace == "garden"
-            || facts.project_namespace == format!("garden-{}", facts.project),
-        "project {} of namespace {}",
-        facts.project,
+        is_project_namespace(&facts.project_namespace),
+        "project namespace {}",
         facts.project_namespace
+    );
+    ensure!(
+        project_of(&facts.technical_id) == Some(facts.project.as_str()),
+        "project {} of technical ID {}",
+        facts.project,
+        facts.technical_id
     );
     let info = objects::shoot_info("flux-system", &facts);
     ensure!(
