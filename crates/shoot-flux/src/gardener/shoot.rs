@@ -415,6 +415,17 @@ pub fn project_of(technical_id: &str) -> Option<&str> {
     (is_name(project) && is_name(shoot)).then_some(project)
 }
 
+/// The project a namespace was named after (`garden-<project>`, and `garden` for the `garden`
+/// project): the fallback for a technical ID that cannot be split, as Gardener's oldest shoots
+/// have (`shoot-<project>-<shoot>`, ambiguous); such shoots keep what they had before shoot-flux
+/// read the technical ID. `namespace` is a project namespace (`is_project_namespace`).
+pub fn project_of_namespace(namespace: &str) -> String {
+    namespace
+        .strip_prefix("garden-")
+        .unwrap_or(namespace)
+        .to_string()
+}
+
 /// A project or shoot name as Gardener admits it: a DNS label without `--`.
 pub fn is_name(name: &str) -> bool {
     !name.is_empty()
@@ -510,18 +521,13 @@ pub fn decode_cluster(cluster: &Value) -> Result<ShootFacts, DecodeError> {
         });
     }
     // Gardener sets the technical ID once and never changes it; the Cluster is named after it.
-    let (technical_id, id_field) = match opt_str(shoot, "/status/technicalID")? {
-        Some(id) if !id.is_empty() => (id, "spec.shoot.status.technicalID"),
-        _ => (cluster_name.clone(), "metadata.name"),
+    let technical_id = match opt_str(shoot, "/status/technicalID")? {
+        Some(id) if !id.is_empty() => id,
+        _ => cluster_name.clone(),
     };
     let project = project_of(&technical_id)
-        .ok_or_else(|| DecodeError {
-            path: id_field.into(),
-            message: format!(
-                "{technical_id:?} is not a shoot's technical ID (shoot--<project>--<shoot>)"
-            ),
-        })?
-        .to_string();
+        .map(str::to_string)
+        .unwrap_or_else(|| project_of_namespace(&project_namespace));
     let workers = match shoot.pointer("/spec/provider/workers") {
         None | Some(Value::Null) => 0,
         Some(Value::Array(a)) => a.len(),
@@ -694,16 +700,6 @@ mod tests {
             ),
             (
                 cluster(
-                    json!({"metadata": {"name": "a", "namespace": "garden-x"}, "status": {"technicalID": "shoot-x-a"}}),
-                ),
-                "spec.shoot.status.technicalID",
-            ),
-            (
-                json!({"metadata": {"name": "kube-system"}, "spec": {"shoot": {"metadata": {"name": "a", "namespace": "garden-x"}}}}),
-                "metadata.name",
-            ),
-            (
-                cluster(
                     json!({"metadata": {"name": "a", "namespace": "garden-x"}, "spec": {"hibernation": {"enabled": "yes"}}}),
                 ),
                 "spec.shoot.spec.hibernation.enabled",
@@ -767,16 +763,21 @@ mod tests {
             (facts.project.as_str(), facts.project_namespace.as_str()),
             ("garden", "garden")
         );
-        // An ID that does not parse is an error naming the field it came from.
-        let err = decode_cluster(&json!({
-            "metadata": {"name": "shoot--alpha--app"},
-            "spec": {"shoot": {"metadata": {"name": "app", "namespace": "garden-team-a"},
-                               "status": {"technicalID": "alpha-app"}}}
+        // An ID that does not split (Gardener's oldest shoots: `shoot-<project>-<shoot>`) keeps
+        // the project its namespace was named after, as before: never an error for a shoot
+        // that worked.
+        let facts = decode_cluster(&json!({
+            "metadata": {"name": "shoot-dev-app"},
+            "spec": {"shoot": {"metadata": {"name": "app", "namespace": "garden-dev"},
+                               "status": {"technicalID": "shoot-dev-app"}}}
         }))
-        .unwrap_err();
-        assert_eq!(err.path, "spec.shoot.status.technicalID");
-        assert!(err.message.contains("\"alpha-app\""), "{err}");
-        assert!(err.message.contains("shoot--<project>--<shoot>"), "{err}");
+        .unwrap();
+        assert_eq!(
+            (facts.project.as_str(), facts.technical_id.as_str()),
+            ("dev", "shoot-dev-app")
+        );
+        assert_eq!(project_of_namespace("garden"), "garden");
+        assert_eq!(project_of_namespace("garden-team-a"), "team-a");
     }
 
     #[test]

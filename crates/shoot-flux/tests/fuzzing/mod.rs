@@ -28,7 +28,8 @@ use shoot_flux::flux::objects;
 use shoot_flux::flux::transform::{self, IGNORE_ANNOTATION, InstallOptions, UPSTREAM_NAMESPACE};
 use shoot_flux::gardener::operation;
 use shoot_flux::gardener::shoot::{
-    ShootFacts, decode_cluster, is_project_namespace, project_of, slim_cluster,
+    ShootFacts, decode_cluster, is_project_namespace, project_of, project_of_namespace,
+    slim_cluster,
 };
 use shoot_flux::gardener::types::{Extension, is_ours_json};
 use shoot_flux::render::{self, Inputs, SecretPayload};
@@ -524,8 +525,11 @@ fn cluster(bytes: &[u8]) -> Result<Outcome, String> {
         "project namespace {}",
         facts.project_namespace
     );
+    let expected = project_of(&facts.technical_id)
+        .map(str::to_string)
+        .unwrap_or_else(|| project_of_namespace(&facts.project_namespace));
     ensure!(
-        project_of(&facts.technical_id) == Some(facts.project.as_str()),
+        facts.project == expected,
         "project {} of technical ID {}",
         facts.project,
         facts.technical_id
