@@ -88,10 +88,14 @@ async fn main() -> Result<()> {
     let url = git.ssh_url("fleet");
     p.done(&url);
 
-    p.begin("serving the Flux release assets (GitHub's layout) on loopback");
+    p.begin("serving the Flux releases on loopback as github.com does (downloads redirect to an asset host)");
     let releases = bed.releases().await?;
     let versions = testbed::paths::versions()?;
-    p.done(&releases.base_url());
+    p.done(&format!(
+        "{} -> {}",
+        releases.base_url(),
+        releases.asset_host_url()
+    ));
 
     let spec = ShootSpec::new("demo", "podinfo");
     let ns = spec.technical_id();
