@@ -442,3 +442,37 @@ async fn a_change_of_latest_is_counted() {
         server.requests()
     );
 }
+
+/// The download deadline covers the whole redirect chain: six answers of a second each (five
+/// redirects, the most followed) do not fit a 3 s deadline, although each of them alone would;
+/// the error names the hop it reached.
+#[tokio::test]
+async fn one_deadline_covers_the_whole_redirect_chain() {
+    let server = testbed::httpserve::HttpServer::start(|req| async move {
+        let hop: usize = req
+            .uri()
+            .path()
+            .trim_start_matches("/hop/")
+            .parse()
+            .unwrap_or(0);
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        if hop >= 5 {
+            return testbed::httpserve::response(200, "done");
+        }
+        let mut r = testbed::httpserve::response(302, "");
+        r.headers_mut().insert(
+            hyper::header::LOCATION,
+            hyper::header::HeaderValue::from_str(&format!("/hop/{}", hop + 1)).unwrap(),
+        );
+        r
+    })
+    .unwrap();
+    let fetcher = Fetcher::new(Duration::from_secs(3)).unwrap();
+    let err = fetcher
+        .get_following(&format!("{}/hop/0", server.url()))
+        .await
+        .unwrap_err();
+    let message = err.to_string();
+    assert!(message.contains("timed out after 3s"), "{message}");
+    assert!(message.contains("(redirect "), "{message}");
+}

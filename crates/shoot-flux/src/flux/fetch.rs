@@ -41,7 +41,7 @@ fn hop_suffix(hop: Option<&HopContext>) -> String {
 #[derive(Debug, thiserror::Error)]
 pub enum FetchError {
     #[error(
-        "GET {url}{}: no answer within the download deadline of {timeout:?} (flux.manifests.timeout, for the whole redirect chain)",
+        "GET {url}{} timed out after {timeout:?} (flux.manifests.timeout: one deadline for the download, redirects included)",
         hop_suffix(.hop.as_ref())
     )]
     Timeout {
@@ -524,9 +524,9 @@ mod tests {
             hop: None,
             timeout: Duration::from_secs(3),
         };
-        assert!(
-            t.to_string()
-                .starts_with("GET http://a/y: no answer within the download deadline of 3s")
+        assert_eq!(
+            t.to_string(),
+            "GET http://a/y timed out after 3s (flux.manifests.timeout: one deadline for the download, redirects included)"
         );
         assert_eq!(without_query("http://a/b?sig=1#f"), "http://a/b?…");
         assert_eq!(without_query("http://a/b"), "http://a/b");
