@@ -191,9 +191,22 @@ async fn main() -> Result<()> {
     )
     .await?;
     let to_succeeded = created.elapsed();
+    // As from github.com, the download was a 302 to the asset host, which served the file.
+    let install = format!("{}/install.yaml", versions.flux);
+    let via_asset_host = releases
+        .asset_requests()
+        .iter()
+        .filter(|r| r.status == 200 && r.asset.as_deref() == Some(install.as_str()))
+        .count();
+    anyhow::ensure!(
+        via_asset_host > 0,
+        "install.yaml did not come through the asset host: {:?}",
+        releases.asset_requests()
+    );
     p.done(&format!(
-        "Succeeded {:.1}s after creation",
-        to_succeeded.as_secs_f64()
+        "Succeeded {:.1}s after creation (install.yaml {} via 302 to the asset host)",
+        to_succeeded.as_secs_f64(),
+        versions.flux
     ));
 
     p.begin("GRM: applying Flux into the shoot (ManagedResources extension-shoot-flux-*)");
