@@ -291,6 +291,13 @@ impl Fetcher {
                 }
                 NextHop::Follow(next) => {
                     followed += 1;
+                    tracing::debug!(
+                        status = response.status,
+                        from = %without_query(&current),
+                        to = %without_query(&next),
+                        redirect = followed,
+                        "following a redirect of a Flux release download"
+                    );
                     hop = Some(HopContext {
                         number: followed,
                         max: MAX_REDIRECTS,
