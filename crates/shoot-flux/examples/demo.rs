@@ -88,10 +88,14 @@ async fn main() -> Result<()> {
     let url = git.ssh_url("fleet");
     p.done(&url);
 
-    p.begin("serving the Flux release assets (GitHub's layout) on loopback");
+    p.begin("serving the Flux releases on loopback as github.com does (downloads redirect to an asset host)");
     let releases = bed.releases().await?;
     let versions = testbed::paths::versions()?;
-    p.done(&releases.base_url());
+    p.done(&format!(
+        "{} -> {}",
+        releases.base_url(),
+        releases.asset_host_url()
+    ));
 
     let spec = ShootSpec::new("demo", "podinfo");
     let ns = spec.technical_id();
@@ -187,9 +191,22 @@ async fn main() -> Result<()> {
     )
     .await?;
     let to_succeeded = created.elapsed();
+    // As from github.com, the download was a 302 to the asset host, which served the file.
+    let install = format!("{}/install.yaml", versions.flux);
+    let via_asset_host = releases
+        .asset_requests()
+        .iter()
+        .filter(|r| r.status == 200 && r.asset.as_deref() == Some(install.as_str()))
+        .count();
+    anyhow::ensure!(
+        via_asset_host > 0,
+        "install.yaml did not come through the asset host: {:?}",
+        releases.asset_requests()
+    );
     p.done(&format!(
-        "Succeeded {:.1}s after creation",
-        to_succeeded.as_secs_f64()
+        "Succeeded {:.1}s after creation (install.yaml {} via 302 to the asset host)",
+        to_succeeded.as_secs_f64(),
+        versions.flux
     ));
 
     p.begin("GRM: applying Flux into the shoot (ManagedResources extension-shoot-flux-*)");

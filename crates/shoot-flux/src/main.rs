@@ -282,11 +282,15 @@ async fn main() -> Result<()> {
         }
     };
     let sync_status = operator.sync_status.clone();
-    let manifests = Arc::new(ManifestStore::new(
-        operator.flux.manifests.clone(),
-        operator.flux.manifest_timeout,
-    )?);
     let metrics = Arc::new(Metrics::default());
+    let manifests = Arc::new(
+        ManifestStore::new(
+            operator.flux.manifests.clone(),
+            operator.flux.manifest_timeout,
+        )?
+        .with_latest_refresh(operator.flux.latest_refresh)
+        .with_metrics(metrics.clone()),
+    );
     let poll_metrics = metrics.clone();
     let health_metrics = metrics.clone();
     let ready = Arc::new(Readiness::default());

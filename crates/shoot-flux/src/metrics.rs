@@ -37,6 +37,12 @@ struct ShootLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct LatestChangeLabels {
+    from: String,
+    to: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct StateLabels {
     state: String,
 }
@@ -53,6 +59,7 @@ pub struct Metrics {
     shoots_by_state: Family<StateLabels, Gauge>,
     shoot_connections: Gauge,
     health_rounds: Counter,
+    flux_latest_changes: Family<LatestChangeLabels, Counter>,
     /// The namespaces with per-shoot series, so that gone shoots' series are removed.
     shoots: Mutex<BTreeSet<String>>,
 }
@@ -128,8 +135,15 @@ impl Default for Metrics {
             "Completed rounds of the health check and sync status poll over every Extension",
             health_rounds.clone(),
         );
+        let flux_latest_changes = Family::<LatestChangeLabels, Counter>::default();
+        registry.register(
+            "flux_latest_changes",
+            "Changes of the Flux release that `latest` resolves to, seen by this process (shoots asking for latest move to it)",
+            flux_latest_changes.clone(),
+        );
         Self {
             registry: Mutex::new(registry),
+            flux_latest_changes,
             health_rounds,
             sync_ready,
             sync_age,
@@ -214,6 +228,16 @@ impl Metrics {
             .set(count);
     }
 
+    /// The release `latest` resolves to changed from `from` to `to`.
+    pub fn flux_latest_changed(&self, from: &str, to: &str) {
+        self.flux_latest_changes
+            .get_or_create(&LatestChangeLabels {
+                from: from.to_string(),
+                to: to.to_string(),
+            })
+            .inc();
+    }
+
     pub fn health_round_done(&self) {
         self.health_rounds.inc();
     }
@@ -262,5 +286,17 @@ mod tests {
         assert!(!text.contains("shoot--a--x"), "{text}");
         assert!(text.contains("shoot--b--y"));
         assert!(text.contains("shoot_flux_shoots{state=\"ready\"} 1"));
+    }
+
+    #[test]
+    fn latest_changes_are_counted_by_from_and_to() {
+        let m = Metrics::default();
+        m.flux_latest_changed("v2.6.4", "v2.9.5");
+        m.flux_latest_changed("v2.6.4", "v2.9.5");
+        let text = m.encode();
+        assert!(
+            text.contains("shoot_flux_flux_latest_changes_total{from=\"v2.6.4\",to=\"v2.9.5\"} 2"),
+            "{text}"
+        );
     }
 }

@@ -127,7 +127,12 @@ pub fn merge(
     } else if let Some(v) = &operator.flux.default_version {
         (v.clone(), "operator configuration flux.defaultVersion")
     } else {
-        (VersionRequest::Latest, "the latest Flux release")
+        // Never `latest` unless someone wrote it: a new Flux release must not upgrade shoots
+        // unattended.
+        (
+            VersionRequest::Exact(version::PINNED_DEFAULT),
+            "shoot-flux's built-in default Flux version (operator configuration flux.defaultVersion unset)",
+        )
     };
     let namespace = flux
         .namespace
@@ -284,6 +289,79 @@ mod tests {
             (c.management, c.deletion),
             (ManagementMode::Managed, DeletionPolicy::Delete)
         );
+    }
+
+    /// The version's layers: shoot, then project, then operator, then the pinned default;
+    /// `latest` only where a layer writes it.
+    #[test]
+    fn the_version_comes_from_the_first_layer_that_names_one_and_never_defaults_to_latest() {
+        let bare = shoot(json!({"apiVersion": v1alpha1::API_VERSION, "kind": "FluxConfig"}));
+        let pinned = |version: &str| {
+            shoot(
+                json!({"apiVersion": v1alpha1::API_VERSION, "kind": "FluxConfig", "flux": {"version": version}}),
+            )
+        };
+        let no_version_project = {
+            let mut p = project();
+            p.flux_version = None;
+            p
+        };
+        let mut latest_operator = OperatorConfig::default();
+        latest_operator.flux.default_version = Some(VersionRequest::Latest);
+        let exact = |t: &str| VersionRequest::Exact(version::parse_exact(t).unwrap());
+        let cases = [
+            (
+                OperatorConfig::default(),
+                None,
+                &bare,
+                VersionRequest::Exact(version::PINNED_DEFAULT),
+                "built-in default",
+            ),
+            (
+                OperatorConfig::default(),
+                Some(&no_version_project),
+                &bare,
+                VersionRequest::Exact(version::PINNED_DEFAULT),
+                "built-in default",
+            ),
+            (
+                latest_operator.clone(),
+                Some(&no_version_project),
+                &bare,
+                VersionRequest::Latest,
+                "operator configuration flux.defaultVersion",
+            ),
+            (
+                latest_operator.clone(),
+                Some(&project()),
+                &bare,
+                exact("v2.6.4"),
+                "flux-config.data.fluxVersion",
+            ),
+            (
+                latest_operator,
+                Some(&project()),
+                &pinned("latest"),
+                VersionRequest::Latest,
+                "providerConfig.flux.version",
+            ),
+            (
+                OperatorConfig::default(),
+                Some(&project()),
+                &pinned("v2.7.0"),
+                exact("v2.7.0"),
+                "providerConfig.flux.version",
+            ),
+        ];
+        for (i, (operator, project, shoot, want, field)) in cases.into_iter().enumerate() {
+            let c = merge(&operator, project, shoot, &facts(), false).unwrap();
+            assert_eq!(c.flux_version, want, "case {i}");
+            assert!(
+                c.flux_version_field.contains(field),
+                "case {i}: {}",
+                c.flux_version_field
+            );
+        }
     }
 
     #[test]

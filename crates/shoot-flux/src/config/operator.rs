@@ -4,14 +4,16 @@
 //! apiVersion: shoot-flux.extensions.gardener.cloud/v1alpha1
 //! kind: OperatorConfiguration
 //! flux:
-//!   defaultVersion: v2.9.5          # when neither project nor shoot name one; else "latest"
+//!   defaultVersion: v2.9.5          # when neither project nor shoot name one (default: the
+//!                                   # pinned release of this build; "latest" only if written)
 //!   namespace: flux-system
 //!   registry: registry.example.com/fluxcd   # image registry mirror (optional)
 //!   components: [source-controller, kustomize-controller]   # default: all of install.yaml
 //!   manifests:
 //!     baseURL: https://github.com/fluxcd/flux2/releases   # or:
 //!     # directory: /var/lib/shoot-flux/releases            # <dir>/<tag>/install.yaml
-//!     timeout: 30s
+//!     timeout: 30s                  # one download, redirects included
+//!     latestRefreshInterval: 1h     # how long a resolved "latest" is reused
 //! gardenClusterIdentity: garden     # SHOOT_INFO_GARDEN_CLUSTER_IDENTITY (stackit's default)
 //! deployKeys:                       # private repositories (repositoryType: private)
 //!   knownHosts:                     # host keys per Git host; unlisted hosts are read once
@@ -51,6 +53,8 @@ pub struct FluxDefaults {
     pub components: Option<Vec<String>>,
     pub manifests: ManifestSource,
     pub manifest_timeout: Duration,
+    /// How long a resolved `latest` is reused before the release host is asked again.
+    pub latest_refresh: Duration,
 }
 
 /// Deploy keys of private repositories.
@@ -96,6 +100,7 @@ impl Default for OperatorConfig {
                 components: None,
                 manifests: ManifestSource::BaseUrl(DEFAULT_RELEASES_URL.into()),
                 manifest_timeout: Duration::from_secs(30),
+                latest_refresh: Duration::from_secs(3600),
             },
             deploy_keys: DeployKeyDefaults {
                 known_hosts: Vec::new(),
@@ -127,6 +132,7 @@ struct RawManifests {
     base_url: Option<String>,
     directory: Option<String>,
     timeout: Option<String>,
+    latest_refresh_interval: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -244,6 +250,15 @@ impl OperatorConfig {
                 )),
             }
         }
+        if let Some(t) = manifests.latest_refresh_interval {
+            match parse_duration(&t) {
+                Some(d) if !d.is_zero() => config.flux.latest_refresh = d,
+                _ => errors.push(FieldError::new(
+                    "flux.manifests.latestRefreshInterval",
+                    format!("{t:?} is not a duration like 1h"),
+                )),
+            }
+        }
         match raw.garden_cluster_identity.as_deref().map(str::trim) {
             None => {}
             Some("") => errors.push(FieldError::new(
@@ -318,6 +333,13 @@ mod tests {
             ManifestSource::BaseUrl("http://127.0.0.1:1/fluxcd/flux2/releases".into())
         );
         assert_eq!(c.flux.manifest_timeout, Duration::from_secs(90));
+        assert_eq!(c.flux.latest_refresh, Duration::from_secs(3600));
+        let c =
+            OperatorConfig::parse("flux:\n  manifests:\n    latestRefreshInterval: 5m\n").unwrap();
+        assert_eq!(c.flux.latest_refresh, Duration::from_secs(300));
+        let err = OperatorConfig::parse("flux:\n  manifests:\n    latestRefreshInterval: 0s\n")
+            .unwrap_err();
+        assert_eq!(err.0[0].path, "flux.manifests.latestRefreshInterval");
     }
 
     #[test]

@@ -7,6 +7,12 @@ use semver::Version;
 
 pub const MINIMUM: Version = Version::new(2, 0, 0);
 
+/// The Flux release a shoot gets when no layer names one: the release the test bed builds and
+/// tests (`FLUX_VERSION` in hack/testbed/versions.env), also the chart's
+/// `config.flux.defaultVersion`. Bumped deliberately, all three together (docs/flux-versions.md);
+/// a unit test holds them equal.
+pub const PINNED_DEFAULT: FluxVersion = FluxVersion(Version::new(2, 9, 5));
+
 /// A requested Flux version.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum VersionRequest {
@@ -69,6 +75,34 @@ mod tests {
             VersionRequest::Exact(v) => assert_eq!(v.tag(), "v2.9.5"),
             VersionRequest::Latest => panic!(),
         }
+    }
+
+    /// A bump of the pinned default is done in the binary, the chart and the test bed at once.
+    #[test]
+    fn the_pinned_default_is_the_beds_tested_release_and_the_charts_default() {
+        let versions = include_str!("../../../../hack/testbed/versions.env");
+        let bed = versions
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("FLUX_VERSION="))
+            .expect("FLUX_VERSION in hack/testbed/versions.env");
+        assert_eq!(
+            PINNED_DEFAULT.tag(),
+            bed,
+            "the pinned default Flux must be the release the test bed tests (FLUX_VERSION)"
+        );
+        let values: serde_json::Value = serde_saphyr::from_str(include_str!(
+            "../../../../charts/gardener-extension-shoot-flux/values.yaml"
+        ))
+        .expect("the chart's values.yaml parses");
+        assert_eq!(
+            values["config"]["flux"]["defaultVersion"].as_str(),
+            Some(PINNED_DEFAULT.tag().as_str()),
+            "the chart's config.flux.defaultVersion must be the pinned default"
+        );
+        assert_eq!(
+            parse(&PINNED_DEFAULT.tag()),
+            Ok(VersionRequest::Exact(PINNED_DEFAULT))
+        );
     }
 
     #[test]
