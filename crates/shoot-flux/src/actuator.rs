@@ -280,11 +280,18 @@ impl Actuator {
                     .into_iter()
                     .map(|(k, v)| (k, base64::engine::general_purpose::STANDARD.encode(v.0)))
                     .collect();
+                let copy_labels = secret
+                    .metadata
+                    .annotations
+                    .unwrap_or_default()
+                    .remove(crate::flux::objects::COPY_LABELS_ANNOTATION);
                 out.insert(
                     copy.seed_name.clone(),
                     SecretPayload {
                         type_: secret.type_,
                         data,
+                        labels: secret.metadata.labels.unwrap_or_default(),
+                        copy_labels,
                     },
                 );
             }
