@@ -975,6 +975,9 @@ enum Trigger {
     ChangedAccessSecret,
     /// Removing the extension (deletes ManagedResources, lists and deletes our secrets).
     Deletion,
+    /// A reconcile of an Extension whose status holds no record of shoot-flux, as a predecessor
+    /// leaves it (lists the namespace's ManagedResources and Secrets for its leftovers).
+    Takeover,
     /// The Lease renewals (heartbeat patch, leader get).
     LeaseRenewal,
     /// Missing Leases (created).
@@ -1018,6 +1021,7 @@ fn trigger_for(resource: &str, verb: &str) -> Trigger {
         ("extensions", "get") | ("managedresources", "delete") | ("secrets", "list" | "delete") => {
             Trigger::Deletion
         }
+        ("managedresources", "list") => Trigger::Takeover,
         ("leases", "get" | "patch") => Trigger::LeaseRenewal,
         ("leases", "create") => Trigger::MissingLeases,
         other => panic!("no trigger known for {other:?}"),
@@ -1341,6 +1345,16 @@ async fn the_controller_works_with_exactly_the_charts_seed_rbac_and_needs_every_
                             .await
                             .unwrap();
                     }
+                    Trigger::Takeover => {
+                        extensions
+                            .patch_status(
+                                "shoot-flux",
+                                &PatchParams::default(),
+                                &Patch::Merge(&json!({"status": {"providerStatus": null}})),
+                            )
+                            .await
+                            .unwrap();
+                    }
                     Trigger::MissingLeases => {
                         for lease in leases.list(&ListParams::default()).await.unwrap().items {
                             leases
@@ -1390,6 +1404,7 @@ async fn the_controller_works_with_exactly_the_charts_seed_rbac_and_needs_every_
                     Trigger::Reconcile
                         | Trigger::MissingManagedResource
                         | Trigger::ChangedAccessSecret
+                        | Trigger::Takeover
                 )
                 .then_some(());
                 let since = match since {
