@@ -30,7 +30,7 @@ use crate::managedresource::{
 use crate::metrics::Metrics;
 use crate::render::{self, Inputs, SecretPayload};
 use crate::shootaccess;
-use crate::syncstatus::{DeployKeyRef, Installed};
+use crate::syncstatus::{DeployKeyRef, Installed, PROVIDER_STATUS_KIND};
 
 pub const FIELD_MANAGER: &str = "gardener-extension-shoot-flux";
 /// How long Delete waits for the shoot objects of one ManagedResource to be removed.
@@ -236,9 +236,19 @@ impl Actuator {
         // first (AlreadyExists falls back to read and update).
         let fresh = ext.status.last_operation.is_none();
         // Install first: the config objects need Flux's CRDs.
-        let mut wrote = self.apply(&desired.install, fresh).await?;
-        wrote |= self.apply(&desired.config, fresh).await?;
-        wrote |= self.apply(&desired.access, fresh).await?;
+        let install = self.apply(&desired.install, fresh).await?;
+        let config = self.apply(&desired.config, fresh).await?;
+        let access = self.apply(&desired.access, fresh).await?;
+        let wrote = install.wrote || config.wrote || access.wrote;
+        // A predecessor's secrets can only be there until shoot-flux has once recorded its own
+        // success, or when this reconcile replaced a predecessor's reference: only then is the
+        // namespace looked at, so a steady shoot costs no request for it.
+        let took_over = install.took_over || config.took_over;
+        if took_over
+            || (!fresh && ext.status.provider_status_kind.as_deref() != Some(PROVIDER_STATUS_KIND))
+        {
+            self.remove_predecessor_secrets(&ext.namespace).await?;
+        }
         shootaccess::ensure_secret(&self.seed, &ext.namespace, fresh).await?;
         let key = deploy_key.as_ref().map(|k| DeployKeyRef {
             project: shoot.project.clone(),
@@ -271,11 +281,18 @@ impl Actuator {
                     .into_iter()
                     .map(|(k, v)| (k, base64::engine::general_purpose::STANDARD.encode(v.0)))
                     .collect();
+                let copy_labels = secret
+                    .metadata
+                    .annotations
+                    .unwrap_or_default()
+                    .remove(crate::flux::objects::COPY_LABELS_ANNOTATION);
                 out.insert(
                     copy.seed_name.clone(),
                     SecretPayload {
                         type_: secret.type_,
                         data,
+                        labels: secret.metadata.labels.unwrap_or_default(),
+                        copy_labels,
                     },
                 );
             }
@@ -283,7 +300,8 @@ impl Actuator {
         Ok(out)
     }
 
-    /// Creates or updates one ManagedResource and its secret; true if anything was written.
+    /// Creates or updates one ManagedResource and its secret; says whether anything was written
+    /// and whether the MR it replaced referenced a predecessor's secret.
     /// One read (the MR) when nothing changed, none when `fresh` (the MR is expected not to
     /// exist). The secret is immutable and named after its content: an MR that references it
     /// means it exists; otherwise it is created, and AlreadyExists means it is there, with this
@@ -292,7 +310,7 @@ impl Actuator {
         &self,
         desired: &DesiredManagedResource,
         fresh: bool,
-    ) -> Result<bool, ActuatorError> {
+    ) -> Result<Applied, ActuatorError> {
         let namespace = desired.managed_resource["metadata"]["namespace"]
             .as_str()
             .unwrap_or_default();
@@ -305,6 +323,10 @@ impl Actuator {
                 .map(|o| serde_json::to_value(o).unwrap_or_default())
         };
         let patch = managedresource::merge_patch(existing.as_ref(), desired);
+        let predecessor = managedresource::predecessor_secret_name(&desired.name);
+        let mut took_over = existing
+            .as_ref()
+            .is_some_and(|mr| references(mr, &predecessor));
         let secrets: Api<Secret> = Api::namespaced(self.seed.clone(), namespace);
         if patch.is_none() {
             // Up to date. Unless GRM reports that it could not apply it (e.g. someone deleted
@@ -318,15 +340,12 @@ impl Actuator {
                     .await?
                     .is_some()
             {
-                return Ok(false);
+                return Ok(Applied::default());
             }
         }
-        let referenced = existing.as_ref().is_some_and(|mr| {
-            mr["spec"]["secretRefs"].as_array().is_some_and(|refs| {
-                refs.iter()
-                    .any(|r| r["name"] == desired.secret_name.as_str())
-            })
-        });
+        let referenced = existing
+            .as_ref()
+            .is_some_and(|mr| references(mr, &desired.secret_name));
         if !referenced || patch.is_none() {
             let secret: Secret = serde_json::from_value(desired.secret.clone())
                 .map_err(|e| ActuatorError::Configuration(e.to_string()))?;
@@ -351,6 +370,9 @@ impl Actuator {
                             .get_opt(&desired.name)
                             .await?
                             .map(|o| serde_json::to_value(o).unwrap_or_default());
+                        took_over |= current
+                            .as_ref()
+                            .is_some_and(|mr| references(mr, &predecessor));
                         if let Some(patch) = managedresource::merge_patch(current.as_ref(), desired)
                         {
                             mrs.patch(
@@ -373,7 +395,40 @@ impl Actuator {
                 .await?;
             }
         }
-        Ok(true)
+        Ok(Applied {
+            wrote: true,
+            took_over,
+        })
+    }
+
+    /// Deletes what a predecessor left behind in the namespace (see
+    /// `managedresource::predecessor_leftovers`); idempotent.
+    async fn remove_predecessor_secrets(&self, namespace: &str) -> Result<(), ActuatorError> {
+        let managed_resources: Vec<Value> = mr_api(&self.seed, namespace)
+            .list(&ListParams::default())
+            .await?
+            .items
+            .into_iter()
+            .map(|o| serde_json::to_value(o).unwrap_or_default())
+            .collect();
+        let secrets: Api<Secret> = Api::namespaced(self.seed.clone(), namespace);
+        let metadata: Vec<_> = secrets
+            .list_metadata(&ListParams::default())
+            .await?
+            .items
+            .into_iter()
+            .map(|s| s.metadata)
+            .collect();
+        for name in managedresource::predecessor_leftovers(&managed_resources, &metadata) {
+            match secrets.delete(&name, &DeleteParams::default()).await {
+                Ok(_) => {
+                    tracing::info!(namespace, secret = %name, "deleted a predecessor's ManagedResource secret that nothing references any more");
+                }
+                Err(kube::Error::Api(s)) if s.code == 404 => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
     }
 
     /// Delete: while the shoot itself goes away or sleeps, Flux cannot run, so the MRs are
@@ -505,6 +560,21 @@ impl Actuator {
             Err(e) => Err(e.into()),
         }
     }
+}
+
+/// What `Actuator::apply` did to one ManagedResource.
+#[derive(Debug, Default, Clone, Copy)]
+struct Applied {
+    wrote: bool,
+    /// The MR it replaced referenced the secret a predecessor wrote for it.
+    took_over: bool,
+}
+
+/// Whether the ManagedResource lists the secret in `spec.secretRefs`.
+fn references(managed_resource: &Value, secret: &str) -> bool {
+    managed_resource["spec"]["secretRefs"]
+        .as_array()
+        .is_some_and(|refs| refs.iter().any(|r| r["name"] == secret))
 }
 
 /// The stackit extension marks a shoot it bootstrapped with this Extension condition.

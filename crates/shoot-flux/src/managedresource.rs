@@ -167,9 +167,167 @@ pub fn resources_applied(managed_resource: &Value) -> bool {
         })
 }
 
+/// The name gardener's `managedresources.CreateForShoot` gave the one secret of a shoot
+/// ManagedResource: the predecessors (the 23technologies extension, and the stackit one before it
+/// dropped ManagedResources) wrote `extension-shoot-flux-flux-install` and `-flux-config` that
+/// way, mutable and without any label, so GRM's garbage collector never removes them.
+pub fn predecessor_secret_name(managed_resource: &str) -> String {
+    format!("managedresource-{managed_resource}")
+}
+
+/// The Secrets a predecessor left behind that nothing uses any more, given the ManagedResources
+/// and the Secrets (metadata) of one shoot namespace; sorted. A Secret qualifies only if it has
+/// the name a predecessor gave its install or config MR's secret, carries neither the garbage
+/// collector's label nor ours (those are GRM's or ours to clean up), the MR of that name is ours
+/// again (shoot-flux has replaced the predecessor's reference), and no MR of the namespace,
+/// whoever owns it, references it in `secretRefs` or a reference annotation.
+pub fn predecessor_leftovers(
+    managed_resources: &[Value],
+    secrets: &[k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta],
+) -> Vec<String> {
+    let referenced = |secret: &str| {
+        managed_resources.iter().any(|mr| {
+            let in_refs = mr["spec"]["secretRefs"]
+                .as_array()
+                .is_some_and(|refs| refs.iter().any(|r| r["name"] == secret));
+            let in_annotations = mr["metadata"]["annotations"].as_object().is_some_and(|a| {
+                a.iter()
+                    .any(|(k, v)| k.starts_with(REFERENCE_PREFIX) && v == secret)
+            });
+            in_refs || in_annotations
+        })
+    };
+    let ours_again = |name: &str| {
+        managed_resources.iter().any(|mr| {
+            mr["metadata"]["name"] == name && mr["metadata"]["labels"]["origin"] == ORIGIN
+        })
+    };
+    let mut out: Vec<String> = secrets
+        .iter()
+        .filter(|meta| meta.deletion_timestamp.is_none())
+        .filter(|meta| {
+            meta.labels
+                .as_ref()
+                .is_none_or(|l| !l.contains_key(GC_LABEL) && !l.contains_key(OWNER_LABEL))
+        })
+        .filter_map(|meta| meta.name.clone())
+        .filter(|name| {
+            [INSTALL_NAME, CONFIG_NAME]
+                .iter()
+                .any(|mr| *name == predecessor_secret_name(mr) && ours_again(mr))
+        })
+        .filter(|name| !referenced(name))
+        .collect();
+    out.sort();
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+
+    fn secret_meta(name: &str, labels: &[(&str, &str)]) -> ObjectMeta {
+        ObjectMeta {
+            name: Some(name.into()),
+            labels: (!labels.is_empty()).then(|| {
+                labels
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect()
+            }),
+            ..Default::default()
+        }
+    }
+
+    /// The namespace of a 23technologies shoot after shoot-flux took over its two MRs, plus what
+    /// others keep there.
+    #[test]
+    fn predecessor_leftovers_are_exactly_the_unreferenced_unlabelled_predecessor_secrets() {
+        let install = build(INSTALL_NAME, "ns", &brotli_compress(b"install"));
+        let config = build(CONFIG_NAME, "ns", &brotli_compress_small(b"config"));
+        let other_mr = json!({
+            "metadata": {"name": "extension-shoot-dns-service-shoot", "labels": {"origin": "shoot-dns-service"}},
+            "spec": {"secretRefs": [{"name": "managedresource-extension-shoot-dns-service-shoot"}]}
+        });
+        let mrs = vec![
+            install.managed_resource.clone(),
+            config.managed_resource.clone(),
+            other_mr.clone(),
+        ];
+        let old_install = predecessor_secret_name(INSTALL_NAME);
+        let old_config = predecessor_secret_name(CONFIG_NAME);
+        assert_eq!(
+            old_install,
+            "managedresource-extension-shoot-flux-flux-install"
+        );
+        let secrets = vec![
+            secret_meta(&old_install, &[]),
+            secret_meta(&old_config, &[]),
+            secret_meta(
+                &install.secret_name,
+                &[(GC_LABEL, "true"), (OWNER_LABEL, INSTALL_NAME)],
+            ),
+            secret_meta(
+                &config.secret_name,
+                &[(GC_LABEL, "true"), (OWNER_LABEL, CONFIG_NAME)],
+            ),
+            // Another extension's MR secret, unlabelled the same way: never ours to delete.
+            secret_meta("managedresource-extension-shoot-dns-service-shoot", &[]),
+            // An old secret of ours: the garbage collector's business.
+            secret_meta(
+                &format!("managedresource-{INSTALL_NAME}-0badc0de"),
+                &[(GC_LABEL, "true"), (OWNER_LABEL, INSTALL_NAME)],
+            ),
+            secret_meta("gardener-internal", &[]),
+            secret_meta("ref-git-credentials", &[]),
+        ];
+        assert_eq!(
+            predecessor_leftovers(&mrs, &secrets),
+            vec![old_config.clone(), old_install.clone()]
+        );
+        // Idempotent: once they are gone, nothing is left to delete.
+        assert!(predecessor_leftovers(&mrs, &secrets[2..]).is_empty());
+
+        // Before the takeover the predecessor's MRs still reference them.
+        let theirs = |name: &str, secret: &str| {
+            json!({"metadata": {"name": name, "labels": {"origin": "gardener"}},
+                   "spec": {"secretRefs": [{"name": secret}]}})
+        };
+        let before = vec![
+            theirs(INSTALL_NAME, &old_install),
+            theirs(CONFIG_NAME, &old_config),
+        ];
+        assert!(predecessor_leftovers(&before, &secrets).is_empty());
+        // Half way: the install MR is ours, the config MR is not yet.
+        let half = vec![
+            install.managed_resource.clone(),
+            theirs(CONFIG_NAME, &old_config),
+        ];
+        assert_eq!(
+            predecessor_leftovers(&half, &secrets),
+            vec![old_install.clone()]
+        );
+        // No MR of that name (ours not created yet, or gone): kept.
+        assert!(predecessor_leftovers(std::slice::from_ref(&other_mr), &secrets).is_empty());
+        // Any other MR that still references one keeps it, in secretRefs or in an annotation.
+        let by_ref = json!({"metadata": {"name": "someone-else"},
+            "spec": {"secretRefs": [{"name": old_install}]}});
+        let by_annotation = json!({"metadata": {"name": "someone-else",
+            "annotations": {reference_key(&old_config): old_config}}, "spec": {}});
+        let mut with_users = mrs.clone();
+        with_users.extend([by_ref, by_annotation]);
+        assert!(predecessor_leftovers(&with_users, &secrets).is_empty());
+        // A secret of that name carrying the garbage collector's label is not the predecessor's.
+        let labelled = vec![secret_meta(&old_install, &[(GC_LABEL, "true")])];
+        assert!(predecessor_leftovers(&mrs, &labelled).is_empty());
+        // A secret already being deleted is not deleted again.
+        let mut deleting = secret_meta(&old_install, &[]);
+        deleting.deletion_timestamp = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+            k8s_openapi::jiff::Timestamp::UNIX_EPOCH,
+        ));
+        assert!(predecessor_leftovers(&mrs, &[deleting]).is_empty());
+    }
 
     #[test]
     fn applied_only_when_grm_says_so() {

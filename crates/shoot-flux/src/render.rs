@@ -33,6 +33,10 @@ pub struct Desired {
 pub struct SecretPayload {
     pub type_: Option<String>,
     pub data: BTreeMap<String, String>,
+    /// The seed Secret's labels, copied only when `copy_labels` says so.
+    pub labels: BTreeMap<String, String>,
+    /// The seed Secret's `gardener-extension-shoot-flux/copy-labels` annotation, as written.
+    pub copy_labels: Option<String>,
 }
 
 /// What rendering needs besides the configuration: the project's deploy key (private project
@@ -221,6 +225,7 @@ mod tests {
                 SecretPayload {
                     type_: Some("Opaque".into()),
                     data: BTreeMap::from([("username".into(), "Zmx1eA==".into())]),
+                    ..Default::default()
                 },
             ),
             (
@@ -228,6 +233,7 @@ mod tests {
                 SecretPayload {
                     type_: Some("kubernetes.io/ssh-auth".into()),
                     data: BTreeMap::from([("ssh-privatekey".into(), "PHJlZGFjdGVkPg==".into())]),
+                    ..Default::default()
                 },
             ),
         ])
@@ -275,6 +281,74 @@ mod tests {
         assert!(ignored(&objects[0]) && ignored(&objects[1]));
         assert!(objects[2..].iter().all(|o| !ignored(o)));
         assert_eq!(objects[3]["type"], "kubernetes.io/ssh-auth");
+    }
+
+    /// The stackit extension's `copy-labels` annotation on a seed copy: its labels go to the
+    /// shoot Secret (winning over managed-by), for the source secret and additional secrets
+    /// alike; without it, or with a value Go does not read as true, only managed-by.
+    #[test]
+    fn copy_labels_carries_the_seed_secrets_labels_to_the_shoot_secret() {
+        let config = from_provider_config(json!({
+            "apiVersion": v1alpha1::API_VERSION, "kind": "FluxConfig",
+            "source": {
+                "template": {"apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "GitRepository",
+                    "spec": {"url": "https://github.com/org/fleet", "ref": {"branch": "main"}}},
+                "secretResourceName": "git"
+            },
+            "kustomization": {"template": {"spec": {"path": "./"}}},
+            "additionalSecretResources": [{"name": "sops", "targetName": "sops-age"}]
+        }));
+        let labelled = |copy: Option<&str>| {
+            let mut secrets = secrets();
+            for payload in secrets.values_mut() {
+                payload.labels = BTreeMap::from([
+                    ("team".to_string(), "payments".to_string()),
+                    (
+                        "app.kubernetes.io/managed-by".to_string(),
+                        "secrets-operator".to_string(),
+                    ),
+                ]);
+                payload.copy_labels = copy.map(str::to_string);
+            }
+            secrets
+        };
+        let labels_of = |secrets: BTreeMap<String, SecretPayload>| {
+            let inputs = Inputs {
+                deploy_key: None,
+                secrets,
+            };
+            config_objects(&shoot(), &config, &inputs)
+                .unwrap()
+                .into_iter()
+                .filter(|o| o["kind"] == "Secret")
+                .map(|o| {
+                    (
+                        o["metadata"]["name"].as_str().unwrap().to_string(),
+                        o["metadata"]["labels"].clone(),
+                    )
+                })
+                .collect::<Vec<_>>()
+        };
+        let copied =
+            json!({"team": "payments", "app.kubernetes.io/managed-by": "secrets-operator"});
+        let ours = json!({"app.kubernetes.io/managed-by": "gardener-extension-shoot-flux"});
+        for yes in ["true", "True", "TRUE", "t", "T", "1"] {
+            let got = labels_of(labelled(Some(yes)));
+            assert_eq!(got.len(), 2, "{got:?}");
+            assert!(got.iter().all(|(_, l)| *l == copied), "{yes}: {got:?}");
+        }
+        for no in [None, Some("false"), Some("yes"), Some(""), Some(" true")] {
+            let got = labels_of(labelled(no));
+            assert!(got.iter().all(|(_, l)| *l == ours), "{no:?}: {got:?}");
+        }
+        // Only the annotated Secret's labels travel.
+        let mut mixed = labelled(None);
+        if let Some(git) = mixed.get_mut("ref-git-credentials") {
+            git.copy_labels = Some("true".into());
+        }
+        let got = labels_of(mixed);
+        assert_eq!(got[0], ("flux-system".to_string(), copied.clone()));
+        assert_eq!(got[1], ("sops-age".to_string(), ours.clone()));
     }
 
     #[test]

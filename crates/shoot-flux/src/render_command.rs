@@ -128,6 +128,7 @@ pub async fn render(input: &RenderInput) -> Result<RenderOutput, Vec<String>> {
                 SecretPayload {
                     type_: None,
                     data: BTreeMap::from([("<keys of the Secret>".to_string(), placeholder)]),
+                    ..Default::default()
                 },
             )
         })

@@ -182,6 +182,7 @@ fn helm_lint_and_template_pass_for_default_values_and_every_option() {
     let everything = render("extension-shoot-flux", &["-f", &all]);
     let mut expected_all = expected.clone();
     expected_all.insert("VerticalPodAutoscaler".into());
+    expected_all.insert("Secret".into());
     expected_all.remove("Service");
     assert_eq!(kinds(&everything), expected_all);
     assert!(
@@ -317,6 +318,16 @@ fn rbac_has_no_wildcards_and_the_pod_runs_locked_down_with_the_binarys_flags() {
 
         let deployment = one(&docs, "Deployment");
         let pod = &deployment["spec"]["template"]["spec"];
+        // GRM's high availability webhook acts on the Deployment's label (replicas, topology
+        // spread); it expects leader election and a PDB of maxUnavailable 1 that lets unhealthy
+        // pods be evicted.
+        assert_eq!(
+            deployment["metadata"]["labels"]["high-availability-config.resources.gardener.cloud/type"],
+            "controller",
+            "{label}"
+        );
+        let pdb = one(&docs, "PodDisruptionBudget");
+        assert_eq!(pdb["spec"]["unhealthyPodEvictionPolicy"], "AlwaysAllow");
         assert_eq!(pod["securityContext"]["runAsNonRoot"], true, "{label}");
         assert!(pod["securityContext"]["runAsUser"].as_u64().unwrap() > 0);
         assert_eq!(
@@ -393,6 +404,8 @@ fn rbac_has_no_wildcards_and_the_pod_runs_locked_down_with_the_binarys_flags() {
             .unwrap_or_else(|e| panic!("{label}: the rendered operator configuration: {e}"));
 
         if label == "default" {
+            assert_eq!(pod["priorityClassName"], "gardener-system-900");
+            assert_eq!(pdb["spec"]["maxUnavailable"], 1);
             assert_eq!(port("metrics"), 8080);
             assert_eq!(port("healthz"), 8081);
             assert_eq!(deployment["spec"]["replicas"], 1);
@@ -461,6 +474,129 @@ fn rbac_has_no_wildcards_and_the_pod_runs_locked_down_with_the_binarys_flags() {
             );
         }
     }
+}
+
+/// The VPA as today's Gardener writes its own: `InPlaceOrRecreate` (VPA deprecated `Auto`, and
+/// GRM rewrites `Auto` and `Recreate` in seeds), requests only.
+#[test]
+fn the_vpa_updates_in_place_or_recreates() {
+    let docs = render("extension-shoot-flux", &["--set", "vpa.enabled=true"]);
+    let vpa = one(&docs, "VerticalPodAutoscaler");
+    assert_eq!(
+        vpa["spec"]["updatePolicy"]["updateMode"],
+        "InPlaceOrRecreate"
+    );
+    assert_eq!(
+        vpa["spec"]["resourcePolicy"]["containerPolicies"][0]["controlledValues"],
+        "RequestsOnly"
+    );
+}
+
+/// The values operators of the stackit extension's chart rely on, under its names: Secrets
+/// created with the chart (`extraSecrets`), environment from them (`envFrom`), pod labels
+/// (`extraLabels`), and here also Secrets mounted as files (`extraVolumes`,
+/// `extraVolumeMounts`) and pod annotations. Each shows where it belongs, and without it
+/// nothing of it is rendered.
+#[test]
+fn stackit_chart_values_secrets_environment_volumes_labels_and_annotations() {
+    let default = render("extension-shoot-flux", &[]);
+    let deployment = one(&default, "Deployment");
+    let template = &deployment["spec"]["template"];
+    assert!(find(&default, "Secret").is_empty());
+    assert!(container(deployment)["envFrom"].is_null());
+    assert!(template["metadata"]["annotations"]["checksum/extra-secrets"].is_null());
+    let default_volumes = template["spec"]["volumes"].as_array().unwrap().len();
+    let default_mounts = container(deployment)["volumeMounts"]
+        .as_array()
+        .unwrap()
+        .len();
+    let default_labels = template["metadata"]["labels"].as_object().unwrap().len();
+    let default_annotations = template["metadata"]["annotations"]
+        .as_object()
+        .unwrap()
+        .len();
+
+    let secrets = r#"extraSecrets=[{"name":"proxy","stringData":{"HTTPS_PROXY":"http://proxy:3128"}},{"name":"ca","data":{"ca.crt":"Y2E="}}]"#;
+    let docs = render("extension-shoot-flux", &["--set-json", secrets]);
+    let created = find(&docs, "Secret");
+    assert_eq!(created.len(), 2);
+    assert_eq!(created[0]["metadata"]["name"], "proxy");
+    assert_eq!(created[0]["metadata"]["namespace"], "extension-shoot-flux");
+    assert_eq!(
+        created[0]["metadata"]["labels"]["app.kubernetes.io/name"],
+        CHART
+    );
+    assert_eq!(created[0]["stringData"]["HTTPS_PROXY"], "http://proxy:3128");
+    assert_eq!(created[1]["data"]["ca.crt"], "Y2E=");
+    // A changed Secret rolls the pods.
+    let checksum = |docs: &[Value]| {
+        one(docs, "Deployment")["spec"]["template"]["metadata"]["annotations"]
+            ["checksum/extra-secrets"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let changed = render(
+        "extension-shoot-flux",
+        &["--set-json", &secrets.replace("3128", "8080")],
+    );
+    assert_ne!(checksum(&docs), checksum(&changed));
+
+    let docs = render(
+        "extension-shoot-flux",
+        &["--set-json", r#"envFrom=[{"secretRef":{"name":"proxy"}}]"#],
+    );
+    assert_eq!(
+        container(one(&docs, "Deployment"))["envFrom"],
+        json!([{"secretRef": {"name": "proxy"}}])
+    );
+
+    let docs = render(
+        "extension-shoot-flux",
+        &[
+            "--set-json",
+            r#"extraVolumes=[{"name":"ca","secret":{"secretName":"ca"}}]"#,
+            "--set-json",
+            r#"extraVolumeMounts=[{"name":"ca","mountPath":"/etc/ca","readOnly":true}]"#,
+        ],
+    );
+    let deployment = one(&docs, "Deployment");
+    let volumes = deployment["spec"]["template"]["spec"]["volumes"]
+        .as_array()
+        .unwrap();
+    assert_eq!(volumes.len(), default_volumes + 1);
+    assert!(volumes.contains(&json!({"name": "ca", "secret": {"secretName": "ca"}})));
+    let mounts = container(deployment)["volumeMounts"].as_array().unwrap();
+    assert_eq!(mounts.len(), default_mounts + 1);
+    assert!(mounts.contains(&json!({"name": "ca", "mountPath": "/etc/ca", "readOnly": true})));
+
+    let docs = render(
+        "extension-shoot-flux",
+        &[
+            "--set-json",
+            r#"extraLabels={"example.com/team":"platform"}"#,
+            "--set-json",
+            r#"podAnnotations={"example.com/owner":"ops"}"#,
+        ],
+    );
+    let deployment = one(&docs, "Deployment");
+    let metadata = &deployment["spec"]["template"]["metadata"];
+    assert_eq!(metadata["labels"]["example.com/team"], "platform");
+    assert_eq!(
+        metadata["labels"].as_object().unwrap().len(),
+        default_labels + 1
+    );
+    assert_eq!(metadata["annotations"]["example.com/owner"], "ops");
+    assert_eq!(
+        metadata["annotations"].as_object().unwrap().len(),
+        default_annotations + 1
+    );
+    // Pod labels only: the selector stays what it was, so an upgrade can roll the Deployment.
+    assert_eq!(
+        deployment["spec"]["selector"],
+        one(&default, "Deployment")["spec"]["selector"]
+    );
+    assert!(deployment["metadata"]["labels"]["example.com/team"].is_null());
 }
 
 /// Server-side apply with strict field validation: unknown or misplaced fields are errors.
@@ -839,6 +975,9 @@ enum Trigger {
     ChangedAccessSecret,
     /// Removing the extension (deletes ManagedResources, lists and deletes our secrets).
     Deletion,
+    /// A reconcile of an Extension whose status holds no record of shoot-flux, as a predecessor
+    /// leaves it (lists the namespace's ManagedResources and Secrets for its leftovers).
+    Takeover,
     /// The Lease renewals (heartbeat patch, leader get).
     LeaseRenewal,
     /// Missing Leases (created).
@@ -882,6 +1021,7 @@ fn trigger_for(resource: &str, verb: &str) -> Trigger {
         ("extensions", "get") | ("managedresources", "delete") | ("secrets", "list" | "delete") => {
             Trigger::Deletion
         }
+        ("managedresources", "list") => Trigger::Takeover,
         ("leases", "get" | "patch") => Trigger::LeaseRenewal,
         ("leases", "create") => Trigger::MissingLeases,
         other => panic!("no trigger known for {other:?}"),
@@ -1205,6 +1345,16 @@ async fn the_controller_works_with_exactly_the_charts_seed_rbac_and_needs_every_
                             .await
                             .unwrap();
                     }
+                    Trigger::Takeover => {
+                        extensions
+                            .patch_status(
+                                "shoot-flux",
+                                &PatchParams::default(),
+                                &Patch::Merge(&json!({"status": {"providerStatus": null}})),
+                            )
+                            .await
+                            .unwrap();
+                    }
                     Trigger::MissingLeases => {
                         for lease in leases.list(&ListParams::default()).await.unwrap().items {
                             leases
@@ -1254,6 +1404,7 @@ async fn the_controller_works_with_exactly_the_charts_seed_rbac_and_needs_every_
                     Trigger::Reconcile
                         | Trigger::MissingManagedResource
                         | Trigger::ChangedAccessSecret
+                        | Trigger::Takeover
                 )
                 .then_some(());
                 let since = match since {

@@ -363,7 +363,10 @@ async fn a_shoot_of_the_23technologies_extension_is_taken_over_without_recreatin
     shoot.create_gardenlet_objects().await.unwrap();
     shoot.start_grm().await.unwrap();
     shoot.start_node_simulator().unwrap();
-    // The predecessor's layout: same MR name, plain key flux-install-yaml, then marked ignore.
+    // The predecessor's layout, as gardener's managedresources.CreateForShoot wrote it: MR
+    // `extension-shoot-flux-flux-install` (label origin=gardener) over a mutable, unlabelled
+    // Secret named `managedresource-<MR>` with the plain key flux-install-yaml; once healthy, the
+    // install MR is marked ignore and the config MR written the same way.
     let install = std::fs::read_to_string(
         testbed::paths::flux_release_dir(&versions.flux)
             .unwrap()
@@ -371,18 +374,33 @@ async fn a_shoot_of_the_23technologies_extension_is_taken_over_without_recreatin
     )
     .unwrap();
     let secrets: Api<Secret> = Api::namespaced(seed().await, &ns);
-    let secret: Secret = serde_json::from_value(json!({"metadata": {"name": "extension-shoot-flux-flux-install", "namespace": ns}, "stringData": {"flux-install-yaml": install}})).unwrap();
+    let mrs = mr_api(bed, &ns).await;
+    let predecessor = |name: &str, data: Value| {
+        let secret: Secret = serde_json::from_value(json!({
+            "metadata": {"name": format!("managedresource-{name}"), "namespace": ns},
+            "type": "Opaque", "stringData": data
+        }))
+        .unwrap();
+        let mr: DynamicObject = serde_json::from_value(json!({
+            "apiVersion": "resources.gardener.cloud/v1alpha1", "kind": "ManagedResource",
+            "metadata": {"name": name, "namespace": ns, "labels": {"origin": "gardener"}},
+            "spec": {
+                "secretRefs": [{"name": format!("managedresource-{name}")}],
+                "injectLabels": {"shoot.gardener.cloud/no-cleanup": "true"},
+                "keepObjects": true
+            }
+        }))
+        .unwrap();
+        (secret, mr)
+    };
+    let (secret, mr) = predecessor(
+        "extension-shoot-flux-flux-install",
+        json!({"flux-install-yaml": install}),
+    );
     secrets
         .create(&PostParams::default(), &secret)
         .await
         .unwrap();
-    let mrs = mr_api(bed, &ns).await;
-    let mr: DynamicObject = serde_json::from_value(json!({
-        "apiVersion": "resources.gardener.cloud/v1alpha1", "kind": "ManagedResource",
-        "metadata": {"name": "extension-shoot-flux-flux-install", "namespace": ns},
-        "spec": {"secretRefs": [{"name": "extension-shoot-flux-flux-install"}], "keepObjects": false}
-    }))
-    .unwrap();
     mrs.create(&PostParams::default(), &mr).await.unwrap();
     wait_mr_applied(bed, &ns, "extension-shoot-flux-flux-install").await;
     mrs.patch(
@@ -394,6 +412,27 @@ async fn a_shoot_of_the_23technologies_extension_is_taken_over_without_recreatin
     )
     .await
     .unwrap();
+    // Its GitRepository main-gitrepo and Kustomization main-ks (it wrote v1beta2, which this
+    // Flux no longer serves; the objects are the same).
+    let (secret, mr) = predecessor(
+        "extension-shoot-flux-flux-config",
+        json!({
+            "flux-source": format!("apiVersion: source.toolkit.fluxcd.io/v1\nkind: GitRepository\nmetadata:\n  name: main-gitrepo\n  namespace: flux-system\nspec:\n  interval: 30s\n  url: {url}\n  ref:\n    branch: main\n"),
+            "flux-ks": "apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata:\n  name: main-ks\n  namespace: flux-system\nspec:\n  interval: 5m\n  path: ./\n  prune: true\n  targetNamespace: default\n  sourceRef:\n    kind: GitRepository\n    name: main-gitrepo\n"
+        }),
+    );
+    secrets
+        .create(&PostParams::default(), &secret)
+        .await
+        .unwrap();
+    mrs.create(&PostParams::default(), &mr).await.unwrap();
+    wait_mr_applied(bed, &ns, "extension-shoot-flux-flux-config").await;
+    // Another extension's MR secret, as unlabelled: never ours to delete.
+    let (other, _) = predecessor("extension-shoot-dns-service-shoot", json!({"a": "b"}));
+    secrets
+        .create(&PostParams::default(), &other)
+        .await
+        .unwrap();
     let target = shoot.client().await.unwrap();
     let deployments: Api<Deployment> = Api::namespaced(target.clone(), "flux-system");
     let uids = |list: Vec<Deployment>| -> Vec<(String, String)> {
@@ -424,11 +463,45 @@ async fn a_shoot_of_the_23technologies_extension_is_taken_over_without_recreatin
         &[("fluxVersion", &versions.flux), ("repositoryUrl", &url)],
     )
     .await;
-    let _ext = start_extension(bed, &[]).await;
+    // The Extension as the predecessor's generic reconciler left it: Succeeded long ago.
     gardenlet::apply_extension(&seed().await, &spec)
         .await
         .unwrap();
+    extension_api(bed, &ns)
+        .await
+        .patch_status(
+            "shoot-flux",
+            &PatchParams::default(),
+            &Patch::Merge(&json!({"status": {
+                "lastOperation": {"type": "Reconcile", "state": "Succeeded", "progress": 100,
+                    "description": "Successfully reconciled Extension",
+                    "lastUpdateTime": "2025-01-01T00:00:00Z"},
+                "observedGeneration": 1
+            }})),
+        )
+        .await
+        .unwrap();
+    let _ext = start_extension(bed, &[]).await;
     wait_ready(bed, &ns, Duration::from_secs(60)).await;
+    // The predecessor's secrets are gone once nothing references them; the other extension's
+    // unlabelled secret stays.
+    let names = |list: Vec<Secret>| -> Vec<String> {
+        list.into_iter().filter_map(|s| s.metadata.name).collect()
+    };
+    let left = names(secrets.list(&ListParams::default()).await.unwrap().items);
+    for name in [
+        "managedresource-extension-shoot-flux-flux-install",
+        "managedresource-extension-shoot-flux-flux-config",
+    ] {
+        assert!(
+            !left.contains(&name.to_string()),
+            "{name} left behind: {left:?}"
+        );
+    }
+    assert!(left.contains(&"managedresource-extension-shoot-dns-service-shoot".to_string()));
+    for secret in mr_secrets(bed, &ns).await {
+        assert!(left.contains(&secret), "{secret} referenced and kept");
+    }
     let mr =
         serde_json::to_value(mrs.get("extension-shoot-flux-flux-install").await.unwrap()).unwrap();
     assert!(

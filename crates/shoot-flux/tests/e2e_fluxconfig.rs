@@ -212,6 +212,61 @@ async fn managed_templates_additional_secrets_and_shoot_info_substitution() {
     })
     .await
     .unwrap();
+
+    // The stackit extension's opt-in on the seed copy: its labels go to the shoot Secret, and
+    // without it they do not.
+    let seed_secrets: Api<Secret> = Api::namespaced(seed.clone(), &ns);
+    let label_seed_copy = |metadata: Value| {
+        let seed_secrets = seed_secrets.clone();
+        async move {
+            seed_secrets
+                .patch(
+                    "ref-extra-source",
+                    &PatchParams::default(),
+                    &Patch::Merge(&json!({ "metadata": metadata })),
+                )
+                .await
+                .unwrap();
+        }
+    };
+    let shoot_labels = || async {
+        let secrets: Api<Secret> = Api::namespaced(target.clone(), "flux-system");
+        secrets
+            .get("extra-creds")
+            .await
+            .unwrap()
+            .metadata
+            .labels
+            .unwrap_or_default()
+    };
+    let before = mr_secrets(bed, &ns).await;
+    label_seed_copy(json!({"labels": {"team": "payments"}})).await;
+    annotate(bed, &ns, "reconcile").await;
+    wait_ready(bed, &ns, Duration::from_secs(60)).await;
+    // Nothing new for the shoot: the config ManagedResource's content did not change.
+    assert_eq!(mr_secrets(bed, &ns).await, before);
+    let labels = shoot_labels().await;
+    assert!(!labels.contains_key("team"), "{labels:?}");
+    label_seed_copy(json!({"annotations": {"gardener-extension-shoot-flux/copy-labels": "true"}}))
+        .await;
+    annotate(bed, &ns, "reconcile").await;
+    wait_for(
+        "the seed copy's labels on extra-creds",
+        Duration::from_secs(60),
+        || async {
+            let labels = shoot_labels().await;
+            Ok((labels.get("team").map(String::as_str) == Some("payments")).then_some(labels))
+        },
+    )
+    .await
+    .map(|labels| {
+        assert_eq!(
+            labels["app.kubernetes.io/managed-by"],
+            "gardener-extension-shoot-flux"
+        )
+    })
+    .unwrap();
+
     spec.provider_config = Some(config(false));
     gardenlet::apply_extension(&seed, &spec).await.unwrap();
     wait_for("extra-creds removed", Duration::from_secs(60), || async {

@@ -116,15 +116,34 @@ pub fn source_secret(namespace: &str, key: &DeployKey) -> Value {
     })
 }
 
+/// On a seed copy of a `Shoot.spec.resources` Secret, the stackit extension's opt-in to carrying
+/// the Secret's labels over to the shoot.
+pub const COPY_LABELS_ANNOTATION: &str = "gardener-extension-shoot-flux/copy-labels";
+
+/// The true spellings of Go's `strconv.ParseBool`, with which the stackit extension reads
+/// `COPY_LABELS_ANNOTATION`; anything else (including what Go rejects) means false.
+fn go_bool_true(value: &str) -> bool {
+    matches!(value, "1" | "t" | "T" | "true" | "TRUE" | "True")
+}
+
 /// A Secret of `Shoot.spec.resources`, copied into the Flux namespace keeping its type and data.
+/// With `COPY_LABELS_ANNOTATION` true on the seed copy, all its labels come along, and win over
+/// the `managed-by` label, as in the stackit extension.
 pub fn copied_secret(namespace: &str, name: &str, payload: &SecretPayload) -> Value {
+    let mut labels = BTreeMap::from([(
+        "app.kubernetes.io/managed-by".to_string(),
+        "gardener-extension-shoot-flux".to_string(),
+    )]);
+    if payload.copy_labels.as_deref().is_some_and(go_bool_true) {
+        labels.extend(payload.labels.clone());
+    }
     let mut secret = json!({
         "apiVersion": "v1",
         "kind": "Secret",
         "metadata": {
             "name": name,
             "namespace": namespace,
-            "labels": {"app.kubernetes.io/managed-by": "gardener-extension-shoot-flux"}
+            "labels": labels
         },
         "data": payload.data
     });

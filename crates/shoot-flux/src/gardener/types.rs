@@ -97,6 +97,9 @@ pub struct ExtensionStatus {
     pub observed_generation: Option<i64>,
     #[serde(default)]
     pub conditions: Option<Vec<Condition>>,
+    /// `providerStatus.kind`: whose record the status holds (shoot-flux writes `FluxStatus`).
+    #[serde(skip)]
+    pub provider_status_kind: Option<String>,
 }
 
 /// A decoded Extension: identity, the fields of the contract, and its spec.
@@ -210,6 +213,11 @@ impl Extension {
             last_error: field(status, "status", "lastError")?,
             observed_generation: field(status, "status", "observedGeneration")?,
             conditions: field(status, "status", "conditions")?,
+            provider_status_kind: status
+                .and_then(|s| s.get("providerStatus"))
+                .and_then(|p| p.get("kind"))
+                .and_then(|k| k.as_str())
+                .map(str::to_string),
         };
         Ok(Self {
             name: meta["name"].as_str().unwrap_or_default().to_string(),
@@ -270,6 +278,17 @@ mod tests {
         assert!(ext.is_ours());
         assert_eq!(ext.operation_annotation(), Some("reconcile"));
         assert_eq!(ext.status.last_operation.unwrap().state, "Succeeded");
+        assert_eq!(ext.status.provider_status_kind, None);
+        let ours = Extension::from_json(&json!({
+            "metadata": {"name": "shoot-flux", "namespace": "shoot--p--s"},
+            "spec": {"type": "shoot-flux"},
+            "status": {"providerStatus": {"kind": "FluxStatus", "flux": {}}}
+        }))
+        .unwrap();
+        assert_eq!(
+            ours.status.provider_status_kind.as_deref(),
+            Some("FluxStatus")
+        );
     }
 
     #[test]

@@ -317,6 +317,7 @@ fn render_end_to_end(facts: &ShootFacts, config: &EffectiveConfig) -> Result<(),
                     SecretPayload {
                         type_: Some("Opaque".into()),
                         data: BTreeMap::from([("key".to_string(), "dmFsdWU=".to_string())]),
+                        ..Default::default()
                     },
                 )
             })

@@ -890,7 +890,7 @@ pub static SUBSTITUTE_FROM: ObjectDoc = ObjectDoc {
 pub static ADDITIONAL_SECRET_RESOURCE: ObjectDoc = ObjectDoc {
     title: "additionalSecretResources entry",
     path: "providerConfig.additionalSecretResources[]",
-    summary: "A Secret of `Shoot.spec.resources` copied into the Flux namespace of the shoot.",
+    summary: "A Secret of `Shoot.spec.resources` copied into the Flux namespace of the shoot, with its type and data and the label `app.kubernetes.io/managed-by: gardener-extension-shoot-flux`. When its seed copy `ref-<resourceRef.name>` carries the annotation `gardener-extension-shoot-flux/copy-labels: \"true\"` (as in the stackit extension; also for the `source.secretResourceName` Secret), all labels of the seed copy are copied too and win over `managed-by`. Gardener v1.119 and newer drop the garden Secret's labels and annotations when copying it into the seed, so there the annotation and labels must be set on the seed copy.",
     fields: &[
         required(
             "name",
