@@ -1,5 +1,5 @@
 //! What shoot-flux does for one shoot, top to bottom: Reconcile, Delete, ForceDelete, Migrate and
-//! Restore (gardener-contract.md §2.2). It fetches inputs, calls the pure configuration and
+//! Restore. It fetches inputs, calls the pure configuration and
 //! rendering code, and applies the result to the seed; status is the reconciler's business.
 
 use std::collections::BTreeMap;

@@ -1,4 +1,4 @@
-//! Command-line flags, named as Gardener extensions name them (gardener-contract.md §5.2).
+//! Command-line flags, named as Gardener extensions name them.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -1,5 +1,5 @@
 //! The health check: the one writer of the Extension's `SystemComponentsHealthy` condition,
-//! derived from the shoot ManagedResources every sync period (gardener-contract.md §5.4).
+//! derived from the shoot ManagedResources every sync period.
 //! Conditions are a list, which a merge patch would replace whole, so they are written by
 //! read-modify-write under optimistic locking, touching only this condition type.
 

@@ -1,4 +1,4 @@
-//! ManagedResources as Gardener writes them for a shoot (gardener-contract.md §3): no class
+//! ManagedResources as Gardener writes them for a shoot: no class
 //! (target is the shoot), an origin label, and an immutable, content-named Secret whose one key
 //! `data.yaml.br` holds the brotli-compressed objects. Old secrets are left to GRM's garbage
 //! collector through the `garbage-collectable-reference` label and the MR's reference

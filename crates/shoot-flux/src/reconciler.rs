@@ -1,4 +1,4 @@
-//! The generic Extension reconciler of Gardener's contract (gardener-contract.md §2), in Rust:
+//! The generic Extension reconciler of Gardener's contract, in Rust:
 //! the operation-annotation wrapper, Cluster loading, failed-shoot skip, operation computation
 //! and dispatch, finalizer handling and the status patches around the actuator.
 

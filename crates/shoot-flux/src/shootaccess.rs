@@ -1,4 +1,4 @@
-//! Read access to the shoot, least privilege (gardener-contract.md §4): a `shoot-access-*`
+//! Read access to the shoot, least privilege: a `shoot-access-*`
 //! Secret in the shoot namespace that the shoot's GRM token requestor fills with a token for
 //! ServiceAccount `kube-system/extension-shoot-flux`, RBAC for that ServiceAccount shipped
 //! through a ManagedResource (reading Flux sources, Kustomizations and the Flux Deployments, no

@@ -625,7 +625,7 @@ async fn racing_shoots_and_processes_create_exactly_one_key() {
         ],
     )
     .await;
-    // Seed objects only (testbed.md §0): no shoot API servers, no GRM.
+    // Seed objects only: no shoot API servers, no GRM.
     let seed = bed.seed().client().await.unwrap();
     let specs: Vec<_> = (0..SHOOTS)
         .map(|i| spec("race", &format!("s{i:02}")))

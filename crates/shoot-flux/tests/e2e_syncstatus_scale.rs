@@ -1,5 +1,5 @@
 //! The sync status poll with many shoots: 50 shoots (SHOOT_FLUX_SCALE_SHOOTS to change it) whose
-//! Clusters point at one shared shoot API server (testbed.md §0), all served by one real GRM
+//! Clusters point at one shared shoot API server, all served by one real GRM
 //! (token requestor and ManagedResources for every namespace). While they are watched the
 //! extension holds at most one connection per shoot; after they are deleted it holds none and
 //! its resident memory returns to within 10 % of the baseline measured before.

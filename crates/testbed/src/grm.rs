@@ -35,7 +35,7 @@ pub enum Role<'a> {
     /// The seed's own GRM, class `seed`, all namespaces.
     Seed,
     /// One GRM for many shoot namespaces whose Clusters all point at one shared shoot API
-    /// server (measurements with many shoots, testbed.md §0).
+    /// server (measurements with many shoots).
     SharedShoot { namespaces: &'a [String] },
 }
 

@@ -1,5 +1,5 @@
 //! Gardener's extension contract: the objects we read and write, how an operation is chosen, and
-//! the status we report (gardener-contract.md §2).
+//! the status we report.
 
 pub mod operation;
 pub mod shoot;

@@ -1,5 +1,5 @@
 //! Which operation an Extension asks for, and whether an event should trigger a reconcile: pure
-//! functions of the object (gardener-contract.md §2.3, §2.4, §2.7).
+//! functions of the object.
 
 use super::types::{Extension, LastOperation};
 

@@ -1,4 +1,4 @@
-//! The status patches of the extension contract (gardener-contract.md §2.5): merge patches on the
+//! The status patches of the extension contract: merge patches on the
 //! status subresource that touch only lastOperation, lastError and observedGeneration, so they
 //! never drop data other writers (the health check's conditions) keep there.
 

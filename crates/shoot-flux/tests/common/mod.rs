@@ -210,7 +210,7 @@ pub async fn mr_api(bed: &Bed, namespace: &str) -> Api<DynamicObject> {
     .unwrap()
 }
 
-/// gardenlet's readiness rule (gardener-contract.md §2.8); Err says which part fails.
+/// gardenlet's readiness rule; Err says which part fails.
 pub fn gardenlet_ready(ext: &Value) -> Result<(), String> {
     let status = &ext["status"];
     if !status["lastError"].is_null() {
