@@ -192,8 +192,10 @@ impl DeployKey {
     ) -> Result<Self, FieldErrors> {
         let mut errors = Vec::new();
         let mut text = |key: &str| -> String {
-            match data.get(key).map(|v| String::from_utf8(v.clone())) {
-                Some(Ok(s)) if !s.trim().is_empty() => s,
+            // Borrowed until it is known to be text: a failed conversion would drop a copy of
+            // the key that nobody zeroizes.
+            match data.get(key).map(|v| std::str::from_utf8(v)) {
+                Some(Ok(s)) if !s.trim().is_empty() => s.to_string(),
                 Some(Ok(_)) | None => {
                     errors.push(FieldError::new(
                         format!("{secret_path}.data.{key}"),
