@@ -282,7 +282,7 @@ pub async fn run(
         controller = controller.watches_stream(
             watcher(secrets, config)
                 .default_backoff()
-                .modify(|secret| secret.metadata.managed_fields = None)
+                .modify(crate::garden::strip_secret_metadata)
                 .reflect(writers.secrets)
                 .inspect(key_hygiene)
                 .inspect(listed(writers.secrets_listed))

@@ -85,6 +85,20 @@ pub fn scrub(secret: &mut Secret) {
     }
 }
 
+/// What the `flux-source` watch keeps of a Secret's metadata: its name, namespace and version.
+/// Annotations go: a Secret written with client-side `kubectl apply` carries its whole content,
+/// the key included, in `kubectl.kubernetes.io/last-applied-configuration`.
+pub fn strip_secret_metadata(secret: &mut PartialObjectMeta<Secret>) {
+    let meta = &mut secret.metadata;
+    meta.managed_fields = None;
+    if let Some(mut annotations) = meta.annotations.take() {
+        for value in annotations.values_mut() {
+            value.zeroize();
+        }
+    }
+    meta.labels = None;
+}
+
 /// What the `flux-source` watch knows of a project's deploy key Secret.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KnownSecret {
@@ -215,6 +229,21 @@ struct KeyState {
 }
 
 impl KeyState {
+    /// Records that `user` uses the project's key; a project it used before keeps its key only
+    /// if other shoots use it too.
+    fn use_by(&mut self, user: &str, project_namespace: &str) {
+        let before = self
+            .users
+            .insert(user.to_string(), project_namespace.to_string());
+        if let Some(before) = before
+            && before != project_namespace
+            && !self.users.values().any(|p| *p == before)
+        {
+            self.reads.remove(&before);
+            self.drop_project(&before);
+        }
+    }
+
     fn drop_project(&mut self, project_namespace: &str) {
         // DeployKey zeroizes its private half when dropped.
         self.held.remove(project_namespace);
@@ -271,12 +300,14 @@ impl DeployKeys {
         user: &str,
     ) -> Option<DeployKey> {
         self.with(|s| {
-            let held = s.held.get(project_namespace)?;
-            (held.resource_version == resource_version).then(|| {
-                let key = held.key.clone();
-                s.users.insert(user.into(), project_namespace.into());
-                key
-            })
+            let key = s
+                .held
+                .get(project_namespace)
+                .filter(|h| h.resource_version == resource_version)?
+                .key
+                .clone();
+            s.use_by(user, project_namespace);
+            Some(key)
         })
     }
 
@@ -290,7 +321,7 @@ impl DeployKeys {
         user: &str,
     ) {
         self.with(|s| {
-            s.users.insert(user.into(), project_namespace.into());
+            s.use_by(user, project_namespace);
             match resource_version {
                 Some(rv) => {
                     s.held.insert(
@@ -538,6 +569,15 @@ mod tests {
     }
 
     #[test]
+    fn a_shoot_that_uses_another_project_key_releases_the_first() {
+        let keys = DeployKeys::default();
+        keys.keep("garden-a", Some("1"), &key(), "shoot--a--x");
+        keys.keep("garden-b", Some("1"), &key(), "shoot--a--x");
+        assert_eq!(keys.held(), 1);
+        assert!(keys.current("garden-b", "1", "shoot--a--x").is_some());
+    }
+
+    #[test]
     fn a_key_read_at_an_unknown_version_is_not_held() {
         let keys = DeployKeys::default();
         keys.keep("garden-alpha", Some("1"), &key(), "shoot--alpha--a");
@@ -581,6 +621,22 @@ mod tests {
         event(watcher::Event::InitDone);
         assert_eq!(keys.held(), 1);
         assert!(keys.current("garden-c", "3", "s").is_some());
+    }
+
+    #[test]
+    fn the_watch_keeps_no_annotations_of_a_secret() {
+        let mut meta = flux_source("garden-a", "1");
+        let applied = r#"{"data":{"identity":"LS0tLS1CRUdJTiBPUEVOU1NIIFBSSVZBVEUgS0VZLS0tLS0K"}}"#;
+        meta.metadata.annotations = Some(BTreeMap::from([(
+            "kubectl.kubernetes.io/last-applied-configuration".to_string(),
+            applied.to_string(),
+        )]));
+        meta.metadata.labels = Some(BTreeMap::from([("a".to_string(), "b".to_string())]));
+        strip_secret_metadata(&mut meta);
+        assert_eq!(meta.metadata.annotations, None);
+        assert_eq!(meta.metadata.labels, None);
+        assert_eq!(meta.metadata.resource_version.as_deref(), Some("1"));
+        assert_eq!(meta.metadata.namespace.as_deref(), Some("garden-a"));
     }
 
     #[test]

@@ -1,0 +1,359 @@
+//! Key hygiene in a seed: the running controller's memory, dumped with `gcore`, holds no piece of
+//! the private deploy key of a project without shoots on its seed (raw, base64 as the API server
+//! sends Secret data, nor the ed25519 seed), while it does hold the keys of the projects whose
+//! shoots it reconciles (the control that shows the dump and the search work). A project's key
+//! is dropped when its last shoot leaves the seed.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use aho_corasick::AhoCorasick;
+use base64::Engine;
+use k8s_openapi::ByteString;
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{Api, DeleteParams, ObjectMeta, PostParams};
+use shoot_flux::deploykey::{DeployKey, IDENTITY, fingerprint};
+use testbed::gardenlet;
+use testbed::kubeutil::wait_for;
+
+use common::*;
+
+/// Pieces of a private key, each long enough that finding it is no accident.
+#[derive(Debug, Clone)]
+struct Pieces {
+    /// The lines of the OpenSSH body, as the key is held in text.
+    lines: Vec<Vec<u8>>,
+    /// 40-character pieces of the base64 of the whole `identity` value, as the API server sends
+    /// it in JSON (aligned to whole 3-byte groups).
+    base64: Vec<Vec<u8>>,
+    /// The 32-byte ed25519 seed.
+    seed: Vec<u8>,
+}
+
+impl Pieces {
+    /// The pieces of `identity` (an OpenSSH private key) that no key in `others` shares: the
+    /// format's header is the same for every ed25519 key.
+    fn of(identity: &str, others: &[&str]) -> Self {
+        let lines_of = |pem: &str| -> Vec<String> {
+            pem.lines()
+                .filter(|l| !l.starts_with("-----") && l.len() >= 40)
+                .map(str::to_string)
+                .collect()
+        };
+        let base64_of = |pem: &str| -> Vec<String> {
+            let encoded = base64::engine::general_purpose::STANDARD.encode(pem);
+            encoded
+                .as_bytes()
+                .chunks(40)
+                .filter(|c| c.len() == 40)
+                .map(|c| String::from_utf8(c.to_vec()).unwrap())
+                .collect()
+        };
+        let shared_lines: Vec<String> = others.iter().flat_map(|o| lines_of(o)).collect();
+        let shared_base64: Vec<String> = others.iter().flat_map(|o| base64_of(o)).collect();
+        let lines: Vec<Vec<u8>> = lines_of(identity)
+            .into_iter()
+            .filter(|l| !shared_lines.contains(l))
+            .map(String::into_bytes)
+            .collect();
+        let base64: Vec<Vec<u8>> = base64_of(identity)
+            .into_iter()
+            .filter(|p| !shared_base64.contains(p))
+            .map(String::into_bytes)
+            .collect();
+        let key = ssh_key::PrivateKey::from_openssh(identity).unwrap();
+        let seed = key
+            .key_data()
+            .ed25519()
+            .unwrap()
+            .private
+            .to_bytes()
+            .to_vec();
+        assert!(lines.len() >= 4 && base64.len() >= 8, "too few pieces");
+        Self {
+            lines,
+            base64,
+            seed,
+        }
+    }
+
+    fn all(&self) -> Vec<Vec<u8>> {
+        let mut out = self.lines.clone();
+        out.extend(self.base64.iter().cloned());
+        out.push(self.seed.clone());
+        out
+    }
+}
+
+/// Which of `needles` occur in the file, read in pieces (a core dump is hundreds of MiB).
+fn occurring(path: &Path, needles: &[Vec<u8>]) -> Vec<bool> {
+    let automaton = AhoCorasick::new(needles).unwrap();
+    let mut found = vec![false; needles.len()];
+    let file = std::io::BufReader::with_capacity(8 << 20, std::fs::File::open(path).unwrap());
+    for m in automaton.stream_find_iter(file) {
+        found[m.unwrap().pattern().as_usize()] = true;
+    }
+    found
+}
+
+/// The process's memory as a core file in `dir` (`gcore` from gdb), and how long it took.
+fn dump(dir: &Path, pid: i32, name: &str) -> std::path::PathBuf {
+    let prefix = dir.join(name);
+    let started = Instant::now();
+    let out = Command::new("gcore")
+        .arg("-o")
+        .arg(&prefix)
+        .arg(pid.to_string())
+        .output()
+        .expect("gcore (from gdb) is needed; hack/testbed/install installs it");
+    let core = dir.join(format!("{name}.{pid}"));
+    assert!(
+        out.status.success() && core.exists(),
+        "gcore failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let size = std::fs::metadata(&core).unwrap().len();
+    println!(
+        "dumped the controller ({} MiB) in {:.1}s",
+        size >> 20,
+        started.elapsed().as_secs_f64()
+    );
+    core
+}
+
+/// A key as an operator makes it for a project, valid for the bed's Git host.
+fn operator_key(git: &testbed::git::GitServer, project: &str) -> DeployKey {
+    DeployKey::generate(&format!("{project} operator key"), git.known_hosts()).unwrap()
+}
+
+fn secret(project: &str, key: &DeployKey) -> Secret {
+    Secret {
+        metadata: ObjectMeta {
+            name: Some("flux-source".into()),
+            namespace: Some(format!("garden-{project}")),
+            ..Default::default()
+        },
+        data: Some(
+            key.secret_data()
+                .into_iter()
+                .map(|(k, v)| (k, ByteString(v.into_bytes())))
+                .collect(),
+        ),
+        ..Default::default()
+    }
+}
+
+/// Creates or replaces the project's `flux-source` with `key`.
+async fn put_key(bed: &testbed::Bed, project: &str, key: &DeployKey) {
+    let api: Api<Secret> = Api::namespaced(
+        bed.garden().client().await.unwrap(),
+        &format!("garden-{project}"),
+    );
+    let mut object = secret(project, key);
+    match api.get_opt("flux-source").await.unwrap() {
+        Some(current) => {
+            object.metadata.resource_version = current.metadata.resource_version;
+            api.replace("flux-source", &PostParams::default(), &object)
+                .await
+                .unwrap();
+        }
+        None => {
+            api.create(&PostParams::default(), &object).await.unwrap();
+        }
+    }
+}
+
+async fn identity_in_garden(bed: &testbed::Bed, project: &str) -> String {
+    let api: Api<Secret> = Api::namespaced(
+        bed.garden().client().await.unwrap(),
+        &format!("garden-{project}"),
+    );
+    let secret = api.get("flux-source").await.unwrap();
+    String::from_utf8(secret.data.unwrap()[IDENTITY].0.clone()).unwrap()
+}
+
+/// Waits until the shoot's status names the deploy key with `public`.
+async fn wait_shoot_uses(bed: &testbed::Bed, namespace: &str, public: &str) {
+    let want = fingerprint(public).unwrap();
+    let api = extension_api(bed, namespace).await;
+    wait_for(
+        &format!("{namespace} to use deploy key {want}"),
+        Duration::from_secs(60),
+        || async {
+            let ext = serde_json::to_value(api.get("shoot-flux").await?)?;
+            let have = &ext["status"]["providerStatus"]["deployKey"]["fingerprint"];
+            if *have == want.as_str() && gardenlet_ready(&ext).is_ok() {
+                Ok(Some(()))
+            } else {
+                anyhow::bail!("deploy key {have}")
+            }
+        },
+    )
+    .await
+    .unwrap();
+}
+
+async fn held(extension: &Extension) -> f64 {
+    metric_sum(&extension.metrics().await, "shoot_flux_deploy_keys_held")
+}
+
+#[test]
+fn the_streaming_search_finds_pieces_anywhere_in_a_big_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("haystack");
+    // Larger than the reader's buffer, with needles across its boundaries and at the end.
+    let mut bytes = vec![0u8; (8 << 20) * 2 + 100];
+    let needles: Vec<Vec<u8>> = vec![
+        b"first-needle-0123456789".to_vec(),
+        b"second-needle-abcdefghij".to_vec(),
+        vec![0xde, 0xad, 0xbe, 0xef, 0x00, 0x01, 0x02, 0x03],
+        b"never-written".to_vec(),
+    ];
+    let places = [(8 << 20) - 5, (8 << 20) * 2 - 3, bytes.len() - 8];
+    for (needle, at) in needles.iter().zip(places) {
+        bytes[at..at + needle.len()].copy_from_slice(needle);
+    }
+    std::fs::write(&path, &bytes).unwrap();
+    assert_eq!(occurring(&path, &needles), [true, true, true, false]);
+}
+
+#[tokio::test]
+async fn a_seed_holds_only_the_deploy_keys_of_projects_with_shoots_on_it() {
+    let _serial = SERIAL.lock().await;
+    let bed = testbed::bed().await.unwrap();
+    let _logs = bed.logs_on_failure();
+    let git = bed.git().await.unwrap();
+    // Nothing clones it: no Flux runs in these shoots.
+    git.create_repository("hygiene-fleet", &[("README.md", "hygiene\n")])
+        .unwrap();
+    let url = git.ssh_url("hygiene-fleet");
+    // `made`: a shoot here, a key the operator made. `new`: a shoot here, a key the controller
+    // creates. `elsewhere`: no shoot on this seed (its shoots run on other seeds), a key the
+    // watch sees in its first list and again, rotated, as an event.
+    for project in ["made", "new", "elsewhere"] {
+        set_project_config(
+            bed,
+            project,
+            &[("repositoryUrl", &url), ("repositoryType", "private")],
+        )
+        .await;
+    }
+    let elsewhere_first = operator_key(git, "elsewhere");
+    put_key(bed, "elsewhere", &elsewhere_first).await;
+    let made_first = operator_key(git, "made");
+    put_key(bed, "made", &made_first).await;
+
+    let seed = bed.seed().client().await.unwrap();
+    let (made, new) = (spec("made", "app"), spec("new", "app"));
+    for s in [&made, &new] {
+        gardenlet::apply_shoot_objects(&seed, s, None)
+            .await
+            .unwrap();
+    }
+    let extension = start_extension(bed, &[]).await;
+    for s in [&made, &new] {
+        gardenlet::apply_extension(&seed, s).await.unwrap();
+    }
+    wait_shoot_uses(bed, &made.technical_id(), made_first.public_key()).await;
+    wait_ready(bed, &new.technical_id(), Duration::from_secs(60)).await;
+
+    // Both rotated in place, elsewhere first: the one watch delivers its events in order, so
+    // once the made shoot uses its new key, the process has seen elsewhere's too.
+    let elsewhere_second = operator_key(git, "elsewhere");
+    put_key(bed, "elsewhere", &elsewhere_second).await;
+    let made_second = operator_key(git, "made");
+    put_key(bed, "made", &made_second).await;
+    wait_shoot_uses(bed, &made.technical_id(), made_second.public_key()).await;
+
+    let identities = [
+        made_second.secret_data()[IDENTITY].clone(),
+        identity_in_garden(bed, "new").await,
+        elsewhere_first.secret_data()[IDENTITY].clone(),
+        elsewhere_second.secret_data()[IDENTITY].clone(),
+    ];
+    let pieces: Vec<Pieces> = identities
+        .iter()
+        .map(|identity| {
+            let others: Vec<&str> = identities
+                .iter()
+                .filter(|o| *o != identity)
+                .map(String::as_str)
+                .collect();
+            Pieces::of(identity, &others)
+        })
+        .collect();
+    let (held_made, held_new, gone) = (&pieces[0], &pieces[1], &pieces[2..]);
+
+    let dir = tempfile::tempdir().unwrap();
+    let core = dump(dir.path(), extension.process.pid(), "controller");
+    let mut needles = held_made.lines.clone();
+    needles.extend(held_new.lines.iter().cloned());
+    let elsewhere: Vec<Vec<u8>> = gone.iter().flat_map(Pieces::all).collect();
+    needles.extend(elsewhere.iter().cloned());
+    let found = occurring(&core, &needles);
+    std::fs::remove_file(&core).unwrap();
+    let (found_held, found_elsewhere) = found.split_at(needles.len() - elsewhere.len());
+    let leaked: Vec<String> = elsewhere
+        .iter()
+        .zip(found_elsewhere)
+        .filter(|(_, f)| **f)
+        .map(|(n, _)| String::from_utf8(n.clone()).unwrap_or_else(|_| "(the raw seed)".into()))
+        .collect();
+    println!(
+        "pieces of keys of projects without shoots here found in memory: {} of {}",
+        leaked.len(),
+        elsewhere.len()
+    );
+    assert!(
+        leaked.is_empty(),
+        "the controller holds pieces of the deploy key of a project without shoots on its seed: {leaked:?}"
+    );
+    // The control: the keys it needs are there, every line of each.
+    assert!(
+        found_held.iter().all(|f| *f),
+        "the keys of the projects with shoots here were not found in the dump ({found_held:?}), so the search proves nothing"
+    );
+
+    // Two projects' keys are held; the last shoot of one leaves the seed and its key goes.
+    assert_eq!(held(&extension).await, 2.0);
+    let api = extension_api(bed, &made.technical_id()).await;
+    api.delete("shoot-flux", &DeleteParams::default())
+        .await
+        .unwrap();
+    wait_for(
+        "the made shoot's Extension to be deleted",
+        Duration::from_secs(60),
+        || async { Ok(api.get_opt("shoot-flux").await?.is_none().then_some(())) },
+    )
+    .await
+    .unwrap();
+    wait_for("one deploy key held", Duration::from_secs(30), || async {
+        let n = held(&extension).await;
+        Ok((n == 1.0).then_some(()))
+    })
+    .await
+    .unwrap();
+    let core = dump(dir.path(), extension.process.pid(), "after-delete");
+    let mut needles = held_new.lines.clone();
+    needles.extend(held_made.lines.iter().cloned());
+    let found = occurring(&core, &needles);
+    std::fs::remove_file(&core).unwrap();
+    let (still, dropped) = found.split_at(held_new.lines.len());
+    println!(
+        "after its last shoot left: {} of {} lines of its key in memory",
+        dropped.iter().filter(|f| **f).count(),
+        dropped.len()
+    );
+    assert!(still.iter().all(|f| *f), "the remaining key was not found");
+
+    extension_api(bed, &new.technical_id())
+        .await
+        .delete("shoot-flux", &DeleteParams::default())
+        .await
+        .unwrap();
+}
