@@ -22,7 +22,9 @@ use testbed::kubeutil::wait_for;
 
 use common::*;
 
-/// Pieces of a private key, each long enough that finding it is no accident.
+/// Pieces of a private key that each carry at least 64 bits of the key's own random material, so
+/// that finding one is no accident: an OpenSSH key is mostly random, but its format header, key
+/// type and comment are the same in every key, and so are pieces of them.
 #[derive(Debug, Clone)]
 struct Pieces {
     /// The lines of the OpenSSH body, as the key is held in text.
@@ -34,46 +36,72 @@ struct Pieces {
     seed: Vec<u8>,
 }
 
+const MIN_RANDOM_BITS: u32 = 64;
+
 impl Pieces {
-    /// The pieces of `identity` (an OpenSSH private key) that no key in `others` shares: the
-    /// format's header is the same for every ed25519 key.
-    fn of(identity: &str, others: &[&str]) -> Self {
-        let lines_of = |pem: &str| -> Vec<String> {
-            pem.lines()
-                .filter(|l| !l.starts_with("-----") && l.len() >= 40)
-                .map(str::to_string)
-                .collect()
-        };
-        let base64_of = |pem: &str| -> Vec<String> {
-            let encoded = base64::engine::general_purpose::STANDARD.encode(pem);
-            encoded
-                .as_bytes()
-                .chunks(40)
-                .filter(|c| c.len() == 40)
-                .map(|c| String::from_utf8(c.to_vec()).unwrap())
-                .collect()
-        };
-        let shared_lines: Vec<String> = others.iter().flat_map(|o| lines_of(o)).collect();
-        let shared_base64: Vec<String> = others.iter().flat_map(|o| base64_of(o)).collect();
-        let lines: Vec<Vec<u8>> = lines_of(identity)
-            .into_iter()
-            .filter(|l| !shared_lines.contains(l))
-            .map(String::into_bytes)
-            .collect();
-        let base64: Vec<Vec<u8>> = base64_of(identity)
-            .into_iter()
-            .filter(|p| !shared_base64.contains(p))
-            .map(String::into_bytes)
-            .collect();
+    fn of(identity: &str) -> Self {
         let key = ssh_key::PrivateKey::from_openssh(identity).unwrap();
-        let seed = key
-            .key_data()
-            .ed25519()
-            .unwrap()
-            .private
-            .to_bytes()
-            .to_vec();
-        assert!(lines.len() >= 4 && base64.len() >= 8, "too few pieces");
+        let pair = key.key_data().ed25519().unwrap();
+        let seed = pair.private.to_bytes().to_vec();
+        let public = pair.public.0.to_vec();
+        // The body decoded: where the seed and the public key (twice) are is random.
+        let body: String = identity
+            .lines()
+            .filter(|l| !l.starts_with("-----"))
+            .collect();
+        let raw = base64::engine::general_purpose::STANDARD
+            .decode(&body)
+            .unwrap();
+        let mut random = vec![false; raw.len()];
+        for secret in [&seed, &public] {
+            for at in 0..=raw.len() - secret.len() {
+                if raw[at..at + secret.len()] == secret[..] {
+                    random[at..at + secret.len()].fill(true);
+                }
+            }
+        }
+        // Per byte of the identity text: how many of the 6 bits its base64 character stands for
+        // are random (0 for the BEGIN/END lines and newlines).
+        let mut bits = Vec::with_capacity(identity.len());
+        let mut index = 0usize;
+        for line in identity.split_inclusive('\n') {
+            let body_line = !line.starts_with("-----");
+            for byte in line.bytes() {
+                if body_line && byte != b'\n' && byte != b'=' {
+                    let n = (6 * index..6 * index + 6)
+                        .filter(|bit| random.get(bit / 8).copied().unwrap_or(false))
+                        .count();
+                    bits.push(u32::try_from(n).unwrap());
+                    index += 1;
+                } else {
+                    bits.push(0);
+                }
+            }
+        }
+        let mut lines = Vec::new();
+        let mut at = 0;
+        for line in identity.split_inclusive('\n') {
+            let text = line.trim_end_matches('\n');
+            if bits[at..at + text.len()].iter().sum::<u32>() >= MIN_RANDOM_BITS {
+                lines.push(text.as_bytes().to_vec());
+            }
+            at += line.len();
+        }
+        // Each 40 characters of the base64 stand for 30 bytes of the identity text.
+        let encoded = base64::engine::general_purpose::STANDARD.encode(identity);
+        let base64: Vec<Vec<u8>> = encoded
+            .as_bytes()
+            .chunks(40)
+            .enumerate()
+            .filter(|(i, c)| {
+                c.len() == 40
+                    && bits
+                        .get(30 * i..30 * i + 30)
+                        .is_some_and(|b| b.iter().sum::<u32>() >= MIN_RANDOM_BITS)
+            })
+            .map(|(_, c)| c.to_vec())
+            .collect();
+        assert!(lines.len() >= 3 && base64.len() >= 6, "too few pieces");
         Self {
             lines,
             base64,
@@ -98,6 +126,20 @@ fn occurring(path: &Path, needles: &[Vec<u8>]) -> Vec<bool> {
         found[m.unwrap().pattern().as_usize()] = true;
     }
     found
+}
+
+/// For each group of needles, which occur in the file (one pass).
+fn search(path: &Path, groups: &[&Vec<Vec<u8>>]) -> Vec<Vec<bool>> {
+    let all: Vec<Vec<u8>> = groups.iter().flat_map(|g| g.iter().cloned()).collect();
+    let mut found = occurring(path, &all).into_iter();
+    groups
+        .iter()
+        .map(|g| found.by_ref().take(g.len()).collect())
+        .collect()
+}
+
+fn count(found: &[bool]) -> usize {
+    found.iter().filter(|f| **f).count()
 }
 
 /// The process's memory as a core file in `dir` (`gcore` from gdb), and how long it took.
@@ -222,6 +264,48 @@ fn the_streaming_search_finds_pieces_anywhere_in_a_big_file() {
     assert_eq!(occurring(&path, &needles), [true, true, true, false]);
 }
 
+/// What made an earlier version of this test flaky: a piece with a few random bits (the header
+/// ends in two bits of the public key) matched another key held in memory one time in four.
+#[test]
+fn pieces_of_one_key_never_occur_in_another_with_the_same_comment() {
+    let identity = || {
+        DeployKey::generate("same comment", String::new())
+            .unwrap()
+            .secret_data()[IDENTITY]
+            .clone()
+    };
+    for _ in 0..100 {
+        let (a, b) = (identity(), identity());
+        let pieces = Pieces::of(&a);
+        let other = Pieces::of(&b);
+        let haystack = [
+            b.as_bytes().to_vec(),
+            base64::engine::general_purpose::STANDARD
+                .encode(&b)
+                .into_bytes(),
+            other.seed.clone(),
+        ]
+        .concat();
+        let found = AhoCorasick::new(pieces.all()).unwrap().find(&haystack[..]);
+        assert!(found.is_none(), "{found:?}");
+        // And all of them in its own forms.
+        let own = [
+            a.as_bytes().to_vec(),
+            base64::engine::general_purpose::STANDARD
+                .encode(&a)
+                .into_bytes(),
+            pieces.seed.clone(),
+        ]
+        .concat();
+        let automaton = AhoCorasick::new(pieces.all()).unwrap();
+        let mut seen = vec![false; pieces.all().len()];
+        for m in automaton.find_overlapping_iter(&own[..]) {
+            seen[m.pattern().as_usize()] = true;
+        }
+        assert!(seen.iter().all(|s| *s));
+    }
+}
+
 #[tokio::test]
 async fn a_seed_holds_only_the_deploy_keys_of_projects_with_shoots_on_it() {
     let _serial = SERIAL.lock().await;
@@ -270,44 +354,41 @@ async fn a_seed_holds_only_the_deploy_keys_of_projects_with_shoots_on_it() {
     put_key(bed, "made", &made_second).await;
     wait_shoot_uses(bed, &made.technical_id(), made_second.public_key()).await;
 
-    let identities = [
-        made_second.secret_data()[IDENTITY].clone(),
-        identity_in_garden(bed, "new").await,
-        elsewhere_first.secret_data()[IDENTITY].clone(),
-        elsewhere_second.secret_data()[IDENTITY].clone(),
-    ];
-    let pieces: Vec<Pieces> = identities
+    let made_first_pieces = Pieces::of(&made_first.secret_data()[IDENTITY]);
+    let made_second_pieces = Pieces::of(&made_second.secret_data()[IDENTITY]);
+    let new_pieces = Pieces::of(&identity_in_garden(bed, "new").await);
+    let elsewhere: Vec<Vec<u8>> = [&elsewhere_first, &elsewhere_second]
         .iter()
-        .map(|identity| {
-            let others: Vec<&str> = identities
-                .iter()
-                .filter(|o| *o != identity)
-                .map(String::as_str)
-                .collect();
-            Pieces::of(identity, &others)
-        })
+        .flat_map(|k| Pieces::of(&k.secret_data()[IDENTITY]).all())
         .collect();
-    let (held_made, held_new, gone) = (&pieces[0], &pieces[1], &pieces[2..]);
 
     let dir = tempfile::tempdir().unwrap();
     let core = dump(dir.path(), extension.process.pid(), "controller");
-    let mut needles = held_made.lines.clone();
-    needles.extend(held_new.lines.iter().cloned());
-    let elsewhere: Vec<Vec<u8>> = gone.iter().flat_map(Pieces::all).collect();
-    needles.extend(elsewhere.iter().cloned());
-    let found = occurring(&core, &needles);
+    let found = search(
+        &core,
+        &[
+            &elsewhere,
+            &made_second_pieces.lines,
+            &new_pieces.lines,
+            &made_first_pieces.lines,
+            &made_first_pieces.base64,
+        ],
+    );
     std::fs::remove_file(&core).unwrap();
-    let (found_held, found_elsewhere) = found.split_at(needles.len() - elsewhere.len());
     let leaked: Vec<String> = elsewhere
         .iter()
-        .zip(found_elsewhere)
+        .zip(&found[0])
         .filter(|(_, f)| **f)
         .map(|(n, _)| String::from_utf8(n.clone()).unwrap_or_else(|_| "(the raw seed)".into()))
         .collect();
     println!(
-        "pieces of keys of projects without shoots here found in memory: {} of {}",
+        "pieces of the keys of the project without shoots here in memory: {} of {}; of the key rotated away: {} of {} lines, {} of {} base64 pieces",
         leaked.len(),
-        elsewhere.len()
+        elsewhere.len(),
+        count(&found[3]),
+        found[3].len(),
+        count(&found[4]),
+        found[4].len(),
     );
     assert!(
         leaked.is_empty(),
@@ -315,8 +396,16 @@ async fn a_seed_holds_only_the_deploy_keys_of_projects_with_shoots_on_it() {
     );
     // The control: the keys it needs are there, every line of each.
     assert!(
-        found_held.iter().all(|f| *f),
-        "the keys of the projects with shoots here were not found in the dump ({found_held:?}), so the search proves nothing"
+        found[1].iter().chain(&found[2]).all(|f| *f),
+        "the keys of the projects with shoots here were not found in the dump ({:?} {:?}), so the search proves nothing",
+        found[1],
+        found[2]
+    );
+    // A key is held as text only in memory that is zeroized when it is dropped.
+    assert_eq!(
+        count(&found[3]),
+        0,
+        "the key rotated away is still in memory as text"
     );
 
     // Two projects' keys are held; the last shoot of one leaves the seed and its key goes.
@@ -339,17 +428,33 @@ async fn a_seed_holds_only_the_deploy_keys_of_projects_with_shoots_on_it() {
     .await
     .unwrap();
     let core = dump(dir.path(), extension.process.pid(), "after-delete");
-    let mut needles = held_new.lines.clone();
-    needles.extend(held_made.lines.iter().cloned());
-    let found = occurring(&core, &needles);
-    std::fs::remove_file(&core).unwrap();
-    let (still, dropped) = found.split_at(held_new.lines.len());
-    println!(
-        "after its last shoot left: {} of {} lines of its key in memory",
-        dropped.iter().filter(|f| **f).count(),
-        dropped.len()
+    let found = search(
+        &core,
+        &[
+            &new_pieces.lines,
+            &made_second_pieces.lines,
+            &made_second_pieces.base64,
+            &elsewhere,
+        ],
     );
-    assert!(still.iter().all(|f| *f), "the remaining key was not found");
+    std::fs::remove_file(&core).unwrap();
+    println!(
+        "after the project's last shoot left: {} of {} lines of its key in memory, {} of {} base64 pieces",
+        count(&found[1]),
+        found[1].len(),
+        count(&found[2]),
+        found[2].len()
+    );
+    assert!(
+        found[0].iter().all(|f| *f),
+        "the remaining key was not found"
+    );
+    assert_eq!(
+        count(&found[1]),
+        0,
+        "the key of the project that left is still in memory as text"
+    );
+    assert_eq!(count(&found[3]), 0, "the key of the project without shoots");
 
     extension_api(bed, &new.technical_id())
         .await

@@ -262,6 +262,20 @@ impl DeployKey {
         ])
     }
 
+    /// The Secret's data base64-encoded, as a Secret's `data` carries it. The private key is
+    /// encoded from where it is held, so no plain copy of it is left behind un-zeroized.
+    pub fn secret_data_base64(&self) -> BTreeMap<String, String> {
+        let encode = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
+        BTreeMap::from([
+            (IDENTITY.to_string(), encode(self.identity.as_bytes())),
+            (
+                IDENTITY_PUB.to_string(),
+                encode(format!("{}\n", self.public).as_bytes()),
+            ),
+            (KNOWN_HOSTS.to_string(), encode(self.known_hosts.as_bytes())),
+        ])
+    }
+
     pub fn public_key(&self) -> &str {
         &self.public
     }
@@ -372,6 +386,17 @@ mod tests {
         assert_eq!(back, good);
         assert_eq!(back.fingerprint(), good.fingerprint());
         assert!(back.fingerprint().starts_with("SHA256:"));
+    }
+
+    #[test]
+    fn the_base64_data_is_the_data_encoded() {
+        let key = DeployKey::generate("k", "[h]:2 ssh-ed25519 AAAA\n".into()).unwrap();
+        let encoded: BTreeMap<String, String> = key
+            .secret_data()
+            .into_iter()
+            .map(|(k, v)| (k, base64::engine::general_purpose::STANDARD.encode(v)))
+            .collect();
+        assert_eq!(key.secret_data_base64(), encoded);
     }
 
     #[test]
