@@ -240,6 +240,15 @@ async fn wait_shoot_uses(bed: &testbed::Bed, namespace: &str, public: &str) {
     .unwrap();
 }
 
+/// The controller's reads of deploy key Secrets so far, from its debug log.
+fn key_reads(extension: &Extension) -> usize {
+    extension
+        .log()
+        .lines()
+        .filter(|l| l.contains("http.method=GET") && l.contains("/secrets/flux-source"))
+        .count()
+}
+
 async fn held(extension: &Extension) -> f64 {
     metric_sum(&extension.metrics().await, "shoot_flux_deploy_keys_held")
 }
@@ -408,8 +417,36 @@ async fn a_seed_holds_only_the_deploy_keys_of_projects_with_shoots_on_it() {
         "the key rotated away is still in memory as text"
     );
 
-    // Two projects' keys are held; the last shoot of one leaves the seed and its key goes.
+    // Two projects' keys are held, and a steady shoot costs no read of its key.
     assert_eq!(held(&extension).await, 2.0);
+    let reads_before = key_reads(&extension);
+    // The operator's key was read, and read again once rotated.
+    assert!(reads_before >= 2, "{reads_before} reads of flux-source");
+    for s in [&made, &new] {
+        let since = annotate(bed, &s.technical_id(), "reconcile").await;
+        wait_for(
+            "the reconcile asked for",
+            Duration::from_secs(60),
+            || async {
+                let ext = serde_json::to_value(
+                    extension_api(bed, &s.technical_id())
+                        .await
+                        .get("shoot-flux")
+                        .await?,
+                )?;
+                let at = ext["status"]["lastOperation"]["lastUpdateTime"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string();
+                Ok((gardenlet_ready(&ext).is_ok() && at >= since).then_some(()))
+            },
+        )
+        .await
+        .unwrap();
+    }
+    assert_eq!(key_reads(&extension), reads_before, "reads of flux-source");
+
+    // The last shoot of one project leaves the seed and its key goes.
     let api = extension_api(bed, &made.technical_id()).await;
     api.delete("shoot-flux", &DeleteParams::default())
         .await
