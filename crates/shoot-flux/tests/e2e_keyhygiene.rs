@@ -1,8 +1,10 @@
 //! Key hygiene in a seed: the running controller's memory, dumped with `gcore`, holds no piece of
 //! the private deploy key of a project without shoots on its seed (raw, base64 as the API server
 //! sends Secret data, nor the ed25519 seed), while it does hold the keys of the projects whose
-//! shoots it reconciles (the control that shows the dump and the search work). A project's key
-//! is dropped when its last shoot leaves the seed.
+//! shoots it reconciles (the control that shows the dump and the search work). A steady shoot
+//! reads no key; a key rotated away, or whose project's last shoot left the seed, is gone from
+//! memory as text (its base64 form may stay in freed buffers of the HTTP client and of rendering,
+//! which the test reports but does not require to be gone).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -142,7 +144,7 @@ fn count(found: &[bool]) -> usize {
     found.iter().filter(|f| **f).count()
 }
 
-/// The process's memory as a core file in `dir` (`gcore` from gdb), and how long it took.
+/// The process's memory as a core file in `dir` (`gcore` from gdb); says its size and time.
 fn dump(dir: &Path, pid: i32, name: &str) -> std::path::PathBuf {
     let prefix = dir.join(name);
     let started = Instant::now();
