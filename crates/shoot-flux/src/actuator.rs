@@ -216,11 +216,20 @@ impl Actuator {
                 })?;
                 Some(
                     self.deploy_keys
-                        .ensure(&shoot.project_namespace, &shoot.project, &address)
+                        .ensure(
+                            &shoot.project_namespace,
+                            &shoot.project,
+                            &address,
+                            &ext.namespace,
+                        )
                         .await?,
                 )
             }
-            _ => None,
+            _ => {
+                // A repository that is not private (any more) needs no key held for this shoot.
+                self.deploy_keys.release(&ext.namespace);
+                None
+            }
         };
         let inputs = Inputs {
             deploy_key: deploy_key.as_ref(),
@@ -435,6 +444,8 @@ impl Actuator {
     /// removed with `keepObjects` and no wait. On a running shoot the config MR goes first (Flux
     /// prunes what it deployed), then the install MR, each waited for.
     pub async fn delete(&self, ext: &Extension, shoot: &ShootFacts) -> Result<(), ActuatorError> {
+        // The shoot leaves this seed: its project's deploy key is not needed for it any more.
+        self.deploy_keys.release(&ext.namespace);
         let policy = deletion_policy(ext, shoot);
         if shoot.deleting || shoot.is_hibernation_enabled() {
             for name in [CONFIG_NAME, INSTALL_NAME, ACCESS_NAME] {
@@ -464,6 +475,8 @@ impl Actuator {
         ext: &Extension,
         _shoot: &ShootFacts,
     ) -> Result<(), ActuatorError> {
+        // The shoot leaves this seed: its project's deploy key is not needed for it any more.
+        self.deploy_keys.release(&ext.namespace);
         for name in [CONFIG_NAME, INSTALL_NAME, ACCESS_NAME] {
             self.delete_managed_resource(&ext.namespace, name, true, false)
                 .await?;
@@ -473,6 +486,8 @@ impl Actuator {
 
     /// Migrate keeps every shoot object and removes ours from this seed.
     pub async fn migrate(&self, ext: &Extension, _shoot: &ShootFacts) -> Result<(), ActuatorError> {
+        // The shoot leaves this seed: its project's deploy key is not needed for it any more.
+        self.deploy_keys.release(&ext.namespace);
         for name in [CONFIG_NAME, INSTALL_NAME, ACCESS_NAME] {
             self.delete_managed_resource(&ext.namespace, name, true, true)
                 .await?;

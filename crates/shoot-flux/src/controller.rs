@@ -257,6 +257,7 @@ pub async fn run(
         );
     }
     if let Some((garden, writers)) = garden {
+        let key_hygiene = writers.key_hygiene();
         // A changed flux-config, and a created or deleted deploy key (rotation), re-reconcile
         // the project's shoots. Both watches are restricted by name, as the RBAC in example/ is,
         // and feed the cache the reconciler reads them from.
@@ -272,15 +273,18 @@ pub async fn run(
                 .touched_objects(),
             move |cm| project_shoots(&store_cm, &clusters_cm, cm.metadata.namespace.as_deref()),
         );
-        let secrets: Api<Secret> = Api::all(garden);
+        // Metadata only: the existence and version of every project's deploy key, never its
+        // bytes; the keys of projects with shoots here are read when a reconcile needs them.
+        let secrets: Api<PartialObjectMeta<Secret>> = Api::all(garden);
         let (store_secret, clusters_secret) = (store.clone(), reconciler.clusters.clone());
         let config =
             watcher::Config::default().fields(&format!("metadata.name={}", deploykey::SECRET_NAME));
         controller = controller.watches_stream(
             watcher(secrets, config)
                 .default_backoff()
-                .modify(|secret| secret.metadata.managed_fields = None)
+                .modify(crate::garden::strip_secret_metadata)
                 .reflect(writers.secrets)
+                .inspect(key_hygiene)
                 .inspect(listed(writers.secrets_listed))
                 .touched_objects(),
             move |secret| {

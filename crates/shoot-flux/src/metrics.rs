@@ -54,6 +54,7 @@ pub struct Metrics {
     errors: Family<ErrorLabels, Counter>,
     deploy_keys_created: Counter,
     deploy_key_conflicts: Counter,
+    deploy_keys_held: Gauge,
     sync_ready: Family<ShootLabels, Gauge>,
     sync_age: Family<ShootLabels, Gauge<f64, AtomicU64>>,
     shoots_by_state: Family<StateLabels, Gauge>,
@@ -105,6 +106,12 @@ impl Default for Metrics {
             "Deploy key creations that found the Secret created concurrently (AlreadyExists) and used that key",
             deploy_key_conflicts.clone(),
         );
+        let deploy_keys_held = Gauge::default();
+        registry.register(
+            "deploy_keys_held",
+            "Projects whose private deploy key this process holds in memory (only projects with shoots on this seed that use one)",
+            deploy_keys_held.clone(),
+        );
         let sync_ready = Family::<ShootLabels, Gauge>::default();
         let sync_age = Family::<ShootLabels, Gauge<f64, AtomicU64>>::default();
         let shoots_by_state = Family::<StateLabels, Gauge>::default();
@@ -155,6 +162,7 @@ impl Default for Metrics {
             errors,
             deploy_keys_created,
             deploy_key_conflicts,
+            deploy_keys_held,
         }
     }
 }
@@ -186,6 +194,11 @@ impl Metrics {
 
     pub fn deploy_key_create_conflict(&self) {
         self.deploy_key_conflicts.inc();
+    }
+
+    /// The gauge the holder of deploy keys keeps current.
+    pub fn deploy_keys_held(&self) -> Gauge {
+        self.deploy_keys_held.clone()
     }
 
     /// One shoot's sync: ready or not, and the age of its last seen success (None: never seen).

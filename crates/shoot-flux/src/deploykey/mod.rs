@@ -192,8 +192,10 @@ impl DeployKey {
     ) -> Result<Self, FieldErrors> {
         let mut errors = Vec::new();
         let mut text = |key: &str| -> String {
-            match data.get(key).map(|v| String::from_utf8(v.clone())) {
-                Some(Ok(s)) if !s.trim().is_empty() => s,
+            // Borrowed until it is known to be text: a failed conversion would drop a copy of
+            // the key that nobody zeroizes.
+            match data.get(key).map(|v| std::str::from_utf8(v)) {
+                Some(Ok(s)) if !s.trim().is_empty() => s.to_string(),
                 Some(Ok(_)) | None => {
                     errors.push(FieldError::new(
                         format!("{secret_path}.data.{key}"),
@@ -257,6 +259,20 @@ impl DeployKey {
             (IDENTITY.to_string(), self.identity.to_string()),
             (IDENTITY_PUB.to_string(), format!("{}\n", self.public)),
             (KNOWN_HOSTS.to_string(), self.known_hosts.clone()),
+        ])
+    }
+
+    /// The Secret's data base64-encoded, as a Secret's `data` carries it. The private key is
+    /// encoded from where it is held, so no plain copy of it is left behind un-zeroized.
+    pub fn secret_data_base64(&self) -> BTreeMap<String, String> {
+        let encode = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
+        BTreeMap::from([
+            (IDENTITY.to_string(), encode(self.identity.as_bytes())),
+            (
+                IDENTITY_PUB.to_string(),
+                encode(format!("{}\n", self.public).as_bytes()),
+            ),
+            (KNOWN_HOSTS.to_string(), encode(self.known_hosts.as_bytes())),
         ])
     }
 
@@ -370,6 +386,17 @@ mod tests {
         assert_eq!(back, good);
         assert_eq!(back.fingerprint(), good.fingerprint());
         assert!(back.fingerprint().starts_with("SHA256:"));
+    }
+
+    #[test]
+    fn the_base64_data_is_the_data_encoded() {
+        let key = DeployKey::generate("k", "[h]:2 ssh-ed25519 AAAA\n".into()).unwrap();
+        let encoded: BTreeMap<String, String> = key
+            .secret_data()
+            .into_iter()
+            .map(|(k, v)| (k, base64::engine::general_purpose::STANDARD.encode(v)))
+            .collect();
+        assert_eq!(key.secret_data_base64(), encoded);
     }
 
     #[test]

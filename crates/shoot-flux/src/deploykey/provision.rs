@@ -1,6 +1,7 @@
 //! Makes sure a project's deploy key exists in the garden: read it, or create it once. Safe when
 //! many shoots of a project and several controller processes race: creation never overwrites,
-//! and whoever loses the race (AlreadyExists) reads and uses the winner's key.
+//! and whoever loses the race (AlreadyExists) reads and uses the winner's key. Read keys are held
+//! (`garden::DeployKeys`) for the shoots that use them, so a steady shoot costs no request.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -9,11 +10,12 @@ use std::time::{Duration, Instant};
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use zeroize::Zeroize;
 
 use super::hostkey::{self, ScanError};
 use super::{DeployKey, GenerateError, SECRET_NAME, SshAddress, known_hosts_for};
 use crate::config::errors::FieldErrors;
-use crate::garden::{Created, Garden, GardenError};
+use crate::garden::{Created, Garden, GardenError, KnownSecret, scrub};
 use crate::metrics::Metrics;
 
 /// Scanned host keys are reused this long, so a burst of new shoots opens one SSH connection.
@@ -64,17 +66,20 @@ fn secret_path(namespace: &str) -> String {
     format!("garden Secret {namespace}/{SECRET_NAME}")
 }
 
-fn data_of(secret: &Secret) -> BTreeMap<String, Vec<u8>> {
+/// Takes the data out of a read Secret (moved, not copied) and scrubs the rest.
+fn take_data(mut secret: Secret) -> BTreeMap<String, Vec<u8>> {
     let mut out: BTreeMap<String, Vec<u8>> = secret
         .data
-        .iter()
-        .flatten()
-        .map(|(k, v)| (k.clone(), v.0.clone()))
+        .take()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| (k, v.0))
         .collect();
     // stringData only appears on objects that were never stored, but costs nothing to honour.
-    for (k, v) in secret.string_data.iter().flatten() {
-        out.insert(k.clone(), v.clone().into_bytes());
+    for (k, v) in secret.string_data.take().unwrap_or_default() {
+        out.insert(k, v.into_bytes());
     }
+    scrub(&mut secret);
     out
 }
 
@@ -85,6 +90,7 @@ impl Provisioner {
         scan_timeout: Duration,
         metrics: Arc<Metrics>,
     ) -> Self {
+        garden.deploy_keys().report_to(metrics.deploy_keys_held());
         Self {
             garden,
             known_hosts,
@@ -94,35 +100,80 @@ impl Provisioner {
         }
     }
 
-    fn parse(namespace: &str, secret: &Secret) -> Result<DeployKey, DeployKeyError> {
-        DeployKey::from_secret_data(&data_of(secret), &secret_path(namespace)).map_err(|errors| {
-            DeployKeyError::Invalid {
-                namespace: namespace.to_string(),
-                errors,
-            }
+    /// The key in a read Secret; the Secret's copy of it is zeroized either way.
+    fn parse(namespace: &str, secret: Secret) -> Result<DeployKey, DeployKeyError> {
+        let mut data = take_data(secret);
+        let parsed = DeployKey::from_secret_data(&data, &secret_path(namespace));
+        for value in data.values_mut() {
+            value.zeroize();
+        }
+        parsed.map_err(|errors| DeployKeyError::Invalid {
+            namespace: namespace.to_string(),
+            errors,
         })
     }
 
-    /// The project's key: the existing Secret as it is, or a new one created now.
+    /// Reads the project's key now and holds it for `user`; None when there is none.
+    async fn read(
+        &self,
+        project_namespace: &str,
+        user: &str,
+    ) -> Result<Option<DeployKey>, DeployKeyError> {
+        let Some(secret) = self.garden.secret(project_namespace, SECRET_NAME).await? else {
+            return Ok(None);
+        };
+        let version = secret.metadata.resource_version.clone();
+        let key = Self::parse(project_namespace, secret)?;
+        self.garden
+            .deploy_keys()
+            .keep(project_namespace, version.as_deref(), &key, user);
+        Ok(Some(key))
+    }
+
+    /// The shoot in namespace `user` no longer needs its project's key in this process.
+    pub fn release(&self, user: &str) {
+        self.garden.deploy_keys().release(user);
+    }
+
+    /// The project's key for the shoot in namespace `user`: held from an earlier read while the
+    /// Secret is at that version, else the existing Secret as it is, or a new one created now.
+    /// Only projects with shoots here are ever read.
     pub async fn ensure(
         &self,
         project_namespace: &str,
         project: &str,
         address: &SshAddress,
+        user: &str,
     ) -> Result<DeployKey, DeployKeyError> {
-        if let Some(secret) = self
-            .garden
-            .watched_secret(project_namespace, SECRET_NAME)
-            .await?
-        {
-            return Self::parse(project_namespace, &secret);
+        let keys = self.garden.deploy_keys();
+        match self.garden.deploy_key_secret(project_namespace) {
+            KnownSecret::Present { resource_version } => {
+                if let Some(key) = keys.current(project_namespace, &resource_version, user) {
+                    return Ok(key);
+                }
+                // The shoots of a project reconcile together: one of them reads.
+                let lock = keys.read_lock(project_namespace);
+                let _reading = lock.lock().await;
+                if let Some(key) = keys.current(project_namespace, &resource_version, user) {
+                    return Ok(key);
+                }
+                if let Some(key) = self.read(project_namespace, user).await? {
+                    return Ok(key);
+                }
+            }
+            KnownSecret::Unknown => {
+                if let Some(key) = self.read(project_namespace, user).await? {
+                    return Ok(key);
+                }
+            }
+            KnownSecret::Absent => {}
         }
         let known_hosts = self.known_hosts(address).await?;
         let key = DeployKey::generate(
             &format!("shoot-flux deploy key for project {project}"),
             known_hosts,
         )?;
-        let secret = Secret {
+        let mut secret = Secret {
             metadata: ObjectMeta {
                 name: Some(SECRET_NAME.into()),
                 namespace: Some(project_namespace.into()),
@@ -141,13 +192,17 @@ impl Provisioner {
             ),
             ..Default::default()
         };
-        match self
-            .garden
-            .create_secret(project_namespace, &secret)
-            .await?
-        {
-            Created::Created => {
+        let created = self.garden.create_secret(project_namespace, &secret).await;
+        scrub(&mut secret);
+        match created? {
+            Created::Created { resource_version } => {
                 self.metrics.deploy_key_created();
+                self.garden.deploy_keys().keep(
+                    project_namespace,
+                    resource_version.as_deref(),
+                    &key,
+                    user,
+                );
                 tracing::info!(
                     namespace = project_namespace,
                     fingerprint = %key.fingerprint(),
@@ -158,7 +213,11 @@ impl Provisioner {
             }
             Created::LostRace(Some(winner)) => {
                 self.metrics.deploy_key_create_conflict();
-                let key = Self::parse(project_namespace, &winner)?;
+                let version = winner.metadata.resource_version.clone();
+                let key = Self::parse(project_namespace, *winner)?;
+                self.garden
+                    .deploy_keys()
+                    .keep(project_namespace, version.as_deref(), &key, user);
                 tracing::info!(
                     namespace = project_namespace,
                     fingerprint = %key.fingerprint(),

@@ -96,16 +96,10 @@ pub fn kustomization(namespace: &str, sync: &SyncConfig) -> Kustomization {
 
 /// The GitRepository's SSH secret: the project's deploy key and the host keys it may trust.
 pub fn source_secret(namespace: &str, key: &DeployKey) -> Value {
-    use base64::Engine;
     let data: serde_json::Map<String, Value> = key
-        .secret_data()
+        .secret_data_base64()
         .into_iter()
-        .map(|(k, v)| {
-            (
-                k,
-                Value::String(base64::engine::general_purpose::STANDARD.encode(v)),
-            )
-        })
+        .map(|(k, v)| (k, Value::String(v)))
         .collect();
     json!({
         "apiVersion": "v1",
