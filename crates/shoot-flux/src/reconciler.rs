@@ -17,6 +17,7 @@ use crate::gardener::types::{
     Extension, FINALIZER, OPERATION_ANNOTATION, extension_resource, is_ours_json,
 };
 use crate::metrics::Metrics;
+use crate::progress::{self, Step};
 use crate::syncstatus::Installed;
 
 #[derive(Debug, thiserror::Error)]
@@ -27,6 +28,9 @@ pub enum ReconcileError {
     Seed(#[from] kube::Error),
     #[error("Cluster {0} not found")]
     ClusterMissing(String),
+    /// The reconcile ran out of time; the Error status says what was pending.
+    #[error("{0}")]
+    Deadline(String),
 }
 
 impl ReconcileError {
@@ -35,6 +39,7 @@ impl ReconcileError {
             Self::Actuator(e) => e.label(),
             Self::Seed(_) => "seed",
             Self::ClusterMissing(_) => "cluster-missing",
+            Self::Deadline(_) => "timeout",
         }
     }
 
@@ -185,6 +190,10 @@ impl Reconciler {
 
     /// Adds our finalizer and removes a pending `reconcile` annotation: one patch.
     async fn ensure_finalizer(&self, ext: &Extension) -> Result<(), kube::Error> {
+        progress::step(
+            "adding the finalizer to the Extension in the seed",
+            progress::SEED,
+        );
         let remove_annotation = ext.operation_annotation() == Some("reconcile");
         if ext.finalizers.iter().any(|x| x == FINALIZER) && !remove_annotation {
             // The cached object has it; a concurrent removal of ours cannot happen (only we
@@ -234,6 +243,30 @@ impl Reconciler {
         {
             tracing::warn!(namespace = %ext.namespace, error = %e, "could not write the error status");
         }
+    }
+
+    /// Ends a reconcile that ran out of time (after `limit`, at step `pending`) with an Error
+    /// status that names the step, so that nothing is left Processing without an error. Runs
+    /// after the deadline, with the normal request timeout. Returns the error for the retry.
+    pub async fn report_deadline(
+        &self,
+        object: &DynamicObject,
+        limit: Duration,
+        pending: Option<&Step>,
+    ) -> ReconcileError {
+        let in_step = pending.map(|s| s.since.elapsed()).unwrap_or_default();
+        let (error, codes) = progress::deadline_error(limit, pending, in_step);
+        let json = serde_json::to_value(object).unwrap_or_default();
+        if let Ok(ext) = Extension::from_json(&json)
+            && ext.is_ours()
+        {
+            let op = operation::compute_operation_type(&ext);
+            tracing::warn!(namespace = %ext.namespace, operation = op.as_str(), %error, "reconcile ran out of time");
+            self.metrics.observe(op, limit, Some("timeout"));
+            self.report_error(&ext, op, failure_prefix(op), &error, &codes)
+                .await;
+        }
+        ReconcileError::Deadline(error)
     }
 
     /// Reconciles the Extension once, as the controller's watch cache has it (no read of the
@@ -291,6 +324,7 @@ impl Reconciler {
         ) {
             self.remove_annotation(&mut ext).await?;
         }
+        progress::step(format!("reading Cluster {namespace}"), progress::SEED);
         let cluster = match self.clusters.current(&self.seed, namespace).await {
             Ok(Some(cluster)) => cluster,
             Ok(None) => {
@@ -430,11 +464,13 @@ impl Reconciler {
         work: impl std::future::Future<Output = Result<(Option<Installed>, bool), ActuatorError>>,
     ) -> Result<(), ReconcileError> {
         if unrequested_success.is_none() {
+            progress::step("writing the Processing status", progress::SEED);
             self.patch_status(ext, &status::processing(op, &now()))
                 .await?;
         }
         match work.await {
             Ok((installed, wrote)) => {
+                progress::step("writing the Succeeded status", progress::SEED);
                 let patch = status::succeeded(
                     op,
                     ext.generation,
@@ -461,20 +497,23 @@ impl Reconciler {
                 Ok(())
             }
             Err(e) => {
-                let what = match op {
-                    OperationType::Create | OperationType::Reconcile => {
-                        "Error reconciling Extension"
-                    }
-                    OperationType::Delete => "Error deleting Extension",
-                    OperationType::Migrate => "Error migrating Extension",
-                    OperationType::Restore => "Error restoring Extension",
-                };
+                let what = failure_prefix(op);
                 tracing::warn!(namespace = %ext.namespace, operation = op.as_str(), error = %e, label = e.label(), "failed");
                 self.report_error(ext, op, what, &e.to_string(), &e.codes())
                     .await;
                 Err(e.into())
             }
         }
+    }
+}
+
+/// The head of the lastError description of a failed operation.
+fn failure_prefix(op: OperationType) -> &'static str {
+    match op {
+        OperationType::Create | OperationType::Reconcile => "Error reconciling Extension",
+        OperationType::Delete => "Error deleting Extension",
+        OperationType::Migrate => "Error migrating Extension",
+        OperationType::Restore => "Error restoring Extension",
     }
 }
 
