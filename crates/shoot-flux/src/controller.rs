@@ -24,7 +24,7 @@ use crate::gardener::operation::event_triggers;
 use crate::gardener::types::{Extension, OPERATION_ANNOTATION, extension_resource, is_ours_json};
 use crate::lease::Leadership;
 use crate::progress::Progress;
-use crate::reconciler::{Next, ReconcileError, Reconciler};
+use crate::reconciler::{Next, Previous, ReconcileError, Reconciler};
 use crate::server::Readiness;
 
 /// The Cluster as a typed resource, only so its metadata can be watched cheaply.
@@ -78,8 +78,13 @@ async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<Context>) -> Result<Action,
     let Some(obj) = ctx.store.get(&reference) else {
         return Ok(Action::await_change());
     };
+    // error_policy counted a failure of the attempt before (it runs before a waiting request).
+    let previous = match ctx.failures.lock() {
+        Ok(f) if f.contains_key(&key(&obj)) => Previous::Failed,
+        _ => Previous::Unremarkable,
+    };
     let progress = Progress::default();
-    let work = progress.track(ctx.reconciler.reconcile(&obj));
+    let work = progress.track(ctx.reconciler.reconcile(&obj, previous));
     let next = match tokio::time::timeout(ctx.timeout, work).await {
         Ok(result) => result?,
         // The Error status is written after the deadline, with the normal request timeout; the

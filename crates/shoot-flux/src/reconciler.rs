@@ -51,6 +51,16 @@ impl ReconcileError {
     }
 }
 
+/// What the controller knows of the object's previous reconcile in this process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Previous {
+    /// Nothing that matters for how the cached status is read.
+    Unremarkable,
+    /// It failed (and wrote an Error status, which the watch cache may not show yet, when a
+    /// request that waited meanwhile runs right after it).
+    Failed,
+}
+
 /// What the controller should do next with an object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Next {
@@ -271,7 +281,11 @@ impl Reconciler {
 
     /// Reconciles the Extension once, as the controller's watch cache has it (no read of the
     /// object unless metadata has to be written).
-    pub async fn reconcile(&self, object: &DynamicObject) -> Result<Next, ReconcileError> {
+    pub async fn reconcile(
+        &self,
+        object: &DynamicObject,
+        previous: Previous,
+    ) -> Result<Next, ReconcileError> {
         let namespace = object.metadata.namespace.as_deref().unwrap_or_default();
         let name = object.metadata.name.as_deref().unwrap_or_default();
         let json = serde_json::to_value(object).unwrap_or_default();
@@ -363,10 +377,8 @@ impl Reconciler {
         }
         // A reconcile nobody asked for (resync, a changed project ConfigMap or deploy key) of an
         // object that is Succeeded at its generation writes its status only if it changes.
-        let unrequested_success = (step == AnnotationStep::Proceed
-            && op == OperationType::Reconcile
-            && quiet_status(&ext))
-        .then_some(&json["status"]);
+        let unrequested_success =
+            writes_only_changes(step, op, &ext, previous).then_some(&json["status"]);
         let started = std::time::Instant::now();
         let result = self.dispatch(&ext, shoot, op, unrequested_success).await;
         self.metrics.observe(
@@ -517,6 +529,21 @@ fn failure_prefix(op: OperationType) -> &'static str {
     }
 }
 
+/// Whether a reconcile may skip Processing and write Succeeded only if it says something new:
+/// nobody asked for it, and the status is a quiet success. Not right after a failed attempt:
+/// the cached status may still be the success from before the Error this process wrote.
+fn writes_only_changes(
+    step: AnnotationStep,
+    op: OperationType,
+    ext: &Extension,
+    previous: Previous,
+) -> bool {
+    previous == Previous::Unremarkable
+        && step == AnnotationStep::Proceed
+        && op == OperationType::Reconcile
+        && quiet_status(ext)
+}
+
 /// The object's last operation is a Succeeded Create or Reconcile of its current generation,
 /// without an error.
 fn quiet_status(ext: &Extension) -> bool {
@@ -553,6 +580,50 @@ fn without_nulls(value: &Value) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_quiet_unrequested_reconcile_after_no_failure_skips_processing() {
+        let quiet: Extension = Extension::from_json(&json!({
+            "apiVersion": "extensions.gardener.cloud/v1alpha1", "kind": "Extension",
+            "metadata": {"name": "shoot-flux", "namespace": "shoot--p--s", "generation": 2},
+            "spec": {"type": "shoot-flux"},
+            "status": {"observedGeneration": 2, "lastOperation": {
+                "type": "Reconcile", "state": "Succeeded", "progress": 100,
+                "description": "Extension has been reconciled",
+                "lastUpdateTime": "2026-11-25T08:00:00Z"}}
+        }))
+        .unwrap();
+        let (proceed, reconcile) = (AnnotationStep::Proceed, OperationType::Reconcile);
+        assert!(writes_only_changes(
+            proceed,
+            reconcile,
+            &quiet,
+            Previous::Unremarkable
+        ));
+        // The attempt before failed: its Error may not be in the cache yet.
+        assert!(!writes_only_changes(
+            proceed,
+            reconcile,
+            &quiet,
+            Previous::Failed
+        ));
+        let mut failed = quiet.clone();
+        failed.status.last_operation.as_mut().unwrap().state = "Error".into();
+        assert!(!writes_only_changes(
+            proceed,
+            reconcile,
+            &failed,
+            Previous::Unremarkable
+        ));
+        let mut newer = quiet.clone();
+        newer.generation = 3;
+        assert!(!writes_only_changes(
+            proceed,
+            reconcile,
+            &newer,
+            Previous::Unremarkable
+        ));
+    }
 
     #[test]
     fn an_unchanged_success_says_nothing_new() {

@@ -115,6 +115,10 @@ fn start_replica(
         .arg("--leader-election=true")
         .arg(format!("--leader-election-namespace={NAMESPACE}"))
         .arg("--healthcheck-sync-period=1h")
+        // Shorter than the standby's wait for the Lease (at least the 3 s before the kill and the
+        // 13 s until the Lease expires), far longer than a reconcile here (below 1 s): a
+        // deadline that counted the wait would fail B's queued reconciles with Error statuses.
+        .arg("--reconcile-timeout=12s")
         .arg("--log-format=text");
     let process = Process::spawn(name, command, &dir.join(format!("{name}.log"))).unwrap();
     Replica {
