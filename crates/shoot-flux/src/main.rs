@@ -86,6 +86,19 @@ async fn shutdown_signal() {
     }
 }
 
+/// Runs `work` once this process leads; never, if it stops as a standby.
+fn spawn_when_leading(
+    leadership: &Leadership,
+    work: impl std::future::Future<Output = ()> + Send + 'static,
+) {
+    let leadership = leadership.clone();
+    tokio::spawn(async move {
+        if leadership.wait().await {
+            work.await;
+        }
+    });
+}
+
 /// The answer deadline of the CLI's requests (`deploy-key`, `status`).
 const CLI_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -414,12 +427,7 @@ async fn main() -> Result<()> {
             "shoot-flux".into(),
             Duration::from_secs(args.heartbeat_renew_interval_seconds.max(1)),
         );
-        let leadership = leadership.clone();
-        tokio::spawn(async move {
-            if leadership.wait().await {
-                heartbeat.await;
-            }
-        });
+        spawn_when_leading(&leadership, heartbeat);
     }
     let extension_cache = controller::extension_cache();
     let health_check = health::run(
@@ -431,14 +439,7 @@ async fn main() -> Result<()> {
         health_metrics,
         clusters.clone(),
     );
-    tokio::spawn({
-        let leadership = leadership.clone();
-        async move {
-            if leadership.wait().await {
-                health_check.await;
-            }
-        }
-    });
+    spawn_when_leading(&leadership, health_check);
     let poll = syncstatus::poll::run(
         seed.clone(),
         extension_cache.as_reader(),
@@ -451,14 +452,7 @@ async fn main() -> Result<()> {
         poll_metrics,
         clusters,
     );
-    tokio::spawn({
-        let leadership = leadership.clone();
-        async move {
-            if leadership.wait().await {
-                poll.await;
-            }
-        }
-    });
+    spawn_when_leading(&leadership, poll);
     let controllers = controller::run(
         seed,
         garden.map(|client| (client, garden_writers)),

@@ -204,7 +204,7 @@ async fn only_the_leader_writes_and_a_killed_leader_hands_over_within_30s() {
     )
     .await;
     let mut kubeconfigs = BTreeMap::new();
-    for replica in ["replica-a", "replica-b"] {
+    for replica in ["replica-a", "replica-b", "replica-c"] {
         kubeconfigs.insert(
             replica,
             (
@@ -305,6 +305,23 @@ async fn only_the_leader_writes_and_a_killed_leader_hands_over_within_30s() {
     let ready_s = started_b.elapsed().as_secs_f64();
     assert_eq!(b.probe("/healthz").await, 200);
     assert!(holder(&leases).await.unwrap().starts_with("replica-a"));
+    // A third replica, a standby too, is Ready and ends on SIGTERM by itself (a pod deleted
+    // during a rollout), not after the grace period's SIGKILL.
+    let (seed_c, garden_c) = &kubeconfigs["replica-c"];
+    let mut c = start_replica("replica-c", seed_c, garden_c, &config, bed.dir());
+    wait_for("the standby C to be Ready", Duration::from_secs(30), || {
+        let c = &c;
+        async move { Ok((c.probe("/readyz").await == 200).then_some(())) }
+    })
+    .await
+    .unwrap();
+    let terminated = Instant::now();
+    c.process.stop(Duration::from_secs(30));
+    let stop_s = terminated.elapsed().as_secs_f64();
+    assert!(
+        stop_s < 15.0,
+        "the standby took {stop_s:.1}s to end on SIGTERM"
+    );
     wait_for(
         "every Extension Succeeded",
         Duration::from_secs(90),
@@ -430,6 +447,11 @@ async fn only_the_leader_writes_and_a_killed_leader_hands_over_within_30s() {
     writes.extend(audit_writes(&garden.audit_log_path()));
     writes.sort_by_key(|w| w.at);
     let (user_a, user_b) = (user("replica-a"), user("replica-b"));
+    let by_c: Vec<&Write> = writes
+        .iter()
+        .filter(|w| w.user == user("replica-c"))
+        .collect();
+    assert!(by_c.is_empty(), "the standby C wrote: {by_c:?}");
     let by_a = writes.iter().filter(|w| w.user == user_a).count();
     let b_writes: Vec<&Write> = writes.iter().filter(|w| w.user == user_b).collect();
     let b_before_kill: Vec<&&Write> = b_writes.iter().filter(|w| w.at < killed_at).collect();
@@ -439,7 +461,10 @@ async fn only_the_leader_writes_and_a_killed_leader_hands_over_within_30s() {
         .filter(|w| w.user == user_a && w.at > killed_at)
         .count();
     let lease_s_rounded = (lease_s * 10.0).round() / 10.0;
-    println!("the standby B was Ready {ready_s:.1}s after its start, while A led");
+    println!(
+        "the standby B was Ready {ready_s:.1}s after its start, while A led; the standby C ended \
+         {stop_s:.1}s after SIGTERM"
+    );
     println!(
         "leader A made {by_a} writes; follower B made {} writes before the kill; B's first write: \
          {b_first}; B holds the Lease {lease_s_rounded:.1}s after the kill ({new_holder}) and had \
