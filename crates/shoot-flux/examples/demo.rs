@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
 use kube::api::{Api, Patch, PatchParams};
 use serde_json::json;
@@ -106,7 +107,7 @@ async fn main() -> Result<()> {
     shoot.start_node_simulator()?;
     p.done(&format!("shoot {}", shoot.api().url()));
 
-    p.begin("starting gardener-extension-shoot-flux");
+    p.begin("starting gardener-extension-shoot-flux: two replicas with leader election, as the chart runs them");
     let config = bed.dir().join("demo-operator-config.yaml");
     std::fs::write(
         &config,
@@ -115,28 +116,75 @@ async fn main() -> Result<()> {
             releases.base_url()
         ),
     )?;
-    let (metrics, health) = (free_port()?, free_port()?);
-    let mut command = Command::new(extension_binary()?);
-    command
-        .env("KUBECONFIG", bed.seed().kubeconfig_path())
-        .env("GARDEN_KUBECONFIG", bed.garden().kubeconfig_path())
-        .arg(format!("--config={}", config.display()))
-        .arg(format!("--metrics-bind-address=127.0.0.1:{metrics}"))
-        .arg(format!("--health-bind-address=127.0.0.1:{health}"))
-        // The demo shows the sync status within seconds (30s in a landscape).
-        .arg("--healthcheck-sync-period=3s");
-    let log = bed.dir().join("shoot-flux.log");
-    let mut extension = Process::spawn("shoot-flux", command, &log)?;
-    wait_for("the extension to be ready", Duration::from_secs(30), || {
-        let running = extension.ensure_running();
-        async move {
-            running?;
-            let r = testbed::plainhttp::get(&format!("http://127.0.0.1:{health}/readyz")).await?;
-            Ok((r.status == 200).then_some(()))
+    let seed = bed.seed().client().await?;
+    let release_ns: Namespace =
+        serde_json::from_value(json!({"metadata": {"name": "extension-shoot-flux"}}))?;
+    Api::<Namespace>::all(seed.clone())
+        .patch(
+            "extension-shoot-flux",
+            &PatchParams::apply("demo"),
+            &Patch::Apply(&release_ns),
+        )
+        .await?;
+    let mut replicas = Vec::new();
+    for name in ["shoot-flux", "shoot-flux-standby"] {
+        let (metrics, health) = (free_port()?, free_port()?);
+        let mut command = Command::new(extension_binary()?);
+        command
+            .env("KUBECONFIG", bed.seed().kubeconfig_path())
+            .env("GARDEN_KUBECONFIG", bed.garden().kubeconfig_path())
+            .env("POD_NAME", name)
+            .arg(format!("--config={}", config.display()))
+            .arg(format!("--metrics-bind-address=127.0.0.1:{metrics}"))
+            .arg(format!("--health-bind-address=127.0.0.1:{health}"))
+            .arg("--leader-election=true")
+            .arg("--leader-election-namespace=extension-shoot-flux")
+            // The demo shows the sync status within seconds (30s in a landscape).
+            .arg("--healthcheck-sync-period=3s");
+        let log = bed.dir().join(format!("{name}.log"));
+        let mut process = Process::spawn(name, command, &log)?;
+        // Both are Ready, the standby too: a rolling update of the chart's two replicas
+        // completes.
+        wait_for(
+            &format!("{name} to be ready"),
+            Duration::from_secs(30),
+            || {
+                let running = process.ensure_running();
+                async move {
+                    running?;
+                    let r = testbed::plainhttp::get(&format!("http://127.0.0.1:{health}/readyz"))
+                        .await?;
+                    Ok((r.status == 200).then_some(()))
+                }
+            },
+        )
+        .await?;
+        if replicas.is_empty() {
+            // The first one leads before the second starts.
+            let leases: Api<Lease> = Api::namespaced(seed.clone(), "extension-shoot-flux");
+            let identity = format!("{name}-{}", process.pid());
+            wait_for(
+                "the first replica to lead",
+                Duration::from_secs(30),
+                || async {
+                    let holder = leases
+                        .get_opt("gardener-extension-shoot-flux-leader-election")
+                        .await?
+                        .and_then(|l| l.spec)
+                        .and_then(|s| s.holder_identity);
+                    Ok((holder.as_deref() == Some(identity.as_str())).then_some(()))
+                },
+            )
+            .await?;
         }
-    })
-    .await?;
-    p.done(&format!("log {}", log.display()));
+        replicas.push((process, log));
+    }
+    let (extension, log) = replicas.remove(0);
+    p.done(&format!(
+        "both replicas Ready (the first leads, the second stands by); logs {} and {}",
+        log.display(),
+        replicas[0].1.display()
+    ));
 
     p.begin("operator: project ConfigMap flux-config in the garden (namespace garden-demo)");
     let garden = bed.garden().client().await?;
@@ -171,7 +219,6 @@ async fn main() -> Result<()> {
 
     p.begin("gardenlet: Extension shoot-flux in the shoot namespace");
     let created = Instant::now();
-    let seed = bed.seed().client().await?;
     gardenlet::apply_extension(&seed, &spec).await?;
     let extensions = dynamic_api(
         &seed,

@@ -13,8 +13,9 @@ use serde_json::{Value, json};
 
 use crate::api::v1alpha1::{self, DeletionPolicy, ManagementMode};
 use crate::config::errors::FieldErrors;
-use crate::config::operator::OperatorConfig;
+use crate::config::operator::{ManifestSource, OperatorConfig};
 use crate::config::project::RepositoryType;
+use crate::config::version::VersionRequest;
 use crate::config::{self, EffectiveConfig, Sync, project};
 use crate::deploykey::SshAddress;
 use crate::deploykey::provision::{DeployKeyError, Provisioner};
@@ -28,6 +29,7 @@ use crate::managedresource::{
     self, ACCESS_NAME, CONFIG_NAME, DesiredManagedResource, INSTALL_NAME, OWNER_LABEL,
 };
 use crate::metrics::Metrics;
+use crate::progress::{self, EXTERNAL, SEED};
 use crate::render::{self, Inputs, SecretPayload};
 use crate::shootaccess;
 use crate::syncstatus::{DeployKeyRef, Installed, PROVIDER_STATUS_KIND};
@@ -175,6 +177,14 @@ impl Actuator {
         }
         // The shoot's own layer is validated first: it needs no request.
         let shoot_layer = v1alpha1::decode(ext.spec.provider_config.as_ref(), &shoot.resources)?;
+        progress::step(
+            format!(
+                "reading the {} ConfigMap of project {} from the garden",
+                project::CONFIGMAP_NAME,
+                shoot.project
+            ),
+            EXTERNAL,
+        );
         let project = match self.garden.project_config(&shoot.project_namespace).await {
             Ok(Some(data)) => Some(project::parse(&data)?),
             Ok(None) | Err(GardenError::NotConfigured) => None,
@@ -187,6 +197,15 @@ impl Actuator {
             shoot,
             stackit_bootstrapped(ext),
         )?;
+        if effective.flux_version == VersionRequest::Latest {
+            progress::step(
+                format!(
+                    "resolving the latest Flux release at {}",
+                    source_text(&self.operator.flux.manifests)
+                ),
+                EXTERNAL,
+            );
+        }
         let version = self.manifests.resolve(&effective.flux_version).await?;
         effective.check_version(&version)?;
         let field = effective.flux_version_field;
@@ -197,6 +216,13 @@ impl Actuator {
             components_extra: effective.components_extra.clone(),
             ignore_updates: effective.management == ManagementMode::Bootstrap,
         };
+        progress::step(
+            format!(
+                "fetching the install manifests of Flux {version} from {}",
+                source_text(&self.operator.flux.manifests)
+            ),
+            EXTERNAL,
+        );
         let bundle = match self.manifests.install_bundle(&version, &options).await {
             Err(ManifestError::NotFound { version, location }) => {
                 return Err(ActuatorError::Configuration(format!(
@@ -214,6 +240,15 @@ impl Actuator {
                         sync.url
                     ))
                 })?;
+                progress::step(
+                    format!(
+                        "providing the deploy key of project {} (garden Secret {}/{})",
+                        shoot.project,
+                        shoot.project_namespace,
+                        crate::deploykey::SECRET_NAME
+                    ),
+                    EXTERNAL,
+                );
                 Some(
                     self.deploy_keys
                         .ensure(
@@ -245,6 +280,7 @@ impl Actuator {
         // first (AlreadyExists falls back to read and update).
         let fresh = ext.status.last_operation.is_none();
         // Install first: the config objects need Flux's CRDs.
+<<<<<<< HEAD
         let install = self.apply(&desired.install, fresh).await?;
         let config = self.apply(&desired.config, fresh).await?;
         let access = self.apply(&desired.access, fresh).await?;
@@ -258,6 +294,19 @@ impl Actuator {
         {
             self.remove_predecessor_secrets(&ext.namespace).await?;
         }
+=======
+        let mut wrote = self.apply(&desired.install, fresh).await?;
+        wrote |= self.apply(&desired.config, fresh).await?;
+        wrote |= self.apply(&desired.access, fresh).await?;
+        progress::step(
+            format!(
+                "writing Secret {}/{} in the seed",
+                ext.namespace,
+                shootaccess::SECRET_NAME
+            ),
+            SEED,
+        );
+>>>>>>> i15-b-replicas
         shootaccess::ensure_secret(&self.seed, &ext.namespace, fresh).await?;
         let key = deploy_key.as_ref().map(|k| DeployKeyRef {
             project: shoot.project.clone(),
@@ -283,6 +332,10 @@ impl Actuator {
             if out.contains_key(&copy.seed_name) {
                 continue;
             }
+            progress::step(
+                format!("reading Secret {namespace}/{} in the seed", copy.seed_name),
+                SEED,
+            );
             if let Some(secret) = secrets.get_opt(&copy.seed_name).await? {
                 let data = secret
                     .data
@@ -323,6 +376,13 @@ impl Actuator {
         let namespace = desired.managed_resource["metadata"]["namespace"]
             .as_str()
             .unwrap_or_default();
+        progress::step(
+            format!(
+                "writing ManagedResource {namespace}/{} in the seed",
+                desired.name
+            ),
+            SEED,
+        );
         let mrs = mr_api(&self.seed, namespace);
         let existing = if fresh {
             None
@@ -511,6 +571,10 @@ impl Actuator {
         keep_objects: bool,
         wait: bool,
     ) -> Result<(), ActuatorError> {
+        progress::step(
+            format!("deleting ManagedResource {namespace}/{name} in the seed"),
+            SEED,
+        );
         let mrs = mr_api(&self.seed, namespace);
         let Some(existing) = mrs.get_opt(name).await? else {
             return Ok(());
@@ -533,6 +597,12 @@ impl Actuator {
         if !wait {
             return Ok(());
         }
+        progress::step(
+            format!(
+                "waiting for GRM to delete the shoot objects of ManagedResource {namespace}/{name}"
+            ),
+            SEED,
+        );
         let started = Instant::now();
         while started.elapsed() < DELETE_WAIT {
             if mrs.get_opt(name).await?.is_none() {
@@ -551,6 +621,10 @@ impl Actuator {
     }
 
     async fn delete_secrets(&self, namespace: &str) -> Result<(), ActuatorError> {
+        progress::step(
+            format!("deleting the ManagedResource Secrets in {namespace} in the seed"),
+            SEED,
+        );
         let secrets: Api<Secret> = Api::namespaced(self.seed.clone(), namespace);
         for name in [CONFIG_NAME, INSTALL_NAME, ACCESS_NAME] {
             let list = secrets
@@ -612,6 +686,14 @@ fn deletion_policy(ext: &Extension, shoot: &ShootFacts) -> DeletionPolicy {
             tracing::warn!(namespace = %ext.namespace, error = %e, "providerConfig is invalid; deleting with policy Orphan");
             DeletionPolicy::Orphan
         }
+    }
+}
+
+/// Where the Flux manifests come from, for the progress notes.
+fn source_text(source: &ManifestSource) -> String {
+    match source {
+        ManifestSource::BaseUrl(url) => url.clone(),
+        ManifestSource::Directory(dir) => format!("directory {dir}"),
     }
 }
 

@@ -8,6 +8,10 @@ use clap::Parser;
 use crate::deploykey::{DeployKey, SECRET_NAME, fingerprint};
 use crate::gardener::shoot::{conventional_namespace, is_name, is_project_namespace};
 
+/// The default of `--reconcile-timeout`: 30 s under Gardener's default reconcileTimeout of 3m
+/// for an Extension, for gardenlet to see the Error before it stops waiting.
+pub const DEFAULT_RECONCILE_TIMEOUT: &str = "2m30s";
+
 #[derive(Debug, Clone, Parser)]
 #[command(
     name = "gardener-extension-shoot-flux",
@@ -42,6 +46,12 @@ pub struct Args {
     /// How often every Extension is reconciled even without a change (e.g. 1h, 30m).
     #[arg(long, default_value = "1h")]
     pub resync_period: String,
+    /// How long one reconcile may take (e.g. 2m30s). When it runs out, the Extension gets an
+    /// Error status naming the step still pending, and is retried with backoff. Keep it below
+    /// the ControllerRegistration's reconcileTimeout (Gardener's default: 3m), so that the
+    /// status says why before gardenlet gives up waiting.
+    #[arg(long, env = "RECONCILE_TIMEOUT", default_value = DEFAULT_RECONCILE_TIMEOUT)]
+    pub reconcile_timeout: String,
     #[arg(long, default_value = "0.0.0.0:8080", value_parser = parse_addr)]
     pub metrics_bind_address: SocketAddr,
     #[arg(long, default_value = "0.0.0.0:8081", value_parser = parse_addr)]
@@ -262,7 +272,18 @@ mod tests {
         assert!(namespace_of(&["x", "deploy-key", "--project", ""]).is_err());
         let args = Args::try_parse_from(["x", "--resync-period", "5m"]).unwrap();
         assert!(args.command.is_none());
+        assert_eq!(args.reconcile_timeout, "2m30s");
+        let args = Args::try_parse_from(["x", "--reconcile-timeout", "20s"]).unwrap();
+        assert_eq!(args.reconcile_timeout, "20s");
         assert!(Args::try_parse_from(["x", "deploy-key"]).is_err());
+    }
+
+    #[test]
+    fn the_default_reconcile_timeout_ends_before_gardeners() {
+        let default = crate::config::operator::parse_duration(DEFAULT_RECONCILE_TIMEOUT).unwrap();
+        // Gardener's reconcileTimeout for an Extension when the registration sets none.
+        let gardener = std::time::Duration::from_secs(180);
+        assert!(default + std::time::Duration::from_secs(30) <= gardener);
     }
 
     #[test]

@@ -23,7 +23,9 @@ use crate::garden::GardenCacheWriters;
 use crate::gardener::operation::event_triggers;
 use crate::gardener::shoot::ClusterCache;
 use crate::gardener::types::{Extension, OPERATION_ANNOTATION, extension_resource, is_ours_json};
-use crate::reconciler::{Next, ReconcileError, Reconciler};
+use crate::lease::Leadership;
+use crate::progress::Progress;
+use crate::reconciler::{Next, Previous, ReconcileError, Reconciler};
 use crate::server::Readiness;
 
 /// The Cluster as a typed resource, only so its metadata can be watched cheaply.
@@ -44,13 +46,18 @@ pub struct Options {
     pub ignore_operation_annotation: bool,
     pub max_concurrent_reconciles: u16,
     pub resync: Duration,
+    /// How long one reconcile may take, not counting the wait for leadership.
     pub reconcile_timeout: Duration,
+    /// Reconciles wait for it: a standby watches and queues, the leader works.
+    pub leadership: Leadership,
 }
 
 struct Context {
     reconciler: Arc<Reconciler>,
     failures: Mutex<HashMap<String, u32>>,
     timeout: Duration,
+    leadership: Leadership,
+    store: Store<DynamicObject>,
 }
 
 fn key(obj: &DynamicObject) -> String {
@@ -62,13 +69,33 @@ fn key(obj: &DynamicObject) -> String {
 }
 
 async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
-    let namespace = obj.metadata.namespace.clone().unwrap_or_default();
-    let work = ctx.reconciler.reconcile(&obj);
+    // On a standby the object waits here (the scheduler keeps one entry per object meanwhile);
+    // a standby that shuts down first leaves it alone.
+    if !ctx.leadership.wait().await {
+        return Ok(Action::await_change());
+    }
+    // The object as the cache has it now: the wait for leadership may have been long.
+    let reference = ObjectRef::from_obj_with(obj.as_ref(), extension_resource());
+    let Some(obj) = ctx.store.get(&reference) else {
+        return Ok(Action::await_change());
+    };
+    // error_policy counted a failure of the attempt before (it runs before a waiting request).
+    let previous = match ctx.failures.lock() {
+        Ok(f) if f.contains_key(&key(&obj)) => Previous::Failed,
+        _ => Previous::Unremarkable,
+    };
+    let progress = Progress::default();
+    let work = progress.track(ctx.reconciler.reconcile(&obj, previous));
     let next = match tokio::time::timeout(ctx.timeout, work).await {
         Ok(result) => result?,
+        // The Error status is written after the deadline, with the normal request timeout; the
+        // object is retried with backoff.
         Err(_) => {
-            tracing::warn!(%namespace, "reconcile exceeded {:?}; it will be retried", ctx.timeout);
-            return Ok(Action::requeue(Duration::from_secs(5)));
+            let pending = progress.current();
+            return Err(ctx
+                .reconciler
+                .report_deadline(&obj, ctx.timeout, pending.as_ref())
+                .await);
         }
     };
     if let Ok(mut f) = ctx.failures.lock() {
@@ -95,7 +122,10 @@ fn fingerprint(object: &serde_json::Value) -> String {
 fn error_policy(obj: Arc<DynamicObject>, error: &ReconcileError, ctx: Arc<Context>) -> Action {
     // The actuator's errors are logged (and written to the status) where they happen; the others
     // (a denied or failed read of the Extension or Cluster, a status write) are only seen here.
-    if !matches!(error, ReconcileError::Actuator(_)) {
+    if !matches!(
+        error,
+        ReconcileError::Actuator(_) | ReconcileError::Deadline(_)
+    ) {
         tracing::warn!(object = %key(&obj), error = %error, label = error.label(), "reconcile failed");
     }
     if let Some(after) = error.requeue_after() {
@@ -309,6 +339,8 @@ pub async fn run(
         reconciler,
         failures: Mutex::new(HashMap::new()),
         timeout: options.reconcile_timeout,
+        leadership: options.leadership.clone(),
+        store: store.clone(),
     });
     controller
         .shutdown_on_signal()

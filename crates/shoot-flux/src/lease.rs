@@ -245,6 +245,75 @@ impl LeaderElection {
     }
 }
 
+/// What this process may do. Every replica watches and keeps its caches (so a standby is Ready
+/// and takes over with them warm); only the leader reconciles, checks health, polls the sync
+/// status and renews the heartbeat, and those wait here until it leads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Waiting for the leader Lease.
+    Standby,
+    /// Holds the Lease (or runs without leader election).
+    Leader,
+    /// Shutting down before it ever led: the waiters give up.
+    Stopping,
+}
+
+/// The role of this process, shared by everything that writes.
+#[derive(Debug, Clone)]
+pub struct Leadership(std::sync::Arc<tokio::sync::watch::Sender<Role>>);
+
+impl Leadership {
+    /// A replica that still has to win the leader Lease.
+    pub fn standby() -> Self {
+        Self(std::sync::Arc::new(tokio::sync::watch::Sender::new(
+            Role::Standby,
+        )))
+    }
+
+    /// A process without leader election: it leads from the start.
+    pub fn leader() -> Self {
+        Self(std::sync::Arc::new(tokio::sync::watch::Sender::new(
+            Role::Leader,
+        )))
+    }
+
+    /// Called once the Lease is won. Losing it again ends the process, so there is no way back.
+    pub fn lead(&self) {
+        self.0.send_if_modified(|role| {
+            let changed = *role == Role::Standby;
+            if changed {
+                *role = Role::Leader;
+            }
+            changed
+        });
+    }
+
+    /// A standby that shuts down releases its waiters; a leader finishes what it started.
+    pub fn stop(&self) {
+        self.0.send_if_modified(|role| {
+            let changed = *role == Role::Standby;
+            if changed {
+                *role = Role::Stopping;
+            }
+            changed
+        });
+    }
+
+    pub fn role(&self) -> Role {
+        *self.0.borrow()
+    }
+
+    /// Returns true once this process leads, false if it stops before.
+    pub async fn wait(&self) -> bool {
+        let mut receiver = self.0.subscribe();
+        match receiver.wait_for(|role| *role != Role::Standby).await {
+            Ok(role) => *role == Role::Leader,
+            // The sender lives in `self`: it cannot be gone while this waits.
+            Err(_) => false,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -284,5 +353,33 @@ mod tests {
         assert!(expired(&lease("a", renewed, 15), now));
         let renewed = now - k8s_openapi::jiff::SignedDuration::from_millis(14_500);
         assert!(!expired(&lease("a", renewed, 15), now));
+    }
+
+    #[tokio::test]
+    async fn waiters_start_when_the_lease_is_won_and_give_up_on_stop() {
+        let leadership = Leadership::standby();
+        let waiting = tokio::spawn({
+            let leadership = leadership.clone();
+            async move { leadership.wait().await }
+        });
+        tokio::task::yield_now().await;
+        assert!(!waiting.is_finished());
+        leadership.lead();
+        assert!(waiting.await.unwrap());
+        // A leader stays one: stop() is for a standby that shuts down.
+        leadership.stop();
+        assert_eq!(leadership.role(), Role::Leader);
+        assert!(leadership.wait().await);
+        assert!(Leadership::leader().wait().await);
+
+        let standby = Leadership::standby();
+        let waiting = tokio::spawn({
+            let standby = standby.clone();
+            async move { standby.wait().await }
+        });
+        standby.stop();
+        assert!(!waiting.await.unwrap());
+        standby.lead();
+        assert_eq!(standby.role(), Role::Stopping);
     }
 }

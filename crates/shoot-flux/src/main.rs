@@ -15,7 +15,7 @@ use shoot_flux::flux::manifests::ManifestStore;
 use shoot_flux::garden::{Garden, GardenCache};
 use shoot_flux::gardener::shoot::ClusterCache;
 use shoot_flux::gardener::types::extension_resource;
-use shoot_flux::lease::{self, LeaderElection};
+use shoot_flux::lease::{self, LeaderElection, Leadership};
 use shoot_flux::metrics::Metrics;
 use shoot_flux::reconciler::Reconciler;
 use shoot_flux::render_command::{self, RenderInput};
@@ -68,6 +68,35 @@ async fn gardenlet_garden_client(
         kubeclient::Pool::SHARED,
         request_timeout,
     )?)
+}
+
+/// SIGTERM or Ctrl-C (the controller shuts down gracefully on the same signals).
+async fn shutdown_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = terminate => {}
+    }
+}
+
+/// Runs `work` once this process leads; never, if it stops as a standby.
+fn spawn_when_leading(
+    leadership: &Leadership,
+    work: impl std::future::Future<Output = ()> + Send + 'static,
+) {
+    let leadership = leadership.clone();
+    tokio::spawn(async move {
+        if leadership.wait().await {
+            work.await;
+        }
+    });
 }
 
 /// The answer deadline of the CLI's requests (`deploy-key`, `status`).
@@ -330,6 +359,14 @@ async fn main() -> Result<()> {
                 args.healthcheck_sync_period
             )
         })?;
+    let reconcile_timeout = parse_duration(&args.reconcile_timeout)
+        .filter(|d| !d.is_zero())
+        .with_context(|| {
+            format!(
+                "--reconcile-timeout {:?} is not a duration like 2m30s",
+                args.reconcile_timeout
+            )
+        })?;
     let identity = format!(
         "{}-{}",
         std::env::var("POD_NAME")
@@ -362,34 +399,46 @@ async fn main() -> Result<()> {
         timing
             .validate()
             .map_err(|e| anyhow::anyhow!("leader election: {e}"))?;
-        let election = LeaderElection::new(
+        tracing::info!(lease = %args.leader_election_id, %namespace, %identity, "watching as a standby until this process leads");
+        Some(LeaderElection::new(
             seed.clone(),
             &namespace,
             &args.leader_election_id,
             &identity,
             timing,
-        );
-        tracing::info!(lease = %args.leader_election_id, %namespace, %identity, "waiting for leadership");
-        election.acquire().await;
-        tracing::info!("became leader");
-        Some(election)
+        ))
     } else {
         None
     };
+    // Every replica watches from the start and is Ready once the Extension cache has listed;
+    // whatever writes waits for leadership.
+    let leadership = if election.is_some() {
+        Leadership::standby()
+    } else {
+        Leadership::leader()
+    };
+    tokio::spawn({
+        let leadership = leadership.clone();
+        async move {
+            shutdown_signal().await;
+            leadership.stop();
+        }
+    });
     if let Some(namespace) = args
         .heartbeat_namespace
         .clone()
         .or(args.leader_election_namespace.clone())
     {
-        tokio::spawn(lease::heartbeat(
+        let heartbeat = lease::heartbeat(
             seed.clone(),
             namespace,
             "shoot-flux".into(),
             Duration::from_secs(args.heartbeat_renew_interval_seconds.max(1)),
-        ));
+        );
+        spawn_when_leading(&leadership, heartbeat);
     }
     let extension_cache = controller::extension_cache();
-    tokio::spawn(health::run(
+    let health_check = health::run(
         seed.clone(),
         extension_cache.as_reader(),
         ready.clone(),
@@ -397,8 +446,9 @@ async fn main() -> Result<()> {
         sync_status.fail_health_check,
         health_metrics,
         clusters.clone(),
-    ));
-    tokio::spawn(syncstatus::poll::run(
+    );
+    spawn_when_leading(&leadership, health_check);
+    let poll = syncstatus::poll::run(
         seed.clone(),
         extension_cache.as_reader(),
         ready.clone(),
@@ -409,7 +459,8 @@ async fn main() -> Result<()> {
         },
         poll_metrics,
         clusters,
-    ));
+    );
+    spawn_when_leading(&leadership, poll);
     let controllers = controller::run(
         seed,
         garden.map(|client| (client, garden_writers)),
@@ -418,16 +469,23 @@ async fn main() -> Result<()> {
             ignore_operation_annotation: args.ignore_operation_annotation,
             max_concurrent_reconciles: args.lifecycle_max_concurrent_reconciles,
             resync,
-            reconcile_timeout: Duration::from_secs(180),
+            reconcile_timeout,
+            leadership: leadership.clone(),
         },
         ready,
         extension_cache,
     );
     match election {
         Some(election) => {
+            let lead = async {
+                election.acquire().await;
+                tracing::info!("became leader");
+                leadership.lead();
+                election.hold().await;
+            };
             tokio::select! {
                 () = controllers => {}
-                () = election.hold() => {
+                () = lead => {
                     tracing::error!("lost leadership; exiting so that only the leader writes");
                     std::process::exit(1);
                 }

@@ -17,6 +17,7 @@ use crate::gardener::types::{
     Extension, FINALIZER, OPERATION_ANNOTATION, extension_resource, is_ours_json,
 };
 use crate::metrics::Metrics;
+use crate::progress::{self, Step};
 use crate::syncstatus::Installed;
 
 #[derive(Debug, thiserror::Error)]
@@ -27,6 +28,9 @@ pub enum ReconcileError {
     Seed(#[from] kube::Error),
     #[error("Cluster {0} not found")]
     ClusterMissing(String),
+    /// The reconcile ran out of time; the Error status says what was pending.
+    #[error("{0}")]
+    Deadline(String),
 }
 
 impl ReconcileError {
@@ -35,6 +39,7 @@ impl ReconcileError {
             Self::Actuator(e) => e.label(),
             Self::Seed(_) => "seed",
             Self::ClusterMissing(_) => "cluster-missing",
+            Self::Deadline(_) => "timeout",
         }
     }
 
@@ -44,6 +49,16 @@ impl ReconcileError {
             _ => None,
         }
     }
+}
+
+/// What the controller knows of the object's previous reconcile in this process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Previous {
+    /// Nothing that matters for how the cached status is read.
+    Unremarkable,
+    /// It failed (and wrote an Error status, which the watch cache may not show yet, when a
+    /// request that waited meanwhile runs right after it).
+    Failed,
 }
 
 /// What the controller should do next with an object.
@@ -185,6 +200,10 @@ impl Reconciler {
 
     /// Adds our finalizer and removes a pending `reconcile` annotation: one patch.
     async fn ensure_finalizer(&self, ext: &Extension) -> Result<(), kube::Error> {
+        progress::step(
+            "adding the finalizer to the Extension in the seed",
+            progress::SEED,
+        );
         let remove_annotation = ext.operation_annotation() == Some("reconcile");
         if ext.finalizers.iter().any(|x| x == FINALIZER) && !remove_annotation {
             // The cached object has it; a concurrent removal of ours cannot happen (only we
@@ -236,9 +255,37 @@ impl Reconciler {
         }
     }
 
+    /// Ends a reconcile that ran out of time (after `limit`, at step `pending`) with an Error
+    /// status that names the step, so that nothing is left Processing without an error. Runs
+    /// after the deadline, with the normal request timeout. Returns the error for the retry.
+    pub async fn report_deadline(
+        &self,
+        object: &DynamicObject,
+        limit: Duration,
+        pending: Option<&Step>,
+    ) -> ReconcileError {
+        let in_step = pending.map(|s| s.since.elapsed()).unwrap_or_default();
+        let (error, codes) = progress::deadline_error(limit, pending, in_step);
+        let json = serde_json::to_value(object).unwrap_or_default();
+        if let Ok(ext) = Extension::from_json(&json)
+            && ext.is_ours()
+        {
+            let op = operation::compute_operation_type(&ext);
+            tracing::warn!(namespace = %ext.namespace, operation = op.as_str(), %error, "reconcile ran out of time");
+            self.metrics.observe(op, limit, Some("timeout"));
+            self.report_error(&ext, op, failure_prefix(op), &error, &codes)
+                .await;
+        }
+        ReconcileError::Deadline(error)
+    }
+
     /// Reconciles the Extension once, as the controller's watch cache has it (no read of the
     /// object unless metadata has to be written).
-    pub async fn reconcile(&self, object: &DynamicObject) -> Result<Next, ReconcileError> {
+    pub async fn reconcile(
+        &self,
+        object: &DynamicObject,
+        previous: Previous,
+    ) -> Result<Next, ReconcileError> {
         let namespace = object.metadata.namespace.as_deref().unwrap_or_default();
         let name = object.metadata.name.as_deref().unwrap_or_default();
         let json = serde_json::to_value(object).unwrap_or_default();
@@ -291,6 +338,7 @@ impl Reconciler {
         ) {
             self.remove_annotation(&mut ext).await?;
         }
+        progress::step(format!("reading Cluster {namespace}"), progress::SEED);
         let cluster = match self.clusters.current(&self.seed, namespace).await {
             Ok(Some(cluster)) => cluster,
             Ok(None) => {
@@ -329,10 +377,8 @@ impl Reconciler {
         }
         // A reconcile nobody asked for (resync, a changed project ConfigMap or deploy key) of an
         // object that is Succeeded at its generation writes its status only if it changes.
-        let unrequested_success = (step == AnnotationStep::Proceed
-            && op == OperationType::Reconcile
-            && quiet_status(&ext))
-        .then_some(&json["status"]);
+        let unrequested_success =
+            writes_only_changes(step, op, &ext, previous).then_some(&json["status"]);
         let started = std::time::Instant::now();
         let result = self.dispatch(&ext, shoot, op, unrequested_success).await;
         self.metrics.observe(
@@ -430,11 +476,13 @@ impl Reconciler {
         work: impl std::future::Future<Output = Result<(Option<Installed>, bool), ActuatorError>>,
     ) -> Result<(), ReconcileError> {
         if unrequested_success.is_none() {
+            progress::step("writing the Processing status", progress::SEED);
             self.patch_status(ext, &status::processing(op, &now()))
                 .await?;
         }
         match work.await {
             Ok((installed, wrote)) => {
+                progress::step("writing the Succeeded status", progress::SEED);
                 let patch = status::succeeded(
                     op,
                     ext.generation,
@@ -461,14 +509,7 @@ impl Reconciler {
                 Ok(())
             }
             Err(e) => {
-                let what = match op {
-                    OperationType::Create | OperationType::Reconcile => {
-                        "Error reconciling Extension"
-                    }
-                    OperationType::Delete => "Error deleting Extension",
-                    OperationType::Migrate => "Error migrating Extension",
-                    OperationType::Restore => "Error restoring Extension",
-                };
+                let what = failure_prefix(op);
                 tracing::warn!(namespace = %ext.namespace, operation = op.as_str(), error = %e, label = e.label(), "failed");
                 self.report_error(ext, op, what, &e.to_string(), &e.codes())
                     .await;
@@ -476,6 +517,31 @@ impl Reconciler {
             }
         }
     }
+}
+
+/// The head of the lastError description of a failed operation.
+fn failure_prefix(op: OperationType) -> &'static str {
+    match op {
+        OperationType::Create | OperationType::Reconcile => "Error reconciling Extension",
+        OperationType::Delete => "Error deleting Extension",
+        OperationType::Migrate => "Error migrating Extension",
+        OperationType::Restore => "Error restoring Extension",
+    }
+}
+
+/// Whether a reconcile may skip Processing and write Succeeded only if it says something new:
+/// nobody asked for it, and the status is a quiet success. Not right after a failed attempt:
+/// the cached status may still be the success from before the Error this process wrote.
+fn writes_only_changes(
+    step: AnnotationStep,
+    op: OperationType,
+    ext: &Extension,
+    previous: Previous,
+) -> bool {
+    previous == Previous::Unremarkable
+        && step == AnnotationStep::Proceed
+        && op == OperationType::Reconcile
+        && quiet_status(ext)
 }
 
 /// The object's last operation is a Succeeded Create or Reconcile of its current generation,
@@ -514,6 +580,50 @@ fn without_nulls(value: &Value) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_quiet_unrequested_reconcile_after_no_failure_skips_processing() {
+        let quiet: Extension = Extension::from_json(&json!({
+            "apiVersion": "extensions.gardener.cloud/v1alpha1", "kind": "Extension",
+            "metadata": {"name": "shoot-flux", "namespace": "shoot--p--s", "generation": 2},
+            "spec": {"type": "shoot-flux"},
+            "status": {"observedGeneration": 2, "lastOperation": {
+                "type": "Reconcile", "state": "Succeeded", "progress": 100,
+                "description": "Extension has been reconciled",
+                "lastUpdateTime": "2026-11-25T08:00:00Z"}}
+        }))
+        .unwrap();
+        let (proceed, reconcile) = (AnnotationStep::Proceed, OperationType::Reconcile);
+        assert!(writes_only_changes(
+            proceed,
+            reconcile,
+            &quiet,
+            Previous::Unremarkable
+        ));
+        // The attempt before failed: its Error may not be in the cache yet.
+        assert!(!writes_only_changes(
+            proceed,
+            reconcile,
+            &quiet,
+            Previous::Failed
+        ));
+        let mut failed = quiet.clone();
+        failed.status.last_operation.as_mut().unwrap().state = "Error".into();
+        assert!(!writes_only_changes(
+            proceed,
+            reconcile,
+            &failed,
+            Previous::Unremarkable
+        ));
+        let mut newer = quiet.clone();
+        newer.generation = 3;
+        assert!(!writes_only_changes(
+            proceed,
+            reconcile,
+            &newer,
+            Previous::Unremarkable
+        ));
+    }
 
     #[test]
     fn an_unchanged_success_says_nothing_new() {

@@ -1,5 +1,6 @@
-//! The README's demo command works: the demo runs to its summary with `--exit`, through a
-//! private repository whose deploy key it prints and authorizes.
+//! The README's demo command works: the demo runs to its summary with `--exit`, with two
+//! replicas of the extension (both Ready), through a private repository whose deploy key it
+//! prints and authorizes.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::Path;
@@ -27,6 +28,8 @@ fn the_demo_runs_to_its_summary() {
     println!("{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
     assert!(output.status.success(), "demo failed");
     assert!(stdout.contains("podinfo is running in the shoot"));
+    // Two replicas with leader election, the standby Ready too.
+    assert!(stdout.contains("both replicas Ready"));
     // The private repository's deploy key was printed and authorized.
     assert!(stdout.contains("    | ssh-ed25519 "));
     assert!(stdout.contains("authorized on sshd"));

@@ -1,10 +1,13 @@
-//! Two replicas with leader election (issue 9): only the leader writes, a `kill -9` of the
+//! Two replicas with leader election (issue 9): only the leader writes, the standby watches and
+//! is Ready meanwhile (so a rolling update with two replicas completes), a `kill -9` of the
 //! leader hands over within 30 s, and no Extension's status flaps.
 //!
 //! The replicas run against a garden and a seed API server of their own with an audit log of
 //! every write request, each replica with its own identity (a ServiceAccount token per replica in
 //! both clusters, bound to cluster-admin), so the audit log says who wrote what and when.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -71,6 +74,26 @@ fn user(replica: &str) -> String {
 
 struct Replica {
     process: Process,
+    metrics_port: u16,
+    health_port: u16,
+}
+
+impl Replica {
+    /// The HTTP status of `path` on the health port (0: no answer).
+    async fn probe(&self, path: &str) -> u16 {
+        testbed::plainhttp::get(&format!("http://127.0.0.1:{}{path}", self.health_port))
+            .await
+            .map(|r| r.status)
+            .unwrap_or(0)
+    }
+
+    async fn metric(&self, name: &str) -> f64 {
+        let response =
+            testbed::plainhttp::get(&format!("http://127.0.0.1:{}/metrics", self.metrics_port))
+                .await
+                .unwrap();
+        common::metric_sum(&String::from_utf8(response.body).unwrap(), name)
+    }
 }
 
 fn start_replica(
@@ -80,26 +103,29 @@ fn start_replica(
     config: &Path,
     dir: &Path,
 ) -> Replica {
+    let (metrics_port, health_port) = (free_port().unwrap(), free_port().unwrap());
     let mut command = Command::new(env!("CARGO_BIN_EXE_gardener-extension-shoot-flux"));
     command
         .env("KUBECONFIG", seed_kubeconfig)
         .env("GARDEN_KUBECONFIG", garden_kubeconfig)
         .env("POD_NAME", name)
         .arg(format!("--config={}", config.display()))
-        .arg(format!(
-            "--metrics-bind-address=127.0.0.1:{}",
-            free_port().unwrap()
-        ))
-        .arg(format!(
-            "--health-bind-address=127.0.0.1:{}",
-            free_port().unwrap()
-        ))
+        .arg(format!("--metrics-bind-address=127.0.0.1:{metrics_port}"))
+        .arg(format!("--health-bind-address=127.0.0.1:{health_port}"))
         .arg("--leader-election=true")
         .arg(format!("--leader-election-namespace={NAMESPACE}"))
         .arg("--healthcheck-sync-period=1h")
+        // Shorter than the standby's wait for the Lease (at least the 3 s before the kill and the
+        // 13 s until the Lease expires), far longer than a reconcile here (below 1 s): a
+        // deadline that counted the wait would fail B's queued reconciles with Error statuses.
+        .arg("--reconcile-timeout=12s")
         .arg("--log-format=text");
     let process = Process::spawn(name, command, &dir.join(format!("{name}.log"))).unwrap();
-    Replica { process }
+    Replica {
+        process,
+        metrics_port,
+        health_port,
+    }
 }
 
 async fn holder(leases: &Api<Lease>) -> Option<String> {
@@ -178,7 +204,7 @@ async fn only_the_leader_writes_and_a_killed_leader_hands_over_within_30s() {
     )
     .await;
     let mut kubeconfigs = BTreeMap::new();
-    for replica in ["replica-a", "replica-b"] {
+    for replica in ["replica-a", "replica-b", "replica-c"] {
         kubeconfigs.insert(
             replica,
             (
@@ -268,6 +294,26 @@ async fn only_the_leader_writes_and_a_killed_leader_hands_over_within_30s() {
     .unwrap();
     let (seed_b, garden_b) = &kubeconfigs["replica-b"];
     let mut b = start_replica("replica-b", seed_b, garden_b, &config, bed.dir());
+    // The standby watches and is Ready while A leads, as a rolling update needs it to be.
+    let started_b = Instant::now();
+    wait_for("the standby B to be Ready", Duration::from_secs(30), || {
+        let b = &b;
+        async move { Ok((b.probe("/readyz").await == 200).then_some(())) }
+    })
+    .await
+    .unwrap();
+    let ready_s = started_b.elapsed().as_secs_f64();
+    assert_eq!(b.probe("/healthz").await, 200);
+    assert!(holder(&leases).await.unwrap().starts_with("replica-a"));
+    // A third replica, a standby too, is Ready (it ends on SIGTERM below).
+    let (seed_c, garden_c) = &kubeconfigs["replica-c"];
+    let mut c = start_replica("replica-c", seed_c, garden_c, &config, bed.dir());
+    wait_for("the standby C to be Ready", Duration::from_secs(30), || {
+        let c = &c;
+        async move { Ok((c.probe("/readyz").await == 200).then_some(())) }
+    })
+    .await
+    .unwrap();
     wait_for(
         "every Extension Succeeded",
         Duration::from_secs(90),
@@ -342,6 +388,20 @@ async fn only_the_leader_writes_and_a_killed_leader_hands_over_within_30s() {
     tokio::time::sleep(Duration::from_secs(3)).await;
     a.process.ensure_running().unwrap();
     b.process.ensure_running().unwrap();
+    // Only the leader reconciles and checks health; the standby stays Ready.
+    assert!(a.metric("shoot_flux_reconciles_total").await >= 7.0);
+    assert_eq!(b.metric("shoot_flux_reconciles_total").await, 0.0);
+    assert_eq!(b.metric("shoot_flux_health_check_rounds_total").await, 0.0);
+    assert_eq!(b.probe("/readyz").await, 200);
+    // The standby C, its reconciles queued for seconds now, ends on SIGTERM by itself (a pod
+    // deleted during a rollout), not by the SIGKILL after the grace period.
+    let terminated = Instant::now();
+    c.process.stop(Duration::from_secs(30));
+    let stop_s = terminated.elapsed().as_secs_f64();
+    assert!(
+        stop_s < 15.0,
+        "the standby took {stop_s:.1}s to end on SIGTERM"
+    );
 
     // kill -9 of the leader; at once gardenlet asks for a reconcile of another shoot.
     let killed_at = Timestamp::now();
@@ -388,6 +448,11 @@ async fn only_the_leader_writes_and_a_killed_leader_hands_over_within_30s() {
     writes.extend(audit_writes(&garden.audit_log_path()));
     writes.sort_by_key(|w| w.at);
     let (user_a, user_b) = (user("replica-a"), user("replica-b"));
+    let by_c: Vec<&Write> = writes
+        .iter()
+        .filter(|w| w.user == user("replica-c"))
+        .collect();
+    assert!(by_c.is_empty(), "the standby C wrote: {by_c:?}");
     let by_a = writes.iter().filter(|w| w.user == user_a).count();
     let b_writes: Vec<&Write> = writes.iter().filter(|w| w.user == user_b).collect();
     let b_before_kill: Vec<&&Write> = b_writes.iter().filter(|w| w.at < killed_at).collect();
@@ -397,6 +462,10 @@ async fn only_the_leader_writes_and_a_killed_leader_hands_over_within_30s() {
         .filter(|w| w.user == user_a && w.at > killed_at)
         .count();
     let lease_s_rounded = (lease_s * 10.0).round() / 10.0;
+    println!(
+        "the standby B was Ready {ready_s:.1}s after its start, while A led; the standby C ended \
+         {stop_s:.1}s after SIGTERM"
+    );
     println!(
         "leader A made {by_a} writes; follower B made {} writes before the kill; B's first write: \
          {b_first}; B holds the Lease {lease_s_rounded:.1}s after the kill ({new_holder}) and had \
