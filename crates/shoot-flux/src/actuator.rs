@@ -280,7 +280,6 @@ impl Actuator {
         // first (AlreadyExists falls back to read and update).
         let fresh = ext.status.last_operation.is_none();
         // Install first: the config objects need Flux's CRDs.
-<<<<<<< HEAD
         let install = self.apply(&desired.install, fresh).await?;
         let config = self.apply(&desired.config, fresh).await?;
         let access = self.apply(&desired.access, fresh).await?;
@@ -292,12 +291,15 @@ impl Actuator {
         if took_over
             || (!fresh && ext.status.provider_status_kind.as_deref() != Some(PROVIDER_STATUS_KIND))
         {
+            progress::step(
+                format!(
+                    "removing the predecessor's ManagedResource secrets in {}",
+                    ext.namespace
+                ),
+                SEED,
+            );
             self.remove_predecessor_secrets(&ext.namespace).await?;
         }
-=======
-        let mut wrote = self.apply(&desired.install, fresh).await?;
-        wrote |= self.apply(&desired.config, fresh).await?;
-        wrote |= self.apply(&desired.access, fresh).await?;
         progress::step(
             format!(
                 "writing Secret {}/{} in the seed",
@@ -306,7 +308,6 @@ impl Actuator {
             ),
             SEED,
         );
->>>>>>> i15-b-replicas
         shootaccess::ensure_secret(&self.seed, &ext.namespace, fresh).await?;
         let key = deploy_key.as_ref().map(|k| DeployKeyRef {
             project: shoot.project.clone(),
