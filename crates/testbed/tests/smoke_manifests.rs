@@ -1,5 +1,5 @@
 //! The Flux release assets are real: both prepared flux2 tags' `install.yaml` are served in
-//! GitHub's layout (with the `latest` redirects) and apply cleanly to a fresh shoot API server,
+//! GitHub's layout (downloads through a 302 to the asset host, and the `latest` redirects) and apply cleanly to a fresh shoot API server,
 //! and each `manifests.tar.gz` holds every component the tag names, the extras included.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -69,10 +69,7 @@ async fn both_tags_are_served_and_install_yaml_applies_to_a_fresh_shoot() {
     );
 
     for tag in [&versions.flux_previous, &versions.flux] {
-        let response = plainhttp::get(&format!("{base}/download/{tag}/install.yaml"))
-            .await
-            .unwrap();
-        assert_eq!(response.status, 200, "{tag}");
+        let response = download(&releases, &format!("{base}/download/{tag}/install.yaml")).await;
         let text = String::from_utf8(response.body).unwrap();
         assert!(text.contains(&format!("# Flux Version: {tag}")));
         let docs = parse_documents(&text).unwrap();
@@ -144,13 +141,11 @@ async fn manifests_tarball_holds_every_component_of_each_tag() {
     let versions = paths::versions().unwrap();
     let releases = bed.releases().await.unwrap();
     for tag in [&versions.flux_previous, &versions.flux] {
-        let response = plainhttp::get(&format!(
-            "{}/download/{tag}/manifests.tar.gz",
-            releases.base_url()
-        ))
-        .await
-        .unwrap();
-        assert_eq!(response.status, 200);
+        let response = download(
+            &releases,
+            &format!("{}/download/{tag}/manifests.tar.gz", releases.base_url()),
+        )
+        .await;
         let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(response.body.as_slice()));
         let mut files = BTreeSet::new();
         let mut all_images = BTreeSet::new();
@@ -182,4 +177,19 @@ async fn manifests_tarball_holds_every_component_of_each_tag() {
             "{all_images:?}"
         );
     }
+}
+
+/// A release download as GitHub serves it: a 302 from the release host to the asset host, whose
+/// answer (200) holds the bytes.
+async fn download(releases: &testbed::releases::ReleaseServer, url: &str) -> plainhttp::Response {
+    let redirect = plainhttp::get(url).await.unwrap();
+    assert_eq!(redirect.status, 302, "{url}");
+    let location = redirect.header("location").unwrap().to_string();
+    assert!(
+        location.starts_with(&releases.asset_host_url()),
+        "{url} redirects to {location}, not to the asset host"
+    );
+    let response = plainhttp::get(&location).await.unwrap();
+    assert_eq!(response.status, 200, "{location}");
+    response
 }
