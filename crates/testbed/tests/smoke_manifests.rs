@@ -1,6 +1,7 @@
 //! The Flux release assets are real: both prepared flux2 tags' `install.yaml` are served in
-//! GitHub's layout (downloads through a 302 to the asset host, and the `latest` redirects) and apply cleanly to a fresh shoot API server,
-//! and each `manifests.tar.gz` holds every component the tag names, the extras included.
+//! GitHub's layout (downloads through a 302 to the asset host, and the `latest` redirects) and
+//! apply cleanly to a fresh shoot API server, and each `manifests.tar.gz` holds every component
+//! the tag names, the extras included.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeSet;
@@ -69,7 +70,7 @@ async fn both_tags_are_served_and_install_yaml_applies_to_a_fresh_shoot() {
     );
 
     for tag in [&versions.flux_previous, &versions.flux] {
-        let response = download(&releases, &format!("{base}/download/{tag}/install.yaml")).await;
+        let response = download(releases, &format!("{base}/download/{tag}/install.yaml")).await;
         let text = String::from_utf8(response.body).unwrap();
         assert!(text.contains(&format!("# Flux Version: {tag}")));
         let docs = parse_documents(&text).unwrap();
@@ -142,7 +143,7 @@ async fn manifests_tarball_holds_every_component_of_each_tag() {
     let releases = bed.releases().await.unwrap();
     for tag in [&versions.flux_previous, &versions.flux] {
         let response = download(
-            &releases,
+            releases,
             &format!("{}/download/{tag}/manifests.tar.gz", releases.base_url()),
         )
         .await;
