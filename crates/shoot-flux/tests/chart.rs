@@ -1654,9 +1654,9 @@ fn the_dockerfile_builds_a_static_non_root_image_of_the_binary() {
     assert!(text.contains(
         "cargo build --release --locked -p shoot-flux --bin gardener-extension-shoot-flux"
     ));
-    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let install = std::fs::read_to_string(root().join("docs/operations/install.md")).unwrap();
     assert!(
-        readme.contains("docker build -t"),
+        install.contains("docker build -t"),
         "the build command is documented"
     );
 }
