@@ -20,6 +20,7 @@ use crate::nodesim::NodeSimulator;
 use crate::paths;
 use crate::pki::Pki;
 use crate::process::tail;
+use crate::registry::{Registry, RegistryOptions};
 use crate::releases::ReleaseServer;
 
 #[derive(Debug)]
@@ -30,6 +31,7 @@ pub struct Bed {
     garden: ApiServer,
     seed: ApiServer,
     shoots: AtomicUsize,
+    registries: AtomicUsize,
     git: OnceCell<GitServer>,
     releases: OnceCell<ReleaseServer>,
     seed_grm: OnceCell<ResourceManager>,
@@ -62,6 +64,7 @@ impl Bed {
             garden,
             seed,
             shoots: AtomicUsize::new(0),
+            registries: AtomicUsize::new(0),
             git: OnceCell::new(),
             releases: OnceCell::new(),
             seed_grm: OnceCell::new(),
@@ -117,6 +120,14 @@ impl Bed {
         self.git
             .get_or_try_init(|| GitServer::start(&self.dir))
             .await
+    }
+
+    /// Starts an OCI registry of its own (the real distribution registry, see
+    /// [`crate::registry`]) with TLS from the bed's CA, its config, storage and log in the bed's
+    /// directory. Only tests that call this run one; dropping it stops the process.
+    pub async fn start_registry(&self, options: RegistryOptions) -> Result<Registry> {
+        let n = self.registries.fetch_add(1, Ordering::SeqCst);
+        Registry::start(&format!("registry{n}"), &self.dir, &self.pki, options).await
     }
 
     /// The Flux release asset server, started on first use; `latest` is the newer prepared tag.

@@ -1,5 +1,6 @@
 //! The shoot-flux test bed: real etcd, kube-apiservers ("garden", "seed" and one per shoot),
-//! gardener-resource-manager, Flux controllers and git servers as local processes on 127.0.0.1,
+//! gardener-resource-manager, Flux controllers, git servers and (on demand) an OCI registry as
+//! local processes on 127.0.0.1,
 //! built by `hack/testbed/install`. Tests, benchmarks and the demo use it; the node simulator is
 //! its one simulated part (see `nodesim`).
 
@@ -21,6 +22,7 @@ pub mod pki;
 pub mod plainhttp;
 pub mod ports;
 pub mod process;
+pub mod registry;
 pub mod releases;
 pub mod sample;
 
