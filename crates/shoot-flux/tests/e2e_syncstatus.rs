@@ -2,7 +2,8 @@
 //! (token requestor, least-privilege RBAC through a ManagedResource), the Extension conditions
 //! `FluxInstalled`, `FluxSourceReady`, `FluxKustomizationReady` and `FluxComponentsOwnership`
 //! following commits, failures and a second owner of Flux's components, the per-shoot metrics,
-//! the `status` command, the health option, and an unreachable shoot among reachable ones.
+//! the `status` command, the health option, an unreachable shoot among reachable ones, and
+//! `FluxKubernetesCompatible` for shoots inside and outside their Flux release's range.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
