@@ -377,6 +377,18 @@ async fn bootstrap_mode_oci_source_and_orphan_deletion() {
         "Bootstrap mode must leave Flux objects to Flux"
     );
 
+    // The stackit extension's mark, so that a rollback to it does not bootstrap this shoot again.
+    let mark = wait_condition(
+        bed,
+        &ns,
+        "FluxBootstrapped",
+        "True",
+        Duration::from_secs(120),
+        |c| c["status"] == "True",
+    )
+    .await;
+    assert_eq!(mark["reason"], "BootstrappedByShootFlux");
+
     // Orphan: removing the extension leaves Flux in the shoot; our seed objects go.
     let deployments: Api<Deployment> = Api::namespaced(target.clone(), "flux-system");
     let before = deployments

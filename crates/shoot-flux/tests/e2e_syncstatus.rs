@@ -2,7 +2,8 @@
 //! (token requestor, least-privilege RBAC through a ManagedResource), the Extension conditions
 //! `FluxInstalled`, `FluxSourceReady`, `FluxKustomizationReady` and `FluxComponentsOwnership`
 //! following commits, failures and a second owner of Flux's components, the per-shoot metrics,
-//! the `status` command, the health option, and an unreachable shoot among reachable ones.
+//! the `status` command, the health option, an unreachable shoot among reachable ones, and
+//! `FluxKubernetesCompatible` for shoots inside and outside their Flux release's range.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -497,5 +498,69 @@ async fn an_unreachable_shoot_is_unknown_and_does_not_hold_up_the_other() {
     println!(
         "{a} recovered {:.1}s after its API server restarted",
         back.elapsed().as_secs_f64()
+    );
+}
+
+/// The Kubernetes compatibility: on the pinned Flux (v2.9.5, which supports Kubernetes 1.34 to
+/// 1.36), a shoot whose Cluster says Kubernetes 1.31.0 gets `FluxKubernetesCompatible=False`
+/// naming both versions and the range, and still gets Flux; a shoot at 1.35.2 gets True. The
+/// check reads only the Cluster, so neither shoot needs GRM or Flux running.
+#[tokio::test]
+async fn a_shoot_outside_its_flux_releases_kubernetes_range_is_told_so() {
+    let _serial = common::SERIAL.lock().await;
+    let bed = testbed::bed().await.unwrap();
+    let _logs = bed.logs_on_failure();
+    let (mut namespaces, mut specs, mut shoots) = (Vec::new(), Vec::new(), Vec::new());
+    for (project, kubernetes) in [("k8s-old", "1.31.0"), ("k8s-new", "1.35.2")] {
+        let mut spec = spec(project, "app");
+        spec.kubernetes_version = kubernetes.into();
+        let shoot = bed.new_shoot(spec.clone()).await.unwrap();
+        shoot.create_gardenlet_objects().await.unwrap();
+        namespaces.push(spec.technical_id());
+        specs.push(spec);
+        shoots.push(shoot);
+    }
+    let _extension = start_extension(bed, &[POLL]).await;
+    let seed = bed.seed().client().await.unwrap();
+    for spec in &specs {
+        gardenlet::apply_extension(&seed, spec).await.unwrap();
+    }
+    let (old, new) = (&namespaces[0], &namespaces[1]);
+    let outside = wait_condition(
+        bed,
+        old,
+        "FluxKubernetesCompatible",
+        "False",
+        Duration::from_secs(90),
+        |c| c["status"] == "False",
+    )
+    .await;
+    assert_eq!(outside["reason"], "KubernetesVersionUnsupported");
+    let message = outside["message"].as_str().unwrap();
+    for fragment in ["Kubernetes 1.31.0", "Flux v2.9.5", "1.34 to 1.36"] {
+        assert!(message.contains(fragment), "{message}");
+    }
+    // Installed anyway.
+    assert!(
+        mr_api(bed, old)
+            .await
+            .get_opt("extension-shoot-flux-flux-install")
+            .await
+            .unwrap()
+            .is_some()
+    );
+    let inside = wait_condition(
+        bed,
+        new,
+        "FluxKubernetesCompatible",
+        "True",
+        Duration::from_secs(90),
+        |c| c["status"] == "True",
+    )
+    .await;
+    assert_eq!(inside["reason"], "KubernetesVersionSupported");
+    assert!(
+        inside["message"].as_str().unwrap().contains("1.34 to 1.36"),
+        "{inside}"
     );
 }

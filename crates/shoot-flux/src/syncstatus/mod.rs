@@ -5,7 +5,10 @@
 //! fingerprint). The status poll ([`poll`]) reads the shoot through shoot-flux's own
 //! least-privilege access and turns what it sees ([`Observation`]) into four Extension
 //! conditions ([`decide`]): `FluxInstalled`, `FluxSourceReady`, `FluxKustomizationReady` and
-//! `FluxComponentsOwnership`. Deciding is pure and tested here without any server.
+//! `FluxComponentsOwnership`. Beside them, from what the poll already has without asking the
+//! shoot ([`with_shoot_facts`]): `FluxKubernetesCompatible` (the shoot's Kubernetes version
+//! against the range its Flux release supports) and, in Bootstrap mode, the stackit extension's
+//! `FluxBootstrapped`. Deciding is pure and tested here without any server.
 
 pub mod command;
 pub mod poll;
@@ -13,8 +16,10 @@ pub mod poll;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::actuator::{BOOTSTRAPPED_BY_SHOOT_FLUX, STACKIT_BOOTSTRAPPED};
 use crate::api::v1alpha1::ManagementMode;
 use crate::config::{EffectiveConfig, Sync};
+use crate::flux::compat::{self, Compatibility};
 use crate::flux::manifests::InstallBundle;
 use crate::flux::objects::{GIT_REPOSITORY_NAME, KUSTOMIZATION_NAME};
 use crate::gardener::types::Condition;
@@ -26,6 +31,7 @@ pub const INSTALLED: &str = "FluxInstalled";
 pub const SOURCE: &str = "FluxSourceReady";
 pub const KUSTOMIZATION: &str = "FluxKustomizationReady";
 pub const OWNERSHIP: &str = "FluxComponentsOwnership";
+pub const KUBERNETES_COMPATIBLE: &str = "FluxKubernetesCompatible";
 
 const SOURCE_REVISION: &str = "/status/artifact/revision";
 const KUSTOMIZATION_REVISION: &str = "/status/lastAppliedRevision";
@@ -518,6 +524,94 @@ pub fn ownership_verdict(bootstrap: bool, others: &[(String, String)], namespace
             found.join("; ")
         ),
     }
+}
+
+/// Whether the shoot's Kubernetes version (the Cluster's `spec.shoot.spec.kubernetes.version`)
+/// is one the recorded Flux release supports. Unknown when either is not known: no statement.
+pub fn compatibility_verdict(installed: &Installed, kubernetes_version: Option<&str>) -> Verdict {
+    let flux = &installed.flux.version;
+    let Ok(version) = crate::config::version::parse_exact(flux) else {
+        return no_statement(flux);
+    };
+    match compat::check(&version.0, kubernetes_version) {
+        Compatibility::Supported(range) => Verdict {
+            status: "True",
+            reason: "KubernetesVersionSupported",
+            message: format!(
+                "Flux {flux} supports Kubernetes {range}; the shoot runs Kubernetes {}",
+                kubernetes_version.unwrap_or_default()
+            ),
+        },
+        Compatibility::Unsupported(range) => Verdict {
+            status: "False",
+            reason: "KubernetesVersionUnsupported",
+            message: format!(
+                "the shoot runs Kubernetes {}, which Flux {flux} does not support (Flux {flux} supports Kubernetes {range}); Flux is installed anyway and may work: choose a Flux release that supports this Kubernetes version",
+                kubernetes_version.unwrap_or_default()
+            ),
+        },
+        Compatibility::NoStatement => no_statement(flux),
+        Compatibility::KubernetesVersionUnknown => Verdict {
+            status: "Unknown",
+            reason: "KubernetesVersionUnknown",
+            message: format!(
+                "the shoot's Kubernetes version (spec.kubernetes.version) is missing or not a version: {:?}",
+                kubernetes_version.unwrap_or_default()
+            ),
+        },
+    }
+}
+
+fn no_statement(flux: &str) -> Verdict {
+    Verdict {
+        status: "Unknown",
+        reason: "NoCompatibilityStatement",
+        message: format!(
+            "shoot-flux knows no supported Kubernetes versions for Flux {flux} (docs/flux-versions.md lists the releases it knows)"
+        ),
+    }
+}
+
+/// The `FluxBootstrapped=True` condition the stackit extension reads before it bootstraps a
+/// shoot, so that rolling back to it never reinstalls Flux over a shoot shoot-flux bootstrapped:
+/// set once the Flux controllers of a Bootstrap-mode shoot are there (`installed_verdict` True),
+/// and never changed again once True, like stackit's own (which it keeps as it is).
+pub fn bootstrapped_verdict(
+    installed: &Installed,
+    installed_verdict: &Verdict,
+    existing: &[Condition],
+) -> Option<Verdict> {
+    let already = existing
+        .iter()
+        .any(|c| c.type_ == STACKIT_BOOTSTRAPPED && c.status == "True");
+    (installed.bootstrap() && installed_verdict.status == "True" && !already).then(|| Verdict {
+        status: "True",
+        reason: BOOTSTRAPPED_BY_SHOOT_FLUX,
+        message: "Flux has been bootstrapped on the Shoot cluster by shoot-flux (managementMode Bootstrap); the repository manages it from here on".into(),
+    })
+}
+
+/// `report` with the conditions that need nothing more from the shoot: the Kubernetes
+/// compatibility, and `FluxBootstrapped` when it is due. `existing`: the Extension's conditions.
+pub fn with_shoot_facts(
+    mut report: Report,
+    installed: &Installed,
+    kubernetes_version: Option<&str>,
+    existing: &[Condition],
+) -> Report {
+    let bootstrapped = report
+        .conditions
+        .iter()
+        .find(|(kind, _)| *kind == INSTALLED)
+        .and_then(|(_, verdict)| bootstrapped_verdict(installed, verdict, existing));
+    report.conditions.push((
+        KUBERNETES_COMPATIBLE,
+        compatibility_verdict(installed, kubernetes_version),
+    ));
+    if let Some(verdict) = bootstrapped {
+        report.conditions.push((STACKIT_BOOTSTRAPPED, verdict));
+    }
+    report
 }
 
 /// A failing sync as the health check reports it when the operator asks for it: the messages

@@ -14,7 +14,7 @@ use kube::Client;
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, ListParams};
 use kube::runtime::reflector::Store;
 
-use super::{Installed, Observation, SyncState, decide, merge_conditions};
+use super::{Installed, Observation, SyncState, decide, merge_conditions, with_shoot_facts};
 use crate::gardener::shoot::ClusterCache;
 use crate::gardener::types::Extension;
 use crate::metrics::Metrics;
@@ -206,9 +206,14 @@ async fn check_one(
         // A fresh connection next time, once the server is back.
         clients.drop_client(&ext.namespace);
     }
-    let report = decide(&installed, &observation);
     // The listed Extension tells whether anything changed: a steady shoot costs no write.
     let listed = ext.status.conditions.as_deref().unwrap_or_default();
+    let report = with_shoot_facts(
+        decide(&installed, &observation),
+        &installed,
+        shoot.kubernetes_version.as_deref(),
+        listed,
+    );
     if merge_conditions(listed, &report.conditions, "").is_none() {
         return Outcome::Read(ext.namespace, report.state);
     }

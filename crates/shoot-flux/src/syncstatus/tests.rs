@@ -351,3 +351,149 @@ fn the_deploy_key_command_names_the_namespace_the_key_is_in() {
         json!({"project": "dev", "fingerprint": "SHA256:x"})
     );
 }
+
+fn seen_ready() -> Observation {
+    let deployment = |name: &str, image: &str| {
+        json!({"metadata": {"name": name, "generation": 1},
+               "spec": {"replicas": 1, "template": {"spec": {"containers": [{"image": image}]}}},
+               "status": {"observedGeneration": 1, "updatedReplicas": 1, "availableReplicas": 1}})
+    };
+    Observation::Seen {
+        deployments: vec![
+            deployment(
+                "kustomize-controller",
+                "ghcr.io/fluxcd/kustomize-controller:v1.9.5",
+            ),
+            deployment(
+                "source-controller",
+                "ghcr.io/fluxcd/source-controller:v1.9.5",
+            ),
+        ],
+        source: None,
+        kustomization: None,
+    }
+}
+
+fn verdict_of<'a>(report: &'a Report, kind: &str) -> Option<&'a Verdict> {
+    report
+        .conditions
+        .iter()
+        .find(|(k, _)| *k == kind)
+        .map(|(_, v)| v)
+}
+
+#[test]
+fn the_kubernetes_compatibility_names_both_versions_and_the_range() {
+    let record = installed(false, false);
+    let outside = compatibility_verdict(&record, Some("1.31.0"));
+    assert_eq!(
+        (outside.status, outside.reason),
+        ("False", "KubernetesVersionUnsupported")
+    );
+    for fragment in ["Kubernetes 1.31.0", "Flux v2.9.5", "1.34 to 1.36"] {
+        assert!(outside.message.contains(fragment), "{}", outside.message);
+    }
+    let inside = compatibility_verdict(&record, Some("1.36.3"));
+    assert_eq!(
+        (inside.status, inside.reason),
+        ("True", "KubernetesVersionSupported")
+    );
+    assert!(
+        inside.message.contains("1.34 to 1.36"),
+        "{}",
+        inside.message
+    );
+    assert_eq!(compatibility_verdict(&record, None).status, "Unknown");
+    let mut unlisted = record.clone();
+    unlisted.flux.version = "v2.10.0".into();
+    let v = compatibility_verdict(&unlisted, Some("1.31.0"));
+    assert_eq!(
+        (v.status, v.reason),
+        ("Unknown", "NoCompatibilityStatement")
+    );
+}
+
+#[test]
+fn the_compatibility_is_reported_also_when_the_shoot_cannot_be_read() {
+    let record = installed(false, false);
+    for observation in [
+        seen_ready(),
+        Observation::Unreachable("refused".into()),
+        Observation::WaitingForAccess("no token".into()),
+    ] {
+        let report = with_shoot_facts(decide(&record, &observation), &record, Some("1.31.0"), &[]);
+        assert_eq!(
+            verdict_of(&report, KUBERNETES_COMPATIBLE).map(|v| v.status),
+            Some("False")
+        );
+        // Managed mode never marks the shoot as bootstrapped.
+        assert_eq!(verdict_of(&report, "FluxBootstrapped"), None);
+    }
+}
+
+#[test]
+fn bootstrap_mode_marks_the_shoot_bootstrapped_once_flux_is_there_and_keeps_the_mark() {
+    let record = installed(true, false);
+    let report = |observation: &Observation, existing: &[Condition]| {
+        with_shoot_facts(
+            decide(&record, observation),
+            &record,
+            Some("1.36.3"),
+            existing,
+        )
+    };
+    // Not before the controllers are there.
+    let waiting = report(&Observation::WaitingForAccess("no token".into()), &[]);
+    assert_eq!(verdict_of(&waiting, "FluxBootstrapped"), None);
+    let missing = report(
+        &Observation::Seen {
+            deployments: vec![],
+            source: None,
+            kustomization: None,
+        },
+        &[],
+    );
+    assert_eq!(verdict_of(&missing, "FluxBootstrapped"), None);
+    // Then True, in the shape the stackit extension reads (type and status).
+    let ready = report(&seen_ready(), &[]);
+    let mark = verdict_of(&ready, "FluxBootstrapped").expect("FluxBootstrapped is set");
+    assert_eq!(
+        (mark.status, mark.reason),
+        ("True", crate::actuator::BOOTSTRAPPED_BY_SHOOT_FLUX)
+    );
+    let written = merge_conditions(&[], &ready.conditions, "t1").unwrap();
+    // Kept as it is afterwards, whatever the shoot shows: never rewritten, never removed.
+    for observation in [
+        seen_ready(),
+        Observation::Unreachable("refused".into()),
+        Observation::Seen {
+            deployments: vec![],
+            source: None,
+            kustomization: None,
+        },
+    ] {
+        let later = report(&observation, &written);
+        assert_eq!(verdict_of(&later, "FluxBootstrapped"), None);
+        let merged = merge_conditions(&written, &later.conditions, "t2").unwrap_or(written.clone());
+        let kept = merged
+            .iter()
+            .find(|c| c.type_ == "FluxBootstrapped")
+            .unwrap();
+        assert_eq!(
+            (kept.status.as_str(), kept.last_update_time.as_str()),
+            ("True", "t1")
+        );
+    }
+    // stackit's own mark is left as stackit wrote it.
+    let stackit = Condition {
+        type_: "FluxBootstrapped".into(),
+        status: "True".into(),
+        last_transition_time: "t0".into(),
+        last_update_time: "t0".into(),
+        reason: "BootstrapSuccessful".into(),
+        message: "Flux has been successfully bootstrapped on the Shoot cluster.".into(),
+        codes: vec![],
+    };
+    let taken_over = report(&seen_ready(), std::slice::from_ref(&stackit));
+    assert_eq!(verdict_of(&taken_over, "FluxBootstrapped"), None);
+}
