@@ -107,7 +107,10 @@ pub fn next_hop(
     let next = match resolve_location(current, location) {
         Ok(next) => next,
         Err(e) => {
-            return NextHop::Error(format!("answered {status} with Location {location:?}: {e}"));
+            return NextHop::Error(format!(
+                "answered {status} with Location {:?}: {e}",
+                without_query(location)
+            ));
         }
     };
     if scheme_of(current).as_deref() == Some("https") && scheme_of(&next).as_deref() == Some("http")
@@ -140,7 +143,7 @@ pub fn resolve_location(base: &str, location: &str) -> Result<String, String> {
     let location = location.split('#').next().unwrap_or_default();
     let (scheme, rest) = base
         .split_once("://")
-        .ok_or_else(|| format!("{base} is not an absolute URL"))?;
+        .ok_or_else(|| format!("{} is not an absolute URL", without_query(base)))?;
     let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
     let (authority, path_and_query) = rest.split_at(authority_end);
     let base_path = path_and_query
@@ -537,5 +540,21 @@ mod tests {
         );
         assert_eq!(without_query("http://a/b?sig=1#f"), "http://a/b?…");
         assert_eq!(without_query("http://a/b"), "http://a/b");
+    }
+
+    /// A refused Location keeps its signature out of the error, like every other hop error.
+    #[test]
+    fn a_refused_location_is_named_without_its_query() {
+        let NextHop::Error(e) = next_hop(
+            "https://github.com/r",
+            302,
+            Some("ftp://assets/x?sig=secret"),
+            0,
+            5,
+        ) else {
+            panic!("an ftp Location must be refused");
+        };
+        assert!(e.contains("ftp://assets/x?…"), "{e}");
+        assert!(!e.contains("secret"), "{e}");
     }
 }
