@@ -616,13 +616,22 @@ async fn racing_shoots_and_processes_create_exactly_one_key() {
     // Nothing clones it; the URL only has to point at a real SSH server for the host key.
     git.create_repository("race-fleet", &[("README.md", "race\n")])
         .unwrap();
+    // The host is reached through a gate that holds connections: a process reads the host key
+    // only after it found no deploy key, and one scan at a time, so two held connections are
+    // two processes that will both create the key. Opening the gate then makes them race for
+    // certain, where real timing lines them up only sometimes.
+    let gate = testbed::tcpgate::TcpGate::start(([127, 0, 0, 1], git.ssh_port()).into())
+        .await
+        .unwrap();
+    let gated_url = git.ssh_url("race-fleet").replace(
+        &format!("@127.0.0.1:{}/", git.ssh_port()),
+        &format!("@127.0.0.1:{}/", gate.port()),
+    );
+    assert_ne!(gated_url, git.ssh_url("race-fleet"));
     set_project_config(
         bed,
         "race",
-        &[
-            ("repositoryUrl", &git.ssh_url("race-fleet")),
-            ("repositoryType", "private"),
-        ],
+        &[("repositoryUrl", &gated_url), ("repositoryType", "private")],
     )
     .await;
     // Seed objects only: no shoot API servers, no GRM.
@@ -640,14 +649,27 @@ async fn racing_shoots_and_processes_create_exactly_one_key() {
         "--lifecycle-max-concurrent-reconciles=20",
         "--log-level=info",
     ];
-    let a = start_extension_as(bed, "shoot-flux-a", &args, Some(&garden_kubeconfig)).await;
-    let b = start_extension_as(bed, "shoot-flux-b", &args, Some(&garden_kubeconfig)).await;
+    // The scans wait at the gate for as long as the test needs, not the default 10 s.
+    let patient_scans = "deployKeys:\n  hostKeyScanTimeout: 5m\n";
+    let start = |name| {
+        start_extension_configured(bed, name, &args, Some(&garden_kubeconfig), patient_scans)
+    };
+    let a = start("shoot-flux-a").await;
+    let b = start("shoot-flux-b").await;
     futures::future::join_all(specs.iter().map(|s| gardenlet::apply_extension(&seed, s)))
         .await
         .into_iter()
         .for_each(|r| {
             r.unwrap();
         });
+    wait_for(
+        "both processes to wait for the Git host's key",
+        Duration::from_secs(180),
+        || async { Ok((gate.held() >= 2).then_some(())) },
+    )
+    .await
+    .unwrap();
+    gate.open();
     for s in &specs {
         wait_ready(bed, &s.technical_id(), Duration::from_secs(120)).await;
     }
@@ -680,8 +702,8 @@ async fn racing_shoots_and_processes_create_exactly_one_key() {
     // A restart and 100 further reconciles leave the key as it is.
     drop(a);
     drop(b);
-    let a = start_extension_as(bed, "shoot-flux-a2", &args, Some(&garden_kubeconfig)).await;
-    let b = start_extension_as(bed, "shoot-flux-b2", &args, Some(&garden_kubeconfig)).await;
+    let a = start("shoot-flux-a2").await;
+    let b = start("shoot-flux-b2").await;
     for _round in 0..(100 / SHOOTS) {
         for s in &specs {
             annotate(bed, &s.technical_id(), "reconcile").await;

@@ -25,6 +25,7 @@ pub mod process;
 pub mod registry;
 pub mod releases;
 pub mod sample;
+pub mod tcpgate;
 
 pub use bed::{Bed, Shoot, bed};
 pub use gardenlet::ShootSpec;
