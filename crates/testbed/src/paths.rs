@@ -69,6 +69,18 @@ pub fn helm() -> Result<PathBuf> {
     binary("helm")
 }
 
+/// promtool of Debian's `prometheus` package (`hack/testbed/install debian`), which checks and
+/// unit-tests the chart's alert rules.
+pub fn promtool() -> Result<PathBuf> {
+    system_program("/usr/bin/promtool")
+}
+
+/// Prometheus itself, of the same Debian package, which scrapes the bed's controller in the
+/// alert end-to-end test.
+pub fn prometheus() -> Result<PathBuf> {
+    system_program("/usr/bin/prometheus")
+}
+
 /// Flux's own CLI of the flux2 tag the bed tests (`hack/testbed/install flux-cli`), an
 /// independent client of what shoot-flux installs.
 pub fn flux_cli() -> Result<PathBuf> {
