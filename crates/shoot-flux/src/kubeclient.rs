@@ -62,6 +62,16 @@ pub fn client(
     pool: Pool,
     request_timeout: Duration,
 ) -> Result<kube::Client, kube::Error> {
+    counted_client(config, pool, request_timeout, None)
+}
+
+/// [`client`] whose requests are counted by `counter` (the seed's and the garden's clients).
+pub fn counted_client(
+    config: kube::Config,
+    pool: Pool,
+    request_timeout: Duration,
+    counter: Option<crate::opsmetrics::RequestCounter>,
+) -> Result<kube::Client, kube::Error> {
     let mut connector = hyper_timeout::TimeoutConnector::new(config.rustls_https_connector()?);
     connector.set_connect_timeout(config.connect_timeout);
     connector.set_read_timeout(config.read_timeout);
@@ -88,6 +98,7 @@ pub fn client(
         );
     let service = ServiceBuilder::new()
         .layer(config.base_uri_layer())
+        .option_layer(counter)
         .option_layer(config.auth_layer()?)
         .layer(config.extra_headers_layer()?)
         .layer(trace)

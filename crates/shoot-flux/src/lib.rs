@@ -19,6 +19,7 @@ pub mod kubeclient;
 pub mod lease;
 pub mod managedresource;
 pub mod metrics;
+pub mod opsmetrics;
 pub mod progress;
 pub mod reconciler;
 pub mod render;

@@ -26,13 +26,14 @@ async fn client_from(
     path: Option<&std::path::Path>,
     request_timeout: Duration,
 ) -> Result<kube::Client> {
-    client_with_pool(path, kubeclient::Pool::SHARED, request_timeout).await
+    client_with_pool(path, kubeclient::Pool::SHARED, request_timeout, None).await
 }
 
 async fn client_with_pool(
     path: Option<&std::path::Path>,
     pool: kubeclient::Pool,
     request_timeout: Duration,
+    counter: Option<shoot_flux::opsmetrics::RequestCounter>,
 ) -> Result<kube::Client> {
     let config = match path {
         Some(path) => {
@@ -42,7 +43,12 @@ async fn client_with_pool(
         }
         None => kube::Config::infer().await?,
     };
-    Ok(kubeclient::client(config, pool, request_timeout)?)
+    Ok(kubeclient::counted_client(
+        config,
+        pool,
+        request_timeout,
+        counter,
+    )?)
 }
 
 /// The garden client from gardenlet's own kubeconfig Secret in the seed (opt-in fallback).
@@ -288,14 +294,25 @@ async fn main() -> Result<()> {
     // Every reconcile in flight holds one seed connection (HTTP/1.1); keeping as many idle
     // avoids a TLS handshake per request while a burst lasts.
     let pool = kubeclient::Pool::shared(usize::from(args.lifecycle_max_concurrent_reconciles));
-    let seed = client_with_pool(args.kubeconfig.as_deref(), pool, operator.request_timeout)
-        .await
-        .context("seed client")?;
+    let metrics = Arc::new(Metrics::default());
+    let seed = client_with_pool(
+        args.kubeconfig.as_deref(),
+        pool,
+        operator.request_timeout,
+        Some(metrics.ops().request_counter("seed")),
+    )
+    .await
+    .context("seed client")?;
     let garden = match &args.garden_kubeconfig {
         Some(path) => Some(
-            client_with_pool(Some(path), pool, operator.request_timeout)
-                .await
-                .context("garden client")?,
+            client_with_pool(
+                Some(path),
+                pool,
+                operator.request_timeout,
+                Some(metrics.ops().request_counter("garden")),
+            )
+            .await
+            .context("garden client")?,
         ),
         None if args.garden_access_from_gardenlet_kubeconfig => {
             tracing::info!(
@@ -311,7 +328,6 @@ async fn main() -> Result<()> {
         }
     };
     let sync_status = operator.sync_status.clone();
-    let metrics = Arc::new(Metrics::default());
     let manifests = Arc::new(
         ManifestStore::new(
             operator.flux.manifests.clone(),
@@ -437,7 +453,20 @@ async fn main() -> Result<()> {
         );
         spawn_when_leading(&leadership, heartbeat);
     }
+    spawn_when_leading(&leadership, {
+        let metrics = poll_metrics.clone();
+        async move { metrics.ops().leading() }
+    });
     let extension_cache = controller::extension_cache();
+    spawn_when_leading(
+        &leadership,
+        shoot_flux::opsmetrics::count_waiting(
+            extension_cache.as_reader(),
+            ready.clone(),
+            health_period,
+            poll_metrics.clone(),
+        ),
+    );
     let health_check = health::run(
         seed.clone(),
         extension_cache.as_reader(),

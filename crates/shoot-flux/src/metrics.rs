@@ -61,6 +61,8 @@ pub struct Metrics {
     shoot_connections: Gauge,
     health_rounds: Counter,
     flux_latest_changes: Family<LatestChangeLabels, Counter>,
+    /// The series the alert rules need beyond the above (see `crate::opsmetrics`).
+    ops: crate::opsmetrics::OpsMetrics,
     /// The namespaces with per-shoot series, so that gone shoots' series are removed.
     shoots: Mutex<BTreeSet<String>>,
 }
@@ -148,7 +150,9 @@ impl Default for Metrics {
             "Changes of the Flux release that `latest` resolves to, seen by this process (shoots asking for latest move to it)",
             flux_latest_changes.clone(),
         );
+        let ops = crate::opsmetrics::OpsMetrics::registered(&mut registry);
         Self {
+            ops,
             registry: Mutex::new(registry),
             flux_latest_changes,
             health_rounds,
@@ -258,6 +262,12 @@ impl Metrics {
     pub fn shoot_connections(&self, count: usize) {
         self.shoot_connections
             .set(i64::try_from(count).unwrap_or(i64::MAX));
+    }
+
+    /// The series for operations' alerts: leadership, waiting Extensions, the poll's rounds,
+    /// refused deploy keys.
+    pub fn ops(&self) -> &crate::opsmetrics::OpsMetrics {
+        &self.ops
     }
 
     /// The OpenMetrics text exposition.

@@ -32,6 +32,8 @@ pub const SOURCE: &str = "FluxSourceReady";
 pub const KUSTOMIZATION: &str = "FluxKustomizationReady";
 pub const OWNERSHIP: &str = "FluxComponentsOwnership";
 pub const KUBERNETES_COMPATIBLE: &str = "FluxKubernetesCompatible";
+/// The source condition's reason when the Git host refused the project's deploy key.
+pub const AUTHENTICATION_FAILED: &str = "AuthenticationFailed";
 
 const SOURCE_REVISION: &str = "/status/artifact/revision";
 const KUSTOMIZATION_REVISION: &str = "/status/lastAppliedRevision";
@@ -483,7 +485,7 @@ fn auth_hint(verdict: Verdict, installed: &Installed) -> Verdict {
     match &installed.deploy_key {
         Some(key) if verdict.status == "False" && is_auth_failure(&verdict.message) => Verdict {
             status: "False",
-            reason: "AuthenticationFailed",
+            reason: AUTHENTICATION_FAILED,
             message: format!(
                 "authentication failed: add deploy key {} (project {}) to the repository as a read-only deploy key; `{}` prints it. {}",
                 key.fingerprint,

@@ -138,7 +138,8 @@ enum Outcome {
     /// Not ours to read now (deleting, migrated, not reconciled yet).
     Skipped,
     Hibernated(String),
-    Read(String, SyncState),
+    /// The shoot's namespace and state, and the (project, fingerprint) of a refused deploy key.
+    Read(String, SyncState, Option<(String, String)>),
 }
 
 async fn check_one(
@@ -214,8 +215,10 @@ async fn check_one(
         shoot.kubernetes_version.as_deref(),
         listed,
     );
+    let refused = crate::opsmetrics::refused_key(&report, &installed)
+        .map(|(project, fingerprint)| (project.to_string(), fingerprint.to_string()));
     if merge_conditions(listed, &report.conditions, "").is_none() {
-        return Outcome::Read(ext.namespace, report.state);
+        return Outcome::Read(ext.namespace, report.state, refused);
     }
     if let Err(e) =
         crate::health::write_conditions(seed, &ext.namespace, &ext.name, &report.conditions).await
@@ -223,7 +226,7 @@ async fn check_one(
         tracing::warn!(namespace = %ext.namespace, error = %e, "writing the sync status failed");
     }
     tracing::debug!(namespace = %ext.namespace, state = report.state.as_str(), "sync status read");
-    Outcome::Read(ext.namespace, report.state)
+    Outcome::Read(ext.namespace, report.state, refused)
 }
 
 /// Per-shoot sync facts kept between rounds, for the metrics.
@@ -240,7 +243,7 @@ impl History {
             let (namespace, state) = match outcome {
                 Outcome::Skipped => continue,
                 Outcome::Hibernated(ns) => (ns, SyncState::Hibernated),
-                Outcome::Read(ns, state) => (ns, *state),
+                Outcome::Read(ns, state, _) => (ns, *state),
             };
             *counts.entry(state).or_default() += 1;
             seen.push(namespace.clone());
@@ -260,6 +263,14 @@ impl History {
         for state in SyncState::ALL {
             metrics.shoots_in_state(state.as_str(), counts.get(&state).copied().unwrap_or(0));
         }
+        metrics
+            .ops()
+            .keys_refused(outcomes.iter().filter_map(|outcome| match outcome {
+                Outcome::Read(_, _, Some((project, fingerprint))) => {
+                    Some((project.as_str(), fingerprint.as_str()))
+                }
+                _ => None,
+            }));
     }
 }
 
@@ -277,7 +288,9 @@ pub async fn run(
     let clients = Clients::default();
     let mut history = History::default();
     listed.wait().await;
+    metrics.ops().poll_started(options.period);
     loop {
+        let started = Instant::now();
         let items = extensions.state();
         let present: std::collections::HashSet<String> = items
             .iter()
@@ -297,6 +310,7 @@ pub async fn run(
             .await;
         history.record(&outcomes, &metrics);
         metrics.shoot_connections(clients.len());
+        metrics.ops().poll_round_done(started.elapsed());
         tokio::time::sleep(options.period).await;
     }
 }

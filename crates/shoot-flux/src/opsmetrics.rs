@@ -1,0 +1,450 @@
+//! The series the chart's alert rules and dashboard need beyond the reconcile and sync metrics:
+//! whether this process leads, how many Extensions wait for the controller, when the sync status
+//! poll last finished a round (and its period), which projects' deploy keys Git hosts refuse,
+//! and the API requests to the seed and the garden ([`RequestCounter`]).
+//!
+//! What counts as waiting ([`waits_for_controller`]) and which key a report says is refused
+//! ([`refused_key`]) are pure functions of the object, tested here.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Mutex;
+use std::sync::atomic::AtomicU64;
+use std::task::{Context, Poll};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use kube::api::DynamicObject;
+use kube::runtime::reflector::Store;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+use crate::gardener::operation::{OperationType, compute_operation_type, should_skip};
+use crate::gardener::types::Extension;
+use crate::syncstatus::{Installed, Report, SOURCE};
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, PartialOrd, Ord, EncodeLabelSet)]
+struct KeyLabels {
+    project: String,
+    fingerprint: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    cluster: String,
+    code: String,
+}
+
+pub struct OpsMetrics {
+    leader: Gauge,
+    extensions_waiting: Gauge,
+    poll_period: Gauge<f64, AtomicU64>,
+    poll_last_round: Gauge<f64, AtomicU64>,
+    poll_round_duration: Gauge<f64, AtomicU64>,
+    keys_refused: Family<KeyLabels, Gauge>,
+    api_requests: Family<RequestLabels, Counter>,
+    /// The refused keys with a series, so that keys no longer refused lose theirs.
+    refused: Mutex<BTreeSet<KeyLabels>>,
+}
+
+impl std::fmt::Debug for OpsMetrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OpsMetrics").finish_non_exhaustive()
+    }
+}
+
+fn unix_now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or_default()
+}
+
+impl OpsMetrics {
+    /// The series, registered in `registry` (which carries the `shoot_flux` prefix).
+    pub fn registered(registry: &mut Registry) -> Self {
+        let this = Self {
+            leader: Gauge::default(),
+            extensions_waiting: Gauge::default(),
+            poll_period: Gauge::default(),
+            poll_last_round: Gauge::default(),
+            poll_round_duration: Gauge::default(),
+            keys_refused: Family::default(),
+            api_requests: Family::default(),
+            refused: Mutex::new(BTreeSet::new()),
+        };
+        registry.register(
+            "api_requests",
+            "API requests of shoot-flux's seed and garden clients by cluster and HTTP status code (error: no response); a watch counts once, when it starts",
+            this.api_requests.clone(),
+        );
+        registry.register(
+            "leader",
+            "1 while this process leads (reconciles and polls), 0 while it is a standby",
+            this.leader.clone(),
+        );
+        registry.register(
+            "extensions_waiting",
+            "Extensions of ours waiting for the controller (operation annotation, deletion, unobserved generation, never or still processing); counted by the leader every health check period",
+            this.extensions_waiting.clone(),
+        );
+        registry.register(
+            "sync_poll_period_seconds",
+            "The pause of the sync status poll between two rounds (--healthcheck-sync-period)",
+            this.poll_period.clone(),
+        );
+        registry.register(
+            "sync_poll_last_round_timestamp_seconds",
+            "Unix time the sync status poll last finished a round (before the first: when it started)",
+            this.poll_last_round.clone(),
+        );
+        registry.register(
+            "sync_poll_round_duration_seconds",
+            "Duration of the sync status poll's last round over every shoot",
+            this.poll_round_duration.clone(),
+        );
+        registry.register(
+            "deploy_key_refused",
+            "Shoots whose Flux source the Git host refused with their project's deploy key (the key is not authorized on the repository yet)",
+            this.keys_refused.clone(),
+        );
+        this
+    }
+
+    /// The layer that counts a client's requests to `cluster` (seed, garden).
+    pub fn request_counter(&self, cluster: &'static str) -> RequestCounter {
+        RequestCounter {
+            requests: self.api_requests.clone(),
+            cluster,
+        }
+    }
+
+    /// This process leads from now on (a process never goes back to standby: it exits).
+    pub fn leading(&self) {
+        self.leader.set(1);
+    }
+
+    pub fn extensions_waiting(&self, count: usize) {
+        self.extensions_waiting
+            .set(i64::try_from(count).unwrap_or(i64::MAX));
+    }
+
+    /// The poll starts: its period, and the start as the baseline of "last round".
+    pub fn poll_started(&self, period: Duration) {
+        self.poll_period.set(period.as_secs_f64());
+        self.poll_last_round.set(unix_now());
+    }
+
+    pub fn poll_round_done(&self, took: Duration) {
+        self.poll_round_duration.set(took.as_secs_f64());
+        self.poll_last_round.set(unix_now());
+    }
+
+    /// The refused keys of one round, as (project, fingerprint) per shoot.
+    pub fn keys_refused<'a>(&self, refused: impl IntoIterator<Item = (&'a str, &'a str)>) {
+        let mut counts: BTreeMap<KeyLabels, i64> = BTreeMap::new();
+        for (project, fingerprint) in refused {
+            *counts
+                .entry(KeyLabels {
+                    project: project.to_string(),
+                    fingerprint: fingerprint.to_string(),
+                })
+                .or_default() += 1;
+        }
+        let Ok(mut known) = self.refused.lock() else {
+            return;
+        };
+        for gone in known.iter().filter(|k| !counts.contains_key(*k)) {
+            self.keys_refused.remove(gone);
+        }
+        for (labels, count) in &counts {
+            self.keys_refused.get_or_create(labels).set(*count);
+        }
+        *known = counts.into_keys().collect();
+    }
+}
+
+/// A tower layer counting a client's requests by the status code of their answer.
+#[derive(Clone)]
+pub struct RequestCounter {
+    requests: Family<RequestLabels, Counter>,
+    cluster: &'static str,
+}
+
+impl std::fmt::Debug for RequestCounter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RequestCounter")
+            .field("cluster", &self.cluster)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RequestCounter {
+    fn count(&self, code: String) {
+        self.requests
+            .get_or_create(&RequestLabels {
+                cluster: self.cluster.to_string(),
+                code,
+            })
+            .inc();
+    }
+}
+
+impl<S> tower::Layer<S> for RequestCounter {
+    type Service = Counted<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        Counted {
+            inner,
+            counter: self.clone(),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Counted<S> {
+    inner: S,
+    counter: RequestCounter,
+}
+
+impl<S, B, R> tower::Service<http::Request<B>> for Counted<S>
+where
+    S: tower::Service<http::Request<B>, Response = http::Response<R>>,
+    S::Future: Send + 'static,
+    R: Send + 'static,
+    S::Error: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<S::Response, S::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        let counter = self.counter.clone();
+        let response = self.inner.call(request);
+        Box::pin(async move {
+            let result = response.await;
+            counter.count(match &result {
+                Ok(response) => response.status().as_u16().to_string(),
+                Err(_) => "error".into(),
+            });
+            result
+        })
+    }
+}
+
+/// Whether the Extension waits for this controller to act: an operation annotation
+/// (reconcile, migrate, restore), a deletion not yet handled, a spec change not yet observed,
+/// or no operation finished yet (none at all, or one still Processing). An Extension in Error
+/// does not wait: it is retried with backoff, and its reconciles count as errors. Objects
+/// migrated away from this seed and ones gardenlet asks to wait for their state do not wait.
+pub fn waits_for_controller(ext: &Extension) -> bool {
+    if !ext.is_ours() || ext.operation_annotation() == Some("wait-for-state") {
+        return false;
+    }
+    let last = ext.status.last_operation.as_ref();
+    let operation = compute_operation_type(ext);
+    if should_skip(operation, last) {
+        return false;
+    }
+    if matches!(
+        ext.operation_annotation(),
+        Some("reconcile" | "migrate" | "restore")
+    ) {
+        return true;
+    }
+    let Some(last) = last else {
+        return true;
+    };
+    if operation == OperationType::Delete && last.type_ != "Delete" {
+        return true;
+    }
+    match last.state.as_str() {
+        "Processing" | "Pending" => true,
+        "Succeeded" => ext
+            .status
+            .observed_generation
+            .is_some_and(|g| g < ext.generation),
+        _ => false,
+    }
+}
+
+/// The project and fingerprint of the deploy key the Git host refused, by the source condition
+/// of `report` (None: the source is not refused, or the shoot uses no deploy key).
+pub fn refused_key<'a>(report: &Report, installed: &'a Installed) -> Option<(&'a str, &'a str)> {
+    let key = installed.deploy_key.as_ref()?;
+    report
+        .conditions
+        .iter()
+        .any(|(kind, verdict)| {
+            *kind == SOURCE
+                && verdict.status == "False"
+                && verdict.reason == crate::syncstatus::AUTHENTICATION_FAILED
+        })
+        .then_some((key.project.as_str(), key.fingerprint.as_str()))
+}
+
+/// Counts the waiting Extensions of the controller's cache every `period`, until the process
+/// ends (only the leader runs it: a standby's count would say nothing about progress).
+pub async fn count_waiting(
+    extensions: Store<DynamicObject>,
+    listed: std::sync::Arc<crate::server::Readiness>,
+    period: Duration,
+    metrics: std::sync::Arc<crate::metrics::Metrics>,
+) {
+    listed.wait().await;
+    loop {
+        let waiting = extensions
+            .state()
+            .iter()
+            .filter_map(|o| serde_json::to_value(o.as_ref()).ok())
+            .filter_map(|json| Extension::from_json(&json).ok())
+            .filter(waits_for_controller)
+            .count();
+        metrics.ops().extensions_waiting(waiting);
+        tokio::time::sleep(period).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn ext(patch: serde_json::Value) -> Extension {
+        let mut object = json!({
+            "apiVersion": "extensions.gardener.cloud/v1alpha1",
+            "kind": "Extension",
+            "metadata": {"name": "shoot-flux", "namespace": "shoot--p--s", "generation": 2},
+            "spec": {"type": "shoot-flux"},
+            "status": {
+                "observedGeneration": 2,
+                "lastOperation": {"type": "Reconcile", "state": "Succeeded", "description": "d",
+                    "lastUpdateTime": "2026-01-01T00:00:00Z", "progress": 100}
+            }
+        });
+        merge(&mut object, patch);
+        Extension::from_json(&object).unwrap()
+    }
+
+    fn merge(into: &mut serde_json::Value, patch: serde_json::Value) {
+        match (into, patch) {
+            (serde_json::Value::Object(a), serde_json::Value::Object(b)) => {
+                for (k, v) in b {
+                    if v.is_null() {
+                        a.remove(&k);
+                    } else {
+                        merge(a.entry(k).or_insert(serde_json::Value::Null), v);
+                    }
+                }
+            }
+            (slot, value) => *slot = value,
+        }
+    }
+
+    #[test]
+    fn only_unfinished_work_waits_for_the_controller() {
+        assert!(!waits_for_controller(&ext(json!({}))));
+        let annotated =
+            json!({"metadata": {"annotations": {"gardener.cloud/operation": "reconcile"}}});
+        assert!(waits_for_controller(&ext(annotated)));
+        assert!(waits_for_controller(&ext(
+            json!({"status": {"lastOperation": null}})
+        )));
+        assert!(waits_for_controller(&ext(
+            json!({"status": {"lastOperation": {"state": "Processing"}}})
+        )));
+        assert!(waits_for_controller(&ext(
+            json!({"metadata": {"generation": 3}})
+        )));
+        assert!(waits_for_controller(&ext(
+            json!({"metadata": {"deletionTimestamp": "2026-01-01T00:00:00Z"}})
+        )));
+        // Retried with backoff: progress shows as reconciles with result error.
+        assert!(!waits_for_controller(&ext(
+            json!({"status": {"lastOperation": {"state": "Error"}}})
+        )));
+        assert!(!waits_for_controller(&ext(
+            json!({"metadata": {"annotations": {"gardener.cloud/operation": "wait-for-state"}}})
+        )));
+        assert!(!waits_for_controller(&ext(
+            json!({"status": {"lastOperation": {"type": "Migrate", "state": "Succeeded"}}})
+        )));
+        assert!(!waits_for_controller(&ext(
+            json!({"spec": {"type": "other"}, "status": {"lastOperation": null}})
+        )));
+    }
+
+    #[test]
+    fn a_source_refused_for_authentication_names_the_project_key() {
+        use crate::health::Verdict;
+        let installed = |key: serde_json::Value| -> Installed {
+            serde_json::from_value(json!({
+                "apiVersion": "shoot-flux.extensions.gardener.cloud/v1alpha1",
+                "kind": "FluxStatus",
+                "flux": {"version": "v2.9.5", "namespace": "flux-system", "controllers": []},
+                "managementMode": "Managed",
+                "source": null, "kustomization": null,
+                "deployKey": key
+            }))
+            .unwrap()
+        };
+        let report = |reason: &'static str| Report {
+            conditions: vec![(
+                SOURCE,
+                Verdict {
+                    status: "False",
+                    reason,
+                    message: "m".into(),
+                },
+            )],
+            state: crate::syncstatus::SyncState::Failing,
+        };
+        let private = installed(json!({"project": "p", "fingerprint": "SHA256:k"}));
+        assert_eq!(
+            refused_key(&report(crate::syncstatus::AUTHENTICATION_FAILED), &private),
+            Some(("p", "SHA256:k"))
+        );
+        assert_eq!(refused_key(&report("NotReady"), &private), None);
+        assert_eq!(
+            refused_key(
+                &report(crate::syncstatus::AUTHENTICATION_FAILED),
+                &installed(json!(null))
+            ),
+            None
+        );
+    }
+
+    #[test]
+    fn refused_keys_are_counted_per_project_and_fingerprint_and_go_when_authorized() {
+        let mut registry = Registry::with_prefix("shoot_flux");
+        let m = OpsMetrics::registered(&mut registry);
+        let text = |registry: &Registry| {
+            let mut out = String::new();
+            prometheus_client::encoding::text::encode(&mut out, registry).unwrap();
+            out
+        };
+        m.keys_refused([("p", "SHA256:a"), ("p", "SHA256:a"), ("q", "SHA256:b")]);
+        let out = text(&registry);
+        assert!(
+            out.contains("shoot_flux_deploy_key_refused{project=\"p\",fingerprint=\"SHA256:a\"} 2"),
+            "{out}"
+        );
+        assert!(
+            out.contains("shoot_flux_deploy_key_refused{project=\"q\",fingerprint=\"SHA256:b\"} 1")
+        );
+        m.keys_refused([("q", "SHA256:b")]);
+        let out = text(&registry);
+        assert!(!out.contains("project=\"p\""), "{out}");
+        assert!(out.contains("project=\"q\""));
+        assert!(out.contains("shoot_flux_leader 0"));
+        m.leading();
+        assert!(text(&registry).contains("shoot_flux_leader 1"));
+    }
+}
