@@ -26,3 +26,13 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- define "shoot-flux.clusterRoleName" -}}
 extensions.gardener.cloud:{{ include "shoot-flux.name" . }}
 {{- end -}}
+
+{{- /* The labels of every alert: severity, Gardener's topology, and the seed when gardenlet
+passed its name. Called with (dict "root" $ "severity" "<severity>"). */ -}}
+{{- define "shoot-flux.alertLabels" -}}
+severity: {{ .severity }}
+topology: seed
+{{- with .root.Values.gardener.seed.name }}
+seed: {{ . }}
+{{- end }}
+{{- end -}}

@@ -183,11 +183,27 @@ fn helm_lint_and_template_pass_for_default_values_and_every_option() {
     let mut expected_all = expected.clone();
     expected_all.insert("VerticalPodAutoscaler".into());
     expected_all.insert("Secret".into());
+    expected_all.insert("PrometheusRule".into());
     expected_all.remove("Service");
     assert_eq!(kinds(&everything), expected_all);
-    assert!(
-        docs_in_namespace(&everything, "garden").is_empty(),
-        "nothing outside the release namespace"
+    // Nothing outside the release namespace but the dashboard, which the seed's Plutono reads
+    // from its own namespace.
+    let outside: Vec<String> = everything
+        .iter()
+        .filter(|d| {
+            d["metadata"]["namespace"].is_string()
+                && d["metadata"]["namespace"] != "extension-shoot-flux"
+        })
+        .map(|d| {
+            format!(
+                "{} {}/{}",
+                d["kind"], d["metadata"]["namespace"], d["metadata"]["name"]
+            )
+        })
+        .collect();
+    assert_eq!(
+        outside,
+        ["\"ConfigMap\" \"monitoring\"/\"gardener-extension-shoot-flux-dashboard\""]
     );
     let without_pdb = render(
         "extension-shoot-flux",
@@ -481,6 +497,109 @@ fn rbac_has_no_wildcards_and_the_pod_runs_locked_down_with_the_binarys_flags() {
     }
 }
 
+/// `monitoring.enabled` renders what Gardener's seed monitoring stack picks up: the pods annotated
+/// for the seed Prometheus' PodMonitor of extension namespaces (`prometheus.io/scrape`, `/port`,
+/// `/name`), a PrometheusRule labelled `prometheus: seed` in the release namespace, and the
+/// dashboard ConfigMap labelled `dashboard.monitoring.gardener.cloud/seed: "true"` in `garden`
+/// with the dashboard JSON; with the value off, none of them.
+#[test]
+fn monitoring_objects_render_for_the_seeds_monitoring_stack_and_only_when_enabled() {
+    let off = render("extension-shoot-flux", &[]);
+    assert!(find(&off, "PrometheusRule").is_empty());
+    assert!(
+        find(&off, "ConfigMap")
+            .iter()
+            .all(|c| c["metadata"]["labels"]["dashboard.monitoring.gardener.cloud/seed"].is_null())
+    );
+    let annotations = &one(&off, "Deployment")["spec"]["template"]["metadata"]["annotations"];
+    assert!(
+        annotations["prometheus.io/scrape"].is_null(),
+        "{annotations}"
+    );
+
+    let on = render(
+        "extension-shoot-flux",
+        &[
+            "--set",
+            "monitoring.enabled=true",
+            "--set",
+            "gardener.seed.name=aws-eu1",
+        ],
+    );
+    let template = &one(&on, "Deployment")["spec"]["template"];
+    let annotations = &template["metadata"]["annotations"];
+    assert_eq!(annotations["prometheus.io/scrape"], "true");
+    assert_eq!(annotations["prometheus.io/port"], "8080");
+    assert_eq!(annotations["prometheus.io/name"], "shoot-flux");
+    // The annotated port is the container's metrics port.
+    let ports = &container(one(&on, "Deployment"))["ports"];
+    assert!(
+        ports
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["name"] == "metrics" && p["containerPort"] == 8080),
+        "{ports}"
+    );
+
+    let rule = one(&on, "PrometheusRule");
+    assert_eq!(rule["apiVersion"], "monitoring.coreos.com/v1");
+    assert_eq!(rule["metadata"]["namespace"], "extension-shoot-flux");
+    assert_eq!(rule["metadata"]["labels"]["prometheus"], "seed");
+    let alerts: Vec<&Value> = rule["spec"]["groups"][0]["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["alert"].is_string())
+        .collect();
+    assert_eq!(alerts.len(), 6);
+    for alert in alerts {
+        assert_eq!(alert["labels"]["seed"], "aws-eu1", "{alert}");
+        assert_eq!(alert["labels"]["topology"], "seed", "{alert}");
+    }
+
+    let dashboards: Vec<&Value> = find(&on, "ConfigMap")
+        .into_iter()
+        .filter(|c| c["metadata"]["labels"]["dashboard.monitoring.gardener.cloud/seed"] == "true")
+        .collect();
+    assert_eq!(dashboards.len(), 1);
+    assert_eq!(dashboards[0]["metadata"]["namespace"], "garden");
+    let json = dashboards[0]["data"]["shoot-flux.json"].as_str().unwrap();
+    let file = std::fs::read_to_string(chart_dir().join("dashboards/shoot-flux.json")).unwrap();
+    let shipped: Value = serde_json::from_str(json).unwrap();
+    assert_eq!(shipped, serde_json::from_str::<Value>(&file).unwrap());
+    assert_eq!(shipped["uid"], "extension-shoot-flux");
+
+    // Another Prometheus instance and the dashboard namespace are values.
+    let other = render(
+        "extension-shoot-flux",
+        &[
+            "--set",
+            "monitoring.enabled=true",
+            "--set",
+            "monitoring.prometheus=aggregate",
+            "--set",
+            "monitoring.dashboardNamespace=monitoring",
+        ],
+    );
+    assert_eq!(
+        one(&other, "PrometheusRule")["metadata"]["labels"]["prometheus"],
+        "aggregate"
+    );
+    assert!(
+        find(&other, "ConfigMap")
+            .iter()
+            .any(|c| c["metadata"]["namespace"] == "monitoring")
+    );
+    // Without a seed name the alerts carry no empty seed label.
+    let unnamed = render(
+        "extension-shoot-flux",
+        &["--set", "monitoring.enabled=true"],
+    );
+    let text = serde_json::to_string(one(&unnamed, "PrometheusRule")).unwrap();
+    assert!(!text.contains("\"seed\":"), "{text}");
+}
+
 /// The VPA as today's Gardener writes its own: `InPlaceOrRecreate` (VPA deprecated `Auto`, and
 /// GRM rewrites `Auto` and `Recreate` in seeds), requests only.
 #[test]
@@ -650,6 +769,14 @@ async fn the_rendered_objects_are_accepted_by_the_seed() {
     )
     .await
     .unwrap();
+    // Every seed has prometheus-operator's CRDs; the bed's seed gets the one the chart uses.
+    testbed::kubeutil::apply_file(
+        &seed,
+        &testbed::paths::chart_crd("prometheusrules.yaml").unwrap(),
+        "test",
+    )
+    .await
+    .unwrap();
     let all = all_options_file();
     for (namespace, extra) in [
         ("extension-shoot-flux-default", vec![]),
@@ -658,6 +785,8 @@ async fn the_rendered_objects_are_accepted_by_the_seed() {
         let docs = render(namespace, &extra);
         ensure_namespace(&seed, namespace).await;
         ensure_namespace(&seed, "garden").await;
+        // The all-options dashboard namespace.
+        ensure_namespace(&seed, "monitoring").await;
         apply_strict(&seed, &docs, "gardenlet").await.unwrap();
         // Each object is there as rendered.
         for doc in &docs {

@@ -88,7 +88,8 @@ pub fn flux_cli() -> Result<PathBuf> {
 }
 
 /// The CRDs the chart and registration tests install themselves: the operator's `Extension`
-/// (`operator-extensions.yaml`) and the VPA (`verticalpodautoscalers.yaml`).
+/// (`operator-extensions.yaml`), the VPA (`verticalpodautoscalers.yaml`) and prometheus-operator's
+/// `PrometheusRule` (`prometheusrules.yaml`).
 pub fn chart_crd(file: &str) -> Result<PathBuf> {
     cached_file(&format!("chart-crds/{file}"), "chart-crds")
 }

@@ -1,0 +1,388 @@
+//! The chart's monitoring objects with the real tools: the alert and recording rules rendered by
+//! helm from the chart (so chart and tests cannot drift) are checked by `promtool check rules`
+//! and unit-tested by `promtool test rules` (Debian's prometheus package, installed by
+//! `hack/testbed/install debian`) with a firing and a quiet case for every alert; every metric
+//! the rules and the dashboard name is one the extension started on the bed exports.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::{Value, json};
+use testbed::kubeutil::parse_documents;
+
+use common::*;
+
+const CHART: &str = "gardener-extension-shoot-flux";
+
+fn chart_dir() -> PathBuf {
+    testbed::paths::repo_root().join("charts").join(CHART)
+}
+
+fn helm(args: &[&str]) -> String {
+    let home =
+        std::env::temp_dir().join(format!("shoot-flux-monitoring-test-{}", std::process::id()));
+    std::fs::create_dir_all(&home).unwrap();
+    let mut command = Command::new(testbed::paths::helm().unwrap());
+    command
+        .args(args)
+        .env("HELM_CACHE_HOME", &home)
+        .env("HELM_CONFIG_HOME", &home);
+    testbed::process::run(&mut command).unwrap()
+}
+
+/// The chart's objects with monitoring on, the seed name set and `extra` helm arguments.
+fn render(extra: &[&str]) -> Vec<Value> {
+    let chart = chart_dir();
+    let mut args = vec![
+        "template",
+        "shoot-flux",
+        chart.to_str().unwrap(),
+        "--namespace",
+        "extension-shoot-flux",
+        "--set",
+        "monitoring.enabled=true",
+        "--set",
+        "gardener.seed.name=test-seed",
+    ];
+    args.extend_from_slice(extra);
+    parse_documents(&helm(&args)).unwrap()
+}
+
+/// The rule groups of the chart's PrometheusRule.
+fn rule_groups(docs: &[Value]) -> Value {
+    let rules: Vec<&Value> = docs
+        .iter()
+        .filter(|d| d["kind"] == "PrometheusRule")
+        .collect();
+    assert_eq!(rules.len(), 1, "one PrometheusRule");
+    rules[0]["spec"]["groups"].clone()
+}
+
+fn rules(groups: &Value) -> Vec<&Value> {
+    groups
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|g| g["rules"].as_array().unwrap())
+        .collect()
+}
+
+fn alerts(groups: &Value) -> BTreeMap<String, &Value> {
+    rules(groups)
+        .into_iter()
+        .filter_map(|r| r["alert"].as_str().map(|name| (name.to_string(), r)))
+        .collect()
+}
+
+fn promtool(args: &[&str], dir: &Path) -> anyhow::Result<String> {
+    let mut command = Command::new(testbed::paths::promtool()?);
+    command.args(args).current_dir(dir);
+    testbed::process::run(&mut command)
+}
+
+/// The unit cases with each expected alert's runbook added from the rendered rule.
+fn unit_cases(groups: &Value) -> Value {
+    let text = std::fs::read_to_string(
+        testbed::paths::repo_root().join("crates/shoot-flux/tests/monitoring/rules.test.yaml"),
+    )
+    .unwrap();
+    let mut cases: Value = serde_saphyr::from_str(&text).unwrap();
+    let alerts = alerts(groups);
+    for case in cases["tests"].as_array_mut().unwrap() {
+        for test in case["alert_rule_test"]
+            .as_array_mut()
+            .map(Vec::as_mut_slice)
+            .unwrap_or_default()
+        {
+            let name = test["alertname"].as_str().unwrap().to_string();
+            let runbook = alerts[&name]["annotations"]["runbook"].clone();
+            for expected in test["exp_alerts"].as_array_mut().unwrap() {
+                expected["exp_annotations"]["runbook"] = runbook.clone();
+            }
+        }
+    }
+    cases
+}
+
+/// Writes the rules and the unit cases into a fresh directory (JSON is YAML to promtool).
+fn write_rule_files(groups: &Value, cases: &Value) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("rules.yaml"),
+        serde_json::to_string_pretty(&json!({ "groups": groups })).unwrap(),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("rules.test.yaml"),
+        serde_json::to_string_pretty(cases).unwrap(),
+    )
+    .unwrap();
+    dir
+}
+
+#[test]
+fn promtool_checks_the_charts_rules_and_every_alert_fires_and_stays_quiet_in_its_cases() {
+    let groups = rule_groups(&render(&[]));
+    let alerts = alerts(&groups);
+    let expected: BTreeSet<&str> = [
+        "ShootFluxSyncFailing",
+        "ShootFluxReconcileErrors",
+        "ShootFluxDeployKeyNotAuthorized",
+        "ShootFluxNotReconciling",
+        "ShootFluxLeaderMissing",
+        "ShootFluxSyncPollBehind",
+    ]
+    .into_iter()
+    .collect();
+    assert_eq!(
+        alerts.keys().map(String::as_str).collect::<BTreeSet<_>>(),
+        expected
+    );
+    for (name, rule) in &alerts {
+        for annotation in ["summary", "description", "runbook"] {
+            let text = rule["annotations"][annotation].as_str().unwrap_or_default();
+            assert!(text.len() > 20, "{name} has no {annotation}: {rule}");
+        }
+        assert!(
+            ["warning", "critical"].contains(&rule["labels"]["severity"].as_str().unwrap()),
+            "{name}: {rule}"
+        );
+        assert_eq!(rule["labels"]["seed"], "test-seed", "{name}");
+        assert!(rule["for"].as_str().is_some(), "{name} has a for");
+    }
+
+    let cases = unit_cases(&groups);
+    // Every alert has a case in which it fires and one in which it does not.
+    let mut firing = BTreeSet::new();
+    let mut quiet = BTreeSet::new();
+    for case in cases["tests"].as_array().unwrap() {
+        for test in case["alert_rule_test"]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+        {
+            let name = test["alertname"].as_str().unwrap().to_string();
+            if test["exp_alerts"].as_array().unwrap().is_empty() {
+                quiet.insert(name);
+            } else {
+                firing.insert(name);
+            }
+        }
+    }
+    let names: BTreeSet<String> = alerts.keys().cloned().collect();
+    assert_eq!(firing, names, "alerts with a firing case");
+    assert_eq!(quiet, names, "alerts with a quiet case");
+
+    let dir = write_rule_files(&groups, &cases);
+    let checked = promtool(&["check", "rules", "rules.yaml"], dir.path()).unwrap();
+    assert!(checked.contains("SUCCESS"), "{checked}");
+    let tested = promtool(&["test", "rules", "rules.test.yaml"], dir.path()).unwrap();
+    assert!(tested.contains("SUCCESS"), "{tested}");
+
+    // The cases bite: a threshold value changed in the chart makes them fail.
+    let changed = rule_groups(&render(&["--set", "monitoring.alerts.syncFailingFor=45m"]));
+    let dir = write_rule_files(&changed, &unit_cases(&changed));
+    let err = promtool(&["test", "rules", "rules.test.yaml"], dir.path()).unwrap_err();
+    assert!(err.to_string().contains("ShootFluxSyncFailing"), "{err}");
+}
+
+/// Metric names in a PromQL expression: identifiers of shoot-flux's series and recording rules
+/// and of cAdvisor's container series, outside quoted label values.
+fn metric_names(expr: &str) -> BTreeSet<String> {
+    let mut unquoted = String::new();
+    let mut quoted = false;
+    for c in expr.chars() {
+        if c == '"' {
+            quoted = !quoted;
+        } else if !quoted {
+            unquoted.push(c);
+        }
+    }
+    unquoted
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':'))
+        .filter(|t| t.starts_with("shoot_flux") || t.starts_with("container_"))
+        .map(String::from)
+        .collect()
+}
+
+/// The series names an OpenMetrics exposition declares (every registered metric has its TYPE
+/// line, also before its first sample), with the suffixes of their samples.
+fn exported_names(text: &str) -> BTreeSet<String> {
+    let mut names = BTreeSet::new();
+    for line in text.lines() {
+        let Some(rest) = line.strip_prefix("# TYPE ") else {
+            continue;
+        };
+        let mut fields = rest.split_whitespace();
+        let (Some(name), Some(kind)) = (fields.next(), fields.next()) else {
+            continue;
+        };
+        match kind {
+            "counter" => {
+                names.insert(format!("{name}_total"));
+            }
+            "histogram" => {
+                for suffix in ["_bucket", "_sum", "_count"] {
+                    names.insert(format!("{name}{suffix}"));
+                }
+            }
+            _ => {
+                names.insert(name.to_string());
+            }
+        }
+    }
+    names
+}
+
+fn dashboard() -> Value {
+    serde_json::from_str(
+        &std::fs::read_to_string(chart_dir().join("dashboards/shoot-flux.json")).unwrap(),
+    )
+    .unwrap()
+}
+
+fn dashboard_exprs(dashboard: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    fn walk(value: &Value, out: &mut Vec<String>) {
+        match value {
+            Value::Object(map) => {
+                if let Some(Value::String(expr)) = map.get("expr") {
+                    out.push(expr.clone());
+                }
+                map.values().for_each(|v| walk(v, out));
+            }
+            Value::Array(items) => items.iter().for_each(|v| walk(v, out)),
+            _ => {}
+        }
+    }
+    walk(dashboard, &mut out);
+    out
+}
+
+/// The extension's metrics registry with a series in every family.
+fn every_series() -> shoot_flux::metrics::Metrics {
+    use shoot_flux::gardener::operation::OperationType;
+    let metrics = shoot_flux::metrics::Metrics::default();
+    metrics.observe(
+        OperationType::Reconcile,
+        std::time::Duration::from_millis(5),
+        Some("garden"),
+    );
+    metrics.deploy_key_created();
+    metrics.deploy_key_create_conflict();
+    metrics.shoot_sync("shoot--p--s", true, Some(1.0));
+    metrics.shoots_in_state("ready", 1);
+    metrics.shoot_connections(1);
+    metrics.health_round_done();
+    metrics.flux_latest_changed("v2.6.4", "v2.9.5");
+    let ops = metrics.ops();
+    ops.leading();
+    ops.extensions_waiting(1);
+    ops.poll_started(std::time::Duration::from_secs(30));
+    ops.poll_round_done(std::time::Duration::from_secs(1));
+    ops.keys_refused([("p", "SHA256:k")]);
+    metrics
+}
+
+/// cAdvisor's series of the extension's container, which the seed Prometheus scrapes from the
+/// kubelets of the seed (not from shoot-flux).
+const CADVISOR: [&str; 2] = [
+    "container_memory_working_set_bytes",
+    "container_cpu_usage_seconds_total",
+];
+
+#[tokio::test]
+async fn every_metric_of_the_rules_and_the_dashboard_is_exported_by_the_extension() {
+    let _serial = SERIAL.lock().await;
+    let bed = testbed::bed().await.unwrap();
+    let _logs = bed.logs_on_failure();
+    let extension = start_extension(bed, &[]).await;
+    let served = exported_names(&extension.metrics().await);
+    // A labelled family shows in the exposition only once it has a series, and an idle
+    // extension has no reconcile, error or shoot yet: the same registry the binary serves, with
+    // every recording method called once, shows all of them.
+    let exercised = exported_names(&every_series().encode());
+    let not_in_registry: Vec<&String> = served
+        .iter()
+        .filter(|n| !exercised.contains(*n) && n.as_str() != "shoot_flux_api_requests_total")
+        .collect();
+    assert!(not_in_registry.is_empty(), "{not_in_registry:?}");
+    let exported: BTreeSet<String> = served.union(&exercised).cloned().collect();
+    assert!(served.contains("shoot_flux_leader"), "{served:?}");
+
+    let groups = rule_groups(&render(&[]));
+    let recorded: BTreeSet<String> = rules(&groups)
+        .iter()
+        .filter_map(|r| r["record"].as_str().map(String::from))
+        .collect();
+    let mut used: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for rule in rules(&groups) {
+        let label = rule["alert"]
+            .as_str()
+            .or(rule["record"].as_str())
+            .unwrap()
+            .to_string();
+        for name in metric_names(rule["expr"].as_str().unwrap()) {
+            used.entry(name)
+                .or_default()
+                .insert(format!("rule {label}"));
+        }
+    }
+    let dashboard = dashboard();
+    let exprs = dashboard_exprs(&dashboard);
+    assert!(exprs.len() >= 20, "{exprs:?}");
+    for expr in &exprs {
+        let names = metric_names(expr);
+        assert!(
+            !names.is_empty(),
+            "a dashboard query without a metric: {expr}"
+        );
+        for name in names {
+            used.entry(name)
+                .or_default()
+                .insert(format!("dashboard: {expr}"));
+        }
+    }
+    let missing: Vec<String> = used
+        .iter()
+        .filter(|(name, _)| {
+            !exported.contains(*name)
+                && !recorded.contains(*name)
+                && !CADVISOR.contains(&name.as_str())
+        })
+        .map(|(name, users)| format!("{name} (used by {users:?})"))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "metrics the extension does not export: {missing:#?}\nexported: {exported:#?}"
+    );
+    // The seed's and the garden's clients count their requests.
+    let text = extension.metrics().await;
+    assert!(
+        text.contains("shoot_flux_api_requests_total{cluster=\"seed\",code=\"200\"}"),
+        "{text}"
+    );
+}
+
+#[test]
+fn metric_names_are_read_from_queries_without_label_values() {
+    assert_eq!(
+        metric_names(
+            r#"sum by (state) (shoot_flux_shoots{state="shoot_flux_x"}) / shoot_flux:a:b"#
+        ),
+        ["shoot_flux:a:b", "shoot_flux_shoots"]
+            .into_iter()
+            .map(String::from)
+            .collect()
+    );
+    let exported = exported_names(
+        "# TYPE shoot_flux_reconciles counter\n# TYPE shoot_flux_reconcile_duration_seconds histogram\n# TYPE shoot_flux_leader gauge\n",
+    );
+    assert!(exported.contains("shoot_flux_reconciles_total"));
+    assert!(exported.contains("shoot_flux_reconcile_duration_seconds_bucket"));
+    assert!(exported.contains("shoot_flux_leader"));
+}
