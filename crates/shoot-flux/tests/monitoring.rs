@@ -386,3 +386,295 @@ fn metric_names_are_read_from_queries_without_label_values() {
     assert!(exported.contains("shoot_flux_reconcile_duration_seconds_bucket"));
     assert!(exported.contains("shoot_flux_leader"));
 }
+
+/// Real Prometheus (Debian's build) scraping the extension on the bed, on 127.0.0.1 only, with
+/// the chart's rules; it is stopped when dropped.
+struct Prometheus {
+    _process: testbed::process::Process,
+    port: u16,
+}
+
+impl Prometheus {
+    async fn start(bed: &testbed::Bed, target_port: u16, groups: &Value) -> Self {
+        let dir = bed.dir().join("prometheus");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("rules.yaml"),
+            serde_json::to_string_pretty(&json!({ "groups": groups })).unwrap(),
+        )
+        .unwrap();
+        let config = json!({
+            "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+            "rule_files": [dir.join("rules.yaml")],
+            "scrape_configs": [{
+                "job_name": "shoot-flux",
+                "static_configs": [{"targets": [format!("127.0.0.1:{target_port}")],
+                    "labels": {"pod": "shoot-flux-0"}}]
+            }]
+        });
+        std::fs::write(
+            dir.join("prometheus.yml"),
+            serde_json::to_string_pretty(&config).unwrap(),
+        )
+        .unwrap();
+        let port = testbed::ports::free_port().unwrap();
+        let mut command = Command::new(testbed::paths::prometheus().unwrap());
+        command
+            .arg(format!(
+                "--config.file={}",
+                dir.join("prometheus.yml").display()
+            ))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.join("data").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"));
+        let mut process = testbed::process::Process::spawn(
+            "prometheus",
+            command,
+            &bed.dir().join("prometheus.log"),
+        )
+        .unwrap();
+        testbed::kubeutil::wait_for(
+            "Prometheus to be ready",
+            std::time::Duration::from_secs(60),
+            || {
+                let running = process.ensure_running();
+                async move {
+                    running?;
+                    let r = testbed::plainhttp::get(&format!("http://127.0.0.1:{port}/-/ready"))
+                        .await?;
+                    Ok((r.status == 200).then_some(()))
+                }
+            },
+        )
+        .await
+        .unwrap();
+        Self {
+            _process: process,
+            port,
+        }
+    }
+
+    /// The firing alerts (name and labels).
+    async fn firing(&self) -> anyhow::Result<Vec<Value>> {
+        let r = testbed::plainhttp::get(&format!("http://127.0.0.1:{}/api/v1/alerts", self.port))
+            .await?;
+        anyhow::ensure!(r.status == 200, "HTTP {}", r.status);
+        let body: Value = serde_json::from_slice(&r.body)?;
+        Ok(body["data"]["alerts"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|a| a["state"] == "firing")
+            .collect())
+    }
+
+    /// Waits until an alert named `name` with `labels` fires; returns it.
+    async fn wait_firing(&self, name: &str, labels: &[(&str, &str)]) -> Value {
+        let matches = |a: &Value| {
+            a["labels"]["alertname"] == name && labels.iter().all(|(k, v)| a["labels"][*k] == *v)
+        };
+        testbed::kubeutil::wait_for(
+            &format!("{name} {labels:?} to fire"),
+            std::time::Duration::from_secs(300),
+            || async { Ok(self.firing().await?.into_iter().find(|a| matches(a))) },
+        )
+        .await
+        .unwrap()
+    }
+
+    /// Waits until no alert named `name` with `labels` is active.
+    async fn wait_resolved(&self, name: &str, labels: &[(&str, &str)]) {
+        let matches = |a: &Value| {
+            a["labels"]["alertname"] == name && labels.iter().all(|(k, v)| a["labels"][*k] == *v)
+        };
+        testbed::kubeutil::wait_for(
+            &format!("{name} {labels:?} to resolve"),
+            std::time::Duration::from_secs(300),
+            || async {
+                let r = testbed::plainhttp::get(&format!(
+                    "http://127.0.0.1:{}/api/v1/alerts",
+                    self.port
+                ))
+                .await?;
+                let body: Value = serde_json::from_slice(&r.body)?;
+                let active = body["data"]["alerts"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default()
+                    .into_iter()
+                    .any(|a| matches(&a));
+                Ok((!active).then_some(()))
+            },
+        )
+        .await
+        .unwrap();
+    }
+}
+
+/// The end-to-end case: a real Prometheus scrapes the extension on the bed with the
+/// chart's rules (short `for:` values); a bad commit breaks one shoot's sync and another
+/// project's deploy key is not authorized on its repository; both alerts fire with the shoot's
+/// project and the key's fingerprint, and resolve once the commit is fixed and the key added.
+#[tokio::test]
+async fn a_real_prometheus_fires_and_resolves_the_sync_and_deploy_key_alerts() {
+    use k8s_openapi::api::core::v1::Secret;
+    use std::time::Duration;
+    use testbed::gardenlet;
+
+    let _serial = SERIAL.lock().await;
+    let bed = testbed::bed().await.unwrap();
+    let _logs = bed.logs_on_failure();
+    let git = bed.git().await.unwrap();
+    let versions = testbed::paths::versions().unwrap();
+    git.create_repository(
+        "alerts-fleet",
+        &[
+            ("marker.yaml", MARKER),
+            ("kustomization.yaml", &kustomization(&["marker.yaml"])),
+        ],
+    )
+    .unwrap();
+    git.create_repository(
+        "alerts-private",
+        &[
+            ("marker.yaml", MARKER),
+            ("kustomization.yaml", &kustomization(&["marker.yaml"])),
+        ],
+    )
+    .unwrap();
+    // Shoot "synced" of project alerts syncs the public repository every 10s.
+    let mut synced = spec("alerts", "synced");
+    synced.provider_config = Some(json!({
+        "apiVersion": "flux.extensions.gardener.cloud/v1alpha1", "kind": "FluxConfig",
+        "flux": {"version": versions.flux},
+        "source": {"template": {"kind": "GitRepository",
+            "spec": {"url": git.http_url("alerts-fleet"), "ref": {"branch": "main"}, "interval": "10s"}}},
+        "kustomization": {"template": {"spec": {"path": "./", "prune": true, "interval": "10s"}}}
+    }));
+    // Project alertkey's shoots sync its private repository with the project's deploy key.
+    set_project_config(
+        bed,
+        "alertkey",
+        &[
+            ("repositoryUrl", &git.ssh_url("alerts-private")),
+            ("repositoryType", "private"),
+        ],
+    )
+    .await;
+    let private = spec("alertkey", "app");
+    let (synced_ns, private_ns) = (synced.technical_id(), private.technical_id());
+    let mut shoots = Vec::new();
+    for spec in [&synced, &private] {
+        let mut shoot = bed.new_shoot(spec.clone()).await.unwrap();
+        shoot.create_gardenlet_objects().await.unwrap();
+        shoot.start_grm().await.unwrap();
+        shoot.start_node_simulator().unwrap();
+        shoots.push(shoot);
+    }
+    let extension = start_extension(bed, &["--healthcheck-sync-period=2s"]).await;
+    let seed = bed.seed().client().await.unwrap();
+    for spec in [&synced, &private] {
+        gardenlet::apply_extension(&seed, spec).await.unwrap();
+    }
+    for ns in [&synced_ns, &private_ns] {
+        wait_ready(bed, ns, Duration::from_secs(120)).await;
+    }
+    for shoot in &mut shoots {
+        start_flux_when_installed(shoot).await;
+    }
+    let minutes = Duration::from_secs(300);
+    wait_condition(
+        bed,
+        &synced_ns,
+        "FluxKustomizationReady",
+        "True",
+        minutes,
+        |c| c["status"] == "True",
+    )
+    .await;
+
+    let groups = rule_groups(&render(&[
+        "--set",
+        "monitoring.alerts.syncFailingFor=5s",
+        "--set",
+        "monitoring.alerts.deployKeyNotAuthorizedFor=5s",
+    ]));
+    let prometheus = Prometheus::start(bed, extension.metrics_port, &groups).await;
+
+    // The key is not authorized: the alert names the project and the key's fingerprint.
+    let key_secret: kube::Api<Secret> =
+        kube::Api::namespaced(bed.garden().client().await.unwrap(), "garden-alertkey");
+    let key = key_secret.get("flux-source").await.unwrap();
+    let public = String::from_utf8(key.data.unwrap()["identity.pub"].0.clone()).unwrap();
+    let fingerprint = shoot_flux::deploykey::fingerprint(public.trim()).unwrap();
+    let alert = prometheus
+        .wait_firing(
+            "ShootFluxDeployKeyNotAuthorized",
+            &[("project", "alertkey"), ("fingerprint", &fingerprint)],
+        )
+        .await;
+    println!("firing: {}", alert["annotations"]["description"]);
+    assert!(
+        alert["annotations"]["runbook"]
+            .as_str()
+            .unwrap()
+            .contains("shoot-flux deploy-key"),
+        "{alert}"
+    );
+    // The synced shoot is fine meanwhile.
+    let firing = prometheus.firing().await.unwrap();
+    assert!(
+        !firing
+            .iter()
+            .any(|a| a["labels"]["alertname"] == "ShootFluxSyncFailing"
+                && a["labels"]["namespace"] == synced_ns.as_str()),
+        "{firing:?}"
+    );
+
+    // A bad commit breaks the synced shoot: its sync alert fires with the project.
+    git.commit(
+        "alerts-fleet",
+        "main",
+        &[(
+            "kustomization.yaml",
+            Some(&kustomization(&["marker.yaml", "missing.yaml"])),
+        )],
+        "break the build",
+    )
+    .unwrap();
+    let alert = prometheus
+        .wait_firing(
+            "ShootFluxSyncFailing",
+            &[("namespace", &synced_ns), ("project", "alerts")],
+        )
+        .await;
+    println!("firing: {}", alert["annotations"]["summary"]);
+
+    // Both are fixed: the commit, and the key added to the repository.
+    git.commit(
+        "alerts-fleet",
+        "main",
+        &[("kustomization.yaml", Some(&kustomization(&["marker.yaml"])))],
+        "fix the build",
+    )
+    .unwrap();
+    git.authorize_key(public.trim()).unwrap();
+    prometheus
+        .wait_resolved("ShootFluxSyncFailing", &[("namespace", &synced_ns)])
+        .await;
+    prometheus
+        .wait_resolved(
+            "ShootFluxDeployKeyNotAuthorized",
+            &[("project", "alertkey")],
+        )
+        .await;
+    prometheus
+        .wait_resolved("ShootFluxSyncFailing", &[("namespace", &private_ns)])
+        .await;
+    // Nothing else fired: a leader, no waiting Extensions, a poll on time, no errors.
+    let firing = prometheus.firing().await.unwrap();
+    assert!(firing.is_empty(), "{firing:#?}");
+}
