@@ -55,6 +55,7 @@ async fn client_with_pool(
 async fn gardenlet_garden_client(
     seed: &kube::Client,
     request_timeout: Duration,
+    counter: shoot_flux::opsmetrics::RequestCounter,
 ) -> Result<kube::Client> {
     let secrets: kube::Api<k8s_openapi::api::core::v1::Secret> =
         kube::Api::namespaced(seed.clone(), "garden");
@@ -69,10 +70,11 @@ async fn gardenlet_garden_client(
     let kubeconfig = Kubeconfig::from_yaml(&String::from_utf8_lossy(&data.0))?;
     let config =
         kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default()).await?;
-    Ok(kubeclient::client(
+    Ok(kubeclient::counted_client(
         config,
         kubeclient::Pool::SHARED,
         request_timeout,
+        Some(counter),
     )?)
 }
 
@@ -318,7 +320,14 @@ async fn main() -> Result<()> {
             tracing::info!(
                 "using the garden kubeconfig of seed Secret garden/gardenlet-kubeconfig"
             );
-            Some(gardenlet_garden_client(&seed, operator.request_timeout).await?)
+            Some(
+                gardenlet_garden_client(
+                    &seed,
+                    operator.request_timeout,
+                    metrics.ops().request_counter("garden"),
+                )
+                .await?,
+            )
         }
         None => {
             tracing::warn!(

@@ -421,6 +421,49 @@ mod tests {
         );
     }
 
+    #[tokio::test]
+    async fn requests_are_counted_by_cluster_and_status_code_or_error() {
+        use tower::{Layer, Service, ServiceExt};
+        let mut registry = Registry::with_prefix("shoot_flux");
+        let m = OpsMetrics::registered(&mut registry);
+        let mut ok =
+            m.request_counter("seed")
+                .layer(tower::service_fn(|_: http::Request<()>| async {
+                    let mut r = http::Response::new(());
+                    *r.status_mut() = http::StatusCode::NOT_FOUND;
+                    Ok::<_, std::io::Error>(r)
+                }));
+        let mut failing =
+            m.request_counter("garden")
+                .layer(tower::service_fn(|_: http::Request<()>| async {
+                    Err::<http::Response<()>, _>(std::io::Error::other("refused"))
+                }));
+        for _ in 0..2 {
+            ok.ready()
+                .await
+                .unwrap()
+                .call(http::Request::new(()))
+                .await
+                .unwrap();
+        }
+        assert!(
+            failing
+                .ready()
+                .await
+                .unwrap()
+                .call(http::Request::new(()))
+                .await
+                .is_err()
+        );
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &registry).unwrap();
+        assert!(
+            out.contains("shoot_flux_api_requests_total{cluster=\"seed\",code=\"404\"} 2"),
+            "{out}"
+        );
+        assert!(out.contains("shoot_flux_api_requests_total{cluster=\"garden\",code=\"error\"} 1"));
+    }
+
     #[test]
     fn refused_keys_are_counted_per_project_and_fingerprint_and_go_when_authorized() {
         let mut registry = Registry::with_prefix("shoot_flux");

@@ -362,10 +362,14 @@ async fn every_metric_of_the_rules_and_the_dashboard_is_exported_by_the_extensio
     );
     // The seed's and the garden's clients count their requests.
     let text = extension.metrics().await;
-    assert!(
-        text.contains("shoot_flux_api_requests_total{cluster=\"seed\",code=\"200\"}"),
-        "{text}"
-    );
+    for cluster in ["seed", "garden"] {
+        assert!(
+            text.contains(&format!(
+                "shoot_flux_api_requests_total{{cluster=\"{cluster}\",code=\"200\"}}"
+            )),
+            "{text}"
+        );
+    }
 }
 
 #[test]
