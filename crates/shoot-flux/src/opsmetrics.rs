@@ -88,17 +88,17 @@ impl OpsMetrics {
         );
         registry.register(
             "extensions_waiting",
-            "Extensions of ours waiting for the controller (operation annotation, deletion, unobserved generation, never or still processing); counted by the leader every health check period",
+            "Extensions of ours waiting for the controller (operation annotation, deletion, unobserved generation, never or still processing); counted by the leader every health check period (0 on a standby)",
             this.extensions_waiting.clone(),
         );
         registry.register(
             "sync_poll_period_seconds",
-            "The pause of the sync status poll between two rounds (--healthcheck-sync-period)",
+            "The pause of the sync status poll between two rounds (--healthcheck-sync-period; 0 on a standby, which does not poll)",
             this.poll_period.clone(),
         );
         registry.register(
             "sync_poll_last_round_timestamp_seconds",
-            "Unix time the sync status poll last finished a round (before the first: when it started)",
+            "Unix time the sync status poll last finished a round (before the first: when it started; 0 on a standby)",
             this.poll_last_round.clone(),
         );
         registry.register(

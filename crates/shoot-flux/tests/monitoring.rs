@@ -682,3 +682,94 @@ async fn a_real_prometheus_fires_and_resolves_the_sync_and_deploy_key_alerts() {
     let firing = prometheus.firing().await.unwrap();
     assert!(firing.is_empty(), "{firing:#?}");
 }
+
+/// The value of an unlabelled series in an exposition (None: absent).
+fn sample(text: &str, name: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name} ")))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// `shoot_flux_leader` is 1 on the replica that holds the Lease and 0 on a standby, whose poll
+/// and waiting-Extension series stay 0 (only the leader reads); when the leader goes, the
+/// standby takes over and says so. This is what `ShootFluxLeaderMissing` reads.
+#[tokio::test]
+async fn the_leader_series_follows_the_lease() {
+    use std::time::Duration;
+    let _serial = SERIAL.lock().await;
+    let bed = testbed::bed().await.unwrap();
+    let _logs = bed.logs_on_failure();
+    let namespace = "shoot-flux-monitoring-leader";
+    let namespaces: kube::Api<k8s_openapi::api::core::v1::Namespace> =
+        kube::Api::all(bed.seed().client().await.unwrap());
+    namespaces
+        .patch(
+            namespace,
+            &kube::api::PatchParams::apply("test").force(),
+            &kube::api::Patch::Apply(json!({"apiVersion": "v1", "kind": "Namespace",
+                "metadata": {"name": namespace}})),
+        )
+        .await
+        .unwrap();
+    let args = [
+        "--leader-election=true",
+        "--leader-election-namespace=shoot-flux-monitoring-leader",
+        "--healthcheck-sync-period=1s",
+    ];
+    let first = start_extension_as(
+        bed,
+        "replica-a",
+        &args,
+        Some(bed.garden().kubeconfig_path()),
+    )
+    .await;
+    testbed::kubeutil::wait_for("replica-a to lead", Duration::from_secs(60), || async {
+        let text = first.metrics().await;
+        Ok((sample(&text, "shoot_flux_leader") == Some(1.0)
+            && sample(&text, "shoot_flux_extensions_waiting").is_some()
+            && sample(&text, "shoot_flux_sync_poll_period_seconds") == Some(1.0))
+        .then_some(()))
+    })
+    .await
+    .unwrap();
+    let mut second = start_extension_as(
+        bed,
+        "replica-b",
+        &args,
+        Some(bed.garden().kubeconfig_path()),
+    )
+    .await;
+    let standby = second.metrics().await;
+    assert_eq!(
+        sample(&standby, "shoot_flux_leader"),
+        Some(0.0),
+        "{standby}"
+    );
+    // What a standby has not measured stays 0 (the poll alert leaves period 0 out).
+    assert_eq!(
+        sample(&standby, "shoot_flux_sync_poll_period_seconds"),
+        Some(0.0)
+    );
+    assert_eq!(
+        sample(
+            &standby,
+            "shoot_flux_sync_poll_last_round_timestamp_seconds"
+        ),
+        Some(0.0)
+    );
+    assert_eq!(sample(&standby, "shoot_flux_extensions_waiting"), Some(0.0));
+
+    drop(first);
+    let port = second.metrics_port;
+    testbed::kubeutil::wait_for("replica-b to take over", Duration::from_secs(120), || {
+        let running = second.process.ensure_running();
+        async move {
+            running?;
+            let r = testbed::plainhttp::get(&format!("http://127.0.0.1:{port}/metrics")).await?;
+            let text = String::from_utf8(r.body)?;
+            Ok((sample(&text, "shoot_flux_leader") == Some(1.0)).then_some(()))
+        }
+    })
+    .await
+    .unwrap();
+}
