@@ -36,3 +36,11 @@ topology: seed
 seed: {{ . }}
 {{- end }}
 {{- end -}}
+
+{{- /* The shoots not synced, with labels namespace (the shoot's) and project. A scrape through
+prometheus-operator's PodMonitor sets the target label namespace (the extension's namespace) and
+keeps the series' own as exported_namespace: the shoot's namespace is taken from there when it
+is set. */ -}}
+{{- define "shoot-flux.notSynced" -}}
+max without (exported_namespace) (label_replace(label_replace(shoot_flux_sync_ready == 0, "namespace", "$1", "exported_namespace", "(.+)"), "project", "$1", "namespace", "shoot--(.+?)--.+"))
+{{- end -}}

@@ -412,8 +412,10 @@ impl Prometheus {
             "rule_files": [dir.join("rules.yaml")],
             "scrape_configs": [{
                 "job_name": "shoot-flux",
+                // The target labels prometheus-operator's PodMonitor gives a pod: the series'
+                // own namespace label becomes exported_namespace, as in a seed.
                 "static_configs": [{"targets": [format!("127.0.0.1:{target_port}")],
-                    "labels": {"pod": "shoot-flux-0"}}]
+                    "labels": {"pod": "shoot-flux-0", "namespace": "extension-shoot-flux"}}]
             }]
         });
         std::fs::write(
