@@ -79,6 +79,16 @@ fn one<'a>(docs: &'a [Value], kind: &str) -> &'a Value {
     found[0]
 }
 
+/// The ConfigMap with the operator configuration (not the dashboard's of `monitoring.enabled`).
+fn operator_config_map(docs: &[Value]) -> &Value {
+    let found: Vec<&Value> = find(docs, "ConfigMap")
+        .into_iter()
+        .filter(|c| c["metadata"]["labels"]["dashboard.monitoring.gardener.cloud/seed"].is_null())
+        .collect();
+    assert_eq!(found.len(), 1, "exactly one operator ConfigMap");
+    found[0]
+}
+
 fn docs_in_namespace<'a>(docs: &'a [Value], namespace: &str) -> Vec<&'a Value> {
     docs.iter()
         .filter(|d| d["metadata"]["namespace"] == namespace)
@@ -310,7 +320,7 @@ fn container_args(deployment: &Value) -> Vec<String> {
 
 /// The operator configuration of the chart's ConfigMap.
 fn rendered_config(docs: &[Value]) -> String {
-    one(docs, "ConfigMap")["data"]["config.yaml"]
+    operator_config_map(docs)["data"]["config.yaml"]
         .as_str()
         .unwrap()
         .to_string()
@@ -409,7 +419,7 @@ fn rbac_has_no_wildcards_and_the_pod_runs_locked_down_with_the_binarys_flags() {
         let volumes = pod["volumes"].as_array().unwrap();
         let mounts = c["volumeMounts"].as_array().unwrap();
         assert!(volumes.iter().any(|v| v["name"] == "config"
-            && v["configMap"]["name"] == one(&docs, "ConfigMap")["metadata"]["name"]));
+            && v["configMap"]["name"] == operator_config_map(&docs)["metadata"]["name"]));
         assert!(mounts.iter().all(|m| m["readOnly"] == true));
         assert!(
             mounts
