@@ -775,3 +775,70 @@ async fn the_leader_series_follows_the_lease() {
     .await
     .unwrap();
 }
+
+/// The dashboard's shape as Plutono loads it: a uid and title, the data source variable every
+/// query panel uses, unique panel ids, every panel placed on the 24-column grid without
+/// overlapping another, and the rows the operators' issue asks for.
+#[test]
+fn the_dashboard_is_well_formed_for_plutono() {
+    let dashboard = dashboard();
+    assert_eq!(dashboard["uid"], "extension-shoot-flux");
+    assert!(dashboard["title"].as_str().unwrap().contains("shoot-flux"));
+    let variables = dashboard["templating"]["list"].as_array().unwrap();
+    assert!(variables.iter().any(|v| v["name"] == "datasource"
+        && v["type"] == "datasource"
+        && v["query"] == "prometheus"));
+    let panels = dashboard["panels"].as_array().unwrap();
+    let mut ids = BTreeSet::new();
+    let mut cells: BTreeSet<(i64, i64)> = BTreeSet::new();
+    for panel in panels {
+        assert!(
+            ids.insert(panel["id"].as_i64().unwrap()),
+            "duplicate id: {panel}"
+        );
+        let grid = &panel["gridPos"];
+        let (x, y, w, h) = (
+            grid["x"].as_i64().unwrap(),
+            grid["y"].as_i64().unwrap(),
+            grid["w"].as_i64().unwrap(),
+            grid["h"].as_i64().unwrap(),
+        );
+        assert!(x >= 0 && w > 0 && x + w <= 24 && h > 0, "{panel}");
+        for cx in x..x + w {
+            for cy in y..y + h {
+                assert!(
+                    cells.insert((cx, cy)),
+                    "panels overlap at {cx},{cy}: {panel}"
+                );
+            }
+        }
+        if panel["type"] == "row" {
+            continue;
+        }
+        assert_eq!(panel["datasource"], "${datasource}", "{panel}");
+        let targets = panel["targets"].as_array().unwrap();
+        assert!(!targets.is_empty(), "{panel}");
+        let refs: BTreeSet<&str> = targets
+            .iter()
+            .map(|t| t["refId"].as_str().unwrap())
+            .collect();
+        assert_eq!(refs.len(), targets.len(), "{panel}");
+    }
+    let rows: Vec<&str> = panels
+        .iter()
+        .filter(|p| p["type"] == "row")
+        .map(|p| p["title"].as_str().unwrap())
+        .collect();
+    for wanted in [
+        "Sync state",
+        "Reconciles",
+        "Deploy keys",
+        "Requests",
+        "Resources",
+    ] {
+        assert!(
+            rows.iter().any(|r| r.contains(wanted)),
+            "no row {wanted}: {rows:?}"
+        );
+    }
+}
