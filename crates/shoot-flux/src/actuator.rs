@@ -11,7 +11,9 @@ use kube::Client;
 use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
 
+use crate::access;
 use crate::api::v1alpha1::{self, DeletionPolicy, ManagementMode};
+use crate::apiresources::managed_resource_resource;
 use crate::config::errors::FieldErrors;
 use crate::config::operator::{ManifestSource, OperatorConfig};
 use crate::config::project::RepositoryType;
@@ -19,20 +21,23 @@ use crate::config::version::VersionRequest;
 use crate::config::{self, EffectiveConfig, Sync, project};
 use crate::deploykey::SshAddress;
 use crate::deploykey::provision::{DeployKeyError, Provisioner};
-use crate::flux::manifests::{ManifestError, ManifestStore};
+use crate::flux::bundle::ManifestError;
+use crate::flux::manifests::ManifestStore;
+use crate::flux::objects::SecretPayload;
 use crate::flux::transform::InstallOptions;
 use crate::garden::{Garden, GardenError};
 use crate::gardener::shoot::ShootFacts;
 use crate::gardener::status::ErrorCode;
-use crate::gardener::types::{Extension, managed_resource_resource};
+use crate::gardener::types::Extension;
 use crate::managedresource::{
     self, ACCESS_NAME, CONFIG_NAME, DesiredManagedResource, INSTALL_NAME, OWNER_LABEL,
 };
 use crate::metrics::Metrics;
 use crate::progress::{self, EXTERNAL, SEED};
-use crate::render::{self, Inputs, SecretPayload};
+use crate::render::{self, Inputs};
 use crate::shootaccess;
 use crate::syncstatus::{DeployKeyRef, Installed, PROVIDER_STATUS_KIND};
+use crate::takeover::stackit_bootstrapped;
 
 pub const FIELD_MANAGER: &str = "gardener-extension-shoot-flux";
 /// How long Delete waits for the shoot objects of one ManagedResource to be removed.
@@ -304,7 +309,7 @@ impl Actuator {
             format!(
                 "writing Secret {}/{} in the seed",
                 ext.namespace,
-                shootaccess::SECRET_NAME
+                access::SECRET_NAME
             ),
             SEED,
         );
@@ -642,7 +647,7 @@ impl Actuator {
             }
         }
         match secrets
-            .delete(shootaccess::SECRET_NAME, &DeleteParams::default())
+            .delete(access::SECRET_NAME, &DeleteParams::default())
             .await
         {
             Ok(_) => Ok(()),
@@ -665,23 +670,6 @@ fn references(managed_resource: &Value, secret: &str) -> bool {
     managed_resource["spec"]["secretRefs"]
         .as_array()
         .is_some_and(|refs| refs.iter().any(|r| r["name"] == secret))
-}
-
-/// The stackit extension marks a shoot it bootstrapped with this Extension condition.
-pub const STACKIT_BOOTSTRAPPED: &str = "FluxBootstrapped";
-
-/// The reason of the `FluxBootstrapped` condition shoot-flux writes itself (stackit reads only
-/// type and status); it tells shoot-flux's own mark from stackit's.
-pub const BOOTSTRAPPED_BY_SHOOT_FLUX: &str = "BootstrappedByShootFlux";
-
-/// Whether the stackit extension bootstrapped the shoot. shoot-flux's own `FluxBootstrapped`
-/// does not count: it must not change the defaults of a shoot shoot-flux bootstrapped.
-pub fn stackit_bootstrapped(ext: &Extension) -> bool {
-    ext.status.conditions.iter().flatten().any(|c| {
-        c.type_ == STACKIT_BOOTSTRAPPED
-            && c.status == "True"
-            && c.reason != BOOTSTRAPPED_BY_SHOOT_FLUX
-    })
 }
 
 /// The deletion policy of the shoot's configuration. A providerConfig that no longer decodes
@@ -711,33 +699,4 @@ fn condition_message(object: &Value, kind: &str) -> Option<String> {
         .find(|c| c["type"] == kind)
         .and_then(|c| c["message"].as_str())
         .map(|m| format!("({m})"))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn extension_with(reason: &str) -> Extension {
-        Extension::from_json(&json!({
-            "apiVersion": "extensions.gardener.cloud/v1alpha1", "kind": "Extension",
-            "metadata": {"name": "shoot-flux", "namespace": "shoot--p--s", "generation": 1},
-            "spec": {"type": "shoot-flux"},
-            "status": {"conditions": [{
-                "type": "FluxBootstrapped", "status": "True", "reason": reason,
-                "message": "m", "lastTransitionTime": "2026-12-05T00:00:00Z",
-                "lastUpdateTime": "2026-12-05T00:00:00Z"
-            }]}
-        }))
-        .unwrap()
-    }
-
-    /// shoot-flux's own mark must not turn its shoot into a stackit takeover (whose defaults
-    /// differ: deletion policy Orphan).
-    #[test]
-    fn only_stackits_mark_means_a_stackit_bootstrapped_shoot() {
-        assert!(stackit_bootstrapped(&extension_with("BootstrapSuccessful")));
-        assert!(!stackit_bootstrapped(&extension_with(
-            BOOTSTRAPPED_BY_SHOOT_FLUX
-        )));
-    }
 }

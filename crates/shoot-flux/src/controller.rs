@@ -17,12 +17,13 @@ use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, CustomResource};
 use serde::{Deserialize, Serialize};
 
+use crate::apiresources::extension_resource;
+use crate::clustercache::ClusterCache;
 use crate::config::project::CONFIGMAP_NAME;
 use crate::deploykey;
 use crate::garden::GardenCacheWriters;
 use crate::gardener::operation::event_triggers;
-use crate::gardener::shoot::ClusterCache;
-use crate::gardener::types::{Extension, OPERATION_ANNOTATION, extension_resource, is_ours_json};
+use crate::gardener::types::{Extension, OPERATION_ANNOTATION, is_ours_json};
 use crate::lease::Leadership;
 use crate::progress::Progress;
 use crate::reconciler::{Next, Previous, ReconcileError, Reconciler};

@@ -5,9 +5,12 @@
 //! validated configuration (`config`) -> desired objects (`render`, pure) -> apply (`actuator`)
 //! -> status (`reconciler`, keeping Gardener's contract in `gardener`).
 
+pub mod access;
 pub mod actuator;
 pub mod api;
+pub mod apiresources;
 pub mod cli;
+pub mod clustercache;
 pub mod config;
 pub mod controller;
 pub mod deploykey;
@@ -15,6 +18,7 @@ pub mod flux;
 pub mod garden;
 pub mod gardener;
 pub mod health;
+pub mod healthcheck;
 pub mod kubeclient;
 pub mod lease;
 pub mod managedresource;
@@ -26,3 +30,4 @@ pub mod render_command;
 pub mod server;
 pub mod shootaccess;
 pub mod syncstatus;
+pub mod takeover;

@@ -7,20 +7,20 @@ use kube::api::{Api, DynamicObject, ListParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 
 use shoot_flux::actuator::Actuator;
+use shoot_flux::apiresources::extension_resource;
 use shoot_flux::cli::{self, Args, Command};
+use shoot_flux::clustercache::ClusterCache;
 use shoot_flux::config::operator::{OperatorConfig, parse_duration};
 use shoot_flux::controller::{self, Options};
 use shoot_flux::deploykey::{DeployKey, SECRET_NAME};
 use shoot_flux::flux::manifests::ManifestStore;
 use shoot_flux::garden::{Garden, GardenCache};
-use shoot_flux::gardener::shoot::ClusterCache;
-use shoot_flux::gardener::types::extension_resource;
 use shoot_flux::lease::{self, LeaderElection, Leadership};
 use shoot_flux::metrics::Metrics;
 use shoot_flux::reconciler::Reconciler;
 use shoot_flux::render_command::{self, RenderInput};
 use shoot_flux::server::{self, Readiness};
-use shoot_flux::{health, kubeclient, syncstatus};
+use shoot_flux::{healthcheck, kubeclient, syncstatus};
 
 async fn client_from(
     path: Option<&std::path::Path>,
@@ -438,7 +438,7 @@ async fn main() -> Result<()> {
         spawn_when_leading(&leadership, heartbeat);
     }
     let extension_cache = controller::extension_cache();
-    let health_check = health::run(
+    let health_check = healthcheck::run(
         seed.clone(),
         extension_cache.as_reader(),
         ready.clone(),

@@ -10,12 +10,12 @@ use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use serde_json::{Value, json};
 
 use crate::actuator::{Actuator, ActuatorError};
+use crate::apiresources::extension_resource;
+use crate::clustercache::ClusterCache;
 use crate::gardener::operation::{self, AnnotationStep, OperationType};
-use crate::gardener::shoot::{ClusterCache, ShootFacts};
+use crate::gardener::shoot::ShootFacts;
 use crate::gardener::status::{self, ErrorCode};
-use crate::gardener::types::{
-    Extension, FINALIZER, OPERATION_ANNOTATION, extension_resource, is_ours_json,
-};
+use crate::gardener::types::{Extension, FINALIZER, OPERATION_ANNOTATION, is_ours_json};
 use crate::metrics::Metrics;
 use crate::progress::{self, Step};
 use crate::syncstatus::Installed;

@@ -5,18 +5,18 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
+use crate::access;
 use crate::api::v1alpha1::ManagementMode;
 use crate::config::project::RepositoryType;
 use crate::config::{EffectiveConfig, Sync};
 use crate::deploykey::DeployKey;
-use crate::flux::manifests::InstallBundle;
-use crate::flux::objects;
+use crate::flux::bundle::InstallBundle;
+use crate::flux::objects::{self, SecretPayload};
 use crate::flux::transform;
 use crate::gardener::shoot::ShootFacts;
 use crate::managedresource::{
     self, ACCESS_NAME, CONFIG_NAME, DesiredManagedResource, INSTALL_NAME,
 };
-use crate::shootaccess;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Desired {
@@ -26,17 +26,6 @@ pub struct Desired {
     pub access: DesiredManagedResource,
     /// The objects inside the config MR, for `render` and tests.
     pub config_objects: Vec<Value>,
-}
-
-/// A Secret's content as the seed holds it (values base64, as in the API).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct SecretPayload {
-    pub type_: Option<String>,
-    pub data: BTreeMap<String, String>,
-    /// The seed Secret's labels, copied only when `copy_labels` says so.
-    pub labels: BTreeMap<String, String>,
-    /// The seed Secret's `gardener-extension-shoot-flux/copy-labels` annotation, as written.
-    pub copy_labels: Option<String>,
 }
 
 /// What rendering needs besides the configuration: the project's deploy key (private project
@@ -121,7 +110,7 @@ pub fn render(
     let namespace = &shoot.cluster_name;
     let config_objects = config_objects(shoot, config, inputs)?;
     let config_yaml = transform::to_yaml(&config_objects)?;
-    let access_yaml = transform::to_yaml(&shootaccess::rbac_objects(&config.namespace))?;
+    let access_yaml = transform::to_yaml(&access::rbac_objects(&config.namespace))?;
     Ok(Desired {
         install: managedresource::build(INSTALL_NAME, namespace, &install.compressed),
         config: managedresource::build(

@@ -8,17 +8,18 @@ use std::time::Duration;
 use base64::Engine;
 use serde_json::Value;
 
-use crate::actuator::STACKIT_BOOTSTRAPPED;
 use crate::api::v1alpha1::{self, ManagementMode};
 use crate::config::operator::OperatorConfig;
 use crate::config::project::{self, RepositoryType};
 use crate::config::{self, Sync};
 use crate::deploykey::{DeployKey, SshAddress, known_hosts_for};
 use crate::flux::manifests::ManifestStore;
+use crate::flux::objects::SecretPayload;
 use crate::flux::transform::{self, InstallOptions};
 use crate::gardener::shoot::decode_cluster;
 use crate::gardener::types::Extension;
-use crate::render::{self, Inputs, SecretPayload};
+use crate::render::{self, Inputs};
+use crate::takeover::STACKIT_BOOTSTRAPPED;
 
 /// The input files' contents (YAML).
 #[derive(Debug, Clone, Default)]

@@ -9,8 +9,9 @@ use std::time::Duration;
 
 use shoot_flux::config::operator::ManifestSource;
 use shoot_flux::config::version::{VersionRequest, parse_exact};
+use shoot_flux::flux::bundle::ManifestError;
 use shoot_flux::flux::fetch::Fetcher;
-use shoot_flux::flux::manifests::{ManifestError, ManifestStore};
+use shoot_flux::flux::manifests::ManifestStore;
 use shoot_flux::flux::transform::InstallOptions;
 use shoot_flux::metrics::Metrics;
 use testbed::releases::{AssetRequest, ReleaseServer};

@@ -15,7 +15,6 @@ use crate::config::SyncConfig;
 use crate::config::project::RepositoryType;
 use crate::deploykey::DeployKey;
 use crate::gardener::shoot::ShootFacts;
-use crate::render::SecretPayload;
 
 pub const GIT_REPOSITORY_NAME: &str = "main-gitrepo";
 pub const KUSTOMIZATION_NAME: &str = "main-ks";
@@ -118,6 +117,17 @@ pub const COPY_LABELS_ANNOTATION: &str = "gardener-extension-shoot-flux/copy-lab
 /// `COPY_LABELS_ANNOTATION`; anything else (including what Go rejects) means false.
 fn go_bool_true(value: &str) -> bool {
     matches!(value, "1" | "t" | "T" | "true" | "TRUE" | "True")
+}
+
+/// A Secret's content as the seed holds it (values base64, as in the API).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SecretPayload {
+    pub type_: Option<String>,
+    pub data: BTreeMap<String, String>,
+    /// The seed Secret's labels, copied only when `copy_labels` says so.
+    pub labels: BTreeMap<String, String>,
+    /// The seed Secret's `gardener-extension-shoot-flux/copy-labels` annotation, as written.
+    pub copy_labels: Option<String>,
 }
 
 /// A Secret of `Shoot.spec.resources`, copied into the Flux namespace keeping its type and data.

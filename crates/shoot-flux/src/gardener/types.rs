@@ -4,34 +4,12 @@
 
 use std::collections::BTreeMap;
 
-use kube::api::{ApiResource, GroupVersionKind};
 use serde::{Deserialize, Serialize};
 
 pub const EXTENSION_TYPE: &str = "shoot-flux";
 pub const FINALIZER: &str = "extensions.gardener.cloud/shoot-flux";
 pub const OPERATION_ANNOTATION: &str = "gardener.cloud/operation";
 pub const TIMESTAMP_ANNOTATION: &str = "gardener.cloud/timestamp";
-
-pub fn extension_resource() -> ApiResource {
-    ApiResource::from_gvk_with_plural(
-        &GroupVersionKind::gvk("extensions.gardener.cloud", "v1alpha1", "Extension"),
-        "extensions",
-    )
-}
-
-pub fn cluster_resource() -> ApiResource {
-    ApiResource::from_gvk_with_plural(
-        &GroupVersionKind::gvk("extensions.gardener.cloud", "v1alpha1", "Cluster"),
-        "clusters",
-    )
-}
-
-pub fn managed_resource_resource() -> ApiResource {
-    ApiResource::from_gvk_with_plural(
-        &GroupVersionKind::gvk("resources.gardener.cloud", "v1alpha1", "ManagedResource"),
-        "managedresources",
-    )
-}
 
 /// `Extension.spec`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -16,16 +16,16 @@ pub mod poll;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::actuator::{BOOTSTRAPPED_BY_SHOOT_FLUX, STACKIT_BOOTSTRAPPED};
+use crate::access;
 use crate::api::v1alpha1::ManagementMode;
 use crate::config::{EffectiveConfig, Sync};
+use crate::flux::bundle::InstallBundle;
 use crate::flux::compat::{self, Compatibility};
-use crate::flux::manifests::InstallBundle;
 use crate::flux::objects::{GIT_REPOSITORY_NAME, KUSTOMIZATION_NAME};
 use crate::gardener::types::Condition;
 use crate::health::Verdict;
 pub use crate::health::merge_conditions;
-use crate::shootaccess;
+use crate::takeover::{BOOTSTRAPPED_BY_SHOOT_FLUX, STACKIT_BOOTSTRAPPED};
 
 pub const INSTALLED: &str = "FluxInstalled";
 pub const SOURCE: &str = "FluxSourceReady";
@@ -306,7 +306,7 @@ pub fn decide(installed: &Installed, observation: &Observation) -> Report {
         ("True", "True") => SyncState::Ready,
         _ => SyncState::Progressing,
     };
-    let others = shootaccess::other_owners(deployments);
+    let others = access::other_owners(deployments);
     Report {
         conditions: vec![
             (INSTALLED, installed_verdict(installed, deployments)),

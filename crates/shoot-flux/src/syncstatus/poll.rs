@@ -15,7 +15,7 @@ use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, ListParams};
 use kube::runtime::reflector::Store;
 
 use super::{Installed, Observation, SyncState, decide, merge_conditions, with_shoot_facts};
-use crate::gardener::shoot::ClusterCache;
+use crate::clustercache::ClusterCache;
 use crate::gardener::types::Extension;
 use crate::metrics::Metrics;
 use crate::shootaccess::{self, ShootAccessError};
@@ -218,7 +218,8 @@ async fn check_one(
         return Outcome::Read(ext.namespace, report.state);
     }
     if let Err(e) =
-        crate::health::write_conditions(seed, &ext.namespace, &ext.name, &report.conditions).await
+        crate::healthcheck::write_conditions(seed, &ext.namespace, &ext.name, &report.conditions)
+            .await
     {
         tracing::warn!(namespace = %ext.namespace, error = %e, "writing the sync status failed");
     }

@@ -459,7 +459,7 @@ fn bootstrap_mode_marks_the_shoot_bootstrapped_once_flux_is_there_and_keeps_the_
     let mark = verdict_of(&ready, "FluxBootstrapped").expect("FluxBootstrapped is set");
     assert_eq!(
         (mark.status, mark.reason),
-        ("True", crate::actuator::BOOTSTRAPPED_BY_SHOOT_FLUX)
+        ("True", crate::takeover::BOOTSTRAPPED_BY_SHOOT_FLUX)
     );
     let written = merge_conditions(&[], &ready.conditions, "t1").unwrap();
     // Kept as it is afterwards, whatever the shoot shows: never rewritten, never removed.

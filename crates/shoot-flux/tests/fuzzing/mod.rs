@@ -23,8 +23,9 @@ use shoot_flux::config::operator::{OperatorConfig, parse_duration};
 use shoot_flux::config::project::{self, ProjectConfig, url_scheme};
 use shoot_flux::config::version::parse_exact;
 use shoot_flux::config::{EffectiveConfig, merge};
-use shoot_flux::flux::manifests::{InstallBundle, components_from_tarball};
+use shoot_flux::flux::bundle::{InstallBundle, components_from_tarball};
 use shoot_flux::flux::objects;
+use shoot_flux::flux::objects::SecretPayload;
 use shoot_flux::flux::transform::{self, IGNORE_ANNOTATION, InstallOptions, UPSTREAM_NAMESPACE};
 use shoot_flux::gardener::operation;
 use shoot_flux::gardener::shoot::{
@@ -32,7 +33,7 @@ use shoot_flux::gardener::shoot::{
     slim_cluster,
 };
 use shoot_flux::gardener::types::{Extension, is_ours_json};
-use shoot_flux::render::{self, Inputs, SecretPayload};
+use shoot_flux::render::{self, Inputs};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
