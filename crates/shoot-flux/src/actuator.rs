@@ -11,33 +11,33 @@ use kube::Client;
 use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
 
-use crate::access;
-use crate::api::v1alpha1::{self, DeletionPolicy, ManagementMode};
 use crate::apiresources::managed_resource_resource;
-use crate::config::errors::FieldErrors;
-use crate::config::operator::{ManifestSource, OperatorConfig};
-use crate::config::project::RepositoryType;
-use crate::config::version::VersionRequest;
-use crate::config::{self, EffectiveConfig, Sync, project};
-use crate::deploykey::SshAddress;
-use crate::deploykey::provision::{DeployKeyError, Provisioner};
-use crate::flux::bundle::ManifestError;
-use crate::flux::manifests::ManifestStore;
-use crate::flux::objects::SecretPayload;
-use crate::flux::transform::InstallOptions;
 use crate::garden::{Garden, GardenError};
-use crate::gardener::shoot::ShootFacts;
-use crate::gardener::status::ErrorCode;
-use crate::gardener::types::Extension;
-use crate::managedresource::{
-    self, ACCESS_NAME, CONFIG_NAME, DesiredManagedResource, INSTALL_NAME, OWNER_LABEL,
-};
+use crate::keyprovision::{DeployKeyError, Provisioner};
+use crate::manifests::ManifestStore;
 use crate::metrics::Metrics;
 use crate::progress::{self, EXTERNAL, SEED};
-use crate::render::{self, Inputs};
 use crate::shootaccess;
-use crate::syncstatus::{DeployKeyRef, Installed, PROVIDER_STATUS_KIND};
-use crate::takeover::stackit_bootstrapped;
+use shoot_flux_core::access;
+use shoot_flux_core::api::v1alpha1::{self, DeletionPolicy, ManagementMode};
+use shoot_flux_core::config::operator::{ManifestSource, OperatorConfig};
+use shoot_flux_core::config::project::RepositoryType;
+use shoot_flux_core::config::{self, EffectiveConfig, Sync, project};
+use shoot_flux_core::deploykey::SshAddress;
+use shoot_flux_core::fielderrors::FieldErrors;
+use shoot_flux_core::flux::bundle::ManifestError;
+use shoot_flux_core::flux::objects::SecretPayload;
+use shoot_flux_core::flux::transform::InstallOptions;
+use shoot_flux_core::fluxversion::VersionRequest;
+use shoot_flux_core::gardener::shoot::ShootFacts;
+use shoot_flux_core::gardener::status::ErrorCode;
+use shoot_flux_core::gardener::types::Extension;
+use shoot_flux_core::managedresource::{
+    self, ACCESS_NAME, CONFIG_NAME, DesiredManagedResource, INSTALL_NAME, OWNER_LABEL,
+};
+use shoot_flux_core::render::{self, Inputs};
+use shoot_flux_core::syncstatus::{DeployKeyRef, Installed, PROVIDER_STATUS_KIND};
+use shoot_flux_core::takeover::stackit_bootstrapped;
 
 pub const FIELD_MANAGER: &str = "gardener-extension-shoot-flux";
 /// How long Delete waits for the shoot objects of one ManagedResource to be removed.
@@ -250,7 +250,7 @@ impl Actuator {
                         "providing the deploy key of project {} (garden Secret {}/{})",
                         shoot.project,
                         shoot.project_namespace,
-                        crate::deploykey::SECRET_NAME
+                        shoot_flux_core::deploykey::SECRET_NAME
                     ),
                     EXTERNAL,
                 );
@@ -353,7 +353,7 @@ impl Actuator {
                     .metadata
                     .annotations
                     .unwrap_or_default()
-                    .remove(crate::flux::objects::COPY_LABELS_ANNOTATION);
+                    .remove(shoot_flux_core::flux::objects::COPY_LABELS_ANNOTATION);
                 out.insert(
                     copy.seed_name.clone(),
                     SecretPayload {

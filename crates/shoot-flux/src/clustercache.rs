@@ -1,7 +1,9 @@
 //! Clusters as the reconciler, the health check and the sync status poll read them: by metadata
 //! while unchanged, whole only when their resourceVersion moved.
 
-use crate::gardener::shoot::{ClusterInfo, SlimCluster, SlimMeta, concerns, slim_to_value};
+use shoot_flux_core::gardener::shoot::{
+    ClusterInfo, SlimCluster, SlimMeta, concerns, slim_to_value,
+};
 
 fn cluster_url(name: &str, any_version: bool) -> String {
     let path = format!("/apis/extensions.gardener.cloud/v1alpha1/clusters/{name}");
@@ -198,7 +200,7 @@ impl ClusterCache {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::gardener::shoot::ShootFacts;
+    use shoot_flux_core::gardener::shoot::ShootFacts;
 
     fn facts_in(project: &str, project_namespace: &str, shoot: &str) -> ShootFacts {
         ShootFacts {

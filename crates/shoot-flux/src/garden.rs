@@ -22,8 +22,8 @@ use kube::runtime::watcher;
 use prometheus_client::metrics::gauge::Gauge;
 use zeroize::Zeroize;
 
-use crate::config::project::CONFIGMAP_NAME;
-use crate::deploykey::{DeployKey, SECRET_NAME};
+use shoot_flux_core::config::project::CONFIGMAP_NAME;
+use shoot_flux_core::deploykey::{DeployKey, SECRET_NAME};
 
 #[derive(Debug, thiserror::Error)]
 pub enum GardenError {

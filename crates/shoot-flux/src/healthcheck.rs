@@ -12,10 +12,12 @@ use serde_json::json;
 
 use crate::apiresources::{extension_resource, managed_resource_resource};
 use crate::clustercache::ClusterCache;
-use crate::gardener::types::{Condition, Extension};
-use crate::health::{CONDITION_TYPE, Verdict, merge_conditions, verdict, with_sync_failure};
-use crate::managedresource::{CONFIG_NAME, INSTALL_NAME};
 use crate::reconciler::now;
+use shoot_flux_core::gardener::types::{Condition, Extension};
+use shoot_flux_core::health::{
+    CONDITION_TYPE, Verdict, merge_conditions, verdict, with_sync_failure,
+};
+use shoot_flux_core::managedresource::{CONFIG_NAME, INSTALL_NAME};
 
 async fn check_one(
     client: &Client,
@@ -62,7 +64,9 @@ async fn check_one(
     let verdict = if fail_on_sync && !hibernated {
         with_sync_failure(
             verdict,
-            crate::syncstatus::sync_failure(ext.status.conditions.as_deref().unwrap_or_default()),
+            shoot_flux_core::syncstatus::sync_failure(
+                ext.status.conditions.as_deref().unwrap_or_default(),
+            ),
         )
     } else {
         verdict

@@ -10,17 +10,17 @@ use shoot_flux::actuator::Actuator;
 use shoot_flux::apiresources::extension_resource;
 use shoot_flux::cli::{self, Args, Command};
 use shoot_flux::clustercache::ClusterCache;
-use shoot_flux::config::operator::{OperatorConfig, parse_duration};
 use shoot_flux::controller::{self, Options};
-use shoot_flux::deploykey::{DeployKey, SECRET_NAME};
-use shoot_flux::flux::manifests::ManifestStore;
 use shoot_flux::garden::{Garden, GardenCache};
 use shoot_flux::lease::{self, LeaderElection, Leadership};
+use shoot_flux::manifests::ManifestStore;
 use shoot_flux::metrics::Metrics;
 use shoot_flux::reconciler::Reconciler;
 use shoot_flux::render_command::{self, RenderInput};
 use shoot_flux::server::{self, Readiness};
-use shoot_flux::{healthcheck, kubeclient, syncstatus};
+use shoot_flux::{healthcheck, kubeclient, status_command, syncpoll};
+use shoot_flux_core::config::operator::{OperatorConfig, parse_duration};
+use shoot_flux_core::deploykey::{DeployKey, SECRET_NAME};
 
 async fn client_from(
     path: Option<&std::path::Path>,
@@ -206,7 +206,7 @@ async fn status(args: &Args) -> Result<()> {
         .collect();
     print!(
         "{}",
-        syncstatus::command::table(&extensions, k8s_openapi::jiff::Timestamp::now())
+        status_command::table(&extensions, k8s_openapi::jiff::Timestamp::now())
     );
     Ok(())
 }
@@ -448,11 +448,11 @@ async fn main() -> Result<()> {
         clusters.clone(),
     );
     spawn_when_leading(&leadership, health_check);
-    let poll = syncstatus::poll::run(
+    let poll = syncpoll::run(
         seed.clone(),
         extension_cache.as_reader(),
         ready.clone(),
-        syncstatus::poll::Options {
+        syncpoll::Options {
             period: health_period,
             concurrency: sync_status.concurrency,
             timeout: sync_status.timeout,

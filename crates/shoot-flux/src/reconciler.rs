@@ -12,13 +12,13 @@ use serde_json::{Value, json};
 use crate::actuator::{Actuator, ActuatorError};
 use crate::apiresources::extension_resource;
 use crate::clustercache::ClusterCache;
-use crate::gardener::operation::{self, AnnotationStep, OperationType};
-use crate::gardener::shoot::ShootFacts;
-use crate::gardener::status::{self, ErrorCode};
-use crate::gardener::types::{Extension, FINALIZER, OPERATION_ANNOTATION, is_ours_json};
 use crate::metrics::Metrics;
 use crate::progress::{self, Step};
-use crate::syncstatus::Installed;
+use shoot_flux_core::gardener::operation::{self, AnnotationStep, OperationType};
+use shoot_flux_core::gardener::shoot::ShootFacts;
+use shoot_flux_core::gardener::status::{self, ErrorCode};
+use shoot_flux_core::gardener::types::{Extension, FINALIZER, OPERATION_ANNOTATION, is_ours_json};
+use shoot_flux_core::syncstatus::Installed;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReconcileError {

@@ -8,18 +8,18 @@ use std::time::Duration;
 use base64::Engine;
 use serde_json::Value;
 
-use crate::api::v1alpha1::{self, ManagementMode};
-use crate::config::operator::OperatorConfig;
-use crate::config::project::{self, RepositoryType};
-use crate::config::{self, Sync};
-use crate::deploykey::{DeployKey, SshAddress, known_hosts_for};
-use crate::flux::manifests::ManifestStore;
-use crate::flux::objects::SecretPayload;
-use crate::flux::transform::{self, InstallOptions};
-use crate::gardener::shoot::decode_cluster;
-use crate::gardener::types::Extension;
-use crate::render::{self, Inputs};
-use crate::takeover::STACKIT_BOOTSTRAPPED;
+use crate::manifests::ManifestStore;
+use shoot_flux_core::api::v1alpha1::{self, ManagementMode};
+use shoot_flux_core::config::operator::OperatorConfig;
+use shoot_flux_core::config::project::{self, RepositoryType};
+use shoot_flux_core::config::{self, Sync};
+use shoot_flux_core::deploykey::{DeployKey, SshAddress, known_hosts_for};
+use shoot_flux_core::flux::objects::SecretPayload;
+use shoot_flux_core::flux::transform::{self, InstallOptions};
+use shoot_flux_core::gardener::shoot::decode_cluster;
+use shoot_flux_core::gardener::types::Extension;
+use shoot_flux_core::render::{self, Inputs};
+use shoot_flux_core::takeover::STACKIT_BOOTSTRAPPED;
 
 /// The input files' contents (YAML).
 #[derive(Debug, Clone, Default)]
@@ -138,7 +138,7 @@ pub async fn render(input: &RenderInput) -> Result<RenderOutput, Vec<String>> {
         deploy_key: deploy_key.as_ref(),
         secrets,
     };
-    let facts = crate::gardener::shoot::ShootFacts {
+    let facts = shoot_flux_core::gardener::shoot::ShootFacts {
         garden_cluster_identity: Some(operator.garden_cluster_identity.clone()),
         ..facts
     };

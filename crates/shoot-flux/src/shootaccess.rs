@@ -11,7 +11,7 @@ use kube::api::{Api, Patch, PatchParams, PostParams};
 use kube::config::{AuthInfo, KubeConfigOptions, Kubeconfig};
 use serde_json::json;
 
-use crate::access::{GENERIC_KUBECONFIG_ANNOTATION, SECRET_NAME, access_secret};
+use shoot_flux_core::access::{GENERIC_KUBECONFIG_ANNOTATION, SECRET_NAME, access_secret};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ShootAccessError {

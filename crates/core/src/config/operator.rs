@@ -31,8 +31,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::errors::{FieldError, FieldErrors, check_components};
-use super::version::{self, VersionRequest};
+use crate::fielderrors::{FieldError, FieldErrors, check_components};
+use crate::fluxversion::{self, VersionRequest};
 
 pub const DEFAULT_RELEASES_URL: &str = "https://github.com/fluxcd/flux2/releases";
 
@@ -210,7 +210,7 @@ impl OperatorConfig {
         let _ = raw.api_version;
         let flux = raw.flux.unwrap_or_default();
         if let Some(v) = flux.default_version {
-            match version::parse(&v) {
+            match fluxversion::parse(&v) {
                 Ok(v) => config.flux.default_version = Some(v),
                 Err(m) => errors.push(FieldError::new("flux.defaultVersion", m)),
             }

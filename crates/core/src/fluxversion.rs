@@ -80,7 +80,7 @@ mod tests {
     /// A bump of the pinned default is done in the binary, the chart and the test bed at once.
     #[test]
     fn the_pinned_default_is_the_beds_tested_release_and_the_charts_default() {
-        let versions = include_str!("../../../../hack/testbed/versions.env");
+        let versions = include_str!("../../../hack/testbed/versions.env");
         let bed = versions
             .lines()
             .find_map(|l| l.trim().strip_prefix("FLUX_VERSION="))
@@ -91,7 +91,7 @@ mod tests {
             "the pinned default Flux must be the release the test bed tests (FLUX_VERSION)"
         );
         let values: serde_json::Value = serde_saphyr::from_str(include_str!(
-            "../../../../charts/gardener-extension-shoot-flux/values.yaml"
+            "../../../charts/gardener-extension-shoot-flux/values.yaml"
         ))
         .expect("the chart's values.yaml parses");
         assert_eq!(

@@ -3,8 +3,6 @@
 
 pub mod bundle;
 pub mod compat;
-pub mod fetch;
-pub mod manifests;
 pub mod objects;
 pub mod transform;
 pub mod types;

@@ -2,16 +2,13 @@
 //!
 //! A successful reconcile records what it put into the shoot in `Extension.status.providerStatus`
 //! ([`Installed`]: Flux version and controller images, the sync objects, the deploy key's
-//! fingerprint). The status poll ([`poll`]) reads the shoot through shoot-flux's own
+//! fingerprint). The status poll (the shell's `syncpoll`) reads the shoot through shoot-flux's own
 //! least-privilege access and turns what it sees ([`Observation`]) into four Extension
 //! conditions ([`decide`]): `FluxInstalled`, `FluxSourceReady`, `FluxKustomizationReady` and
 //! `FluxComponentsOwnership`. Beside them, from what the poll already has without asking the
 //! shoot ([`with_shoot_facts`]): `FluxKubernetesCompatible` (the shoot's Kubernetes version
 //! against the range its Flux release supports) and, in Bootstrap mode, the stackit extension's
 //! `FluxBootstrapped`. Deciding is pure and tested here without any server.
-
-pub mod command;
-pub mod poll;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -530,7 +527,7 @@ pub fn ownership_verdict(bootstrap: bool, others: &[(String, String)], namespace
 /// is one the recorded Flux release supports. Unknown when either is not known: no statement.
 pub fn compatibility_verdict(installed: &Installed, kubernetes_version: Option<&str>) -> Verdict {
     let flux = &installed.flux.version;
-    let Ok(version) = crate::config::version::parse_exact(flux) else {
+    let Ok(version) = crate::fluxversion::parse_exact(flux) else {
         return no_statement(flux);
     };
     match compat::check(&version.0, kubernetes_version) {

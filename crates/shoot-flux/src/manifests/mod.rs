@@ -2,6 +2,8 @@
 //! directory. Each version is fetched and parsed once; each (version, namespace, registry) is
 //! transformed, serialised and compressed once, and shared by every shoot.
 
+pub mod fetch;
+
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -9,15 +11,15 @@ use std::time::{Duration, Instant};
 use sha2::{Digest, Sha256};
 use tokio::sync::OnceCell;
 
-use super::bundle::{
+use crate::metrics::Metrics;
+use fetch::{FetchError, Fetcher, HopContext, MAX_REDIRECTS, NextHop};
+use shoot_flux_core::config::operator::ManifestSource;
+use shoot_flux_core::flux::bundle::{
     InstallBundle, ManifestError, Release, ReleaseComponents, components_from_tarball,
 };
-use super::fetch::{self, FetchError, Fetcher, HopContext, MAX_REDIRECTS, NextHop};
-use super::transform::{self, InstallOptions};
-use crate::config::operator::ManifestSource;
-use crate::config::version::{self, FluxVersion, VersionRequest};
-use crate::managedresource::brotli_compress;
-use crate::metrics::Metrics;
+use shoot_flux_core::flux::transform::{self, InstallOptions};
+use shoot_flux_core::fluxversion::{self, FluxVersion, VersionRequest};
+use shoot_flux_core::managedresource::brotli_compress;
 
 /// How long a resolved `latest` is reused before asking again, unless configured.
 pub const DEFAULT_LATEST_REFRESH: Duration = Duration::from_secs(3600);
@@ -168,7 +170,7 @@ impl ManifestStore {
             };
             match latest_step(&url, r.status, r.location.as_deref(), followed) {
                 LatestStep::Tag(tag) => {
-                    return version::parse_exact(&tag)
+                    return fluxversion::parse_exact(&tag)
                         .map_err(|e| error(format!("redirects to release tag {tag:?}: {e}")));
                 }
                 LatestStep::Follow(next) => {
@@ -378,7 +380,7 @@ fn newest_in_directory(dir: &str) -> Result<FluxVersion, ManifestError> {
     entries
         .filter_map(|e| e.ok())
         .filter(|e| e.path().join("install.yaml").is_file())
-        .filter_map(|e| version::parse_exact(&e.file_name().to_string_lossy()).ok())
+        .filter_map(|e| fluxversion::parse_exact(&e.file_name().to_string_lossy()).ok())
         .max()
         .ok_or_else(|| ManifestError::Unavailable(format!("no <tag>/install.yaml under {dir}")))
 }
@@ -388,7 +390,7 @@ mod tests {
     use super::*;
 
     fn v(tag: &str) -> FluxVersion {
-        version::parse_exact(tag).unwrap()
+        fluxversion::parse_exact(tag).unwrap()
     }
 
     fn response(status: u16, url: &str, hop: Option<HopContext>) -> fetch::Response {

@@ -1027,8 +1027,8 @@ pub fn reference_markdown() -> String {
     let _ = writeln!(out);
     let _ = writeln!(
         out,
-        "<!-- Generated from crates/shoot-flux/src/api/v1alpha1/reference.rs; do not edit. \
-         Regenerate with: SHOOT_FLUX_UPDATE_DOCS=1 cargo test -p shoot-flux --lib api:: -->"
+        "<!-- Generated from crates/core/src/api/v1alpha1/reference.rs; do not edit. \
+         Regenerate with: SHOOT_FLUX_UPDATE_DOCS=1 cargo test -p shoot-flux-core --lib api:: -->"
     );
     let _ = writeln!(out);
     let _ = writeln!(
@@ -1154,7 +1154,7 @@ mod tests {
         assert!(
             written == rendered,
             "docs/api-reference.md differs from reference_markdown(); regenerate it with \
-             `SHOOT_FLUX_UPDATE_DOCS=1 cargo test -p shoot-flux --lib api::`"
+             `SHOOT_FLUX_UPDATE_DOCS=1 cargo test -p shoot-flux-core --lib api::`"
         );
     }
 

@@ -40,7 +40,7 @@ fn metadata(name: &str, namespace: &str) -> ObjectMeta {
 /// Flux's GitRepository admits only URLs with a scheme: `git@host:org/repo.git` (the seed's
 /// ConfigMaps may use it) becomes `ssh://git@host/org/repo.git`.
 pub fn flux_git_url(url: &str) -> String {
-    match crate::config::project::url_scheme(url) {
+    match crate::giturl::url_scheme(url) {
         Some("scp") => format!("ssh://{}", url.replacen(':', "/", 1)),
         _ => url.to_string(),
     }

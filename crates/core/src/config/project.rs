@@ -10,10 +10,11 @@
 //! | `kustomizationPath` | path in the repository the main Kustomization applies | `./` |
 //! | `targetNamespace` | namespace for objects without one | `default` |
 
+use crate::giturl::url_scheme;
 use std::collections::BTreeMap;
 
-use super::errors::{FieldError, FieldErrors, is_dns_label};
-use super::version::{self, VersionRequest};
+use crate::fielderrors::{FieldError, FieldErrors, is_dns_label};
+use crate::fluxversion::{self, VersionRequest};
 
 pub const CONFIGMAP_NAME: &str = "flux-config";
 const KNOWN_KEYS: [&str; 6] = [
@@ -48,25 +49,6 @@ pub struct ProjectConfig {
 
 fn path(key: &str) -> String {
     format!("{CONFIGMAP_NAME}.data.{key}")
-}
-
-/// The scheme of a Git URL: `https`, `http`, `ssh`, or `scp` for `user@host:path`.
-pub fn url_scheme(url: &str) -> Option<&'static str> {
-    if url.starts_with("https://") {
-        Some("https")
-    } else if url.starts_with("http://") {
-        Some("http")
-    } else if url.starts_with("ssh://") {
-        Some("ssh")
-    } else if let Some((user_host, repo)) = url.split_once(':')
-        && user_host.contains('@')
-        && !user_host.contains('/')
-        && !repo.is_empty()
-    {
-        Some("scp")
-    } else {
-        None
-    }
 }
 
 fn check_url(url: &str, repository_type: RepositoryType, errors: &mut Vec<FieldError>) {
@@ -139,7 +121,7 @@ pub fn parse(data: &BTreeMap<String, String>) -> Result<ProjectConfig, FieldErro
     }
     let flux_version = match data.get("fluxVersion") {
         None => None,
-        Some(v) => match version::parse(v) {
+        Some(v) => match fluxversion::parse(v) {
             Ok(v) => Some(v),
             Err(message) => {
                 errors.push(FieldError::new(path("fluxVersion"), message));
@@ -276,14 +258,5 @@ mod tests {
                 "flux-config.data.repositoryBranch"
             ]
         );
-    }
-
-    #[test]
-    fn url_schemes() {
-        assert_eq!(url_scheme("git@github.com:org/repo.git"), Some("scp"));
-        assert_eq!(url_scheme("ssh://git@host:2222/org/repo.git"), Some("ssh"));
-        assert_eq!(url_scheme("https://host/org/repo"), Some("https"));
-        assert_eq!(url_scheme("ftp://host/x"), None);
-        assert_eq!(url_scheme("/srv/git/repo"), None);
     }
 }

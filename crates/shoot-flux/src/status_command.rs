@@ -4,8 +4,8 @@
 use k8s_openapi::jiff::Timestamp;
 use serde_json::Value;
 
-use super::{INSTALLED, Installed, KUSTOMIZATION, SOURCE, revision_in};
-use crate::gardener::types::Extension;
+use shoot_flux_core::gardener::types::Extension;
+use shoot_flux_core::syncstatus::{INSTALLED, Installed, KUSTOMIZATION, SOURCE, revision_in};
 
 const HEADER: [&str; 7] = [
     "SHOOT",

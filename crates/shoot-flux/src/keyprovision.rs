@@ -12,11 +12,13 @@ use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use zeroize::Zeroize;
 
-use super::hostkey::{self, ScanError};
-use super::{DeployKey, GenerateError, SECRET_NAME, SshAddress, known_hosts_for};
-use crate::config::errors::FieldErrors;
 use crate::garden::{Created, Garden, GardenError, KnownSecret, scrub};
+use crate::hostkey::{self, ScanError};
 use crate::metrics::Metrics;
+use shoot_flux_core::deploykey::{
+    DeployKey, GenerateError, SECRET_NAME, SshAddress, known_hosts_for,
+};
+use shoot_flux_core::fielderrors::FieldErrors;
 
 /// Scanned host keys are reused this long, so a burst of new shoots opens one SSH connection.
 const SCAN_REUSE: Duration = Duration::from_secs(60);

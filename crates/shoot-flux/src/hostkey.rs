@@ -16,7 +16,7 @@ use tokio::net::TcpStream;
 
 use base64::Engine;
 
-use super::{SshAddress, fingerprint_of_blob};
+use shoot_flux_core::deploykey::{SshAddress, fingerprint_of_blob};
 
 const CLIENT_VERSION: &str = "SSH-2.0-shoot_flux_keyscan";
 const MSG_DISCONNECT: u8 = 1;

@@ -132,8 +132,8 @@ mod tests {
     use super::*;
     use crate::api::v1alpha1::{self, DeletionPolicy, ShootResource};
     use crate::config::operator::OperatorConfig;
-    use crate::config::version::{FluxVersion, VersionRequest};
     use crate::config::{SyncConfig, merge};
+    use crate::fluxversion::{FluxVersion, VersionRequest};
     use serde_json::json;
 
     fn shoot() -> ShootFacts {

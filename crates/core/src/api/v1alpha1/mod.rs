@@ -9,7 +9,7 @@ pub mod validation;
 
 use serde_json::Value;
 
-use crate::config::version::VersionRequest;
+use crate::fluxversion::VersionRequest;
 
 pub use reference::reference_markdown;
 pub use validation::decode;

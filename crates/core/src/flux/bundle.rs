@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use super::transform;
-use crate::config::version::FluxVersion;
+use crate::fluxversion::FluxVersion;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ManifestError {

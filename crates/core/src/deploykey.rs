@@ -4,9 +4,6 @@
 //! `known_hosts` lines. Creating the Secret is `garden`'s business, reading a host key
 //! `hostkey`'s.
 
-pub mod hostkey;
-pub mod provision;
-
 use std::collections::BTreeMap;
 
 use base64::Engine;
@@ -14,7 +11,7 @@ use sha2::{Digest, Sha256};
 use ssh_key::{Algorithm, LineEnding, PrivateKey, PublicKey};
 use zeroize::Zeroizing;
 
-use crate::config::errors::{FieldError, FieldErrors};
+use crate::fielderrors::{FieldError, FieldErrors};
 
 /// The garden Secret (in the project namespace) and the shoot Secret (in the Flux namespace).
 pub const SECRET_NAME: &str = "flux-source";

@@ -17,11 +17,11 @@ use super::{
     KUSTOMIZATION_API_VERSION, KustomizationTemplate, ManagementMode, SOURCE_API_VERSION,
     ShootResource, Source, SourceKind,
 };
-use crate::config::errors::{
+use crate::fielderrors::{
     DEFAULT_COMPONENTS, FieldError, FieldErrors, check_components, is_dns_label,
 };
-use crate::config::project::url_scheme;
-use crate::config::version;
+use crate::fluxversion;
+use crate::giturl::url_scheme;
 
 const ROOT: &str = "providerConfig";
 const KUSTOMIZE_CONTROLLER: &str = "kustomize-controller";
@@ -145,7 +145,7 @@ impl<'r> Checker<'r> {
         self.check_object(flux, &FLUX, &path);
         let mut out = FluxInstallation::default();
         if let Some(requested) = text(flux, "version") {
-            match version::parse(requested) {
+            match fluxversion::parse(requested) {
                 Ok(v) => out.version = Some(v),
                 Err(message) => self.fail(child(&path, "version"), message),
             }
@@ -937,7 +937,7 @@ mod tests {
     use super::*;
     use crate::api::v1alpha1::defaults;
     use crate::api::v1alpha1::reference::OBJECTS;
-    use crate::config::version::VersionRequest;
+    use crate::fluxversion::VersionRequest;
 
     const S: &str = "providerConfig.source.template.spec";
     const K: &str = "providerConfig.kustomization.template.spec";
@@ -2187,7 +2187,10 @@ mod tests {
                 "spec": {"path": "clusters/production"}
             }}
         }));
-        assert_eq!(config.flux.version, Some(version::parse("v2.6.1").unwrap()));
+        assert_eq!(
+            config.flux.version,
+            Some(fluxversion::parse("v2.6.1").unwrap())
+        );
         assert_eq!(config.flux.registry.as_deref(), Some("ghcr.io/fluxcd"));
         assert_eq!(config.flux.namespace.as_deref(), Some("flux-system"));
         let source = config.source.unwrap();

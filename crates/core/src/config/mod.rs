@@ -2,19 +2,17 @@
 //! garden, the shoot's `FluxConfig` (`crate::api::v1alpha1`), and how they merge into what one
 //! shoot gets. Everything here is pure; every problem names its field.
 
-pub mod errors;
 pub mod operator;
 pub mod project;
-pub mod version;
 
 use serde_json::Value;
 
 use crate::api::v1alpha1::{self, DeletionPolicy, FluxConfig, ManagementMode, SourceKind};
+use crate::fielderrors::{FieldError, FieldErrors};
+use crate::fluxversion::{self, FluxVersion, VersionRequest};
 use crate::gardener::shoot::ShootFacts;
-use errors::{FieldError, FieldErrors};
 use operator::OperatorConfig;
 use project::{ProjectConfig, RepositoryType};
-use version::{FluxVersion, VersionRequest};
 
 /// Flux v2.6.0 brought OCIRepository to `source.toolkit.fluxcd.io/v1`.
 pub const OCI_MINIMUM: semver::Version = semver::Version::new(2, 6, 0);
@@ -130,7 +128,7 @@ pub fn merge(
         // Never `latest` unless someone wrote it: a new Flux release must not upgrade shoots
         // unattended.
         (
-            VersionRequest::Exact(version::PINNED_DEFAULT),
+            VersionRequest::Exact(fluxversion::PINNED_DEFAULT),
             "shoot-flux's built-in default Flux version (operator configuration flux.defaultVersion unset)",
         )
     };
@@ -308,20 +306,20 @@ mod tests {
         };
         let mut latest_operator = OperatorConfig::default();
         latest_operator.flux.default_version = Some(VersionRequest::Latest);
-        let exact = |t: &str| VersionRequest::Exact(version::parse_exact(t).unwrap());
+        let exact = |t: &str| VersionRequest::Exact(fluxversion::parse_exact(t).unwrap());
         let cases = [
             (
                 OperatorConfig::default(),
                 None,
                 &bare,
-                VersionRequest::Exact(version::PINNED_DEFAULT),
+                VersionRequest::Exact(fluxversion::PINNED_DEFAULT),
                 "built-in default",
             ),
             (
                 OperatorConfig::default(),
                 Some(&no_version_project),
                 &bare,
-                VersionRequest::Exact(version::PINNED_DEFAULT),
+                VersionRequest::Exact(fluxversion::PINNED_DEFAULT),
                 "built-in default",
             ),
             (

@@ -14,11 +14,13 @@ use kube::Client;
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, ListParams};
 use kube::runtime::reflector::Store;
 
-use super::{Installed, Observation, SyncState, decide, merge_conditions, with_shoot_facts};
 use crate::clustercache::ClusterCache;
-use crate::gardener::types::Extension;
 use crate::metrics::Metrics;
 use crate::shootaccess::{self, ShootAccessError};
+use shoot_flux_core::gardener::types::Extension;
+use shoot_flux_core::syncstatus::{
+    Installed, Observation, SyncState, decide, merge_conditions, with_shoot_facts,
+};
 
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -83,7 +85,7 @@ fn observation_of(error: &kube::Error) -> Observation {
             Observation::WaitingForAccess(format!(
                 "the shoot does not accept shoot-flux's token yet (HTTP {}; its RBAC is applied by the ManagedResource {})",
                 status.code,
-                crate::managedresource::ACCESS_NAME
+                shoot_flux_core::managedresource::ACCESS_NAME
             ))
         }
         kube::Error::Api(status) => {
