@@ -18,14 +18,18 @@ use crate::managedresource::{
     self, ACCESS_NAME, CONFIG_NAME, DesiredManagedResource, INSTALL_NAME,
 };
 
+/// The ManagedResources of one shoot, with the objects inside them.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Desired {
-    pub install: DesiredManagedResource,
+    /// Flux's installation; None when no release was given (`render` without manifests).
+    pub install: Option<DesiredManagedResource>,
     pub config: DesiredManagedResource,
     /// RBAC for shoot-flux's read access to the shoot.
     pub access: DesiredManagedResource,
-    /// The objects inside the config MR, for `render` and tests.
+    /// The objects inside the config MR.
     pub config_objects: Vec<Value>,
+    /// The objects inside the access MR.
+    pub access_objects: Vec<Value>,
 }
 
 /// What rendering needs besides the configuration: the project's deploy key (private project
@@ -101,18 +105,21 @@ pub fn config_objects(
     Ok(out)
 }
 
+/// The ManagedResources of one shoot from its effective configuration and fetched inputs.
 pub fn render(
     shoot: &ShootFacts,
     config: &EffectiveConfig,
-    install: &InstallBundle,
+    install: Option<&InstallBundle>,
     inputs: &Inputs<'_>,
 ) -> Result<Desired, String> {
     let namespace = &shoot.cluster_name;
     let config_objects = config_objects(shoot, config, inputs)?;
     let config_yaml = transform::to_yaml(&config_objects)?;
-    let access_yaml = transform::to_yaml(&access::rbac_objects(&config.namespace))?;
+    let access_objects = access::rbac_objects(&config.namespace);
+    let access_yaml = transform::to_yaml(&access_objects)?;
     Ok(Desired {
-        install: managedresource::build(INSTALL_NAME, namespace, &install.compressed),
+        install: install
+            .map(|bundle| managedresource::build(INSTALL_NAME, namespace, &bundle.compressed)),
         config: managedresource::build(
             CONFIG_NAME,
             namespace,
@@ -124,6 +131,7 @@ pub fn render(
             &managedresource::brotli_compress_small(access_yaml.as_bytes()),
         ),
         config_objects,
+        access_objects,
     })
 }
 
@@ -425,18 +433,20 @@ mod tests {
     #[test]
     fn rendering_is_deterministic_and_names_follow_content() {
         let none = Inputs::default();
-        let a = render(&shoot(), &config(true), &bundle(), &none).unwrap();
-        let b = render(&shoot(), &config(true), &bundle(), &none).unwrap();
+        let bundle = bundle();
+        let a = render(&shoot(), &config(true), Some(&bundle), &none).unwrap();
+        let b = render(&shoot(), &config(true), Some(&bundle), &none).unwrap();
         assert_eq!(a, b);
         let mut other = config(true);
         if let Some(Sync::Project(s)) = other.sync.as_mut() {
             s.branch = "release".into();
         }
-        let c = render(&shoot(), &other, &bundle(), &none).unwrap();
+        let c = render(&shoot(), &other, Some(&bundle), &none).unwrap();
         assert_ne!(a.config.secret_name, c.config.secret_name);
-        assert_eq!(a.install.secret_name, c.install.secret_name);
+        let (a_install, c_install) = (a.install.unwrap(), c.install.unwrap());
+        assert_eq!(a_install.secret_name, c_install.secret_name);
         assert_eq!(
-            a.install.managed_resource["metadata"]["namespace"],
+            a_install.managed_resource["metadata"]["namespace"],
             "shoot--dev--app"
         );
     }

@@ -19,15 +19,12 @@ use crate::metrics::Metrics;
 use crate::progress::{self, EXTERNAL, SEED};
 use crate::shootaccess;
 use shoot_flux_core::access;
-use shoot_flux_core::api::v1alpha1::{self, DeletionPolicy, ManagementMode};
+use shoot_flux_core::api::v1alpha1::{self, DeletionPolicy};
 use shoot_flux_core::config::operator::{ManifestSource, OperatorConfig};
-use shoot_flux_core::config::project::RepositoryType;
-use shoot_flux_core::config::{self, EffectiveConfig, Sync, project};
-use shoot_flux_core::deploykey::SshAddress;
+use shoot_flux_core::config::{self, EffectiveConfig, project};
 use shoot_flux_core::fielderrors::FieldErrors;
 use shoot_flux_core::flux::bundle::ManifestError;
 use shoot_flux_core::flux::objects::SecretPayload;
-use shoot_flux_core::flux::transform::InstallOptions;
 use shoot_flux_core::fluxversion::VersionRequest;
 use shoot_flux_core::gardener::shoot::ShootFacts;
 use shoot_flux_core::gardener::status::ErrorCode;
@@ -35,8 +32,8 @@ use shoot_flux_core::gardener::types::Extension;
 use shoot_flux_core::managedresource::{
     self, ACCESS_NAME, CONFIG_NAME, DesiredManagedResource, INSTALL_NAME, OWNER_LABEL,
 };
-use shoot_flux_core::render::{self, Inputs};
-use shoot_flux_core::syncstatus::{DeployKeyRef, Installed, PROVIDER_STATUS_KIND};
+use shoot_flux_core::plan::{self, Fetched, Plan, PlanError, ShootInputs};
+use shoot_flux_core::syncstatus::{Installed, PROVIDER_STATUS_KIND};
 use shoot_flux_core::takeover::stackit_bootstrapped;
 
 pub const FIELD_MANAGER: &str = "gardener-extension-shoot-flux";
@@ -57,6 +54,12 @@ pub enum ActuatorError {
     Cleanup(String),
     #[error("{0}")]
     DeployKey(#[from] DeployKeyError),
+}
+
+impl From<PlanError> for ActuatorError {
+    fn from(e: PlanError) -> Self {
+        Self::Configuration(e.to_string())
+    }
 }
 
 impl From<FieldErrors> for ActuatorError {
@@ -175,13 +178,8 @@ impl Actuator {
         ext: &Extension,
         shoot: &ShootFacts,
     ) -> Result<Reconciled, ActuatorError> {
-        if shoot.is_workerless() {
-            return Err(ActuatorError::Configuration(
-                "invalid configuration: spec.shoot.spec.provider.workers: the shoot has no workers, and Flux needs nodes to run; shoot-flux does not support workerless shoots, remove the extension".into(),
-            ));
-        }
         // The shoot's own layer is validated first: it needs no request.
-        let shoot_layer = v1alpha1::decode(ext.spec.provider_config.as_ref(), &shoot.resources)?;
+        plan::shoot_layer(ext, shoot)?;
         progress::step(
             format!(
                 "reading the {} ConfigMap of project {} from the garden",
@@ -190,18 +188,18 @@ impl Actuator {
             ),
             EXTERNAL,
         );
-        let project = match self.garden.project_config(&shoot.project_namespace).await {
-            Ok(Some(data)) => Some(project::parse(&data)?),
-            Ok(None) | Err(GardenError::NotConfigured) => None,
+        let project_config = match self.garden.project_config(&shoot.project_namespace).await {
+            Ok(data) => data,
+            Err(GardenError::NotConfigured) => None,
             Err(e) => return Err(e.into()),
         };
-        let effective = config::merge(
-            &self.operator,
-            project.as_ref(),
-            &shoot_layer,
+        let inputs = ShootInputs {
+            extension: ext,
             shoot,
-            stackit_bootstrapped(ext),
-        )?;
+            operator: &self.operator,
+            project_config: project_config.as_ref(),
+        };
+        let effective = plan::configure(&inputs)?;
         if effective.flux_version == VersionRequest::Latest {
             progress::step(
                 format!(
@@ -214,13 +212,6 @@ impl Actuator {
         let version = self.manifests.resolve(&effective.flux_version).await?;
         effective.check_version(&version)?;
         let field = effective.flux_version_field;
-        let options = InstallOptions {
-            namespace: effective.namespace.clone(),
-            registry: effective.registry.clone(),
-            components: effective.components.clone(),
-            components_extra: effective.components_extra.clone(),
-            ignore_updates: effective.management == ManagementMode::Bootstrap,
-        };
         progress::step(
             format!(
                 "fetching the install manifests of Flux {version} from {}",
@@ -228,7 +219,11 @@ impl Actuator {
             ),
             EXTERNAL,
         );
-        let bundle = match self.manifests.install_bundle(&version, &options).await {
+        let bundle = match self
+            .manifests
+            .install_bundle(&version, &plan::install_options(&effective))
+            .await
+        {
             Err(ManifestError::NotFound { version, location }) => {
                 return Err(ActuatorError::Configuration(format!(
                     "invalid configuration: {field}: Flux {version} does not exist (no {location})"
@@ -236,15 +231,8 @@ impl Actuator {
             }
             other => other?,
         };
-        let deploy_key = match &effective.sync {
-            Some(Sync::Project(sync)) if sync.repository_type == RepositoryType::Private => {
-                // Validation admits only SSH URLs for private repositories.
-                let address = SshAddress::from_url(&sync.url).ok_or_else(|| {
-                    ActuatorError::Configuration(format!(
-                        "invalid configuration: flux-config.data.repositoryUrl: {:?} has no SSH host",
-                        sync.url
-                    ))
-                })?;
+        let deploy_key = match plan::deploy_key_address(&effective)? {
+            Some(address) => {
                 progress::step(
                     format!(
                         "providing the deploy key of project {} (garden Secret {}/{})",
@@ -265,27 +253,30 @@ impl Actuator {
                         .await?,
                 )
             }
-            _ => {
+            None => {
                 // A repository that is not private (any more) needs no key held for this shoot.
                 self.deploy_keys.release(&ext.namespace);
                 None
             }
         };
-        let inputs = Inputs {
+        let fetched = Fetched {
+            install: Some(&bundle),
             deploy_key: deploy_key.as_ref(),
             secrets: self.seed_secrets(&ext.namespace, &effective).await?,
         };
-        let shoot = &ShootFacts {
-            garden_cluster_identity: Some(self.operator.garden_cluster_identity.clone()),
-            ..shoot.clone()
+        let Plan {
+            desired, installed, ..
+        } = plan::plan(&inputs, &fetched)?;
+        let (Some(install_mr), Some(installed)) = (&desired.install, installed) else {
+            return Err(ActuatorError::Configuration(
+                "internal error: the plan has no install part although the bundle was given".into(),
+            ));
         };
-        let desired = render::render(shoot, &effective, &bundle, &inputs)
-            .map_err(|e| ActuatorError::Configuration(format!("invalid configuration: {e}")))?;
         // An Extension that never had a status is new: its objects are created without reading
         // first (AlreadyExists falls back to read and update).
         let fresh = ext.status.last_operation.is_none();
         // Install first: the config objects need Flux's CRDs.
-        let install = self.apply(&desired.install, fresh).await?;
+        let install = self.apply(install_mr, fresh).await?;
         let config = self.apply(&desired.config, fresh).await?;
         let access = self.apply(&desired.access, fresh).await?;
         let wrote = install.wrote || config.wrote || access.wrote;
@@ -314,15 +305,7 @@ impl Actuator {
             SEED,
         );
         shootaccess::ensure_secret(&self.seed, &ext.namespace, fresh).await?;
-        let key = deploy_key.as_ref().map(|k| DeployKeyRef {
-            project: shoot.project.clone(),
-            namespace: Some(shoot.project_namespace.clone()),
-            fingerprint: k.fingerprint(),
-        });
-        Ok(Reconciled {
-            installed: Installed::new(&effective, &bundle, key),
-            wrote,
-        })
+        Ok(Reconciled { installed, wrote })
     }
 
     /// The seed copies of the `Shoot.spec.resources` Secrets the configuration names.

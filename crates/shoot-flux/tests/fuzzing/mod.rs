@@ -356,8 +356,9 @@ fn render_end_to_end(facts: &ShootFacts, config: &EffectiveConfig) -> Result<(),
         config.namespace
     );
     yaml_round_trip(&objects)?;
-    let first = render::render(facts, config, &bundle(), &inputs)?;
-    let second = render::render(facts, config, &bundle(), &inputs)?;
+    let bundle = bundle();
+    let first = render::render(facts, config, Some(&bundle), &inputs)?;
+    let second = render::render(facts, config, Some(&bundle), &inputs)?;
     ensure!(first == second, "render is not deterministic");
     ensure!(first.config_objects == objects, "render's objects differ");
     Ok(())
