@@ -11,6 +11,7 @@ use kube::Client;
 use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
 
+use crate::apierror::{is_conflict, is_not_found};
 use crate::apiresources::managed_resource_resource;
 use crate::garden::{Garden, GardenError};
 use crate::keyprovision::{DeployKeyError, Provisioner};
@@ -35,6 +36,21 @@ use shoot_flux_core::managedresource::{
 use shoot_flux_core::plan::{self, Fetched, Plan, PlanError, ShootInputs};
 use shoot_flux_core::syncstatus::{Installed, PROVIDER_STATUS_KIND};
 use shoot_flux_core::takeover::stackit_bootstrapped;
+
+/// What deleting a ManagedResource does to the objects GRM applied into the shoot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ShootObjects {
+    /// `keepObjects`: they stay (the shoot goes away anyway, or Flux is orphaned on purpose).
+    Keep,
+    Delete,
+}
+
+/// Whether deleting a ManagedResource waits until GRM has removed it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Wait {
+    No,
+    UntilGone,
+}
 
 pub const FIELD_MANAGER: &str = "gardener-extension-shoot-flux";
 /// How long Delete waits for the shoot objects of one ManagedResource to be removed.
@@ -409,7 +425,7 @@ impl Actuator {
                 .map_err(|e| ActuatorError::Configuration(e.to_string()))?;
             match secrets.create(&PostParams::default(), &secret).await {
                 Ok(_) => {}
-                Err(kube::Error::Api(s)) if s.code == 409 => {}
+                Err(e) if is_conflict(&e) => {}
                 Err(e) => return Err(e.into()),
             }
         }
@@ -423,7 +439,7 @@ impl Actuator {
                     Ok(_) => {}
                     // Created meanwhile (another process, or a cache that had not seen it):
                     // patched like an existing one.
-                    Err(kube::Error::Api(s)) if s.code == 409 => {
+                    Err(e) if is_conflict(&e) => {
                         let current = mrs
                             .get_opt(&desired.name)
                             .await?
@@ -482,7 +498,7 @@ impl Actuator {
                 Ok(_) => {
                     tracing::info!(namespace, secret = %name, "deleted a predecessor's ManagedResource secret that nothing references any more");
                 }
-                Err(kube::Error::Api(s)) if s.code == 404 => {}
+                Err(e) if is_not_found(&e) => {}
                 Err(e) => return Err(e.into()),
             }
         }
@@ -498,21 +514,31 @@ impl Actuator {
         let policy = deletion_policy(ext, shoot);
         if shoot.deleting || shoot.is_hibernation_enabled() {
             for name in [CONFIG_NAME, INSTALL_NAME, ACCESS_NAME] {
-                self.delete_managed_resource(&ext.namespace, name, true, false)
+                self.delete_managed_resource(&ext.namespace, name, ShootObjects::Keep, Wait::No)
                     .await?;
             }
         } else if policy == DeletionPolicy::Orphan {
             // Flux and what it deployed stay in the shoot; our own read access does not.
             for name in [CONFIG_NAME, INSTALL_NAME] {
-                self.delete_managed_resource(&ext.namespace, name, true, false)
+                self.delete_managed_resource(&ext.namespace, name, ShootObjects::Keep, Wait::No)
                     .await?;
             }
-            self.delete_managed_resource(&ext.namespace, ACCESS_NAME, false, false)
-                .await?;
+            self.delete_managed_resource(
+                &ext.namespace,
+                ACCESS_NAME,
+                ShootObjects::Delete,
+                Wait::No,
+            )
+            .await?;
         } else {
             for name in [CONFIG_NAME, INSTALL_NAME, ACCESS_NAME] {
-                self.delete_managed_resource(&ext.namespace, name, false, true)
-                    .await?;
+                self.delete_managed_resource(
+                    &ext.namespace,
+                    name,
+                    ShootObjects::Delete,
+                    Wait::UntilGone,
+                )
+                .await?;
             }
         }
         self.delete_secrets(&ext.namespace).await
@@ -527,7 +553,7 @@ impl Actuator {
         // The shoot leaves this seed: its project's deploy key is not needed for it any more.
         self.deploy_keys.release(&ext.namespace);
         for name in [CONFIG_NAME, INSTALL_NAME, ACCESS_NAME] {
-            self.delete_managed_resource(&ext.namespace, name, true, false)
+            self.delete_managed_resource(&ext.namespace, name, ShootObjects::Keep, Wait::No)
                 .await?;
         }
         self.delete_secrets(&ext.namespace).await
@@ -538,7 +564,7 @@ impl Actuator {
         // The shoot leaves this seed: its project's deploy key is not needed for it any more.
         self.deploy_keys.release(&ext.namespace);
         for name in [CONFIG_NAME, INSTALL_NAME, ACCESS_NAME] {
-            self.delete_managed_resource(&ext.namespace, name, true, true)
+            self.delete_managed_resource(&ext.namespace, name, ShootObjects::Keep, Wait::UntilGone)
                 .await?;
         }
         self.delete_secrets(&ext.namespace).await
@@ -557,8 +583,8 @@ impl Actuator {
         &self,
         namespace: &str,
         name: &str,
-        keep_objects: bool,
-        wait: bool,
+        shoot_objects: ShootObjects,
+        wait: Wait,
     ) -> Result<(), ActuatorError> {
         progress::step(
             format!("deleting ManagedResource {namespace}/{name} in the seed"),
@@ -568,7 +594,9 @@ impl Actuator {
         let Some(existing) = mrs.get_opt(name).await? else {
             return Ok(());
         };
-        if keep_objects && existing.data["spec"]["keepObjects"] != json!(true) {
+        if shoot_objects == ShootObjects::Keep
+            && existing.data["spec"]["keepObjects"] != json!(true)
+        {
             mrs.patch(
                 name,
                 &PatchParams::default(),
@@ -579,11 +607,11 @@ impl Actuator {
         if existing.metadata.deletion_timestamp.is_none() {
             match mrs.delete(name, &DeleteParams::default()).await {
                 Ok(_) => {}
-                Err(kube::Error::Api(s)) if s.code == 404 => return Ok(()),
+                Err(e) if is_not_found(&e) => return Ok(()),
                 Err(e) => return Err(e.into()),
             }
         }
-        if !wait {
+        if wait == Wait::No {
             return Ok(());
         }
         progress::step(
@@ -623,7 +651,7 @@ impl Actuator {
                 if let Some(secret_name) = secret.metadata.name {
                     match secrets.delete(&secret_name, &DeleteParams::default()).await {
                         Ok(_) => {}
-                        Err(kube::Error::Api(s)) if s.code == 404 => {}
+                        Err(e) if is_not_found(&e) => {}
                         Err(e) => return Err(e.into()),
                     }
                 }
@@ -634,7 +662,7 @@ impl Actuator {
             .await
         {
             Ok(_) => Ok(()),
-            Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
+            Err(e) if is_not_found(&e) => Ok(()),
             Err(e) => Err(e.into()),
         }
     }

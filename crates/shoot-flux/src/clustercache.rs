@@ -1,6 +1,7 @@
 //! Clusters as the reconciler, the health check and the sync status poll read them: by metadata
 //! while unchanged, whole only when their resourceVersion moved.
 
+use crate::apierror::is_not_found;
 use shoot_flux_core::gardener::shoot::{
     ClusterInfo, SlimCluster, SlimMeta, concerns, slim_to_value,
 };
@@ -25,7 +26,7 @@ async fn request_cluster<T: serde::de::DeserializeOwned>(
         .map_err(kube::Error::HttpError)?;
     match client.request::<T>(request).await {
         Ok(cluster) => Ok(Some(cluster)),
-        Err(kube::Error::Api(s)) if s.code == 404 => Ok(None),
+        Err(e) if is_not_found(&e) => Ok(None),
         Err(e) => Err(e),
     }
 }
@@ -126,7 +127,7 @@ impl ClusterCache {
             .map_err(kube::Error::HttpError)?;
         let version = match client.request::<MetaOnly>(request).await {
             Ok(meta) => meta.metadata.resource_version,
-            Err(kube::Error::Api(s)) if s.code == 404 => None,
+            Err(e) if is_not_found(&e) => None,
             Err(e) => return Err(e),
         };
         if let Some(info) = version.as_deref().and_then(|v| self.cached(name, v)) {

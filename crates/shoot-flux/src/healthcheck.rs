@@ -10,6 +10,7 @@ use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use kube::runtime::reflector::Store;
 use serde_json::json;
 
+use crate::apierror::is_conflict;
 use crate::apiresources::{extension_resource, managed_resource_resource};
 use crate::clustercache::ClusterCache;
 use crate::reconciler::now;
@@ -113,7 +114,7 @@ pub async fn write_conditions(
             .patch_status(name, &PatchParams::default(), &Patch::Merge(&patch))
             .await
         {
-            Err(kube::Error::Api(s)) if s.code == 409 => continue,
+            Err(e) if is_conflict(&e) => continue,
             other => return other.map(|_| ()),
         }
     }

@@ -5,9 +5,11 @@
 //! sync status poll) report on running shoots. See docs/architecture.md.
 
 pub mod actuator;
+pub mod apierror;
 pub mod apiresources;
 pub mod cli;
 pub mod clustercache;
+pub mod commands;
 pub mod controller;
 pub mod garden;
 pub mod healthcheck;
@@ -20,6 +22,7 @@ pub mod metrics;
 pub mod progress;
 pub mod reconciler;
 pub mod render_command;
+pub mod runtime;
 pub mod server;
 pub mod shootaccess;
 pub mod status_command;

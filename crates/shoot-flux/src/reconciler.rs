@@ -10,6 +10,7 @@ use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use serde_json::{Value, json};
 
 use crate::actuator::{Actuator, ActuatorError};
+use crate::apierror::{is_conflict, is_not_found};
 use crate::apiresources::extension_resource;
 use crate::clustercache::ClusterCache;
 use crate::metrics::Metrics;
@@ -182,8 +183,8 @@ impl Reconciler {
                 )
                 .await
             {
-                Err(kube::Error::Api(s)) if s.code == 409 && attempt < 5 => attempt += 1,
-                Err(kube::Error::Api(s)) if s.code == 404 => return Ok(()),
+                Err(e) if is_conflict(&e) && attempt < 5 => attempt += 1,
+                Err(e) if is_not_found(&e) => return Ok(()),
                 other => return other.map(|_| ()),
             }
         }

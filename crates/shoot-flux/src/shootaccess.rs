@@ -11,6 +11,7 @@ use kube::api::{Api, Patch, PatchParams, PostParams};
 use kube::config::{AuthInfo, KubeConfigOptions, Kubeconfig};
 use serde_json::json;
 
+use crate::apierror::is_conflict;
 use shoot_flux_core::access::{GENERIC_KUBECONFIG_ANNOTATION, SECRET_NAME, access_secret};
 
 #[derive(Debug, thiserror::Error)]
@@ -37,14 +38,14 @@ pub async fn ensure_secret(
     if fresh {
         match api.create(&PostParams::default(), &desired).await {
             Ok(_) => return Ok(()),
-            Err(kube::Error::Api(s)) if s.code == 409 => {}
+            Err(e) if is_conflict(&e) => {}
             Err(e) => return Err(e),
         }
     }
     match api.get_metadata_opt(SECRET_NAME).await? {
         None => match api.create(&PostParams::default(), &desired).await {
             Ok(_) => Ok(()),
-            Err(kube::Error::Api(s)) if s.code == 409 => Ok(()),
+            Err(e) if is_conflict(&e) => Ok(()),
             Err(e) => Err(e),
         },
         Some(current) => {
