@@ -144,9 +144,12 @@ fn shoot(name: &str, extensions: Value) -> DynamicObject {
     .unwrap()
 }
 
+fn example_registration_path() -> std::path::PathBuf {
+    testbed::paths::repo_root().join("example/controller-registration.yaml")
+}
+
 fn example_registration() -> Vec<Value> {
-    let path = testbed::paths::repo_root().join("example/controller-registration.yaml");
-    parse_documents(&std::fs::read_to_string(path).unwrap()).unwrap()
+    parse_documents(&std::fs::read_to_string(example_registration_path()).unwrap()).unwrap()
 }
 
 async fn shoots(garden: &Client) -> Api<DynamicObject> {
@@ -181,17 +184,29 @@ async fn gardener_admits_the_registration_and_a_shoot_with_shoot_flux_only_once_
     let shoots = shoots(&garden).await;
     let with_flux = shoot("app", json!([{"type": "shoot-flux"}]));
 
-    // Without shoot-flux, the Shoot is one a real garden accepts (validated, not created).
-    shoots
-        .create(
-            &PostParams {
-                dry_run: true,
-                ..PostParams::default()
-            },
-            &shoot("app", json!([])),
-        )
-        .await
-        .unwrap();
+    // Without shoot-flux, the Shoot is one a real garden accepts (validated, not created). The
+    // admission plugins answer "not yet ready" until their informers have synced.
+    let dry_run = PostParams {
+        dry_run: true,
+        ..PostParams::default()
+    };
+    wait_for(
+        "a Shoot without shoot-flux to pass a dry run",
+        Duration::from_secs(120),
+        || async {
+            match shoots.create(&dry_run, &shoot("app", json!([]))).await {
+                Ok(_) => Ok(Some(())),
+                Err(Error::Api(status))
+                    if status.message.contains("not yet ready to handle request") =>
+                {
+                    Ok(None)
+                }
+                Err(other) => Err(other.into()),
+            }
+        },
+    )
+    .await
+    .unwrap();
 
     // No ControllerRegistration for shoot-flux yet: Gardener's ExtensionValidator refuses.
     let status = refusal(
@@ -245,9 +260,28 @@ async fn gardener_admits_the_registration_and_a_shoot_with_shoot_flux_only_once_
         "{}",
         status.message
     );
-    apply_documents(&garden, &registration, MANAGER)
-        .await
-        .unwrap();
+    // Applied as an operator would, with kubectl through the garden: created, no warnings.
+    let applied = std::process::Command::new("kubectl")
+        .arg(format!(
+            "--kubeconfig={}",
+            bed.garden().kubeconfig_path().display()
+        ))
+        .args(["apply", "-f"])
+        .arg(example_registration_path())
+        .output()
+        .expect("kubectl (the bed needs it) runs");
+    let stdout = String::from_utf8_lossy(&applied.stdout);
+    let stderr = String::from_utf8_lossy(&applied.stderr);
+    assert!(applied.status.success(), "kubectl apply: {stdout}{stderr}");
+    assert!(
+        stdout.contains("controllerdeployment.core.gardener.cloud/shoot-flux created")
+            && stdout.contains("controllerregistration.core.gardener.cloud/shoot-flux created"),
+        "{stdout}"
+    );
+    assert!(
+        !stderr.contains("Warning"),
+        "kubectl apply warned: {stderr}"
+    );
     let stored = registrations.get("shoot-flux").await.unwrap();
     assert_eq!(stored.data["spec"]["resources"][0]["type"], "shoot-flux");
     let deployments = dynamic_api(
@@ -269,7 +303,7 @@ async fn gardener_admits_the_registration_and_a_shoot_with_shoot_flux_only_once_
     // registration (a refusal for the type until then).
     let created = wait_for(
         "the Shoot with shoot-flux to be accepted",
-        Duration::from_secs(60),
+        Duration::from_secs(120),
         || async {
             match shoots.create(&PostParams::default(), &with_flux).await {
                 Ok(created) => Ok(Some(created)),
@@ -376,7 +410,7 @@ async fn authentication_and_authorization_are_delegated_to_the_garden() {
         .unwrap();
     wait_for(
         "gardener-apiserver to let the reader list projects",
-        Duration::from_secs(60),
+        Duration::from_secs(120),
         || async {
             Ok(as_reader
                 .list(&ListParams::default())
