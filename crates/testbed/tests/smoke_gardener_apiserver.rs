@@ -144,12 +144,36 @@ fn shoot(name: &str, extensions: Value) -> DynamicObject {
     .unwrap()
 }
 
-fn example_registration_path() -> std::path::PathBuf {
-    testbed::paths::repo_root().join("example/controller-registration.yaml")
+fn example(file: &str) -> std::path::PathBuf {
+    testbed::paths::repo_root().join("example").join(file)
 }
 
 fn example_registration() -> Vec<Value> {
-    parse_documents(&std::fs::read_to_string(example_registration_path()).unwrap()).unwrap()
+    parse_documents(&std::fs::read_to_string(example("controller-registration.yaml")).unwrap())
+        .unwrap()
+}
+
+/// `kubectl apply -f example/<file>` against `api` with `extra` arguments: its stdout, after
+/// asserting success and that the server sent no warning.
+fn kubectl_apply(api: &testbed::apiserver::ApiServer, file: &str, extra: &[&str]) -> String {
+    let applied = std::process::Command::new("kubectl")
+        .arg(format!("--kubeconfig={}", api.kubeconfig_path().display()))
+        .args(["apply", "-f"])
+        .arg(example(file))
+        .args(extra)
+        .output()
+        .expect("kubectl (the bed needs it) runs");
+    let stdout = String::from_utf8_lossy(&applied.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&applied.stderr);
+    assert!(
+        applied.status.success(),
+        "kubectl apply {file}: {stdout}{stderr}"
+    );
+    assert!(
+        !stderr.contains("Warning"),
+        "kubectl apply {file} warned: {stderr}"
+    );
+    stdout
 }
 
 async fn shoots(garden: &Client) -> Api<DynamicObject> {
@@ -261,26 +285,21 @@ async fn gardener_admits_the_registration_and_a_shoot_with_shoot_flux_only_once_
         status.message
     );
     // Applied as an operator would, with kubectl through the garden: created, no warnings.
-    let applied = std::process::Command::new("kubectl")
-        .arg(format!(
-            "--kubeconfig={}",
-            bed.garden().kubeconfig_path().display()
-        ))
-        .args(["apply", "-f"])
-        .arg(example_registration_path())
-        .output()
-        .expect("kubectl (the bed needs it) runs");
-    let stdout = String::from_utf8_lossy(&applied.stdout);
-    let stderr = String::from_utf8_lossy(&applied.stderr);
-    assert!(applied.status.success(), "kubectl apply: {stdout}{stderr}");
+    let stdout = kubectl_apply(bed.garden(), "controller-registration.yaml", &[]);
     assert!(
         stdout.contains("controllerdeployment.core.gardener.cloud/shoot-flux created")
             && stdout.contains("controllerregistration.core.gardener.cloud/shoot-flux created"),
         "{stdout}"
     );
+    // The OCI form of the ControllerDeployment replaces the rawChart one: valid as well.
+    let stdout = kubectl_apply(
+        bed.garden(),
+        "controller-deployment-oci.yaml",
+        &["--dry-run=server"],
+    );
     assert!(
-        !stderr.contains("Warning"),
-        "kubectl apply warned: {stderr}"
+        stdout.contains("controllerdeployment.core.gardener.cloud/shoot-flux configured"),
+        "{stdout}"
     );
     let stored = registrations.get("shoot-flux").await.unwrap();
     assert_eq!(stored.data["spec"]["resources"][0]["type"], "shoot-flux");
