@@ -89,8 +89,6 @@ impl GardenerApiServer {
         run_dir: &Path,
     ) -> Result<Self> {
         let port = free_port()?;
-        let dir = run_dir.join("gardener-apiserver");
-        std::fs::create_dir_all(&dir)?;
         let garden_kubeconfig = garden.kubeconfig_path().display().to_string();
         let mut command = Command::new(paths::binary("gardener-apiserver")?);
         command
@@ -106,7 +104,6 @@ impl GardenerApiServer {
                 "--tls-private-key-file={}",
                 pki.gardener_apiserver_key_file.display()
             ))
-            .arg(format!("--cert-dir={}", dir.display()))
             .arg(format!("--kubeconfig={garden_kubeconfig}"))
             .arg(format!("--authentication-kubeconfig={garden_kubeconfig}"))
             .arg(format!("--authorization-kubeconfig={garden_kubeconfig}"))
