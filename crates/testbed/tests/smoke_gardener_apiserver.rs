@@ -342,6 +342,11 @@ async fn gardener_admits_the_registration_and_a_shoot_with_shoot_flux_only_once_
         created.metadata.labels.unwrap_or_default()["extensions.extensions.gardener.cloud/shoot-flux"],
         "true"
     );
+    // The garden's user reached gardener-apiserver through the aggregator's front-proxy headers.
+    assert_eq!(
+        created.metadata.annotations.unwrap_or_default()["gardener.cloud/created-by"],
+        "testbed-admin"
+    );
     let listed = shoots.list(&ListParams::default()).await.unwrap();
     assert_eq!(listed.items.len(), 1);
 }
