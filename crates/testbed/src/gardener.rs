@@ -18,8 +18,9 @@
 //!   among them NamespaceLifecycle, ResourceReferenceManager, ExtensionValidator (an extension
 //!   type needs a ControllerRegistration), ExtensionLabels, ShootValidator, ShootMutator,
 //!   ShootQuotaValidator, ShootDNS, SeedValidator, ControllerRegistrationResources,
-//!   ProjectMutator, DeletionConfirmation, and the garden-wide Mutating/ValidatingAdmissionWebhook
-//!   and ValidatingAdmissionPolicy plugins;
+//!   ProjectMutator, DeletionConfirmation, ResourceQuota, and the webhook and policy plugins
+//!   (MutatingAdmissionWebhook, ValidatingAdmissionWebhook, ValidatingAdmissionPolicy) that
+//!   read their configurations from the garden;
 //! - the APIService objects gardener-operator creates (group priority 10000, version priority
 //!   20), a Service `kube-system/gardener-apiserver`, TLS verified by the aggregator against the
 //!   bed's CA for `gardener-apiserver.kube-system.svc`, and the garden kube-apiserver's
@@ -29,6 +30,8 @@
 //! - the Service is an ExternalName on `localhost` and the garden runs without
 //!   `--enable-aggregator-routing`: a real garden points an EndpointSlice at the server's IP, but
 //!   endpoints may not be loopback addresses;
+//! - admission webhooks for Gardener's resources must be addressed by `clientConfig.url`: a
+//!   `clientConfig.service` resolves to `<name>.<namespace>.svc`, which no DNS here answers;
 //! - it authenticates to the garden with the bed's admin token (group `system:masters`), not
 //!   with a ServiceAccount bound to gardener-apiserver's ClusterRole;
 //! - API priority and fairness is off (as on the bed's API servers), no audit log, no etcd
