@@ -1,5 +1,5 @@
 //! `FluxConfig` of `flux.extensions.gardener.cloud/v1alpha1`: the types after decoding and
-//! validation. Decoding (`validation.rs`) returns every problem at once, each with its JSON path
+//! validation. Decoding (`validation/`) returns every problem at once, each with its JSON path
 //! under `providerConfig`; defaulting (`defaults.rs`) fills what stackit's defaults fill. The
 //! field tables (`reference.rs`) drive the strict checks and render docs/api-reference.md.
 
