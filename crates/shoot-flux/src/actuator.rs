@@ -15,6 +15,7 @@ use crate::apierror::{is_conflict, is_not_found};
 use crate::apiresources::managed_resource_resource;
 use crate::garden::{Garden, GardenError};
 use crate::keyprovision::{DeployKeyError, Provisioner};
+use crate::kubeclient::WriteMode;
 use crate::manifests::ManifestStore;
 use crate::metrics::Metrics;
 use crate::progress::{self, EXTERNAL, SEED};
@@ -290,18 +291,23 @@ impl Actuator {
         };
         // An Extension that never had a status is new: its objects are created without reading
         // first (AlreadyExists falls back to read and update).
-        let fresh = ext.status.last_operation.is_none();
+        let mode = if ext.status.last_operation.is_none() {
+            WriteMode::CreateFirst
+        } else {
+            WriteMode::ReadFirst
+        };
         // Install first: the config objects need Flux's CRDs.
-        let install = self.apply(install_mr, fresh).await?;
-        let config = self.apply(&desired.config, fresh).await?;
-        let access = self.apply(&desired.access, fresh).await?;
+        let install = self.apply(install_mr, mode).await?;
+        let config = self.apply(&desired.config, mode).await?;
+        let access = self.apply(&desired.access, mode).await?;
         let wrote = install.wrote || config.wrote || access.wrote;
         // A predecessor's secrets can only be there until shoot-flux has once recorded its own
         // success, or when this reconcile replaced a predecessor's reference: only then is the
         // namespace looked at, so a steady shoot costs no request for it.
         let took_over = install.took_over || config.took_over;
         if took_over
-            || (!fresh && ext.status.provider_status_kind.as_deref() != Some(PROVIDER_STATUS_KIND))
+            || (mode == WriteMode::ReadFirst
+                && ext.status.provider_status_kind.as_deref() != Some(PROVIDER_STATUS_KIND))
         {
             progress::step(
                 format!(
@@ -320,7 +326,7 @@ impl Actuator {
             ),
             SEED,
         );
-        shootaccess::ensure_secret(&self.seed, &ext.namespace, fresh).await?;
+        shootaccess::ensure_secret(&self.seed, &ext.namespace, mode).await?;
         Ok(Reconciled { installed, wrote })
     }
 
@@ -369,14 +375,14 @@ impl Actuator {
 
     /// Creates or updates one ManagedResource and its secret; says whether anything was written
     /// and whether the MR it replaced referenced a predecessor's secret.
-    /// One read (the MR) when nothing changed, none when `fresh` (the MR is expected not to
+    /// One read (the MR) when nothing changed, none in `WriteMode::CreateFirst` (the MR is expected not to
     /// exist). The secret is immutable and named after its content: an MR that references it
     /// means it exists; otherwise it is created, and AlreadyExists means it is there, with this
     /// very content.
     async fn apply(
         &self,
         desired: &DesiredManagedResource,
-        fresh: bool,
+        mode: WriteMode,
     ) -> Result<Applied, ActuatorError> {
         let namespace = desired.managed_resource["metadata"]["namespace"]
             .as_str()
@@ -389,7 +395,7 @@ impl Actuator {
             SEED,
         );
         let mrs = mr_api(&self.seed, namespace);
-        let existing = if fresh {
+        let existing = if mode == WriteMode::CreateFirst {
             None
         } else {
             mrs.get_opt(&desired.name)

@@ -12,6 +12,7 @@ use kube::config::{AuthInfo, KubeConfigOptions, Kubeconfig};
 use serde_json::json;
 
 use crate::apierror::is_conflict;
+use crate::kubeclient::WriteMode;
 use shoot_flux_core::access::{GENERIC_KUBECONFIG_ANNOTATION, SECRET_NAME, access_secret};
 
 #[derive(Debug, thiserror::Error)]
@@ -26,16 +27,16 @@ pub enum ShootAccessError {
 }
 
 /// Creates the access Secret, or restores its labels and annotations; never touches its data,
-/// which belongs to the token requestor. `fresh`: it is expected not to exist, so it is created
+/// which belongs to the token requestor. `WriteMode::CreateFirst`: it is expected not to exist, so it is created
 /// without reading first.
 pub async fn ensure_secret(
     seed: &kube::Client,
     namespace: &str,
-    fresh: bool,
+    mode: WriteMode,
 ) -> Result<(), kube::Error> {
     let api: Api<Secret> = Api::namespaced(seed.clone(), namespace);
     let desired = access_secret(namespace);
-    if fresh {
+    if mode == WriteMode::CreateFirst {
         match api.create(&PostParams::default(), &desired).await {
             Ok(_) => return Ok(()),
             Err(e) if is_conflict(&e) => {}
