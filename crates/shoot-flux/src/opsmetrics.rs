@@ -3,8 +3,8 @@
 //! poll last finished a round (and its period), which projects' deploy keys Git hosts refuse,
 //! and the API requests to the seed and the garden ([`RequestCounter`]).
 //!
-//! What counts as waiting ([`waits_for_controller`]) and which key a report says is refused
-//! ([`refused_key`]) are pure functions of the object, tested here.
+//! What counts as waiting (`gardener::operation::waits_for_controller`) and which key a report
+//! says is refused (`syncstatus::refused_key`) the core decides.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
@@ -22,9 +22,8 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
-use crate::gardener::operation::{OperationType, compute_operation_type, should_skip};
-use crate::gardener::types::Extension;
-use crate::syncstatus::{Installed, Report, SOURCE};
+use shoot_flux_core::gardener::operation::waits_for_controller;
+use shoot_flux_core::gardener::types::Extension;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, PartialOrd, Ord, EncodeLabelSet)]
 struct KeyLabels {
@@ -130,6 +129,11 @@ impl OpsMetrics {
     pub fn extensions_waiting(&self, count: usize) {
         self.extensions_waiting
             .set(i64::try_from(count).unwrap_or(i64::MAX));
+    }
+
+    /// The gauge [`count_waiting`] keeps current.
+    pub fn waiting_gauge(&self) -> Gauge {
+        self.extensions_waiting.clone()
     }
 
     /// The poll starts: its period, and the start as the baseline of "last round".
@@ -239,66 +243,10 @@ where
     }
 }
 
-/// Whether the Extension waits for this controller to act: an operation annotation
-/// (reconcile, migrate, restore), a deletion not yet handled, a spec change not yet observed,
-/// or no operation finished yet (none at all, or one still Processing). An Extension in Error
-/// does not wait: it is retried with backoff, and its reconciles count as errors. Objects
-/// migrated away from this seed and ones gardenlet asks to wait for their state do not wait.
-pub fn waits_for_controller(ext: &Extension) -> bool {
-    if !ext.is_ours() || ext.operation_annotation() == Some("wait-for-state") {
-        return false;
-    }
-    let last = ext.status.last_operation.as_ref();
-    let operation = compute_operation_type(ext);
-    if should_skip(operation, last) {
-        return false;
-    }
-    if matches!(
-        ext.operation_annotation(),
-        Some("reconcile" | "migrate" | "restore")
-    ) {
-        return true;
-    }
-    let Some(last) = last else {
-        return true;
-    };
-    if operation == OperationType::Delete && last.type_ != "Delete" {
-        return true;
-    }
-    match last.state.as_str() {
-        "Processing" | "Pending" => true,
-        "Succeeded" => ext
-            .status
-            .observed_generation
-            .is_some_and(|g| g < ext.generation),
-        _ => false,
-    }
-}
-
-/// The project and fingerprint of the deploy key the Git host refused, by the source condition
-/// of `report` (None: the source is not refused, or the shoot uses no deploy key).
-pub fn refused_key<'a>(report: &Report, installed: &'a Installed) -> Option<(&'a str, &'a str)> {
-    let key = installed.deploy_key.as_ref()?;
-    report
-        .conditions
-        .iter()
-        .any(|(kind, verdict)| {
-            *kind == SOURCE
-                && verdict.status == "False"
-                && verdict.reason == crate::syncstatus::AUTHENTICATION_FAILED
-        })
-        .then_some((key.project.as_str(), key.fingerprint.as_str()))
-}
-
-/// Counts the waiting Extensions of the controller's cache every `period`, until the process
-/// ends (only the leader runs it: a standby's count would say nothing about progress).
-pub async fn count_waiting(
-    extensions: Store<DynamicObject>,
-    listed: std::sync::Arc<crate::server::Readiness>,
-    period: Duration,
-    metrics: std::sync::Arc<crate::metrics::Metrics>,
-) {
-    listed.wait().await;
+/// Counts the waiting Extensions of the controller's cache into `gauge` every `period`, until
+/// the process ends (only the leader runs it, once the cache has listed: a standby's count
+/// would say nothing about progress).
+pub async fn count_waiting(extensions: Store<DynamicObject>, period: Duration, gauge: Gauge) {
     loop {
         let waiting = extensions
             .state()
@@ -307,7 +255,7 @@ pub async fn count_waiting(
             .filter_map(|json| Extension::from_json(&json).ok())
             .filter(waits_for_controller)
             .count();
-        metrics.ops().extensions_waiting(waiting);
+        gauge.set(i64::try_from(waiting).unwrap_or(i64::MAX));
         tokio::time::sleep(period).await;
     }
 }
@@ -315,111 +263,6 @@ pub async fn count_waiting(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
-
-    fn ext(patch: serde_json::Value) -> Extension {
-        let mut object = json!({
-            "apiVersion": "extensions.gardener.cloud/v1alpha1",
-            "kind": "Extension",
-            "metadata": {"name": "shoot-flux", "namespace": "shoot--p--s", "generation": 2},
-            "spec": {"type": "shoot-flux"},
-            "status": {
-                "observedGeneration": 2,
-                "lastOperation": {"type": "Reconcile", "state": "Succeeded", "description": "d",
-                    "lastUpdateTime": "2026-01-01T00:00:00Z", "progress": 100}
-            }
-        });
-        merge(&mut object, patch);
-        Extension::from_json(&object).unwrap()
-    }
-
-    fn merge(into: &mut serde_json::Value, patch: serde_json::Value) {
-        match (into, patch) {
-            (serde_json::Value::Object(a), serde_json::Value::Object(b)) => {
-                for (k, v) in b {
-                    if v.is_null() {
-                        a.remove(&k);
-                    } else {
-                        merge(a.entry(k).or_insert(serde_json::Value::Null), v);
-                    }
-                }
-            }
-            (slot, value) => *slot = value,
-        }
-    }
-
-    #[test]
-    fn only_unfinished_work_waits_for_the_controller() {
-        assert!(!waits_for_controller(&ext(json!({}))));
-        let annotated =
-            json!({"metadata": {"annotations": {"gardener.cloud/operation": "reconcile"}}});
-        assert!(waits_for_controller(&ext(annotated)));
-        assert!(waits_for_controller(&ext(
-            json!({"status": {"lastOperation": null}})
-        )));
-        assert!(waits_for_controller(&ext(
-            json!({"status": {"lastOperation": {"state": "Processing"}}})
-        )));
-        assert!(waits_for_controller(&ext(
-            json!({"metadata": {"generation": 3}})
-        )));
-        assert!(waits_for_controller(&ext(
-            json!({"metadata": {"deletionTimestamp": "2026-01-01T00:00:00Z"}})
-        )));
-        // Retried with backoff: progress shows as reconciles with result error.
-        assert!(!waits_for_controller(&ext(
-            json!({"status": {"lastOperation": {"state": "Error"}}})
-        )));
-        assert!(!waits_for_controller(&ext(
-            json!({"metadata": {"annotations": {"gardener.cloud/operation": "wait-for-state"}}})
-        )));
-        assert!(!waits_for_controller(&ext(
-            json!({"status": {"lastOperation": {"type": "Migrate", "state": "Succeeded"}}})
-        )));
-        assert!(!waits_for_controller(&ext(
-            json!({"spec": {"type": "other"}, "status": {"lastOperation": null}})
-        )));
-    }
-
-    #[test]
-    fn a_source_refused_for_authentication_names_the_project_key() {
-        use crate::health::Verdict;
-        let installed = |key: serde_json::Value| -> Installed {
-            serde_json::from_value(json!({
-                "apiVersion": "shoot-flux.extensions.gardener.cloud/v1alpha1",
-                "kind": "FluxStatus",
-                "flux": {"version": "v2.9.5", "namespace": "flux-system", "controllers": []},
-                "managementMode": "Managed",
-                "source": null, "kustomization": null,
-                "deployKey": key
-            }))
-            .unwrap()
-        };
-        let report = |reason: &'static str| Report {
-            conditions: vec![(
-                SOURCE,
-                Verdict {
-                    status: "False",
-                    reason,
-                    message: "m".into(),
-                },
-            )],
-            state: crate::syncstatus::SyncState::Failing,
-        };
-        let private = installed(json!({"project": "p", "fingerprint": "SHA256:k"}));
-        assert_eq!(
-            refused_key(&report(crate::syncstatus::AUTHENTICATION_FAILED), &private),
-            Some(("p", "SHA256:k"))
-        );
-        assert_eq!(refused_key(&report("NotReady"), &private), None);
-        assert_eq!(
-            refused_key(
-                &report(crate::syncstatus::AUTHENTICATION_FAILED),
-                &installed(json!(null))
-            ),
-            None
-        );
-    }
 
     #[tokio::test]
     async fn requests_are_counted_by_cluster_and_status_code_or_error() {

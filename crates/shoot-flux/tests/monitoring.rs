@@ -265,7 +265,7 @@ fn dashboard_exprs(dashboard: &Value) -> Vec<String> {
 
 /// The extension's metrics registry with a series in every family.
 fn every_series() -> shoot_flux::metrics::Metrics {
-    use shoot_flux::gardener::operation::OperationType;
+    use shoot_flux_core::gardener::operation::OperationType;
     let metrics = shoot_flux::metrics::Metrics::default();
     metrics.observe(
         OperationType::Reconcile,
@@ -615,7 +615,7 @@ async fn a_real_prometheus_fires_and_resolves_the_sync_and_deploy_key_alerts() {
         kube::Api::namespaced(bed.garden().client().await.unwrap(), "garden-alertkey");
     let key = key_secret.get("flux-source").await.unwrap();
     let public = String::from_utf8(key.data.unwrap()["identity.pub"].0.clone()).unwrap();
-    let fingerprint = shoot_flux::deploykey::fingerprint(public.trim()).unwrap();
+    let fingerprint = shoot_flux_core::deploykey::fingerprint(public.trim()).unwrap();
     let alert = prometheus
         .wait_firing(
             "ShootFluxDeployKeyNotAuthorized",

@@ -1,0 +1,8 @@
+//! Flux: where the install manifests come from, how they are adapted to a shoot, and the sync
+//! objects (GitRepository, Kustomization) we render.
+
+pub mod bundle;
+pub mod compat;
+pub mod objects;
+pub mod transform;
+pub mod types;

@@ -1,9 +1,0 @@
-//! Flux: where the install manifests come from, how they are adapted to a shoot, and the sync
-//! objects (GitRepository, Kustomization) we render.
-
-pub mod compat;
-pub mod fetch;
-pub mod manifests;
-pub mod objects;
-pub mod transform;
-pub mod types;
