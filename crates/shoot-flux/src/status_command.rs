@@ -4,6 +4,7 @@
 use k8s_openapi::jiff::Timestamp;
 use serde_json::Value;
 
+use shoot_flux_core::gardener::conditions;
 use shoot_flux_core::gardener::types::Extension;
 use shoot_flux_core::syncstatus::{INSTALLED, Installed, KUSTOMIZATION, SOURCE, revision_in};
 
@@ -16,13 +17,6 @@ const HEADER: [&str; 7] = [
     "AGE",
     "MESSAGE",
 ];
-
-fn condition<'a>(extension: &'a Value, kind: &str) -> Option<&'a Value> {
-    extension["status"]["conditions"]
-        .as_array()?
-        .iter()
-        .find(|c| c["type"] == kind)
-}
 
 /// `90s`, `12m`, `5h`, `3d`: how long ago `since` was.
 pub fn age(since: &str, now: Timestamp) -> String {
@@ -53,14 +47,14 @@ fn row(extension: &Value, now: Timestamp) -> Option<[String; 7]> {
     let flux = Installed::from_extension(extension)
         .map(|i| i.flux.version)
         .unwrap_or_else(|| "-".into());
-    let source = match condition(extension, SOURCE) {
+    let source = match conditions::in_object(extension, SOURCE) {
         Some(c) if c["status"] == "True" => revision_in(c["message"].as_str().unwrap_or_default())
             .unwrap_or("Ready")
             .to_string(),
         Some(c) => c["status"].as_str().unwrap_or("Unknown").to_string(),
         None => "-".into(),
     };
-    let kustomization = condition(extension, KUSTOMIZATION);
+    let kustomization = conditions::in_object(extension, KUSTOMIZATION);
     let ready = kustomization
         .and_then(|c| c["status"].as_str())
         .unwrap_or("-")
@@ -72,7 +66,7 @@ fn row(extension: &Value, now: Timestamp) -> Option<[String; 7]> {
     // The first thing that is not fine, in the order an owner would fix it.
     let message = [INSTALLED, SOURCE, KUSTOMIZATION]
         .iter()
-        .filter_map(|kind| condition(extension, kind))
+        .filter_map(|kind| conditions::in_object(extension, kind))
         .find(|c| c["status"] != "True")
         .and_then(|c| c["message"].as_str())
         .or_else(|| {
