@@ -215,6 +215,7 @@ mod tests {
             compressed: managedresource::brotli_compress(b"---\nkind: Namespace\n"),
             images: vec![],
             controllers: vec![],
+            crds: vec![],
         }
     }
 

@@ -243,6 +243,7 @@ mod tests {
             compressed: managedresource::brotli_compress(b"---\nkind: Namespace\n"),
             images: vec![],
             controllers: vec![],
+            crds: vec![],
         }
     }
 
@@ -446,8 +447,8 @@ mod tests {
         let (a_install, c_install) = (a.install.unwrap(), c.install.unwrap());
         assert_eq!(a_install.secret_name, c_install.secret_name);
         assert_eq!(
-            a_install.managed_resource["metadata"]["namespace"],
-            "shoot--dev--app"
+            a_install.managed_resource.metadata.namespace.as_deref(),
+            Some("shoot--dev--app")
         );
     }
 }

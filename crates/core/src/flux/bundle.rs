@@ -78,4 +78,6 @@ pub struct InstallBundle {
     pub images: Vec<String>,
     /// Controller Deployment names with their images, for the `FluxInstalled` condition.
     pub controllers: Vec<(String, String)>,
+    /// Its CRDs' versions, to migrate what a shoot stored at versions they no longer have.
+    pub crds: Vec<super::storedversions::BundleCrd>,
 }

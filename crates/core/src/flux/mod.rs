@@ -4,5 +4,6 @@
 pub mod bundle;
 pub mod compat;
 pub mod objects;
+pub mod storedversions;
 pub mod transform;
 pub mod types;
