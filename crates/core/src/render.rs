@@ -141,7 +141,7 @@ mod tests {
     use crate::api::v1alpha1::{self, DeletionPolicy, ShootResource};
     use crate::config::operator::OperatorConfig;
     use crate::config::{SyncConfig, merge};
-    use crate::fluxversion::{FluxVersion, VersionRequest};
+    use crate::fluxversion::VersionRequest;
     use serde_json::json;
 
     fn shoot() -> ShootFacts {
@@ -237,14 +237,7 @@ mod tests {
     }
 
     fn bundle() -> InstallBundle {
-        InstallBundle {
-            version: FluxVersion(semver::Version::new(2, 9, 5)),
-            yaml: "---\nkind: Namespace\n".into(),
-            compressed: managedresource::brotli_compress(b"---\nkind: Namespace\n"),
-            images: vec![],
-            controllers: vec![],
-            crds: vec![],
-        }
+        InstallBundle::minimal()
     }
 
     #[test]
