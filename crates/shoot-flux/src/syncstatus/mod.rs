@@ -11,6 +11,7 @@
 //! `FluxBootstrapped`. Deciding is pure and tested here without any server.
 
 pub mod command;
+mod credentials;
 pub mod poll;
 
 use serde::{Deserialize, Serialize};
@@ -286,9 +287,12 @@ pub fn decide(installed: &Installed, observation: &Observation) -> Report {
         &installed.kustomization,
     ) {
         (Some(s), Some(k)) => (
-            auth_hint(
-                ready_verdict(&s.kind, source.as_ref(), SOURCE_REVISION),
-                installed,
+            credentials::secret_hint(
+                auth_hint(
+                    ready_verdict(&s.kind, source.as_ref(), SOURCE_REVISION),
+                    installed,
+                ),
+                source.as_ref(),
             ),
             ready_verdict(&k.kind, kustomization.as_ref(), KUSTOMIZATION_REVISION),
         ),
