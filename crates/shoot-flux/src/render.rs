@@ -11,6 +11,7 @@ use crate::config::{EffectiveConfig, Sync};
 use crate::deploykey::DeployKey;
 use crate::flux::manifests::InstallBundle;
 use crate::flux::objects;
+use crate::flux::source_secret;
 use crate::flux::transform;
 use crate::gardener::shoot::ShootFacts;
 use crate::managedresource::{
@@ -106,6 +107,7 @@ pub fn config_objects(
                 copy.field, copy.seed_name
             )
         })?;
+        source_secret::check_copy(config, copy, payload)?;
         out.push(objects::copied_secret(ns, &copy.target_name, payload));
     }
     out.push(objects::shoot_info(ns, shoot));
@@ -450,5 +452,55 @@ mod tests {
             a.install.managed_resource["metadata"]["namespace"],
             "shoot--dev--app"
         );
+    }
+
+    /// An OCIRepository's `source.secretResourceName` Secret must be a docker-registry Secret:
+    /// source-controller would ignore any other type and pull anonymously.
+    #[test]
+    fn an_oci_source_secret_of_another_type_is_refused_naming_the_field() {
+        let config = from_provider_config(json!({
+            "apiVersion": v1alpha1::API_VERSION, "kind": "FluxConfig",
+            "source": {
+                "template": {"apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "OCIRepository",
+                    "spec": {"url": "oci://registry.example.com/fleet", "ref": {"tag": "1.0.0"}}},
+                "secretResourceName": "git"
+            },
+            "kustomization": {"template": {"spec": {"path": "./"}}},
+            "additionalSecretResources": [{"name": "sops", "targetName": "sops-age"}]
+        }));
+        // ref-git-credentials is Opaque; the additional Secret's type does not matter.
+        let inputs = Inputs {
+            deploy_key: None,
+            secrets: secrets(),
+        };
+        let err = config_objects(&shoot(), &config, &inputs).unwrap_err();
+        assert!(
+            err.starts_with(
+                "providerConfig.source.secretResourceName: the Secret is of type Opaque"
+            ),
+            "{err}"
+        );
+        assert!(err.contains("kubernetes.io/dockerconfigjson"), "{err}");
+        assert!(err.contains("ref-git-credentials"), "{err}");
+
+        let mut secrets = secrets();
+        if let Some(pull) = secrets.get_mut("ref-git-credentials") {
+            pull.type_ = Some("kubernetes.io/dockerconfigjson".into());
+        }
+        let objects = config_objects(
+            &shoot(),
+            &config,
+            &Inputs {
+                deploy_key: None,
+                secrets,
+            },
+        )
+        .unwrap();
+        let pull = objects
+            .iter()
+            .find(|o| o["kind"] == "Secret" && o["metadata"]["name"] == "flux-system")
+            .unwrap();
+        assert_eq!(pull["type"], "kubernetes.io/dockerconfigjson");
+        assert_eq!(objects[0]["spec"]["secretRef"]["name"], "flux-system");
     }
 }

@@ -5,5 +5,6 @@ pub mod compat;
 pub mod fetch;
 pub mod manifests;
 pub mod objects;
+pub mod source_secret;
 pub mod transform;
 pub mod types;

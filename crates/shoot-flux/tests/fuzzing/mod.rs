@@ -315,7 +315,16 @@ fn render_end_to_end(facts: &ShootFacts, config: &EffectiveConfig) -> Result<(),
                 (
                     copy.seed_name.clone(),
                     SecretPayload {
-                        type_: Some("Opaque".into()),
+                        // The source's Secret as a docker-registry Secret, which OCI and Git
+                        // sources both accept.
+                        type_: Some(
+                            if copy.field.ends_with("source.secretResourceName") {
+                                "kubernetes.io/dockerconfigjson"
+                            } else {
+                                "Opaque"
+                            }
+                            .into(),
+                        ),
                         data: BTreeMap::from([("key".to_string(), "dmFsdWU=".to_string())]),
                         ..Default::default()
                     },

@@ -468,7 +468,7 @@ pub static OCI_REPOSITORY_SPEC: ObjectDoc = ObjectDoc {
             Shape::Object,
             "object",
             "`{name: flux-system}` with `secretResourceName`",
-            "The registry credentials Secret (`name` only); its data comes from `source.secretResourceName`.",
+            "The registry credentials Secret (`name` only); its data and type come from `source.secretResourceName`, which must name a Secret of type `kubernetes.io/dockerconfigjson` (`kubectl create secret docker-registry`): source-controller ignores other types.",
         ),
         optional(
             "verify",
@@ -489,7 +489,7 @@ pub static OCI_REPOSITORY_SPEC: ObjectDoc = ObjectDoc {
             Shape::Object,
             "object",
             "",
-            "Secret with TLS certificates (`name` only).",
+            "Secret with TLS certificates (`name` only): `ca.crt` for a registry with a private CA, `tls.crt`/`tls.key` for a client certificate. Bring it as a Secret of `Shoot.spec.resources` copied by `additionalSecretResources` with this `targetName`.",
         ),
         optional(
             "proxySecretRef",
