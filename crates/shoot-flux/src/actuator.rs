@@ -215,6 +215,7 @@ impl Actuator {
             components: effective.components.clone(),
             components_extra: effective.components_extra.clone(),
             ignore_updates: effective.management == ManagementMode::Bootstrap,
+            image_pull_secret: effective.image_pull_secret.clone(),
         };
         progress::step(
             format!(

@@ -11,8 +11,8 @@ use crate::config::{EffectiveConfig, Sync};
 use crate::deploykey::DeployKey;
 use crate::flux::manifests::InstallBundle;
 use crate::flux::objects;
-use crate::flux::source_secret;
 use crate::flux::transform;
+use crate::flux::{image_pull, source_secret};
 use crate::gardener::shoot::ShootFacts;
 use crate::managedresource::{
     self, ACCESS_NAME, CONFIG_NAME, DesiredManagedResource, INSTALL_NAME,
@@ -108,6 +108,7 @@ pub fn config_objects(
             )
         })?;
         source_secret::check_copy(config, copy, payload)?;
+        image_pull::check_copy(config, copy, payload)?;
         out.push(objects::copied_secret(ns, &copy.target_name, payload));
     }
     out.push(objects::shoot_info(ns, shoot));
@@ -200,6 +201,7 @@ mod tests {
                     target_namespace: "default".into(),
                 })
             }),
+            image_pull_secret: None,
             secret_copies: vec![],
             management: ManagementMode::Managed,
             deletion: DeletionPolicy::Delete,
@@ -502,5 +504,42 @@ mod tests {
             .unwrap();
         assert_eq!(pull["type"], "kubernetes.io/dockerconfigjson");
         assert_eq!(objects[0]["spec"]["secretRef"]["name"], "flux-system");
+    }
+
+    /// Flux's image pull secret is a copied Secret that kubelet can read; the controllers'
+    /// Deployments name it (see flux::image_pull).
+    #[test]
+    fn the_image_pull_secret_must_be_a_docker_registry_secret() {
+        let config = from_provider_config(json!({
+            "apiVersion": v1alpha1::API_VERSION, "kind": "FluxConfig",
+            "flux": {"registry": "mirror.example.com/fluxcd", "imagePullSecret": "flux-pull"},
+            "additionalSecretResources": [{"name": "git", "targetName": "flux-pull"}]
+        }));
+        assert_eq!(config.image_pull_secret.as_deref(), Some("flux-pull"));
+        let inputs = Inputs {
+            deploy_key: None,
+            secrets: secrets(),
+        };
+        let err = config_objects(&shoot(), &config, &inputs).unwrap_err();
+        assert!(
+            err.starts_with("providerConfig.additionalSecretResources[0].name: the Secret ref-git-credentials is Flux's image pull secret (providerConfig.flux.imagePullSecret) and of type Opaque"),
+            "{err}"
+        );
+        let mut secrets = secrets();
+        if let Some(pull) = secrets.get_mut("ref-git-credentials") {
+            pull.type_ = Some("kubernetes.io/dockerconfigjson".into());
+        }
+        let objects = config_objects(
+            &shoot(),
+            &config,
+            &Inputs {
+                deploy_key: None,
+                secrets,
+            },
+        )
+        .unwrap();
+        assert!(objects.iter().any(|o| o["kind"] == "Secret"
+            && o["metadata"]["name"] == "flux-pull"
+            && o["type"] == "kubernetes.io/dockerconfigjson"));
     }
 }

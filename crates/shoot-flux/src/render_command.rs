@@ -181,6 +181,7 @@ async fn install_yaml(
         components: effective.components.clone(),
         components_extra: effective.components_extra.clone(),
         ignore_updates: effective.management == ManagementMode::Bootstrap,
+        image_pull_secret: effective.image_pull_secret.clone(),
     };
     let bundle = store
         .install_bundle(&version, &options)

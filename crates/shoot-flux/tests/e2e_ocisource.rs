@@ -318,3 +318,251 @@ async fn oci_source_from_a_private_registry_syncs_heals_and_follows_new_versions
     }
     drop(registry);
 }
+
+const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+
+fn sha256(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    format!("sha256:{}", hex::encode(sha2::Sha256::digest(bytes)))
+}
+
+/// Uploads one blob to `repository` (POST starts the upload, PUT with the digest completes it).
+async fn push_blob(registry: &Registry, auth: &str, repository: &str, blob: &[u8]) -> String {
+    let http = registry.http().unwrap();
+    let started = http
+        .send(
+            http::Method::POST,
+            &format!("{}/v2/{repository}/blobs/uploads/", registry.url()),
+            &[("authorization", auth)],
+            Vec::new(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(started.status, 202, "{:?}", started.body);
+    let location = started.header("location").unwrap().to_string();
+    let location = if location.starts_with('/') {
+        format!("{}{location}", registry.url())
+    } else {
+        location
+    };
+    let digest = sha256(blob);
+    let separator = if location.contains('?') { '&' } else { '?' };
+    let done = http
+        .send(
+            http::Method::PUT,
+            &format!("{location}{separator}digest={digest}"),
+            &[
+                ("authorization", auth),
+                ("content-type", "application/octet-stream"),
+            ],
+            blob.to_vec(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(done.status, 201, "{:?}", done.body);
+    digest
+}
+
+/// Pushes a minimal OCI container image (one gzipped layer with one file, an image config for
+/// linux/amd64) as `reference` (`<registry>/<repository>:<tag>`); returns its manifest digest.
+/// It stands in for a mirrored Flux image: pullable like one, not runnable.
+async fn push_stand_in_image(registry: &Registry, reference: &str) -> String {
+    let auth = registry.basic_auth().unwrap().header_value();
+    let path = reference
+        .strip_prefix(&format!("{}/", registry.host()))
+        .unwrap();
+    let (repository, tag) = path.rsplit_once(':').unwrap();
+    let mut tar = tar::Builder::new(Vec::new());
+    let content = format!("stand-in for {reference}\n");
+    let mut header = tar::Header::new_gnu();
+    header.set_size(content.len() as u64);
+    header.set_mode(0o644);
+    header.set_cksum();
+    tar.append_data(&mut header, "stand-in.txt", content.as_bytes())
+        .unwrap();
+    let layer_tar = tar.into_inner().unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut gz, &layer_tar).unwrap();
+    let layer = gz.finish().unwrap();
+    let config = serde_json::to_vec(&json!({
+        "architecture": "amd64", "os": "linux",
+        "config": {"User": "65534"},
+        "rootfs": {"type": "layers", "diff_ids": [sha256(&layer_tar)]}
+    }))
+    .unwrap();
+    let layer_digest = push_blob(registry, &auth, repository, &layer).await;
+    let config_digest = push_blob(registry, &auth, repository, &config).await;
+    let manifest = serde_json::to_vec(&json!({
+        "schemaVersion": 2, "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest, "size": config.len()},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": layer_digest, "size": layer.len()}]
+    }))
+    .unwrap();
+    let put = registry
+        .http()
+        .unwrap()
+        .send(
+            http::Method::PUT,
+            &format!("{}/v2/{repository}/manifests/{tag}", registry.url()),
+            &[("authorization", &auth), ("content-type", OCI_MANIFEST)],
+            manifest.clone(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(put.status, 201, "{:?}", put.body);
+    sha256(&manifest)
+}
+
+/// What kubelet does first for an image of a pod with `imagePullSecrets`: pick the credentials
+/// for the image's registry host from the `.dockerconfigjson` (its `auth`, else
+/// username/password) and fetch the manifest by tag with them. Returns the HTTP status and the
+/// manifest digest the registry reports.
+async fn kubelet_manifest_fetch(
+    registry: &Registry,
+    image: &str,
+    docker_config: Option<&Value>,
+) -> (u16, Option<String>) {
+    use base64::Engine;
+    let (host, path) = image.split_once('/').unwrap();
+    let (repository, tag) = path.rsplit_once(':').unwrap();
+    let mut headers = vec![(
+        "accept".to_string(),
+        format!("{OCI_MANIFEST}, application/vnd.docker.distribution.manifest.v2+json"),
+    )];
+    if let Some(entry) = docker_config
+        .map(|c| &c["auths"][host])
+        .filter(|e| e.is_object())
+    {
+        let basic = match entry["auth"].as_str() {
+            Some(auth) => auth.to_string(),
+            None => base64::engine::general_purpose::STANDARD.encode(format!(
+                "{}:{}",
+                entry["username"].as_str().unwrap_or_default(),
+                entry["password"].as_str().unwrap_or_default()
+            )),
+        };
+        headers.push(("authorization".into(), format!("Basic {basic}")));
+    }
+    let headers: Vec<(&str, &str)> = headers
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let got = registry
+        .http()
+        .unwrap()
+        .send(
+            http::Method::GET,
+            &format!("https://{host}/v2/{repository}/manifests/{tag}"),
+            &headers,
+            Vec::new(),
+        )
+        .await
+        .unwrap();
+    (
+        got.status,
+        got.header("docker-content-digest").map(str::to_string),
+    )
+}
+
+/// Flux's images from a registry mirror that needs credentials, configured by the shoot: the
+/// docker-registry Secret of `Shoot.spec.resources` is copied by `additionalSecretResources`
+/// and named by `flux.imagePullSecret`; every controller Deployment in the shoot runs its image
+/// from the mirror and names that Secret in `imagePullSecrets`.
+///
+/// The bed has no kubelet, so no image is pulled by a node here. What the test does instead is
+/// kubelet's registry step for each controller image: with the credentials from the Secret as
+/// it is in the shoot, the mirror (the bed's htpasswd registry, holding a stand-in image at
+/// each reference) serves the manifest; without them it answers 401. Not proven: that kubelet
+/// and the container runtime pull and start the real Flux images.
+#[tokio::test]
+async fn flux_images_from_a_private_mirror_with_the_shoots_pull_secret() {
+    let _serial = SERIAL.lock().await;
+    let bed = testbed::bed().await.unwrap();
+    let _logs = bed.logs_on_failure();
+    let credentials = BasicAuth::new("mirror-reader", "mirror-pull-password");
+    let registry = bed
+        .start_registry(RegistryOptions {
+            basic_auth: Some(credentials.clone()),
+        })
+        .await
+        .unwrap();
+    let mirror = format!("{}/fluxcd", registry.host());
+
+    let mut spec = spec("mirrorpull", "app");
+    spec.resources = vec![(
+        "mirror-pull".into(),
+        docker_config(registry.host(), &credentials),
+    )];
+    spec.resource_types.insert(
+        "mirror-pull".into(),
+        "kubernetes.io/dockerconfigjson".into(),
+    );
+    spec.provider_config = Some(json!({
+        "apiVersion": API, "kind": "FluxConfig",
+        "flux": {
+            "registry": mirror,
+            "imagePullSecret": "flux-mirror-pull",
+            "components": ["source-controller", "kustomize-controller"]
+        },
+        "additionalSecretResources": [{"name": "mirror-pull", "targetName": "flux-mirror-pull"}]
+    }));
+    let ns = spec.technical_id();
+    let mut shoot = bed.new_shoot(spec.clone()).await.unwrap();
+    shoot.create_gardenlet_objects().await.unwrap();
+    shoot.start_grm().await.unwrap();
+    shoot.start_node_simulator().unwrap();
+    let _extension = start_extension(bed, &[]).await;
+    let seed = bed.seed().client().await.unwrap();
+    gardenlet::apply_extension(&seed, &spec).await.unwrap();
+    wait_ready(bed, &ns, Duration::from_secs(60)).await;
+    let target = shoot.client().await.unwrap();
+
+    let deployments: Api<Deployment> = Api::namespaced(target.clone(), "flux-system");
+    let listed = wait_for(
+        "Flux's controller Deployments in the shoot",
+        Duration::from_secs(90),
+        || async {
+            let list = deployments.list(&Default::default()).await?.items;
+            Ok((list.len() == 2).then_some(list))
+        },
+    )
+    .await
+    .unwrap();
+    let secrets: Api<Secret> = Api::namespaced(target.clone(), "flux-system");
+    let pull = wait_for(
+        "the image pull Secret in the shoot",
+        Duration::from_secs(60),
+        || async { Ok(secrets.get_opt("flux-mirror-pull").await?) },
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        pull.type_.as_deref(),
+        Some("kubernetes.io/dockerconfigjson")
+    );
+    let docker_config: Value =
+        serde_json::from_slice(&pull.data.unwrap()[".dockerconfigjson"].0).unwrap();
+
+    for deployment in listed {
+        let name = deployment.metadata.name.clone().unwrap();
+        let pod = deployment.spec.unwrap().template.spec.unwrap();
+        let secrets: Vec<String> = pod
+            .image_pull_secrets
+            .unwrap_or_default()
+            .into_iter()
+            .map(|s| s.name)
+            .collect();
+        assert_eq!(secrets, ["flux-mirror-pull"], "{name}");
+        for container in pod.containers {
+            let image = container.image.unwrap();
+            assert!(image.starts_with(&format!("{mirror}/")), "{name}: {image}");
+            let pushed = push_stand_in_image(&registry, &image).await;
+            let (status, digest) =
+                kubelet_manifest_fetch(&registry, &image, Some(&docker_config)).await;
+            assert_eq!(status, 200, "{image} with the shoot's pull secret");
+            assert_eq!(digest.as_deref(), Some(pushed.as_str()), "{image}");
+            let (status, _) = kubelet_manifest_fetch(&registry, &image, None).await;
+            assert_eq!(status, 401, "{image} without credentials");
+        }
+    }
+}

@@ -67,6 +67,8 @@ pub struct EffectiveConfig {
     pub components: Option<Vec<String>>,
     /// Extra components from the release's manifests.tar.gz.
     pub components_extra: Vec<String>,
+    /// The Secret in the Flux namespace the controllers pull their images with.
+    pub image_pull_secret: Option<String>,
     pub sync: Option<Sync>,
     pub secret_copies: Vec<SecretCopy>,
     pub management: ManagementMode,
@@ -213,6 +215,7 @@ pub fn merge(
             .clone()
             .or_else(|| operator.flux.components.clone()),
         components_extra: flux.components_extra.clone().unwrap_or_default(),
+        image_pull_secret: flux.image_pull_secret.clone(),
         sync,
         secret_copies,
         management,

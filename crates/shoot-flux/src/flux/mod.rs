@@ -3,6 +3,7 @@
 
 pub mod compat;
 pub mod fetch;
+pub mod image_pull;
 pub mod manifests;
 pub mod objects;
 pub mod source_secret;

@@ -667,6 +667,7 @@ fn option_sets() -> [InstallOptions; 4] {
             components: None,
             components_extra: Vec::new(),
             ignore_updates: false,
+            image_pull_secret: None,
         },
         InstallOptions {
             namespace: "gitops".into(),
@@ -674,6 +675,7 @@ fn option_sets() -> [InstallOptions; 4] {
             components: None,
             components_extra: Vec::new(),
             ignore_updates: false,
+            image_pull_secret: None,
         },
         InstallOptions {
             namespace: "flux".into(),
@@ -684,6 +686,7 @@ fn option_sets() -> [InstallOptions; 4] {
             ]),
             components_extra: vec!["image-reflector-controller".into()],
             ignore_updates: true,
+            image_pull_secret: Some("registry-pull".into()),
         },
         InstallOptions {
             namespace: UPSTREAM_NAMESPACE.into(),
@@ -691,6 +694,7 @@ fn option_sets() -> [InstallOptions; 4] {
             components: Some(Vec::new()),
             components_extra: Vec::new(),
             ignore_updates: true,
+            image_pull_secret: None,
         },
     ]
 }
@@ -757,6 +761,17 @@ fn manifests(bytes: &[u8]) -> Result<Outcome, String> {
                         "image {image:?} not rewritten"
                     );
                 }
+            }
+            if let Some(secret) = &options.image_pull_secret
+                && doc["kind"] == "Deployment"
+                && doc["spec"]["template"]["spec"].is_object()
+            {
+                ensure!(
+                    doc["spec"]["template"]["spec"]["imagePullSecrets"]
+                        .as_array()
+                        .is_some_and(|l| l.iter().any(|s| s["name"] == secret.as_str())),
+                    "a Deployment without the image pull secret: {doc}"
+                );
             }
             if options.ignore_updates {
                 ensure!(

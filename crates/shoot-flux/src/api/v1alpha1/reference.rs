@@ -203,6 +203,13 @@ pub static FLUX: ObjectDoc = ObjectDoc {
             "none",
             "Extra controllers: `image-reflector-controller`, `image-automation-controller`, `source-watcher`.",
         ),
+        optional(
+            "imagePullSecret",
+            Shape::String,
+            "string",
+            "",
+            "Name of the Secret in the Flux namespace that every Flux controller pulls its images with, for a `registry` mirror that needs credentials: a `kubernetes.io/dockerconfigjson` Secret of `Shoot.spec.resources` that `additionalSecretResources` copies under this name.",
+        ),
     ],
 };
 
