@@ -274,6 +274,8 @@ async fn main() -> Result<()> {
         None => OperatorConfig::default(),
     };
     let mut operator = operator;
+    shoot_flux::flux::image_pull::load_operator_secret(&mut operator.flux)
+        .map_err(|e| anyhow::anyhow!(e))?;
     if let Some(identity) = &args.garden_cluster_identity {
         operator.garden_cluster_identity = identity.clone();
     }

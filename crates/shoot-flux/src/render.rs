@@ -111,6 +111,7 @@ pub fn config_objects(
         image_pull::check_copy(config, copy, payload)?;
         out.push(objects::copied_secret(ns, &copy.target_name, payload));
     }
+    out.extend(image_pull::operator_secret(config)?);
     out.push(objects::shoot_info(ns, shoot));
     Ok(out)
 }
@@ -202,6 +203,7 @@ mod tests {
                 })
             }),
             image_pull_secret: None,
+            operator_image_pull_secret: None,
             secret_copies: vec![],
             management: ManagementMode::Managed,
             deletion: DeletionPolicy::Delete,
@@ -541,5 +543,43 @@ mod tests {
         assert!(objects.iter().any(|o| o["kind"] == "Secret"
             && o["metadata"]["name"] == "flux-pull"
             && o["type"] == "kubernetes.io/dockerconfigjson"));
+    }
+
+    /// The operator's registry credentials become a docker-registry Secret in the Flux
+    /// namespace; an additional Secret may not take its name.
+    #[test]
+    fn the_operators_image_pull_secret_is_rendered_and_its_name_kept_free() {
+        use crate::flux::image_pull::{DockerConfigJson, OPERATOR_SECRET_NAME};
+        let credentials = r#"{"auths": {"mirror.example.com": {"auth": "cmVhZGVyOnB3"}}}"#;
+        let mut config = config(false);
+        config.image_pull_secret = Some(OPERATOR_SECRET_NAME.into());
+        config.operator_image_pull_secret = Some(DockerConfigJson::parse(credentials).unwrap());
+        let objects = config_objects(&shoot(), &config, &Inputs::default()).unwrap();
+        let secret = objects
+            .iter()
+            .find(|o| o["metadata"]["name"] == OPERATOR_SECRET_NAME)
+            .unwrap();
+        assert_eq!(secret["type"], "kubernetes.io/dockerconfigjson");
+        assert_eq!(secret["metadata"]["namespace"], config.namespace.as_str());
+        use base64::Engine;
+        let data = base64::engine::general_purpose::STANDARD
+            .decode(secret["data"][".dockerconfigjson"].as_str().unwrap())
+            .unwrap();
+        assert_eq!(data, credentials.as_bytes());
+
+        config.secret_copies = vec![crate::config::SecretCopy {
+            seed_name: "ref-sops-age".into(),
+            target_name: OPERATOR_SECRET_NAME.into(),
+            field: "providerConfig.additionalSecretResources[0].targetName".into(),
+        }];
+        let inputs = Inputs {
+            deploy_key: None,
+            secrets: secrets(),
+        };
+        let err = config_objects(&shoot(), &config, &inputs).unwrap_err();
+        assert!(
+            err.starts_with("providerConfig.additionalSecretResources[0].targetName: the Secret name shoot-flux-image-pull"),
+            "{err}"
+        );
     }
 }

@@ -55,7 +55,11 @@ pub async fn render(input: &RenderInput) -> Result<RenderOutput, Vec<String>> {
                 .map(|f| format!("--config: {f}"))
                 .collect::<Vec<_>>()
         }),
-    };
+    }
+    .map(|mut operator| {
+        crate::flux::image_pull::placeholder_operator_secret(&mut operator.flux);
+        operator
+    });
     let project = match &input.project_config {
         None => Ok(None),
         Some(text) => yaml_value(text, "--project-config").and_then(|cm| {

@@ -517,6 +517,15 @@ async fn flux_images_from_a_private_mirror_with_the_shoots_pull_secret() {
     wait_ready(bed, &ns, Duration::from_secs(60)).await;
     let target = shoot.client().await.unwrap();
 
+    mirror_pulls_work(&registry, &target, &mirror, "flux-mirror-pull").await;
+}
+
+/// Every Flux controller Deployment in the shoot (source- and kustomize-controller) runs its
+/// image from `mirror` and names the Secret `secret` of the Flux namespace, a docker-registry
+/// Secret whose credentials get each image's manifest from the registry (kubelet's step, with
+/// a stand-in image pushed at each reference), while without credentials the registry answers
+/// 401.
+async fn mirror_pulls_work(registry: &Registry, target: &kube::Client, mirror: &str, secret: &str) {
     let deployments: Api<Deployment> = Api::namespaced(target.clone(), "flux-system");
     let listed = wait_for(
         "Flux's controller Deployments in the shoot",
@@ -532,7 +541,7 @@ async fn flux_images_from_a_private_mirror_with_the_shoots_pull_secret() {
     let pull = wait_for(
         "the image pull Secret in the shoot",
         Duration::from_secs(60),
-        || async { Ok(secrets.get_opt("flux-mirror-pull").await?) },
+        || async { Ok(secrets.get_opt(secret).await?) },
     )
     .await
     .unwrap();
@@ -552,17 +561,79 @@ async fn flux_images_from_a_private_mirror_with_the_shoots_pull_secret() {
             .into_iter()
             .map(|s| s.name)
             .collect();
-        assert_eq!(secrets, ["flux-mirror-pull"], "{name}");
+        assert_eq!(secrets, [secret], "{name}");
         for container in pod.containers {
             let image = container.image.unwrap();
             assert!(image.starts_with(&format!("{mirror}/")), "{name}: {image}");
-            let pushed = push_stand_in_image(&registry, &image).await;
+            let pushed = push_stand_in_image(registry, &image).await;
             let (status, digest) =
-                kubelet_manifest_fetch(&registry, &image, Some(&docker_config)).await;
+                kubelet_manifest_fetch(registry, &image, Some(&docker_config)).await;
             assert_eq!(status, 200, "{image} with the shoot's pull secret");
             assert_eq!(digest.as_deref(), Some(pushed.as_str()), "{image}");
-            let (status, _) = kubelet_manifest_fetch(&registry, &image, None).await;
+            let (status, _) = kubelet_manifest_fetch(registry, &image, None).await;
             assert_eq!(status, 401, "{image} without credentials");
         }
     }
+}
+
+/// The operator's mirror with credentials: `flux.registry` and `flux.imagePullSecretFile` (a
+/// `.dockerconfigjson`, as the chart would mount it from a Secret) in the operator
+/// configuration. A shoot without a registry of its own gets the credentials as the Secret
+/// `shoot-flux-image-pull` in its Flux namespace, and every controller pulls with it. Same
+/// limits as above: kubelet's registry step is done by the test, no node pulls an image.
+#[tokio::test]
+async fn flux_images_from_the_operators_private_mirror() {
+    let _serial = SERIAL.lock().await;
+    let bed = testbed::bed().await.unwrap();
+    let _logs = bed.logs_on_failure();
+    let credentials = BasicAuth::new("seed-mirror", "operator-mirror-password");
+    let registry = bed
+        .start_registry(RegistryOptions {
+            basic_auth: Some(credentials.clone()),
+        })
+        .await
+        .unwrap();
+    let mirror = format!("{}/fluxcd", registry.host());
+    let file = bed.dir().join("operator-mirror.dockerconfigjson");
+    std::fs::write(
+        &file,
+        &docker_config(registry.host(), &credentials)[".dockerconfigjson"],
+    )
+    .unwrap();
+
+    let mut spec = spec("operatormirror", "app");
+    spec.provider_config = Some(json!({
+        "apiVersion": API, "kind": "FluxConfig",
+        "flux": {"components": ["source-controller", "kustomize-controller"]}
+    }));
+    let ns = spec.technical_id();
+    let mut shoot = bed.new_shoot(spec.clone()).await.unwrap();
+    shoot.create_gardenlet_objects().await.unwrap();
+    shoot.start_grm().await.unwrap();
+    shoot.start_node_simulator().unwrap();
+    let releases = bed.releases().await.unwrap();
+    let config = format!(
+        "apiVersion: shoot-flux.extensions.gardener.cloud/v1alpha1\nkind: OperatorConfiguration\nflux:\n  registry: {mirror}\n  imagePullSecretFile: {}\n  manifests:\n    baseURL: {}\n    timeout: 10s\n",
+        file.display(),
+        releases.base_url()
+    );
+    let extension = start_extension_with_config(
+        bed,
+        "shoot-flux-operator-mirror",
+        &[],
+        Some(bed.garden().kubeconfig_path()),
+        &config,
+    )
+    .await;
+    let seed = bed.seed().client().await.unwrap();
+    gardenlet::apply_extension(&seed, &spec).await.unwrap();
+    wait_ready(bed, &ns, Duration::from_secs(60)).await;
+    let target = shoot.client().await.unwrap();
+
+    mirror_pulls_work(&registry, &target, &mirror, "shoot-flux-image-pull").await;
+    assert_no_secret(
+        "the extension's log",
+        &extension.log(),
+        &credentials.password,
+    );
 }

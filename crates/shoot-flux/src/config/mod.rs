@@ -69,6 +69,8 @@ pub struct EffectiveConfig {
     pub components_extra: Vec<String>,
     /// The Secret in the Flux namespace the controllers pull their images with.
     pub image_pull_secret: Option<String>,
+    /// The operator's registry credentials, when that Secret is the operator's.
+    pub operator_image_pull_secret: Option<crate::flux::image_pull::DockerConfigJson>,
     pub sync: Option<Sync>,
     pub secret_copies: Vec<SecretCopy>,
     pub management: ManagementMode,
@@ -202,6 +204,8 @@ pub fn merge(
         );
     }
     let (management, deletion) = management(shoot, stackit_bootstrapped);
+    let (image_pull_secret, operator_image_pull_secret) =
+        crate::flux::image_pull::choose(flux, &operator.flux);
     let config = EffectiveConfig {
         flux_version,
         flux_version_field,
@@ -215,7 +219,8 @@ pub fn merge(
             .clone()
             .or_else(|| operator.flux.components.clone()),
         components_extra: flux.components_extra.clone().unwrap_or_default(),
-        image_pull_secret: flux.image_pull_secret.clone(),
+        image_pull_secret,
+        operator_image_pull_secret,
         sync,
         secret_copies,
         management,
