@@ -9,6 +9,10 @@
 //! without `certSecretRef` the pull fails on the certificate. A wrong password shows up as a
 //! named failure in the Extension's sync conditions and heals once the Secret is fixed; a newly
 //! pushed version reaches the shoot.
+//!
+//! The same registry as a mirror of Flux's images that needs credentials, with the shoot's own
+//! image pull Secret and with the operator's: what kubelet would do is done by the tests (the
+//! bed has no kubelet), see `mirror_pulls_work`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
