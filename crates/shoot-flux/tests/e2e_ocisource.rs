@@ -140,11 +140,12 @@ async fn podinfo_message(shoot: &kube::Client) -> Option<String> {
 }
 
 /// Waits until Flux applied the artifact with `message`. The deadline covers source-controller's
-/// growing retry delay after failed pulls (it does not watch its Secrets).
+/// retry delay after failed pulls: it does not watch its Secrets, and its per-object backoff
+/// doubles from 750 ms with every failure (about as long as the object has been failing).
 async fn wait_podinfo(shoot: &kube::Client, message: &str) {
     wait_for(
         &format!("podinfo with message {message:?} in the shoot"),
-        Duration::from_secs(300),
+        Duration::from_secs(480),
         || async {
             let current = podinfo_message(shoot).await;
             if current.as_deref() == Some(message) {

@@ -207,7 +207,7 @@ pub static FLUX: ObjectDoc = ObjectDoc {
             "imagePullSecret",
             Shape::String,
             "string",
-            "",
+            "the operator's (`shoot-flux-image-pull`) when the operator's registry is used",
             "Name of the Secret in the Flux namespace that every Flux controller pulls its images with, for a `registry` mirror that needs credentials: a `kubernetes.io/dockerconfigjson` Secret of `Shoot.spec.resources` that `additionalSecretResources` copies under this name.",
         ),
     ],
