@@ -1,7 +1,9 @@
 //! What gardenlet creates in the seed for a shoot: the shoot namespace, the `Cluster` with a
 //! realistic Shoot, Seed and CloudProfile, the `Extension`, the `ref-<name>` Secrets of
-//! `Shoot.spec.resources`, the `generic-token-kubeconfig` Secret named in the Cluster annotation,
-//! and the `gardener`/`gardener-internal` kubeconfig Secrets pointing at the shoot's API server.
+//! `Shoot.spec.resources` (data and Secret type, as gardenlet copies the whole object; labels
+//! and annotations not, as gardenlet v1.119 and newer), the `generic-token-kubeconfig` Secret
+//! named in the Cluster annotation, and the `gardener`/`gardener-internal` kubeconfig Secrets
+//! pointing at the shoot's API server.
 //!
 //! As in a real landscape, the Shoot lives in its Project's namespace (the Project's
 //! `spec.namespace`, which need not be `garden-<project>`), while its technical ID, seed
