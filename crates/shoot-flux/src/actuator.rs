@@ -11,28 +11,47 @@ use kube::Client;
 use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
 
-use crate::api::v1alpha1::{self, DeletionPolicy, ManagementMode};
-use crate::config::errors::FieldErrors;
-use crate::config::operator::{ManifestSource, OperatorConfig};
-use crate::config::project::RepositoryType;
-use crate::config::version::VersionRequest;
-use crate::config::{self, EffectiveConfig, Sync, project};
-use crate::deploykey::SshAddress;
-use crate::deploykey::provision::{DeployKeyError, Provisioner};
-use crate::flux::manifests::{ManifestError, ManifestStore};
-use crate::flux::transform::InstallOptions;
+use crate::apierror::{is_conflict, is_not_found};
+use crate::apiresources::managed_resource_resource;
 use crate::garden::{Garden, GardenError};
-use crate::gardener::shoot::ShootFacts;
-use crate::gardener::status::ErrorCode;
-use crate::gardener::types::{Extension, managed_resource_resource};
-use crate::managedresource::{
-    self, ACCESS_NAME, CONFIG_NAME, DesiredManagedResource, INSTALL_NAME, OWNER_LABEL,
-};
+use crate::keyprovision::{DeployKeyError, Provisioner};
+use crate::kubeclient::WriteMode;
+use crate::manifests::ManifestStore;
 use crate::metrics::Metrics;
 use crate::progress::{self, EXTERNAL, SEED};
-use crate::render::{self, Inputs, SecretPayload};
 use crate::shootaccess;
-use crate::syncstatus::{DeployKeyRef, Installed, PROVIDER_STATUS_KIND};
+use shoot_flux_core::access;
+use shoot_flux_core::api::v1alpha1::{self, DeletionPolicy};
+use shoot_flux_core::config::operator::{ManifestSource, OperatorConfig};
+use shoot_flux_core::config::{self, EffectiveConfig, project};
+use shoot_flux_core::fielderrors::FieldErrors;
+use shoot_flux_core::flux::bundle::ManifestError;
+use shoot_flux_core::flux::objects::SecretPayload;
+use shoot_flux_core::fluxversion::VersionRequest;
+use shoot_flux_core::gardener::shoot::ShootFacts;
+use shoot_flux_core::gardener::status::ErrorCode;
+use shoot_flux_core::gardener::types::Extension;
+use shoot_flux_core::managedresource::{
+    self, ACCESS_NAME, CONFIG_NAME, DesiredManagedResource, INSTALL_NAME, OWNER_LABEL,
+};
+use shoot_flux_core::plan::{self, Fetched, Plan, PlanError, ShootInputs};
+use shoot_flux_core::syncstatus::{Installed, PROVIDER_STATUS_KIND};
+use shoot_flux_core::takeover::stackit_bootstrapped;
+
+/// What deleting a ManagedResource does to the objects GRM applied into the shoot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ShootObjects {
+    /// `keepObjects`: they stay (the shoot goes away anyway, or Flux is orphaned on purpose).
+    Keep,
+    Delete,
+}
+
+/// Whether deleting a ManagedResource waits until GRM has removed it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Wait {
+    No,
+    UntilGone,
+}
 
 pub const FIELD_MANAGER: &str = "gardener-extension-shoot-flux";
 /// How long Delete waits for the shoot objects of one ManagedResource to be removed.
@@ -52,6 +71,12 @@ pub enum ActuatorError {
     Cleanup(String),
     #[error("{0}")]
     DeployKey(#[from] DeployKeyError),
+}
+
+impl From<PlanError> for ActuatorError {
+    fn from(e: PlanError) -> Self {
+        Self::Configuration(e.to_string())
+    }
 }
 
 impl From<FieldErrors> for ActuatorError {
@@ -170,13 +195,8 @@ impl Actuator {
         ext: &Extension,
         shoot: &ShootFacts,
     ) -> Result<Reconciled, ActuatorError> {
-        if shoot.is_workerless() {
-            return Err(ActuatorError::Configuration(
-                "invalid configuration: spec.shoot.spec.provider.workers: the shoot has no workers, and Flux needs nodes to run; shoot-flux does not support workerless shoots, remove the extension".into(),
-            ));
-        }
         // The shoot's own layer is validated first: it needs no request.
-        let shoot_layer = v1alpha1::decode(ext.spec.provider_config.as_ref(), &shoot.resources)?;
+        plan::shoot_layer(ext, shoot)?;
         progress::step(
             format!(
                 "reading the {} ConfigMap of project {} from the garden",
@@ -185,18 +205,18 @@ impl Actuator {
             ),
             EXTERNAL,
         );
-        let project = match self.garden.project_config(&shoot.project_namespace).await {
-            Ok(Some(data)) => Some(project::parse(&data)?),
-            Ok(None) | Err(GardenError::NotConfigured) => None,
+        let project_config = match self.garden.project_config(&shoot.project_namespace).await {
+            Ok(data) => data,
+            Err(GardenError::NotConfigured) => None,
             Err(e) => return Err(e.into()),
         };
-        let effective = config::merge(
-            &self.operator,
-            project.as_ref(),
-            &shoot_layer,
+        let inputs = ShootInputs {
+            extension: ext,
             shoot,
-            stackit_bootstrapped(ext),
-        )?;
+            operator: &self.operator,
+            project_config: project_config.as_ref(),
+        };
+        let effective = plan::configure(&inputs)?;
         if effective.flux_version == VersionRequest::Latest {
             progress::step(
                 format!(
@@ -209,14 +229,6 @@ impl Actuator {
         let version = self.manifests.resolve(&effective.flux_version).await?;
         effective.check_version(&version)?;
         let field = effective.flux_version_field;
-        let options = InstallOptions {
-            namespace: effective.namespace.clone(),
-            registry: effective.registry.clone(),
-            components: effective.components.clone(),
-            components_extra: effective.components_extra.clone(),
-            ignore_updates: effective.management == ManagementMode::Bootstrap,
-            image_pull_secret: effective.image_pull_secret.clone(),
-        };
         progress::step(
             format!(
                 "fetching the install manifests of Flux {version} from {}",
@@ -224,7 +236,11 @@ impl Actuator {
             ),
             EXTERNAL,
         );
-        let bundle = match self.manifests.install_bundle(&version, &options).await {
+        let bundle = match self
+            .manifests
+            .install_bundle(&version, &plan::install_options(&effective))
+            .await
+        {
             Err(ManifestError::NotFound { version, location }) => {
                 return Err(ActuatorError::Configuration(format!(
                     "invalid configuration: {field}: Flux {version} does not exist (no {location})"
@@ -232,21 +248,14 @@ impl Actuator {
             }
             other => other?,
         };
-        let deploy_key = match &effective.sync {
-            Some(Sync::Project(sync)) if sync.repository_type == RepositoryType::Private => {
-                // Validation admits only SSH URLs for private repositories.
-                let address = SshAddress::from_url(&sync.url).ok_or_else(|| {
-                    ActuatorError::Configuration(format!(
-                        "invalid configuration: flux-config.data.repositoryUrl: {:?} has no SSH host",
-                        sync.url
-                    ))
-                })?;
+        let deploy_key = match plan::deploy_key_address(&effective)? {
+            Some(address) => {
                 progress::step(
                     format!(
                         "providing the deploy key of project {} (garden Secret {}/{})",
                         shoot.project,
                         shoot.project_namespace,
-                        crate::deploykey::SECRET_NAME
+                        shoot_flux_core::deploykey::SECRET_NAME
                     ),
                     EXTERNAL,
                 );
@@ -261,36 +270,44 @@ impl Actuator {
                         .await?,
                 )
             }
-            _ => {
+            None => {
                 // A repository that is not private (any more) needs no key held for this shoot.
                 self.deploy_keys.release(&ext.namespace);
                 None
             }
         };
-        let inputs = Inputs {
+        let fetched = Fetched {
+            install: Some(&bundle),
             deploy_key: deploy_key.as_ref(),
             secrets: self.seed_secrets(&ext.namespace, &effective).await?,
         };
-        let shoot = &ShootFacts {
-            garden_cluster_identity: Some(self.operator.garden_cluster_identity.clone()),
-            ..shoot.clone()
+        let Plan {
+            desired, installed, ..
+        } = plan::plan(&inputs, &fetched)?;
+        let (Some(install_mr), Some(installed)) = (&desired.install, installed) else {
+            return Err(ActuatorError::Configuration(
+                "internal error: the plan has no install part although the bundle was given".into(),
+            ));
         };
-        let desired = render::render(shoot, &effective, &bundle, &inputs)
-            .map_err(|e| ActuatorError::Configuration(format!("invalid configuration: {e}")))?;
         // An Extension that never had a status is new: its objects are created without reading
         // first (AlreadyExists falls back to read and update).
-        let fresh = ext.status.last_operation.is_none();
+        let mode = if ext.status.last_operation.is_none() {
+            WriteMode::CreateFirst
+        } else {
+            WriteMode::ReadFirst
+        };
         // Install first: the config objects need Flux's CRDs.
-        let install = self.apply(&desired.install, fresh).await?;
-        let config = self.apply(&desired.config, fresh).await?;
-        let access = self.apply(&desired.access, fresh).await?;
+        let install = self.apply(install_mr, mode).await?;
+        let config = self.apply(&desired.config, mode).await?;
+        let access = self.apply(&desired.access, mode).await?;
         let wrote = install.wrote || config.wrote || access.wrote;
         // A predecessor's secrets can only be there until shoot-flux has once recorded its own
         // success, or when this reconcile replaced a predecessor's reference: only then is the
         // namespace looked at, so a steady shoot costs no request for it.
         let took_over = install.took_over || config.took_over;
         if took_over
-            || (!fresh && ext.status.provider_status_kind.as_deref() != Some(PROVIDER_STATUS_KIND))
+            || (mode == WriteMode::ReadFirst
+                && ext.status.provider_status_kind.as_deref() != Some(PROVIDER_STATUS_KIND))
         {
             progress::step(
                 format!(
@@ -305,20 +322,12 @@ impl Actuator {
             format!(
                 "writing Secret {}/{} in the seed",
                 ext.namespace,
-                shootaccess::SECRET_NAME
+                access::SECRET_NAME
             ),
             SEED,
         );
-        shootaccess::ensure_secret(&self.seed, &ext.namespace, fresh).await?;
-        let key = deploy_key.as_ref().map(|k| DeployKeyRef {
-            project: shoot.project.clone(),
-            namespace: Some(shoot.project_namespace.clone()),
-            fingerprint: k.fingerprint(),
-        });
-        Ok(Reconciled {
-            installed: Installed::new(&effective, &bundle, key),
-            wrote,
-        })
+        shootaccess::ensure_secret(&self.seed, &ext.namespace, mode).await?;
+        Ok(Reconciled { installed, wrote })
     }
 
     /// The seed copies of the `Shoot.spec.resources` Secrets the configuration names.
@@ -349,7 +358,7 @@ impl Actuator {
                     .metadata
                     .annotations
                     .unwrap_or_default()
-                    .remove(crate::flux::objects::COPY_LABELS_ANNOTATION);
+                    .remove(shoot_flux_core::flux::objects::COPY_LABELS_ANNOTATION);
                 out.insert(
                     copy.seed_name.clone(),
                     SecretPayload {
@@ -366,14 +375,14 @@ impl Actuator {
 
     /// Creates or updates one ManagedResource and its secret; says whether anything was written
     /// and whether the MR it replaced referenced a predecessor's secret.
-    /// One read (the MR) when nothing changed, none when `fresh` (the MR is expected not to
+    /// One read (the MR) when nothing changed, none in `WriteMode::CreateFirst` (the MR is expected not to
     /// exist). The secret is immutable and named after its content: an MR that references it
     /// means it exists; otherwise it is created, and AlreadyExists means it is there, with this
     /// very content.
     async fn apply(
         &self,
         desired: &DesiredManagedResource,
-        fresh: bool,
+        mode: WriteMode,
     ) -> Result<Applied, ActuatorError> {
         let namespace = desired.managed_resource["metadata"]["namespace"]
             .as_str()
@@ -386,7 +395,7 @@ impl Actuator {
             SEED,
         );
         let mrs = mr_api(&self.seed, namespace);
-        let existing = if fresh {
+        let existing = if mode == WriteMode::CreateFirst {
             None
         } else {
             mrs.get_opt(&desired.name)
@@ -422,7 +431,7 @@ impl Actuator {
                 .map_err(|e| ActuatorError::Configuration(e.to_string()))?;
             match secrets.create(&PostParams::default(), &secret).await {
                 Ok(_) => {}
-                Err(kube::Error::Api(s)) if s.code == 409 => {}
+                Err(e) if is_conflict(&e) => {}
                 Err(e) => return Err(e.into()),
             }
         }
@@ -436,7 +445,7 @@ impl Actuator {
                     Ok(_) => {}
                     // Created meanwhile (another process, or a cache that had not seen it):
                     // patched like an existing one.
-                    Err(kube::Error::Api(s)) if s.code == 409 => {
+                    Err(e) if is_conflict(&e) => {
                         let current = mrs
                             .get_opt(&desired.name)
                             .await?
@@ -495,7 +504,7 @@ impl Actuator {
                 Ok(_) => {
                     tracing::info!(namespace, secret = %name, "deleted a predecessor's ManagedResource secret that nothing references any more");
                 }
-                Err(kube::Error::Api(s)) if s.code == 404 => {}
+                Err(e) if is_not_found(&e) => {}
                 Err(e) => return Err(e.into()),
             }
         }
@@ -511,21 +520,31 @@ impl Actuator {
         let policy = deletion_policy(ext, shoot);
         if shoot.deleting || shoot.is_hibernation_enabled() {
             for name in [CONFIG_NAME, INSTALL_NAME, ACCESS_NAME] {
-                self.delete_managed_resource(&ext.namespace, name, true, false)
+                self.delete_managed_resource(&ext.namespace, name, ShootObjects::Keep, Wait::No)
                     .await?;
             }
         } else if policy == DeletionPolicy::Orphan {
             // Flux and what it deployed stay in the shoot; our own read access does not.
             for name in [CONFIG_NAME, INSTALL_NAME] {
-                self.delete_managed_resource(&ext.namespace, name, true, false)
+                self.delete_managed_resource(&ext.namespace, name, ShootObjects::Keep, Wait::No)
                     .await?;
             }
-            self.delete_managed_resource(&ext.namespace, ACCESS_NAME, false, false)
-                .await?;
+            self.delete_managed_resource(
+                &ext.namespace,
+                ACCESS_NAME,
+                ShootObjects::Delete,
+                Wait::No,
+            )
+            .await?;
         } else {
             for name in [CONFIG_NAME, INSTALL_NAME, ACCESS_NAME] {
-                self.delete_managed_resource(&ext.namespace, name, false, true)
-                    .await?;
+                self.delete_managed_resource(
+                    &ext.namespace,
+                    name,
+                    ShootObjects::Delete,
+                    Wait::UntilGone,
+                )
+                .await?;
             }
         }
         self.delete_secrets(&ext.namespace).await
@@ -540,7 +559,7 @@ impl Actuator {
         // The shoot leaves this seed: its project's deploy key is not needed for it any more.
         self.deploy_keys.release(&ext.namespace);
         for name in [CONFIG_NAME, INSTALL_NAME, ACCESS_NAME] {
-            self.delete_managed_resource(&ext.namespace, name, true, false)
+            self.delete_managed_resource(&ext.namespace, name, ShootObjects::Keep, Wait::No)
                 .await?;
         }
         self.delete_secrets(&ext.namespace).await
@@ -551,7 +570,7 @@ impl Actuator {
         // The shoot leaves this seed: its project's deploy key is not needed for it any more.
         self.deploy_keys.release(&ext.namespace);
         for name in [CONFIG_NAME, INSTALL_NAME, ACCESS_NAME] {
-            self.delete_managed_resource(&ext.namespace, name, true, true)
+            self.delete_managed_resource(&ext.namespace, name, ShootObjects::Keep, Wait::UntilGone)
                 .await?;
         }
         self.delete_secrets(&ext.namespace).await
@@ -570,8 +589,8 @@ impl Actuator {
         &self,
         namespace: &str,
         name: &str,
-        keep_objects: bool,
-        wait: bool,
+        shoot_objects: ShootObjects,
+        wait: Wait,
     ) -> Result<(), ActuatorError> {
         progress::step(
             format!("deleting ManagedResource {namespace}/{name} in the seed"),
@@ -581,7 +600,9 @@ impl Actuator {
         let Some(existing) = mrs.get_opt(name).await? else {
             return Ok(());
         };
-        if keep_objects && existing.data["spec"]["keepObjects"] != json!(true) {
+        if shoot_objects == ShootObjects::Keep
+            && existing.data["spec"]["keepObjects"] != json!(true)
+        {
             mrs.patch(
                 name,
                 &PatchParams::default(),
@@ -592,11 +613,11 @@ impl Actuator {
         if existing.metadata.deletion_timestamp.is_none() {
             match mrs.delete(name, &DeleteParams::default()).await {
                 Ok(_) => {}
-                Err(kube::Error::Api(s)) if s.code == 404 => return Ok(()),
+                Err(e) if is_not_found(&e) => return Ok(()),
                 Err(e) => return Err(e.into()),
             }
         }
-        if !wait {
+        if wait == Wait::No {
             return Ok(());
         }
         progress::step(
@@ -636,18 +657,18 @@ impl Actuator {
                 if let Some(secret_name) = secret.metadata.name {
                     match secrets.delete(&secret_name, &DeleteParams::default()).await {
                         Ok(_) => {}
-                        Err(kube::Error::Api(s)) if s.code == 404 => {}
+                        Err(e) if is_not_found(&e) => {}
                         Err(e) => return Err(e.into()),
                     }
                 }
             }
         }
         match secrets
-            .delete(shootaccess::SECRET_NAME, &DeleteParams::default())
+            .delete(access::SECRET_NAME, &DeleteParams::default())
             .await
         {
             Ok(_) => Ok(()),
-            Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
+            Err(e) if is_not_found(&e) => Ok(()),
             Err(e) => Err(e.into()),
         }
     }
@@ -666,23 +687,6 @@ fn references(managed_resource: &Value, secret: &str) -> bool {
     managed_resource["spec"]["secretRefs"]
         .as_array()
         .is_some_and(|refs| refs.iter().any(|r| r["name"] == secret))
-}
-
-/// The stackit extension marks a shoot it bootstrapped with this Extension condition.
-pub const STACKIT_BOOTSTRAPPED: &str = "FluxBootstrapped";
-
-/// The reason of the `FluxBootstrapped` condition shoot-flux writes itself (stackit reads only
-/// type and status); it tells shoot-flux's own mark from stackit's.
-pub const BOOTSTRAPPED_BY_SHOOT_FLUX: &str = "BootstrappedByShootFlux";
-
-/// Whether the stackit extension bootstrapped the shoot. shoot-flux's own `FluxBootstrapped`
-/// does not count: it must not change the defaults of a shoot shoot-flux bootstrapped.
-pub fn stackit_bootstrapped(ext: &Extension) -> bool {
-    ext.status.conditions.iter().flatten().any(|c| {
-        c.type_ == STACKIT_BOOTSTRAPPED
-            && c.status == "True"
-            && c.reason != BOOTSTRAPPED_BY_SHOOT_FLUX
-    })
 }
 
 /// The deletion policy of the shoot's configuration. A providerConfig that no longer decodes
@@ -712,33 +716,4 @@ fn condition_message(object: &Value, kind: &str) -> Option<String> {
         .find(|c| c["type"] == kind)
         .and_then(|c| c["message"].as_str())
         .map(|m| format!("({m})"))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn extension_with(reason: &str) -> Extension {
-        Extension::from_json(&json!({
-            "apiVersion": "extensions.gardener.cloud/v1alpha1", "kind": "Extension",
-            "metadata": {"name": "shoot-flux", "namespace": "shoot--p--s", "generation": 1},
-            "spec": {"type": "shoot-flux"},
-            "status": {"conditions": [{
-                "type": "FluxBootstrapped", "status": "True", "reason": reason,
-                "message": "m", "lastTransitionTime": "2026-12-05T00:00:00Z",
-                "lastUpdateTime": "2026-12-05T00:00:00Z"
-            }]}
-        }))
-        .unwrap()
-    }
-
-    /// shoot-flux's own mark must not turn its shoot into a stackit takeover (whose defaults
-    /// differ: deletion policy Orphan).
-    #[test]
-    fn only_stackits_mark_means_a_stackit_bootstrapped_shoot() {
-        assert!(stackit_bootstrapped(&extension_with("BootstrapSuccessful")));
-        assert!(!stackit_bootstrapped(&extension_with(
-            BOOTSTRAPPED_BY_SHOOT_FLUX
-        )));
-    }
 }

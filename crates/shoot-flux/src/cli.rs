@@ -5,8 +5,8 @@ use std::path::PathBuf;
 
 use clap::Parser;
 
-use crate::deploykey::{DeployKey, SECRET_NAME, fingerprint};
-use crate::gardener::shoot::{conventional_namespace, is_name, is_project_namespace};
+use shoot_flux_core::deploykey::{DeployKey, SECRET_NAME, fingerprint};
+use shoot_flux_core::gardener::shoot::{conventional_namespace, is_name, is_project_namespace};
 
 /// The default of `--reconcile-timeout`: 30 s under Gardener's default reconcileTimeout of 3m
 /// for an Extension, for gardenlet to see the Error before it stops waiting.
@@ -280,7 +280,8 @@ mod tests {
 
     #[test]
     fn the_default_reconcile_timeout_ends_before_gardeners() {
-        let default = crate::config::operator::parse_duration(DEFAULT_RECONCILE_TIMEOUT).unwrap();
+        let default =
+            shoot_flux_core::config::operator::parse_duration(DEFAULT_RECONCILE_TIMEOUT).unwrap();
         // Gardener's reconcileTimeout for an Extension when the registration sets none.
         let gardener = std::time::Duration::from_secs(180);
         assert!(default + std::time::Duration::from_secs(30) <= gardener);

@@ -17,16 +17,17 @@ use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, CustomResource};
 use serde::{Deserialize, Serialize};
 
-use crate::config::project::CONFIGMAP_NAME;
-use crate::deploykey;
+use crate::apiresources::extension_resource;
+use crate::clustercache::ClusterCache;
 use crate::garden::GardenCacheWriters;
-use crate::gardener::operation::event_triggers;
-use crate::gardener::shoot::ClusterCache;
-use crate::gardener::types::{Extension, OPERATION_ANNOTATION, extension_resource, is_ours_json};
 use crate::lease::Leadership;
 use crate::progress::Progress;
 use crate::reconciler::{Next, Previous, ReconcileError, Reconciler};
 use crate::server::Readiness;
+use shoot_flux_core::config::project::CONFIGMAP_NAME;
+use shoot_flux_core::deploykey;
+use shoot_flux_core::gardener::operation::event_triggers;
+use shoot_flux_core::gardener::types::{Extension, OPERATION_ANNOTATION, is_ours_json};
 
 /// The Cluster as a typed resource, only so its metadata can be watched cheaply.
 #[derive(CustomResource, Clone, Debug, Default, Serialize, Deserialize)]
@@ -362,8 +363,8 @@ pub async fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::gardener::shoot::{ClusterInfo, ShootFacts};
     use serde_json::json;
+    use shoot_flux_core::gardener::shoot::{ClusterInfo, ShootFacts};
 
     fn extension(namespace: &str, type_: &str) -> DynamicObject {
         serde_json::from_value(json!({

@@ -22,8 +22,9 @@ use kube::runtime::watcher;
 use prometheus_client::metrics::gauge::Gauge;
 use zeroize::Zeroize;
 
-use crate::config::project::CONFIGMAP_NAME;
-use crate::deploykey::{DeployKey, SECRET_NAME};
+use crate::apierror::is_conflict;
+use shoot_flux_core::config::project::CONFIGMAP_NAME;
+use shoot_flux_core::deploykey::{DeployKey, SECRET_NAME};
 
 #[derive(Debug, thiserror::Error)]
 pub enum GardenError {
@@ -500,7 +501,7 @@ impl Garden {
                     resource_version: created.metadata.resource_version.take(),
                 })
             }
-            Err(kube::Error::Api(status)) if status.code == 409 => {
+            Err(e) if is_conflict(&e) => {
                 let name = secret.metadata.name.as_deref().unwrap_or_default();
                 Ok(Created::LostRace(
                     self.secret(project_namespace, name).await?.map(Box::new),

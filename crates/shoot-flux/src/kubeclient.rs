@@ -180,6 +180,15 @@ where
     }
 }
 
+/// How an object of ours is written: objects of an Extension that never had a status are
+/// expected not to exist yet, so they are created without reading first (AlreadyExists falls
+/// back to read and update); all others are read first and written only when they differ.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteMode {
+    CreateFirst,
+    ReadFirst,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,6 +1,7 @@
 //! Leases: the heartbeat gardenlet reads (`gardener-extension-heartbeat`) and leader election,
 //! both `coordination.k8s.io/v1` Leases in the extension's namespace.
 
+use crate::apierror::is_conflict;
 use std::time::Duration;
 
 use k8s_openapi::api::coordination::v1::Lease;
@@ -170,7 +171,7 @@ impl LeaderElection {
             .map_err(kube::Error::SerdeError)?;
             return match self.api.create(&PostParams::default(), &lease).await {
                 Ok(_) => Ok(true),
-                Err(kube::Error::Api(s)) if s.code == 409 => Ok(false),
+                Err(e) if is_conflict(&e) => Ok(false),
                 Err(e) => Err(e),
             };
         };
@@ -197,7 +198,7 @@ impl LeaderElection {
             .await
         {
             Ok(_) => Ok(true),
-            Err(kube::Error::Api(s)) if s.code == 409 => Ok(false),
+            Err(e) if is_conflict(&e) => Ok(false),
             Err(e) => Err(e),
         }
     }

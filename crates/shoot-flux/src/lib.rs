@@ -1,28 +1,29 @@
-//! shoot-flux: a Gardener extension that makes every new Shoot come up pre-configured from a Git
-//! repository through Flux.
-//!
-//! Data flows one way: inputs (Extension, Cluster, project ConfigMap, operator config) ->
-//! validated configuration (`config`) -> desired objects (`render`, pure) -> apply (`actuator`)
-//! -> status (`reconciler`, keeping Gardener's contract in `gardener`).
+//! shoot-flux, the shell: the Gardener extension's runtime. It reads a shoot's inputs
+//! (Extension, Cluster, project ConfigMap, operator config), lets the core crate
+//! (`shoot_flux_core`) decide what the shoot gets, applies that as ManagedResources and keeps
+//! Gardener's extension contract on the Extension's status; observers beside it (health check,
+//! sync status poll) report on running shoots. See docs/architecture.md.
 
 pub mod actuator;
-pub mod api;
+pub mod apierror;
+pub mod apiresources;
 pub mod cli;
-pub mod config;
+pub mod clustercache;
+pub mod commands;
 pub mod controller;
-pub mod deploykey;
-pub mod flux;
 pub mod garden;
-pub mod gardener;
-pub mod health;
+pub mod healthcheck;
+pub mod hostkey;
+pub mod keyprovision;
 pub mod kubeclient;
 pub mod lease;
-pub mod managedresource;
+pub mod manifests;
 pub mod metrics;
 pub mod progress;
 pub mod reconciler;
-pub mod render;
 pub mod render_command;
+pub mod runtime;
 pub mod server;
 pub mod shootaccess;
-pub mod syncstatus;
+pub mod status_command;
+pub mod syncpoll;

@@ -6,7 +6,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::gardener::status::ErrorCode;
+use shoot_flux_core::gardener::status::ErrorCode;
 
 tokio::task_local! {
     static CURRENT: Progress;

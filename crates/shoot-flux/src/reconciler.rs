@@ -10,15 +10,16 @@ use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use serde_json::{Value, json};
 
 use crate::actuator::{Actuator, ActuatorError};
-use crate::gardener::operation::{self, AnnotationStep, OperationType};
-use crate::gardener::shoot::{ClusterCache, ShootFacts};
-use crate::gardener::status::{self, ErrorCode};
-use crate::gardener::types::{
-    Extension, FINALIZER, OPERATION_ANNOTATION, extension_resource, is_ours_json,
-};
+use crate::apierror::{is_conflict, is_not_found};
+use crate::apiresources::extension_resource;
+use crate::clustercache::ClusterCache;
 use crate::metrics::Metrics;
 use crate::progress::{self, Step};
-use crate::syncstatus::Installed;
+use shoot_flux_core::gardener::operation::{self, AnnotationStep, OperationType};
+use shoot_flux_core::gardener::shoot::ShootFacts;
+use shoot_flux_core::gardener::status::{self, ErrorCode};
+use shoot_flux_core::gardener::types::{Extension, FINALIZER, OPERATION_ANNOTATION, is_ours_json};
+use shoot_flux_core::syncstatus::Installed;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReconcileError {
@@ -94,6 +95,21 @@ pub fn now() -> String {
         .unwrap_or_else(|_| k8s_openapi::jiff::Timestamp::now().to_string())
 }
 
+/// Whether a metadata patch also removes a pending `reconcile` operation annotation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ReconcileAnnotation {
+    Remove,
+    Keep,
+}
+
+/// Whether the watch cache's copy of the Extension may be patched without reading it first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Cached {
+    Current,
+    /// This reconcile wrote the object since the cache saw it.
+    Behind,
+}
+
 /// The metadata an optimistically locked patch is computed from.
 struct Current {
     resource_version: Option<String>,
@@ -132,14 +148,14 @@ impl Reconciler {
         &self,
         ext: &Extension,
         change: impl Fn(Vec<String>) -> Vec<String>,
-        remove_annotation: bool,
-        cache_is_current: bool,
+        annotation: ReconcileAnnotation,
+        cached: Cached,
     ) -> Result<(), kube::Error> {
         let api = self.extensions(&ext.namespace);
         let mut cached = ext
             .resource_version
             .clone()
-            .filter(|_| cache_is_current)
+            .filter(|_| cached == Cached::Current)
             .map(|rv| Current {
                 resource_version: Some(rv),
                 finalizers: ext.finalizers.clone(),
@@ -163,7 +179,8 @@ impl Reconciler {
             };
             let before = current.finalizers;
             let after = change(before.clone());
-            let annotated = remove_annotation && current.annotation.as_deref() == Some("reconcile");
+            let annotated = annotation == ReconcileAnnotation::Remove
+                && current.annotation.as_deref() == Some("reconcile");
             if after == before && !annotated {
                 return Ok(());
             }
@@ -182,8 +199,8 @@ impl Reconciler {
                 )
                 .await
             {
-                Err(kube::Error::Api(s)) if s.code == 409 && attempt < 5 => attempt += 1,
-                Err(kube::Error::Api(s)) if s.code == 404 => return Ok(()),
+                Err(e) if is_conflict(&e) && attempt < 5 => attempt += 1,
+                Err(e) if is_not_found(&e) => return Ok(()),
                 other => return other.map(|_| ()),
             }
         }
@@ -195,7 +212,8 @@ impl Reconciler {
         change: impl Fn(Vec<String>) -> Vec<String>,
     ) -> Result<(), kube::Error> {
         // Called after this reconcile wrote the status: the cached version is behind.
-        self.update_metadata(ext, change, false, false).await
+        self.update_metadata(ext, change, ReconcileAnnotation::Keep, Cached::Behind)
+            .await
     }
 
     /// Adds our finalizer and removes a pending `reconcile` annotation: one patch.
@@ -204,8 +222,8 @@ impl Reconciler {
             "adding the finalizer to the Extension in the seed",
             progress::SEED,
         );
-        let remove_annotation = ext.operation_annotation() == Some("reconcile");
-        if ext.finalizers.iter().any(|x| x == FINALIZER) && !remove_annotation {
+        let annotated = ext.operation_annotation() == Some("reconcile");
+        if ext.finalizers.iter().any(|x| x == FINALIZER) && !annotated {
             // The cached object has it; a concurrent removal of ours cannot happen (only we
             // remove it, after Delete).
             return Ok(());
@@ -218,8 +236,12 @@ impl Reconciler {
                 }
                 f
             },
-            remove_annotation,
-            true,
+            if annotated {
+                ReconcileAnnotation::Remove
+            } else {
+                ReconcileAnnotation::Keep
+            },
+            Cached::Current,
         )
         .await
     }

@@ -3,22 +3,24 @@
 //! nothing is read from a cluster.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine;
 use serde_json::Value;
 
-use crate::actuator::STACKIT_BOOTSTRAPPED;
-use crate::api::v1alpha1::{self, ManagementMode};
-use crate::config::operator::OperatorConfig;
-use crate::config::project::{self, RepositoryType};
-use crate::config::{self, Sync};
-use crate::deploykey::{DeployKey, SshAddress, known_hosts_for};
-use crate::flux::manifests::ManifestStore;
-use crate::flux::transform::{self, InstallOptions};
-use crate::gardener::shoot::decode_cluster;
-use crate::gardener::types::Extension;
-use crate::render::{self, Inputs, SecretPayload};
+use crate::manifests::ManifestStore;
+use shoot_flux_core::config;
+use shoot_flux_core::config::operator::OperatorConfig;
+use shoot_flux_core::config::project;
+use shoot_flux_core::deploykey::{DeployKey, known_hosts_for};
+use shoot_flux_core::fielderrors::FieldErrors;
+use shoot_flux_core::flux::bundle::InstallBundle;
+use shoot_flux_core::flux::objects::SecretPayload;
+use shoot_flux_core::flux::transform;
+use shoot_flux_core::gardener::shoot::decode_cluster;
+use shoot_flux_core::gardener::types::Extension;
+use shoot_flux_core::plan::{self, Fetched, PlanError, ShootInputs};
 
 /// The input files' contents (YAML).
 #[derive(Debug, Clone, Default)]
@@ -40,6 +42,20 @@ fn yaml_value(text: &str, what: &str) -> Result<Value, Vec<String>> {
     serde_saphyr::from_str::<Value>(text).map_err(|e| vec![format!("{what}: not YAML: {e}")])
 }
 
+fn prefixed(prefix: &str, errors: &FieldErrors) -> Vec<String> {
+    errors.0.iter().map(|f| format!("{prefix}{f}")).collect()
+}
+
+/// The plan's problems, each named by the input file it is in.
+fn plan_problems(e: PlanError) -> Vec<String> {
+    match e {
+        PlanError::ProviderConfig(errors) => prefixed("--extension: spec.", &errors),
+        PlanError::ProjectConfig(errors) => prefixed("--project-config: ", &errors),
+        PlanError::Combined(errors) => prefixed("", &errors),
+        other => vec![other.to_string()],
+    }
+}
+
 /// Renders the shoot's objects; `Err` carries every input problem, each with its path.
 pub async fn render(input: &RenderInput) -> Result<RenderOutput, Vec<String>> {
     let mut problems = Vec::new();
@@ -50,14 +66,10 @@ pub async fn render(input: &RenderInput) -> Result<RenderOutput, Vec<String>> {
         Extension::from_json(&extension_json).map_err(|e| vec![format!("--extension: {e}")]);
     let operator = match &input.operator_config {
         None => Ok(OperatorConfig::default()),
-        Some(text) => OperatorConfig::parse(text).map_err(|e| {
-            e.0.iter()
-                .map(|f| format!("--config: {f}"))
-                .collect::<Vec<_>>()
-        }),
+        Some(text) => OperatorConfig::parse(text).map_err(|e| prefixed("--config: ", &e)),
     }
     .map(|mut operator| {
-        crate::flux::image_pull::placeholder_operator_secret(&mut operator.flux);
+        shoot_flux_core::config::pullsecret::placeholder_operator_secret(&mut operator.flux);
         operator
     });
     let project = match &input.project_config {
@@ -76,11 +88,10 @@ pub async fn render(input: &RenderInput) -> Result<RenderOutput, Vec<String>> {
                         .collect()
                 })
                 .unwrap_or_default();
-            project::parse(&data).map(Some).map_err(|e| {
-                e.0.iter()
-                    .map(|f| format!("--project-config: {f}"))
-                    .collect()
-            })
+            // Checked here too, so that its problems come with the other files'.
+            project::parse(&data)
+                .map(|_| Some(data))
+                .map_err(|e| prefixed("--project-config: ", &e))
         }),
     };
     let (facts, extension, operator, project) = match (facts, extension, operator, project) {
@@ -92,33 +103,24 @@ pub async fn render(input: &RenderInput) -> Result<RenderOutput, Vec<String>> {
             return Err(problems);
         }
     };
-    let shoot_layer = v1alpha1::decode(extension.spec.provider_config.as_ref(), &facts.resources)
-        .map_err(|e| {
-        e.0.iter()
-            .map(|f| format!("--extension: spec.{f}"))
-            .collect::<Vec<_>>()
-    })?;
-    let stackit = extension
-        .status
-        .conditions
-        .iter()
-        .flatten()
-        .any(|c| c.type_ == STACKIT_BOOTSTRAPPED && c.status == "True");
-    let effective = config::merge(&operator, project.as_ref(), &shoot_layer, &facts, stackit)
-        .map_err(|e| e.0.iter().map(ToString::to_string).collect::<Vec<_>>())?;
+    let inputs = ShootInputs {
+        extension: &extension,
+        shoot: &facts,
+        operator: &operator,
+        project_config: project.as_ref(),
+    };
+    let effective = plan::configure(&inputs).map_err(plan_problems)?;
 
     // Placeholders where the cluster would supply secret material.
-    let deploy_key = match &effective.sync {
-        Some(Sync::Project(sync)) if sync.repository_type == RepositoryType::Private => {
-            let known_hosts = SshAddress::from_url(&sync.url)
-                .and_then(|a| known_hosts_for(&operator.deploy_keys.known_hosts, &a))
+    let deploy_key = plan::deploy_key_address(&effective)
+        .map_err(plan_problems)?
+        .map(|address| {
+            let known_hosts = known_hosts_for(&operator.deploy_keys.known_hosts, &address)
                 .unwrap_or_else(|| {
                     "<the host keys recorded in the project's garden Secret flux-source>\n".into()
                 });
-            Some(DeployKey::placeholder(known_hosts))
-        }
-        _ => None,
-    };
+            DeployKey::placeholder(known_hosts)
+        });
     let secrets = effective
         .secret_copies
         .iter()
@@ -137,36 +139,46 @@ pub async fn render(input: &RenderInput) -> Result<RenderOutput, Vec<String>> {
             )
         })
         .collect();
-    let inputs = Inputs {
+
+    let mut notes = Vec::new();
+    let bundle = match install_bundle(&operator, &effective).await {
+        Ok(bundle) => {
+            notes.push(format!(
+                "Flux {} install manifests included",
+                bundle.version
+            ));
+            Some(bundle)
+        }
+        Err(reason) => {
+            notes.push(format!(
+                "the Flux install part was left out ({reason}); the sync objects follow"
+            ));
+            None
+        }
+    };
+    let fetched = Fetched {
+        install: bundle.as_deref(),
         deploy_key: deploy_key.as_ref(),
         secrets,
     };
-    let facts = crate::gardener::shoot::ShootFacts {
-        garden_cluster_identity: Some(operator.garden_cluster_identity.clone()),
-        ..facts
-    };
-    let config_objects =
-        render::config_objects(&facts, &effective, &inputs).map_err(|e| vec![e])?;
-
-    let mut notes = Vec::new();
+    let planned = plan::plan(&inputs, &fetched).map_err(plan_problems)?;
     let mut yaml = String::new();
-    match install_yaml(&operator, &effective).await {
-        Ok((version, install)) => {
-            notes.push(format!("Flux {version} install manifests included"));
-            yaml.push_str(&install);
-        }
-        Err(reason) => notes.push(format!(
-            "the Flux install part was left out ({reason}); the sync objects follow"
-        )),
+    if let Some(bundle) = &bundle {
+        yaml.push_str(&bundle.yaml);
     }
-    yaml.push_str(&transform::to_yaml(&config_objects).map_err(|e| vec![e])?);
+    for objects in [
+        &planned.desired.config_objects,
+        &planned.desired.access_objects,
+    ] {
+        yaml.push_str(&transform::to_yaml(objects).map_err(|e| vec![e])?);
+    }
     Ok(RenderOutput { yaml, notes })
 }
 
-async fn install_yaml(
+async fn install_bundle(
     operator: &OperatorConfig,
     effective: &config::EffectiveConfig,
-) -> Result<(String, String), String> {
+) -> Result<Arc<InstallBundle>, String> {
     let store = ManifestStore::new(
         operator.flux.manifests.clone(),
         operator.flux.manifest_timeout.min(Duration::from_secs(30)),
@@ -179,17 +191,8 @@ async fn install_yaml(
     effective
         .check_version(&version)
         .map_err(|e| e.to_string())?;
-    let options = InstallOptions {
-        namespace: effective.namespace.clone(),
-        registry: effective.registry.clone(),
-        components: effective.components.clone(),
-        components_extra: effective.components_extra.clone(),
-        ignore_updates: effective.management == ManagementMode::Bootstrap,
-        image_pull_secret: effective.image_pull_secret.clone(),
-    };
-    let bundle = store
-        .install_bundle(&version, &options)
+    store
+        .install_bundle(&version, &plan::install_options(effective))
         .await
-        .map_err(|e| e.to_string())?;
-    Ok((version.to_string(), bundle.yaml.clone()))
+        .map_err(|e| e.to_string())
 }

@@ -1,25 +1,19 @@
-//! Read access to the shoot, least privilege: a `shoot-access-*`
-//! Secret in the shoot namespace that the shoot's GRM token requestor fills with a token for
-//! ServiceAccount `kube-system/extension-shoot-flux`, RBAC for that ServiceAccount shipped
-//! through a ManagedResource (reading Flux sources, Kustomizations and the Flux Deployments, no
-//! more), and a client from the `generic-token-kubeconfig` with that token. There is no fallback
-//! to the admin kubeconfigs.
+//! Read access to the shoot, least privilege: keeps the `shoot-access-*` Secret (`access`) in
+//! the shoot namespace, which the shoot's GRM token requestor fills with a token for ServiceAccount
+//! `kube-system/extension-shoot-flux` (its read-only RBAC ships through a ManagedResource), and
+//! makes a client from the `generic-token-kubeconfig` with that token. There is no fallback to the
+//! admin kubeconfigs.
 
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::Secret;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use kube::config::{AuthInfo, KubeConfigOptions, Kubeconfig};
-use serde_json::{Value, json};
+use serde_json::json;
 
-pub const SERVICE_ACCOUNT: &str = "extension-shoot-flux";
-pub const SERVICE_ACCOUNT_NAMESPACE: &str = "kube-system";
-pub const SECRET_NAME: &str = "shoot-access-extension-shoot-flux";
-/// The Cluster annotation naming the current generic token kubeconfig Secret.
-pub const GENERIC_KUBECONFIG_ANNOTATION: &str =
-    "generic-token-kubeconfig.secret.gardener.cloud/name";
-const ROLE_NAME: &str = "gardener.cloud:extension-shoot-flux:read";
+use crate::apierror::is_conflict;
+use crate::kubeclient::WriteMode;
+use shoot_flux_core::access::{GENERIC_KUBECONFIG_ANNOTATION, SECRET_NAME, access_secret};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ShootAccessError {
@@ -32,98 +26,27 @@ pub enum ShootAccessError {
     Seed(#[from] kube::Error),
 }
 
-/// The Secret the token requestor fills (labels and annotations only; GRM writes the data).
-pub fn access_secret(namespace: &str) -> Secret {
-    Secret {
-        metadata: ObjectMeta {
-            name: Some(SECRET_NAME.into()),
-            namespace: Some(namespace.into()),
-            labels: Some(BTreeMap::from([
-                (
-                    "resources.gardener.cloud/purpose".to_string(),
-                    "token-requestor".to_string(),
-                ),
-                (
-                    "resources.gardener.cloud/class".to_string(),
-                    "shoot".to_string(),
-                ),
-            ])),
-            annotations: Some(BTreeMap::from([
-                (
-                    "serviceaccount.resources.gardener.cloud/name".to_string(),
-                    SERVICE_ACCOUNT.to_string(),
-                ),
-                (
-                    "serviceaccount.resources.gardener.cloud/namespace".to_string(),
-                    SERVICE_ACCOUNT_NAMESPACE.to_string(),
-                ),
-            ])),
-            ..Default::default()
-        },
-        type_: Some("Opaque".into()),
-        ..Default::default()
-    }
-}
-
-/// RBAC in the shoot for the ServiceAccount: read Flux's sources and Kustomizations anywhere,
-/// and the Deployments of the Flux namespace.
-pub fn rbac_objects(flux_namespace: &str) -> Vec<Value> {
-    let subject = json!([{
-        "kind": "ServiceAccount", "name": SERVICE_ACCOUNT, "namespace": SERVICE_ACCOUNT_NAMESPACE
-    }]);
-    let read = json!(["get", "list", "watch"]);
-    vec![
-        json!({
-            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
-            "metadata": {"name": ROLE_NAME},
-            "rules": [
-                {"apiGroups": ["source.toolkit.fluxcd.io"],
-                 "resources": ["gitrepositories", "ocirepositories", "buckets", "helmrepositories", "helmcharts"],
-                 "verbs": read},
-                {"apiGroups": ["kustomize.toolkit.fluxcd.io"], "resources": ["kustomizations"], "verbs": read}
-            ]
-        }),
-        json!({
-            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
-            "metadata": {"name": ROLE_NAME},
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": ROLE_NAME},
-            "subjects": subject
-        }),
-        json!({
-            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
-            "metadata": {"name": ROLE_NAME, "namespace": flux_namespace},
-            "rules": [{"apiGroups": ["apps"], "resources": ["deployments"], "verbs": read}]
-        }),
-        json!({
-            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
-            "metadata": {"name": ROLE_NAME, "namespace": flux_namespace},
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": ROLE_NAME},
-            "subjects": subject
-        }),
-    ]
-}
-
 /// Creates the access Secret, or restores its labels and annotations; never touches its data,
-/// which belongs to the token requestor. `fresh`: it is expected not to exist, so it is created
+/// which belongs to the token requestor. `WriteMode::CreateFirst`: it is expected not to exist, so it is created
 /// without reading first.
 pub async fn ensure_secret(
     seed: &kube::Client,
     namespace: &str,
-    fresh: bool,
+    mode: WriteMode,
 ) -> Result<(), kube::Error> {
     let api: Api<Secret> = Api::namespaced(seed.clone(), namespace);
     let desired = access_secret(namespace);
-    if fresh {
+    if mode == WriteMode::CreateFirst {
         match api.create(&PostParams::default(), &desired).await {
             Ok(_) => return Ok(()),
-            Err(kube::Error::Api(s)) if s.code == 409 => {}
+            Err(e) if is_conflict(&e) => {}
             Err(e) => return Err(e),
         }
     }
     match api.get_metadata_opt(SECRET_NAME).await? {
         None => match api.create(&PostParams::default(), &desired).await {
             Ok(_) => Ok(()),
-            Err(kube::Error::Api(s)) if s.code == 409 => Ok(()),
+            Err(e) if is_conflict(&e) => Ok(()),
             Err(e) => Err(e),
         },
         Some(current) => {
@@ -223,60 +146,9 @@ pub async fn client(
         .map_err(|e| ShootAccessError::Kubeconfig(e.to_string()))
 }
 
-/// The field managers, other than GRM, that write Flux's own Deployments: another owner (the
-/// repository carrying Flux's components, applied by kustomize-controller) in Managed mode.
-pub fn other_owners(deployments: &[Value]) -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    for d in deployments {
-        let name = d["metadata"]["name"].as_str().unwrap_or_default();
-        for entry in d["metadata"]["managedFields"]
-            .as_array()
-            .into_iter()
-            .flatten()
-        {
-            let manager = entry["manager"].as_str().unwrap_or_default();
-            if matches!(manager, "kustomize-controller" | "helm-controller" | "flux") {
-                out.push((name.to_string(), manager.to_string()));
-            }
-        }
-    }
-    out.sort();
-    out.dedup();
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_access_secret_asks_the_token_requestor_for_a_shoot_service_account() {
-        let s = access_secret("shoot--dev--app");
-        let labels = s.metadata.labels.unwrap();
-        assert_eq!(
-            labels["resources.gardener.cloud/purpose"],
-            "token-requestor"
-        );
-        assert_eq!(labels["resources.gardener.cloud/class"], "shoot");
-        let annotations = s.metadata.annotations.unwrap();
-        assert_eq!(
-            annotations["serviceaccount.resources.gardener.cloud/namespace"],
-            "kube-system"
-        );
-        assert!(s.data.is_none());
-    }
-
-    #[test]
-    fn rbac_only_reads() {
-        let objects = rbac_objects("flux-system");
-        for o in &objects {
-            for rule in o["rules"].as_array().into_iter().flatten() {
-                assert_eq!(rule["verbs"], json!(["get", "list", "watch"]));
-            }
-        }
-        assert_eq!(objects[2]["metadata"]["namespace"], "flux-system");
-        assert_eq!(objects[2]["rules"][0]["resources"], json!(["deployments"]));
-    }
 
     #[test]
     fn the_token_replaces_the_token_file() {
@@ -286,24 +158,5 @@ mod tests {
         assert!(user.token_file.is_none());
         assert!(user.token.is_some());
         assert!(kubeconfig_with_token("users: []\n", "t").is_err());
-    }
-
-    #[test]
-    fn flux_applying_its_own_deployments_is_another_owner() {
-        let deployments = vec![
-            json!({"metadata": {"name": "source-controller", "managedFields": [
-                {"manager": "gardener-resource-manager"}, {"manager": "kustomize-controller"}
-            ]}}),
-            json!({"metadata": {"name": "kustomize-controller", "managedFields": [
-                {"manager": "gardener-resource-manager"}, {"manager": "kube-controller-manager"}
-            ]}}),
-        ];
-        assert_eq!(
-            other_owners(&deployments),
-            [(
-                "source-controller".to_string(),
-                "kustomize-controller".to_string()
-            )]
-        );
     }
 }

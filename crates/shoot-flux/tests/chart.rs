@@ -19,7 +19,7 @@ use k8s_openapi::api::core::v1::{Namespace, Secret};
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, ValidationDirective};
 use serde_json::{Value, json};
 use shoot_flux::cli::Args;
-use shoot_flux::config::operator::OperatorConfig;
+use shoot_flux_core::config::operator::OperatorConfig;
 use testbed::kubeutil::{dynamic_api, parse_documents, wait_for};
 
 use common::*;
@@ -722,12 +722,12 @@ fn check_controller_resource(resource: &Value, context: &str) {
     // gardenlet waits this long for the Extension; the controller's own deadline (the chart's
     // default) ends well before, so the status says what was pending before gardenlet gives up.
     let timeout = resource["reconcileTimeout"].as_str().unwrap();
-    let timeout = shoot_flux::config::operator::parse_duration(timeout).unwrap();
+    let timeout = shoot_flux_core::config::operator::parse_duration(timeout).unwrap();
     let values: Value =
         serde_saphyr::from_str(&std::fs::read_to_string(chart_dir().join("values.yaml")).unwrap())
             .unwrap();
     let own = values["controller"]["reconcileTimeout"].as_str().unwrap();
-    let own = shoot_flux::config::operator::parse_duration(own).unwrap();
+    let own = shoot_flux_core::config::operator::parse_duration(own).unwrap();
     assert!(
         own + Duration::from_secs(30) <= timeout,
         "{context}: reconcileTimeout {timeout:?} leaves the controller's own {own:?} a margin"

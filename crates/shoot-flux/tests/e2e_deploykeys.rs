@@ -15,7 +15,7 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Event, Secret};
 use kube::api::{Api, DeleteParams, ListParams, PostParams};
 use serde_json::Value;
-use shoot_flux::deploykey::fingerprint;
+use shoot_flux_core::deploykey::fingerprint;
 use testbed::gardenlet;
 use testbed::git::SshKeyPair;
 use testbed::kubeutil::{dynamic_api, parse_documents, wait_for};

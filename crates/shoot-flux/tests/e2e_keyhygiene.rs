@@ -18,7 +18,7 @@ use base64::Engine;
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, DeleteParams, ObjectMeta, PostParams};
-use shoot_flux::deploykey::{DeployKey, IDENTITY, fingerprint};
+use shoot_flux_core::deploykey::{DeployKey, IDENTITY, fingerprint};
 use testbed::gardenlet;
 use testbed::kubeutil::wait_for;
 

@@ -14,7 +14,7 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::api::Api;
 use serde_json::Value;
-use shoot_flux::deploykey::fingerprint;
+use shoot_flux_core::deploykey::fingerprint;
 use testbed::gardenlet;
 use testbed::kubeutil::{dynamic_api, wait_for};
 use testbed::sample::podinfo_files;

@@ -7,12 +7,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use shoot_flux::config::operator::ManifestSource;
-use shoot_flux::config::version::{VersionRequest, parse_exact};
-use shoot_flux::flux::fetch::Fetcher;
-use shoot_flux::flux::manifests::{ManifestError, ManifestStore};
-use shoot_flux::flux::transform::InstallOptions;
+use shoot_flux::manifests::ManifestStore;
+use shoot_flux::manifests::fetch::Fetcher;
 use shoot_flux::metrics::Metrics;
+use shoot_flux_core::config::operator::ManifestSource;
+use shoot_flux_core::flux::bundle::ManifestError;
+use shoot_flux_core::flux::transform::InstallOptions;
+use shoot_flux_core::fluxversion::{VersionRequest, parse_exact};
 use testbed::releases::{AssetRequest, ReleaseServer};
 
 fn options(components: Option<&[&str]>) -> InstallOptions {

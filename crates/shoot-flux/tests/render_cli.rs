@@ -152,8 +152,20 @@ fn without_manifests_the_sync_objects_still_render() {
     assert!(stderr.contains("install part was left out"), "{stderr}");
     let docs = parse_documents(&stdout).unwrap();
     let kinds: Vec<&str> = docs.iter().map(|d| d["kind"].as_str().unwrap()).collect();
-    // The shoot's OCIRepository replaces the project's GitRepository whole.
-    assert_eq!(kinds, ["OCIRepository", "Kustomization", "ConfigMap"]);
+    // The shoot's OCIRepository replaces the project's GitRepository whole; shoot-flux's own
+    // read access to the shoot follows.
+    assert_eq!(
+        kinds,
+        [
+            "OCIRepository",
+            "Kustomization",
+            "ConfigMap",
+            "ClusterRole",
+            "ClusterRoleBinding",
+            "Role",
+            "RoleBinding"
+        ]
+    );
     assert_eq!(docs[0]["metadata"]["name"], "platform");
     assert_eq!(docs[1]["spec"]["sourceRef"]["name"], "platform");
 }

@@ -24,7 +24,8 @@ pub struct ApiServer {
     token: String,
     kubeconfig_yaml: String,
     kubeconfig_path: PathBuf,
-    audit: bool,
+    options: Options,
+    aggregation: Aggregation,
     process: Mutex<Option<Process>>,
 }
 
@@ -34,6 +35,17 @@ pub struct Options {
     /// Write an audit log (`<dir>.audit.log`, JSON lines) with one event per write request
     /// (create, update, patch, delete, deletecollection) at level Metadata: who wrote what.
     pub audit: bool,
+}
+
+/// Whether an API server serves aggregated APIs (APIService objects).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Aggregation {
+    Off,
+    /// The front-proxy flags a real cluster's kube-apiserver has (`--requestheader-*` with the
+    /// bed's front-proxy CA, the aggregator's client certificate). Requests of ordinary clients
+    /// are unaffected: only a certificate of the front-proxy CA may assert a user in headers,
+    /// and only aggregated servers are sent one.
+    On,
 }
 
 /// The audit policy of [`Options::audit`]: writes at Metadata level, nothing else.
@@ -84,6 +96,24 @@ impl ApiServer {
         Self::start_with(name, etcd_url, pki, run_dir, Options::default()).await
     }
 
+    /// [`ApiServer::start`] for the bed's garden, which serves aggregated APIs.
+    pub(crate) async fn start_garden(
+        name: &str,
+        etcd_url: &str,
+        pki: &Pki,
+        run_dir: &Path,
+    ) -> Result<Self> {
+        Self::start_inner(
+            name,
+            etcd_url,
+            pki,
+            run_dir,
+            Options::default(),
+            Aggregation::On,
+        )
+        .await
+    }
+
     /// [`ApiServer::start`] with `options`.
     pub async fn start_with(
         name: &str,
@@ -91,6 +121,17 @@ impl ApiServer {
         pki: &Pki,
         run_dir: &Path,
         options: Options,
+    ) -> Result<Self> {
+        Self::start_inner(name, etcd_url, pki, run_dir, options, Aggregation::Off).await
+    }
+
+    async fn start_inner(
+        name: &str,
+        etcd_url: &str,
+        pki: &Pki,
+        run_dir: &Path,
+        options: Options,
+        aggregation: Aggregation,
     ) -> Result<Self> {
         let dir = run_dir.join(format!("apiserver-{name}"));
         std::fs::create_dir_all(&dir)?;
@@ -116,7 +157,8 @@ impl ApiServer {
             token,
             kubeconfig_yaml,
             kubeconfig_path,
-            audit: options.audit,
+            options,
+            aggregation,
             process: Mutex::new(None),
         };
         api.start_process().await?;
@@ -169,7 +211,32 @@ impl ApiServer {
             ))
             .arg("--enable-priority-and-fairness=false")
             .arg("--v=1");
-        if self.audit {
+        if self.aggregation == Aggregation::On {
+            // As Gardener configures its kube-apiservers, except the routing: the aggregator
+            // resolves the APIService's Service itself (an ExternalName on loopback, see
+            // `gardener`) instead of `--enable-aggregator-routing`, because endpoints may not
+            // be loopback addresses.
+            // The client CA is published in `kube-system/extension-apiserver-authentication` for
+            // aggregated servers, which need one; no bed client uses certificates.
+            command
+                .arg(format!("--client-ca-file={}", self.pki.ca_file.display()))
+                .arg(format!(
+                    "--requestheader-client-ca-file={}",
+                    self.pki.front_proxy_ca_file.display()
+                ))
+                .arg("--requestheader-username-headers=X-Remote-User")
+                .arg("--requestheader-group-headers=X-Remote-Group")
+                .arg("--requestheader-extra-headers-prefix=X-Remote-Extra-")
+                .arg(format!(
+                    "--proxy-client-cert-file={}",
+                    self.pki.proxy_client_cert_file.display()
+                ))
+                .arg(format!(
+                    "--proxy-client-key-file={}",
+                    self.pki.proxy_client_key_file.display()
+                ));
+        }
+        if self.options.audit {
             command
                 .arg(format!(
                     "--audit-policy-file={}",

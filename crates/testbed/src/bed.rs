@@ -11,6 +11,7 @@ use tokio::sync::OnceCell;
 use crate::apiserver::ApiServer;
 use crate::etcd::Etcd;
 use crate::flux::FluxControllers;
+use crate::gardener::GardenerApiServer;
 use crate::gardenlet::{self, ShootSpec};
 use crate::git::GitServer;
 use crate::grm::{self, ResourceManager};
@@ -35,6 +36,7 @@ pub struct Bed {
     git: OnceCell<GitServer>,
     releases: OnceCell<ReleaseServer>,
     seed_grm: OnceCell<ResourceManager>,
+    gardener_apiserver: OnceCell<GardenerApiServer>,
 }
 
 static BED: OnceCell<Bed> = OnceCell::const_new();
@@ -50,7 +52,7 @@ impl Bed {
         let pki = Pki::generate(&dir.join("pki"))?;
         let etcd = Etcd::start(&dir).await?;
         let (garden, seed) = tokio::try_join!(
-            ApiServer::start("garden", &etcd.url, &pki, &dir),
+            ApiServer::start_garden("garden", &etcd.url, &pki, &dir),
             ApiServer::start("seed", &etcd.url, &pki, &dir)
         )?;
         let crds = paths::cached_file("crds/gardener", "crds")?;
@@ -68,6 +70,7 @@ impl Bed {
             git: OnceCell::new(),
             releases: OnceCell::new(),
             seed_grm: OnceCell::new(),
+            gardener_apiserver: OnceCell::new(),
         })
     }
 
@@ -147,6 +150,17 @@ impl Bed {
             .await
     }
 
+    /// gardener-apiserver, serving Gardener's API groups through the garden (see
+    /// [`crate::gardener`]), started on first use; it runs until the test binary exits. Its
+    /// objects (ControllerRegistrations, Projects, ...) are shared by the tests of the binary.
+    pub async fn gardener_apiserver(&self) -> Result<&GardenerApiServer> {
+        self.gardener_apiserver
+            .get_or_try_init(|| {
+                GardenerApiServer::start(&self.garden, &self.etcd.url, &self.pki, &self.dir)
+            })
+            .await
+    }
+
     /// Starts a shoot API server of its own (a fresh etcd prefix) for `spec`.
     pub async fn new_shoot(&'static self, spec: ShootSpec) -> Result<Shoot> {
         let n = self.shoots.fetch_add(1, Ordering::SeqCst);
@@ -163,13 +177,15 @@ impl Bed {
         })
     }
 
-    /// Resident memory of the bed's shared processes in KiB (etcd, garden, seed).
+    /// Resident memory of the bed's shared processes in KiB (etcd, garden, seed, and the seed's
+    /// GRM and gardener-apiserver when running).
     pub fn shared_rss_kib(&self) -> u64 {
         [
             self.etcd.rss_kib(),
             self.garden.rss_kib(),
             self.seed.rss_kib(),
             self.seed_grm.get().and_then(|g| g.process.rss_kib()),
+            self.gardener_apiserver.get().and_then(|g| g.rss_kib()),
         ]
         .into_iter()
         .flatten()

@@ -9,6 +9,7 @@ pub mod background;
 pub mod bed;
 pub mod etcd;
 pub mod flux;
+pub mod gardener;
 pub mod gardenlet;
 pub mod git;
 pub mod grm;

@@ -224,7 +224,7 @@ fn fingerprint(secret: &Secret) -> String {
         .flatten()
         .map(|(k, v)| (k.clone(), v.0.clone()))
         .collect();
-    shoot_flux::deploykey::DeployKey::from_secret_data(&data, "recorder")
+    shoot_flux_core::deploykey::DeployKey::from_secret_data(&data, "recorder")
         .map(|k| k.fingerprint())
         .unwrap_or_else(|e| format!("unusable key: {e}"))
 }

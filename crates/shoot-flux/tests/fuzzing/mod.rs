@@ -17,22 +17,26 @@ use proptest::strategy::Strategy;
 use proptest::test_runner::{Config, TestCaseError, TestError, TestRunner};
 use serde_json::{Value, json};
 
-use shoot_flux::api::v1alpha1::{self, FluxConfig, ShootResource};
-use shoot_flux::config::errors::{FieldErrors, is_dns_label};
-use shoot_flux::config::operator::{OperatorConfig, parse_duration};
-use shoot_flux::config::project::{self, ProjectConfig, url_scheme};
-use shoot_flux::config::version::parse_exact;
-use shoot_flux::config::{EffectiveConfig, merge};
-use shoot_flux::flux::manifests::{InstallBundle, components_from_tarball};
-use shoot_flux::flux::objects;
-use shoot_flux::flux::transform::{self, IGNORE_ANNOTATION, InstallOptions, UPSTREAM_NAMESPACE};
-use shoot_flux::gardener::operation;
-use shoot_flux::gardener::shoot::{
+use shoot_flux_core::api::v1alpha1::{self, FluxConfig, ShootResource};
+use shoot_flux_core::config::operator::{OperatorConfig, parse_duration};
+use shoot_flux_core::config::project::{self, ProjectConfig};
+use shoot_flux_core::config::{EffectiveConfig, merge};
+use shoot_flux_core::fielderrors::{FieldErrors, is_dns_label};
+use shoot_flux_core::flux::bundle::{InstallBundle, components_from_tarball};
+use shoot_flux_core::flux::objects;
+use shoot_flux_core::flux::objects::SecretPayload;
+use shoot_flux_core::flux::transform::{
+    self, IGNORE_ANNOTATION, InstallOptions, UPSTREAM_NAMESPACE,
+};
+use shoot_flux_core::fluxversion::parse_exact;
+use shoot_flux_core::gardener::operation;
+use shoot_flux_core::gardener::shoot::{
     ShootFacts, decode_cluster, is_project_namespace, project_of, project_of_namespace,
     slim_cluster,
 };
-use shoot_flux::gardener::types::{Extension, is_ours_json};
-use shoot_flux::render::{self, Inputs, SecretPayload};
+use shoot_flux_core::gardener::types::{Extension, is_ours_json};
+use shoot_flux_core::giturl::url_scheme;
+use shoot_flux_core::render::{self, Inputs};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
@@ -334,7 +338,7 @@ fn render_end_to_end(facts: &ShootFacts, config: &EffectiveConfig) -> Result<(),
     };
     let private = matches!(
         &config.sync,
-        Some(shoot_flux::config::Sync::Project(s))
+        Some(shoot_flux_core::config::Sync::Project(s))
             if s.repository_type == project::RepositoryType::Private
     );
     let objects = match render::config_objects(facts, config, &inputs) {
@@ -361,8 +365,9 @@ fn render_end_to_end(facts: &ShootFacts, config: &EffectiveConfig) -> Result<(),
         config.namespace
     );
     yaml_round_trip(&objects)?;
-    let first = render::render(facts, config, &bundle(), &inputs)?;
-    let second = render::render(facts, config, &bundle(), &inputs)?;
+    let bundle = bundle();
+    let first = render::render(facts, config, Some(&bundle), &inputs)?;
+    let second = render::render(facts, config, Some(&bundle), &inputs)?;
     ensure!(first == second, "render is not deterministic");
     ensure!(first.config_objects == objects, "render's objects differ");
     Ok(())

@@ -1,0 +1,272 @@
+//! Clusters as the reconciler, the health check and the sync status poll read them: by metadata
+//! while unchanged, whole only when their resourceVersion moved.
+
+use crate::apierror::is_not_found;
+use shoot_flux_core::gardener::shoot::{
+    ClusterInfo, SlimCluster, SlimMeta, concerns, slim_to_value,
+};
+
+fn cluster_url(name: &str, any_version: bool) -> String {
+    let path = format!("/apis/extensions.gardener.cloud/v1alpha1/clusters/{name}");
+    if any_version {
+        // Served from the API server's watch cache: no etcd read, no decoding there.
+        format!("{path}?resourceVersion=0")
+    } else {
+        path
+    }
+}
+
+async fn request_cluster<T: serde::de::DeserializeOwned>(
+    client: &kube::Client,
+    name: &str,
+    any_version: bool,
+) -> Result<Option<T>, kube::Error> {
+    let request = http::Request::get(cluster_url(name, any_version))
+        .body(Vec::new())
+        .map_err(kube::Error::HttpError)?;
+    match client.request::<T>(request).await {
+        Ok(cluster) => Ok(Some(cluster)),
+        Err(e) if is_not_found(&e) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct MetaOnly {
+    #[serde(default)]
+    metadata: SlimMeta,
+}
+
+/// The facts of every Cluster read lately, by name with the resourceVersion they were read at.
+/// The reconciler, the health check and the sync status poll read a Cluster they have seen
+/// before by its metadata only and decode it again only when its resourceVersion changed, so a
+/// steady seed costs them no Cluster body (~200 KiB each).
+/// Whole reads of one Cluster go one at a time: after a restart the reconciler, the health check
+/// and the sync status poll all want the same Clusters at once, and the second one waiting
+/// finds the first one's result instead of reading (and holding) the body again.
+#[derive(Debug, Default)]
+pub struct ClusterCache {
+    entries:
+        std::sync::Mutex<std::collections::HashMap<String, (String, std::sync::Arc<ClusterInfo>)>>,
+    gates:
+        std::sync::Mutex<std::collections::HashMap<String, std::sync::Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl ClusterCache {
+    pub(crate) fn store(
+        &self,
+        name: &str,
+        version: Option<String>,
+        info: &std::sync::Arc<ClusterInfo>,
+    ) {
+        if let (Some(version), Ok(mut entries)) = (version, self.entries.lock()) {
+            entries.insert(name.to_string(), (version, info.clone()));
+        }
+    }
+
+    /// The lock that whole reads of Cluster `name` take.
+    fn gate(&self, name: &str) -> std::sync::Arc<tokio::sync::Mutex<()>> {
+        match self.gates.lock() {
+            Ok(mut gates) => gates.entry(name.to_string()).or_default().clone(),
+            Err(_) => std::sync::Arc::default(),
+        }
+    }
+
+    fn known(&self, name: &str) -> bool {
+        self.entries
+            .lock()
+            .map(|entries| entries.contains_key(name))
+            .unwrap_or(false)
+    }
+
+    fn cached(&self, name: &str, version: &str) -> Option<std::sync::Arc<ClusterInfo>> {
+        let entries = self.entries.lock().ok()?;
+        entries
+            .get(name)
+            .filter(|(v, _)| v == version)
+            .map(|(_, info)| info.clone())
+    }
+
+    /// Reads the Cluster `name` whole (None if it does not exist). It is served from the API
+    /// server's watch cache; a Cluster not found there is read again from etcd, since Gardener
+    /// creates it just before the Extension.
+    pub async fn read(
+        &self,
+        client: &kube::Client,
+        name: &str,
+    ) -> Result<Option<std::sync::Arc<ClusterInfo>>, kube::Error> {
+        let slim = match request_cluster::<SlimCluster>(client, name, true).await? {
+            Some(c) => Some(c),
+            None => request_cluster::<SlimCluster>(client, name, false).await?,
+        };
+        let Some(slim) = slim else {
+            self.forget(name);
+            return Ok(None);
+        };
+        let version = slim.metadata["resourceVersion"]
+            .as_str()
+            .map(str::to_string);
+        let info = std::sync::Arc::new(ClusterInfo::from_value(&slim_to_value(slim)));
+        self.store(name, version, &info);
+        Ok(Some(info))
+    }
+
+    /// The facts of Cluster `name`, from the cache while its resourceVersion is unchanged (one
+    /// metadata-only read), else read whole.
+    pub async fn checked(
+        &self,
+        client: &kube::Client,
+        name: &str,
+    ) -> Result<Option<std::sync::Arc<ClusterInfo>>, kube::Error> {
+        let request = http::Request::get(cluster_url(name, true))
+            .header(
+                http::header::ACCEPT,
+                "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1",
+            )
+            .body(Vec::new())
+            .map_err(kube::Error::HttpError)?;
+        let version = match client.request::<MetaOnly>(request).await {
+            Ok(meta) => meta.metadata.resource_version,
+            Err(e) if is_not_found(&e) => None,
+            Err(e) => return Err(e),
+        };
+        if let Some(info) = version.as_deref().and_then(|v| self.cached(name, v)) {
+            return Ok(Some(info));
+        }
+        let gate = self.gate(name);
+        let _reading = gate.lock().await;
+        // A read that finished while this one waited may have brought this very version.
+        if let Some(info) = version.as_deref().and_then(|v| self.cached(name, v)) {
+            return Ok(Some(info));
+        }
+        self.read(client, name).await
+    }
+
+    /// The facts of Cluster `name` for a reconcile: checked against the cache when this process
+    /// has read it before (a metadata-only read unless it changed), else read whole.
+    pub async fn current(
+        &self,
+        client: &kube::Client,
+        name: &str,
+    ) -> Result<Option<std::sync::Arc<ClusterInfo>>, kube::Error> {
+        if !self.known(name) {
+            let gate = self.gate(name);
+            let _reading = gate.lock().await;
+            if !self.known(name) {
+                return self.read(client, name).await;
+            }
+        }
+        // Read before, perhaps just now by another task: its metadata says whether it changed.
+        self.checked(client, name).await
+    }
+
+    /// Of the shoots in seed namespaces `shoots`, those a change in garden namespace
+    /// `project_namespace` concerns (`concerns`), by the Clusters this process has read. Entries
+    /// go with their Cluster (`forget`, `retain`), so deleted shoots are never matched.
+    pub fn of_project<'a>(
+        &self,
+        project_namespace: &str,
+        shoots: impl IntoIterator<Item = &'a str>,
+    ) -> Vec<&'a str> {
+        let entries = self
+            .entries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        shoots
+            .into_iter()
+            .filter(|shoot| {
+                let known = entries.get(*shoot).map(|(_, info)| &info.facts);
+                concerns(known, shoot, project_namespace)
+            })
+            .collect()
+    }
+
+    pub fn forget(&self, name: &str) {
+        if let Ok(mut entries) = self.entries.lock() {
+            entries.remove(name);
+        }
+    }
+
+    /// Drops the entries of Clusters `keep` says no to.
+    pub fn retain(&self, keep: impl Fn(&str) -> bool) {
+        if let Ok(mut entries) = self.entries.lock() {
+            entries.retain(|name, _| keep(name));
+        }
+        if let Ok(mut gates) = self.gates.lock() {
+            gates.retain(|name, _| keep(name));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shoot_flux_core::gardener::shoot::ShootFacts;
+
+    fn facts_in(project: &str, project_namespace: &str, shoot: &str) -> ShootFacts {
+        ShootFacts {
+            cluster_name: format!("shoot--{project}--{shoot}"),
+            name: shoot.into(),
+            project: project.into(),
+            project_namespace: project_namespace.into(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn the_cache_maps_a_project_namespace_to_its_shoots_and_forgets_deleted_ones() {
+        let cache = ClusterCache::default();
+        let info = |facts: ShootFacts| {
+            std::sync::Arc::new(ClusterInfo {
+                facts: Ok(facts),
+                generic_kubeconfig: None,
+            })
+        };
+        for (name, facts) in [
+            (
+                "shoot--alpha--app",
+                facts_in("alpha", "garden-team-a", "app"),
+            ),
+            (
+                "shoot--alpha--web",
+                facts_in("alpha", "garden-team-a", "web"),
+            ),
+            ("shoot--team-a--x", facts_in("team-a", "garden-other", "x")),
+        ] {
+            cache.store(name, Some("1".into()), &info(facts));
+        }
+        let shoots = [
+            "shoot--alpha--app",
+            "shoot--alpha--web",
+            "shoot--team-a--x",
+            "shoot--beta--new",
+        ];
+        assert_eq!(
+            cache.of_project("garden-team-a", shoots),
+            ["shoot--alpha--app", "shoot--alpha--web"]
+        );
+        assert_eq!(
+            cache.of_project("garden-other", shoots),
+            ["shoot--team-a--x"]
+        );
+        // beta's Cluster is not read yet: its conventional namespace stands in.
+        assert_eq!(
+            cache.of_project("garden-beta", shoots),
+            ["shoot--beta--new"]
+        );
+        assert!(cache.of_project("garden-alpha", shoots).is_empty());
+        // A deleted shoot's Cluster goes, and with it the shoot from the mapping; so does one
+        // whose Extension went (the sync status poll's retain).
+        cache.forget("shoot--alpha--web");
+        assert_eq!(
+            cache.of_project("garden-team-a", ["shoot--alpha--app", "shoot--alpha--web"]),
+            ["shoot--alpha--app"]
+        );
+        cache.retain(|name| name != "shoot--alpha--app");
+        assert!(
+            cache
+                .of_project("garden-team-a", ["shoot--alpha--app"])
+                .is_empty()
+        );
+    }
+}

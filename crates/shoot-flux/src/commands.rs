@@ -1,0 +1,133 @@
+//! The command-line tools beside the controller: `deploy-key`, `render` and `status`.
+
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use kube::api::{Api, DynamicObject, ListParams};
+
+use crate::apiresources::extension_resource;
+use crate::cli::{self, Args, Command};
+use crate::garden::Garden;
+use crate::render_command::{self, RenderInput};
+use crate::runtime::client_from;
+use crate::status_command;
+use shoot_flux_core::deploykey::{DeployKey, SECRET_NAME};
+
+/// Runs one command to its end.
+pub async fn run(args: &Args, command: &Command) -> Result<()> {
+    match command {
+        Command::DeployKey { project, namespace } => {
+            let namespace = cli::deploy_key_namespace(project.as_deref(), namespace.as_deref())
+                .map_err(anyhow::Error::msg)?;
+            deploy_key(args, &namespace).await
+        }
+        Command::Status => status(args).await,
+        Command::Render {
+            cluster,
+            extension,
+            project_config,
+            config,
+        } => {
+            render(
+                cluster,
+                extension,
+                project_config.as_deref(),
+                config.as_deref(),
+            )
+            .await
+        }
+    }
+}
+
+/// The answer deadline of the CLI's requests (`deploy-key`, `status`).
+const CLI_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// `deploy-key --project <name>` or `--namespace <ns>`: prints the project's deploy key for the
+/// operator.
+async fn deploy_key(args: &Args, namespace: &str) -> Result<()> {
+    let path = args
+        .garden_kubeconfig
+        .as_deref()
+        .or(args.kubeconfig.as_deref());
+    let garden = Garden::new(Some(
+        client_from(path, CLI_REQUEST_TIMEOUT)
+            .await
+            .context("garden client")?,
+    ));
+    match garden.secret(namespace, SECRET_NAME).await? {
+        None => {
+            eprint!("{}", cli::deploy_key_missing(namespace));
+            std::process::exit(2);
+        }
+        Some(secret) => {
+            let data = secret
+                .data
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(k, v)| (k, v.0))
+                .collect();
+            let key = DeployKey::from_secret_data(&data, &format!("{namespace}/{SECRET_NAME}"))
+                .map_err(|e| anyhow::anyhow!("the deploy key Secret is not usable: {e}"))?;
+            print!("{}", cli::deploy_key_report(namespace, &key));
+            Ok(())
+        }
+    }
+}
+
+/// `render`: the shoot's objects from files, on stdout; problems on stderr with exit code 1.
+async fn render(
+    cluster: &std::path::Path,
+    extension: &std::path::Path,
+    project_config: Option<&std::path::Path>,
+    config: Option<&std::path::Path>,
+) -> ! {
+    let read = |path: &std::path::Path| {
+        std::fs::read_to_string(path).unwrap_or_else(|e| {
+            eprintln!("{}: {e}", path.display());
+            std::process::exit(1)
+        })
+    };
+    let input = RenderInput {
+        cluster: read(cluster),
+        extension: read(extension),
+        project_config: project_config.map(read),
+        operator_config: config.map(read),
+    };
+    match render_command::render(&input).await {
+        Ok(output) => {
+            for note in &output.notes {
+                eprintln!("note: {note}");
+            }
+            print!("{}", output.yaml);
+            std::process::exit(0)
+        }
+        Err(problems) => {
+            for problem in &problems {
+                eprintln!("error: {problem}");
+            }
+            std::process::exit(1)
+        }
+    }
+}
+
+/// `status`: the seed's shoots, one line each.
+async fn status(args: &Args) -> Result<()> {
+    let seed = client_from(args.kubeconfig.as_deref(), CLI_REQUEST_TIMEOUT)
+        .await
+        .context("seed client (--kubeconfig or KUBECONFIG)")?;
+    let api: Api<DynamicObject> = Api::all_with(seed, &extension_resource());
+    let list = api
+        .list(&ListParams::default())
+        .await
+        .context("listing Extensions in the seed")?;
+    let extensions: Vec<serde_json::Value> = list
+        .items
+        .iter()
+        .filter_map(|o| serde_json::to_value(o).ok())
+        .collect();
+    print!(
+        "{}",
+        status_command::table(&extensions, k8s_openapi::jiff::Timestamp::now())
+    );
+    Ok(())
+}
