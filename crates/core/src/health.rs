@@ -2,50 +2,37 @@
 //! condition, and how verdicts merge into an Extension's conditions. Pure; the health check
 //! (`healthcheck`) reads the inputs and writes the result.
 
-use serde_json::Value;
-
-use crate::gardener::types::Condition;
-use crate::managedresource::{CONFIG_NAME, INSTALL_NAME};
+use crate::gardener::conditions::Verdict;
+use crate::managedresource::{CONFIG_NAME, INSTALL_NAME, ManagedResource};
 
 pub const CONDITION_TYPE: &str = "SystemComponentsHealthy";
 
-/// The verdict for one condition: status, reason, message.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Verdict {
-    pub status: &'static str,
-    pub reason: &'static str,
-    pub message: String,
-}
-
-fn mr_condition<'a>(mr: &'a Value, kind: &str) -> Option<&'a Value> {
-    mr["status"]["conditions"]
-        .as_array()?
-        .iter()
-        .find(|c| c["type"] == kind)
-}
-
 /// Gardener's rule for a ManagedResource: applied and healthy for its current generation, and
 /// not progressing. Returns None when healthy, else (progressing?, message).
-pub fn managed_resource_problem(name: &str, mr: Option<&Value>) -> Option<(bool, String)> {
+pub fn managed_resource_problem(
+    name: &str,
+    mr: Option<&ManagedResource>,
+) -> Option<(bool, String)> {
     let Some(mr) = mr else {
         return Some((true, format!("ManagedResource {name} does not exist yet")));
     };
-    if mr["status"]["observedGeneration"] != mr["metadata"]["generation"] {
+    let observed = mr.status.as_ref().and_then(|s| s.observed_generation);
+    if observed != mr.metadata.generation {
         return Some((
             true,
             format!("ManagedResource {name} is not yet observed in its latest generation"),
         ));
     }
     for kind in ["ResourcesApplied", "ResourcesHealthy"] {
-        match mr_condition(mr, kind) {
-            Some(c) if c["status"] == "True" => {}
+        match mr.condition(kind) {
+            Some(c) if c.status == "True" => {}
             Some(c) => {
                 return Some((
-                    c["status"] == "Unknown" || c["status"] == "Progressing",
+                    c.status == "Unknown" || c.status == "Progressing",
                     format!(
                         "ManagedResource {name}: {kind} is {}: {}",
-                        c["status"].as_str().unwrap_or("?"),
-                        c["message"].as_str().unwrap_or_default()
+                        if c.status.is_empty() { "?" } else { &c.status },
+                        c.message
                     ),
                 ));
             }
@@ -57,22 +44,23 @@ pub fn managed_resource_problem(name: &str, mr: Option<&Value>) -> Option<(bool,
             }
         }
     }
-    if let Some(c) = mr_condition(mr, "ResourcesProgressing")
-        && c["status"] == "True"
+    if let Some(c) = mr.condition("ResourcesProgressing")
+        && c.status == "True"
     {
         return Some((
             true,
-            format!(
-                "ManagedResource {name} is progressing: {}",
-                c["message"].as_str().unwrap_or_default()
-            ),
+            format!("ManagedResource {name} is progressing: {}", c.message),
         ));
     }
     None
 }
 
 /// The verdict over both ManagedResources (None = missing).
-pub fn verdict(hibernated: bool, install: Option<&Value>, config: Option<&Value>) -> Verdict {
+pub fn verdict(
+    hibernated: bool,
+    install: Option<&ManagedResource>,
+    config: Option<&ManagedResource>,
+) -> Verdict {
     if hibernated {
         return Verdict {
             status: "True",
@@ -111,37 +99,6 @@ pub fn verdict(hibernated: bool, install: Option<&Value>, config: Option<&Value>
     }
 }
 
-/// Sets condition `kind` in `conditions`, keeping every other type as it is and the transition
-/// time when the status did not change.
-pub fn set_condition(
-    conditions: &[Condition],
-    kind: &str,
-    verdict: &Verdict,
-    now: &str,
-) -> Vec<Condition> {
-    let previous = conditions.iter().find(|c| c.type_ == kind);
-    let transition = match previous {
-        Some(p) if p.status == verdict.status => p.last_transition_time.clone(),
-        _ => now.to_string(),
-    };
-    let new = Condition {
-        type_: kind.to_string(),
-        status: verdict.status.to_string(),
-        last_transition_time: transition,
-        last_update_time: now.to_string(),
-        reason: verdict.reason.to_string(),
-        message: verdict.message.clone(),
-        codes: vec![],
-    };
-    let mut out: Vec<Condition> = conditions
-        .iter()
-        .filter(|c| c.type_ != kind)
-        .cloned()
-        .collect();
-    out.push(new);
-    out
-}
-
 /// With the operator's `syncStatus.failHealthCheck`, a failing Flux sync (as the sync status
 /// poll recorded it on the Extension) makes a healthy verdict False and is added to others.
 pub fn with_sync_failure(verdict: Verdict, failure: Option<String>) -> Verdict {
@@ -160,45 +117,20 @@ pub fn with_sync_failure(verdict: Verdict, failure: Option<String>) -> Verdict {
     }
 }
 
-/// `existing` with `verdicts` set, keeping other types and transition times; None when none of
-/// them changed (status, reason and message), so a steady state causes no write.
-pub fn merge_conditions(
-    existing: &[Condition],
-    verdicts: &[(&str, Verdict)],
-    now: &str,
-) -> Option<Vec<Condition>> {
-    let unchanged = |kind: &str, v: &Verdict| {
-        existing.iter().any(|c| {
-            c.type_ == kind
-                && c.status == v.status
-                && c.reason == v.reason
-                && c.message == v.message
-        })
-    };
-    if verdicts.iter().all(|(kind, v)| unchanged(kind, v)) {
-        return None;
-    }
-    Some(
-        verdicts
-            .iter()
-            .filter(|(kind, v)| !unchanged(kind, v))
-            .fold(existing.to_vec(), |conditions, (kind, v)| {
-                set_condition(&conditions, kind, v, now)
-            }),
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
 
-    fn mr(applied: &str, healthy: &str, progressing: &str) -> Value {
-        json!({"metadata": {"generation": 2}, "status": {"observedGeneration": 2, "conditions": [
-            {"type": "ResourcesApplied", "status": applied, "message": "a"},
+    /// A ManagedResource as GRM reports it, decoded from the API's JSON.
+    fn mr(applied: &str, healthy: &str, progressing: &str) -> ManagedResource {
+        serde_json::from_value(json!({"metadata": {"generation": 2}, "status": {"observedGeneration": 2, "conditions": [
+            {"type": "ResourcesApplied", "status": applied, "message": "a",
+             "lastTransitionTime": "2026-12-05T00:00:00Z", "lastUpdateTime": "2026-12-05T00:00:00Z", "reason": "r"},
             {"type": "ResourcesHealthy", "status": healthy, "message": "h"},
             {"type": "ResourcesProgressing", "status": progressing, "message": "p"}
-        ]}})
+        ]}}))
+        .unwrap()
     }
 
     #[test]
@@ -216,7 +148,7 @@ mod tests {
             "Progressing"
         );
         let mut stale = ok.clone();
-        stale["metadata"]["generation"] = json!(3);
+        stale.metadata.generation = Some(3);
         assert_eq!(
             verdict(false, Some(&stale), Some(&ok)).status,
             "Progressing"
@@ -240,50 +172,6 @@ mod tests {
             v.message.ends_with("; Flux sync failing: boom"),
             "{}",
             v.message
-        );
-    }
-
-    #[test]
-    fn set_condition_keeps_other_types_and_transition_times() {
-        let other = Condition {
-            type_: "FluxBootstrapped".into(),
-            status: "True".into(),
-            last_transition_time: "t0".into(),
-            last_update_time: "t0".into(),
-            reason: "r".into(),
-            message: "m".into(),
-            codes: vec![],
-        };
-        let ok = Verdict {
-            status: "True",
-            reason: "HealthCheckSuccessful",
-            message: "fine".into(),
-        };
-        let first = set_condition(std::slice::from_ref(&other), CONDITION_TYPE, &ok, "t1");
-        assert_eq!(first.len(), 2);
-        assert!(first.contains(&other));
-        let second = set_condition(&first, CONDITION_TYPE, &ok, "t2");
-        let mine = second.iter().find(|c| c.type_ == CONDITION_TYPE).unwrap();
-        assert_eq!(
-            (
-                mine.last_transition_time.as_str(),
-                mine.last_update_time.as_str()
-            ),
-            ("t1", "t2")
-        );
-        let bad = Verdict {
-            status: "False",
-            reason: "HealthCheckUnsuccessful",
-            message: "x".into(),
-        };
-        let third = set_condition(&second, CONDITION_TYPE, &bad, "t3");
-        assert_eq!(
-            third
-                .iter()
-                .find(|c| c.type_ == CONDITION_TYPE)
-                .unwrap()
-                .last_transition_time,
-            "t3"
         );
     }
 }

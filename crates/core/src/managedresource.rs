@@ -4,8 +4,13 @@
 //! collector through the `garbage-collectable-reference` label and the MR's reference
 //! annotations.
 
+use std::collections::BTreeMap;
 use std::io::Write;
 
+use k8s_openapi::ByteString;
+use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
@@ -20,6 +25,84 @@ pub const REFERENCE_PREFIX: &str = "reference.resources.gardener.cloud/";
 /// Marks the secrets we wrote, for cleanup after the MR is gone.
 pub const OWNER_LABEL: &str = "shoot-flux.extensions.gardener.cloud/managed-resource";
 pub const IGNORE_ANNOTATION: &str = "resources.gardener.cloud/ignore";
+
+pub const API_VERSION: &str = "resources.gardener.cloud/v1alpha1";
+pub const KIND: &str = "ManagedResource";
+
+/// A ManagedResource of `resources.gardener.cloud/v1alpha1`, with the fields shoot-flux writes
+/// and reads (others are left to merge patches and never dropped).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ManagedResource {
+    #[serde(default)]
+    pub api_version: String,
+    #[serde(default)]
+    pub kind: String,
+    #[serde(default)]
+    pub metadata: ObjectMeta,
+    #[serde(default)]
+    pub spec: ManagedResourceSpec,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<ManagedResourceStatus>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ManagedResourceSpec {
+    #[serde(default)]
+    pub secret_refs: Vec<SecretRef>,
+    /// Unset: the objects go to the shoot (set: a seed class, which is not ours).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub class: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keep_objects: Option<bool>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SecretRef {
+    pub name: String,
+}
+
+/// What GRM reports.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ManagedResourceStatus {
+    #[serde(default)]
+    pub observed_generation: Option<i64>,
+    #[serde(default)]
+    pub conditions: Vec<ReportedCondition>,
+}
+
+/// A condition as GRM reports it; read leniently, since only type, status and message matter.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReportedCondition {
+    #[serde(rename = "type", default)]
+    pub type_: String,
+    #[serde(default)]
+    pub status: String,
+    #[serde(default)]
+    pub message: String,
+}
+
+impl ManagedResource {
+    /// The condition of type `kind` GRM reports.
+    pub fn condition(&self, kind: &str) -> Option<&ReportedCondition> {
+        self.status
+            .as_ref()?
+            .conditions
+            .iter()
+            .find(|c| c.type_ == kind)
+    }
+
+    /// Whether `spec.secretRefs` names the Secret.
+    pub fn references(&self, secret: &str) -> bool {
+        self.spec.secret_refs.iter().any(|r| r.name == secret)
+    }
+
+    fn annotations(&self) -> impl Iterator<Item = (&String, &String)> {
+        self.metadata.annotations.iter().flatten()
+    }
+}
 
 /// Brotli for the shared install bundle, once per Flux version and option set: quality 6 with a
 /// 4 MiB window. Measured on Flux v2.9.5's install.yaml (262 KiB): 27.7 KB in 40 ms with a
@@ -65,43 +148,61 @@ fn short_sha(data: &[u8]) -> String {
 #[derive(Debug, Clone, PartialEq)]
 pub struct DesiredManagedResource {
     pub name: String,
+    pub namespace: String,
     pub secret_name: String,
-    pub secret: Value,
-    pub managed_resource: Value,
+    pub secret: Secret,
+    pub managed_resource: ManagedResource,
+}
+
+fn labels(pairs: &[(&str, &str)]) -> Option<BTreeMap<String, String>> {
+    Some(
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+    )
 }
 
 /// Builds the MR `name` in `namespace` over already compressed `data.yaml.br` content.
 pub fn build(name: &str, namespace: &str, compressed: &[u8]) -> DesiredManagedResource {
-    use base64::Engine as _;
     let secret_name = format!("managedresource-{name}-{}", short_sha(compressed));
-    let secret = json!({
-        "apiVersion": "v1",
-        "kind": "Secret",
-        "metadata": {
-            "name": secret_name,
-            "namespace": namespace,
-            "labels": {GC_LABEL: "true", OWNER_LABEL: name}
+    let secret = Secret {
+        metadata: ObjectMeta {
+            name: Some(secret_name.clone()),
+            namespace: Some(namespace.into()),
+            labels: labels(&[(GC_LABEL, "true"), (OWNER_LABEL, name)]),
+            ..Default::default()
         },
-        "type": "Opaque",
-        "immutable": true,
-        "data": {DATA_KEY: base64::engine::general_purpose::STANDARD.encode(compressed)}
-    });
-    let managed_resource = json!({
-        "apiVersion": "resources.gardener.cloud/v1alpha1",
-        "kind": "ManagedResource",
-        "metadata": {
-            "name": name,
-            "namespace": namespace,
-            "labels": {"origin": ORIGIN},
-            "annotations": {reference_key(&secret_name): secret_name}
+        type_: Some("Opaque".into()),
+        immutable: Some(true),
+        data: Some(BTreeMap::from([(
+            DATA_KEY.to_string(),
+            ByteString(compressed.to_vec()),
+        )])),
+        ..Default::default()
+    };
+    let managed_resource = ManagedResource {
+        api_version: API_VERSION.into(),
+        kind: KIND.into(),
+        metadata: ObjectMeta {
+            name: Some(name.into()),
+            namespace: Some(namespace.into()),
+            labels: labels(&[("origin", ORIGIN)]),
+            annotations: labels(&[(&reference_key(&secret_name), &secret_name)]),
+            ..Default::default()
         },
-        "spec": {
-            "secretRefs": [{"name": secret_name}],
-            "keepObjects": false
-        }
-    });
+        spec: ManagedResourceSpec {
+            secret_refs: vec![SecretRef {
+                name: secret_name.clone(),
+            }],
+            class: None,
+            keep_objects: Some(false),
+        },
+        status: None,
+    };
     DesiredManagedResource {
         name: name.to_string(),
+        namespace: namespace.to_string(),
         secret_name,
         secret,
         managed_resource,
@@ -118,53 +219,61 @@ pub fn reference_key(secret_name: &str) -> String {
 
 /// The merge patch that turns an existing MR (or nothing) into the desired one: spec and our
 /// labels replaced, stale reference annotations and a predecessor's `ignore` annotation removed.
-/// None when nothing would change.
-pub fn merge_patch(existing: Option<&Value>, desired: &DesiredManagedResource) -> Option<Value> {
+/// None when nothing would change; with no existing MR, the whole desired object.
+pub fn merge_patch(
+    existing: Option<&ManagedResource>,
+    desired: &DesiredManagedResource,
+) -> Option<Value> {
     let want = &desired.managed_resource;
     let Some(existing) = existing else {
-        return Some(want.clone());
+        return serde_json::to_value(want).ok();
     };
-    let mut annotations = want["metadata"]["annotations"]
-        .as_object()
-        .cloned()
-        .unwrap_or_default();
-    if let Some(current) = existing["metadata"]["annotations"].as_object() {
-        for key in current.keys() {
-            let stale_reference =
-                key.starts_with(REFERENCE_PREFIX) && !annotations.contains_key(key);
-            if stale_reference || key == IGNORE_ANNOTATION {
-                annotations.insert(key.clone(), Value::Null);
-            }
+    let mut annotations: serde_json::Map<String, Value> = want
+        .annotations()
+        .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+        .collect();
+    for (key, _) in existing.annotations() {
+        let stale_reference = key.starts_with(REFERENCE_PREFIX) && !annotations.contains_key(key);
+        if stale_reference || key == IGNORE_ANNOTATION {
+            annotations.insert(key.clone(), Value::Null);
         }
     }
-    let unchanged = existing["spec"]["secretRefs"] == want["spec"]["secretRefs"]
-        && existing["spec"]["keepObjects"] == want["spec"]["keepObjects"]
-        && existing["spec"].get("class").is_none_or(Value::is_null)
-        && existing["metadata"]["labels"]["origin"] == want["metadata"]["labels"]["origin"]
-        && annotations.iter().all(|(k, v)| {
-            existing["metadata"]["annotations"]
-                .get(k)
-                .unwrap_or(&Value::Null)
-                == v
-        });
+    let origin = |mr: &ManagedResource| {
+        mr.metadata
+            .labels
+            .as_ref()
+            .and_then(|l| l.get("origin"))
+            .cloned()
+    };
+    let existing_annotation = |key: &str| {
+        existing
+            .metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(key))
+            .map_or(Value::Null, |v| Value::String(v.clone()))
+    };
+    let unchanged = existing.spec.secret_refs == want.spec.secret_refs
+        && existing.spec.keep_objects == want.spec.keep_objects
+        && existing.spec.class.is_none()
+        && origin(existing) == origin(want)
+        && annotations
+            .iter()
+            .all(|(k, v)| existing_annotation(k) == *v);
     if unchanged {
         return None;
     }
     Some(json!({
-        "metadata": {"labels": want["metadata"]["labels"], "annotations": annotations},
-        "spec": {"secretRefs": want["spec"]["secretRefs"], "keepObjects": want["spec"]["keepObjects"], "class": null}
+        "metadata": {"labels": want.metadata.labels, "annotations": annotations},
+        "spec": {"secretRefs": want.spec.secret_refs, "keepObjects": want.spec.keep_objects, "class": null}
     }))
 }
 
 /// Whether GRM reports the ManagedResource's objects as applied (`ResourcesApplied` True).
-pub fn resources_applied(managed_resource: &Value) -> bool {
-    managed_resource["status"]["conditions"]
-        .as_array()
-        .is_some_and(|conditions| {
-            conditions
-                .iter()
-                .any(|c| c["type"] == "ResourcesApplied" && c["status"] == "True")
-        })
+pub fn resources_applied(managed_resource: &ManagedResource) -> bool {
+    managed_resource
+        .condition("ResourcesApplied")
+        .is_some_and(|c| c.status == "True")
 }
 
 /// The name gardener's `managedresources.CreateForShoot` gave the one secret of a shoot
@@ -182,24 +291,26 @@ pub fn predecessor_secret_name(managed_resource: &str) -> String {
 /// again (shoot-flux has replaced the predecessor's reference), and no MR of the namespace,
 /// whoever owns it, references it in `secretRefs` or a reference annotation.
 pub fn predecessor_leftovers(
-    managed_resources: &[Value],
-    secrets: &[k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta],
+    managed_resources: &[ManagedResource],
+    secrets: &[ObjectMeta],
 ) -> Vec<String> {
     let referenced = |secret: &str| {
         managed_resources.iter().any(|mr| {
-            let in_refs = mr["spec"]["secretRefs"]
-                .as_array()
-                .is_some_and(|refs| refs.iter().any(|r| r["name"] == secret));
-            let in_annotations = mr["metadata"]["annotations"].as_object().is_some_and(|a| {
-                a.iter()
+            mr.references(secret)
+                || mr
+                    .annotations()
                     .any(|(k, v)| k.starts_with(REFERENCE_PREFIX) && v == secret)
-            });
-            in_refs || in_annotations
         })
     };
     let ours_again = |name: &str| {
         managed_resources.iter().any(|mr| {
-            mr["metadata"]["name"] == name && mr["metadata"]["labels"]["origin"] == ORIGIN
+            mr.metadata.name.as_deref() == Some(name)
+                && mr
+                    .metadata
+                    .labels
+                    .as_ref()
+                    .and_then(|l| l.get("origin"))
+                    .is_some_and(|o| o == ORIGIN)
         })
     };
     let mut out: Vec<String> = secrets
@@ -225,7 +336,11 @@ pub fn predecessor_leftovers(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+
+    /// A ManagedResource decoded from the API's JSON.
+    fn typed(value: Value) -> ManagedResource {
+        serde_json::from_value(value).unwrap()
+    }
 
     fn secret_meta(name: &str, labels: &[(&str, &str)]) -> ObjectMeta {
         ObjectMeta {
@@ -246,10 +361,10 @@ mod tests {
     fn predecessor_leftovers_are_exactly_the_unreferenced_unlabelled_predecessor_secrets() {
         let install = build(INSTALL_NAME, "ns", &brotli_compress(b"install"));
         let config = build(CONFIG_NAME, "ns", &brotli_compress_small(b"config"));
-        let other_mr = json!({
+        let other_mr = typed(json!({
             "metadata": {"name": "extension-shoot-dns-service-shoot", "labels": {"origin": "shoot-dns-service"}},
             "spec": {"secretRefs": [{"name": "managedresource-extension-shoot-dns-service-shoot"}]}
-        });
+        }));
         let mrs = vec![
             install.managed_resource.clone(),
             config.managed_resource.clone(),
@@ -291,8 +406,10 @@ mod tests {
 
         // Before the takeover the predecessor's MRs still reference them.
         let theirs = |name: &str, secret: &str| {
-            json!({"metadata": {"name": name, "labels": {"origin": "gardener"}},
-                   "spec": {"secretRefs": [{"name": secret}]}})
+            typed(
+                json!({"metadata": {"name": name, "labels": {"origin": "gardener"}},
+                   "spec": {"secretRefs": [{"name": secret}]}}),
+            )
         };
         let before = vec![
             theirs(INSTALL_NAME, &old_install),
@@ -311,10 +428,10 @@ mod tests {
         // No MR of that name (ours not created yet, or gone): kept.
         assert!(predecessor_leftovers(std::slice::from_ref(&other_mr), &secrets).is_empty());
         // Any other MR that still references one keeps it, in secretRefs or in an annotation.
-        let by_ref = json!({"metadata": {"name": "someone-else"},
-            "spec": {"secretRefs": [{"name": old_install}]}});
-        let by_annotation = json!({"metadata": {"name": "someone-else",
-            "annotations": {reference_key(&old_config): old_config}}, "spec": {}});
+        let by_ref = typed(json!({"metadata": {"name": "someone-else"},
+            "spec": {"secretRefs": [{"name": old_install}]}}));
+        let by_annotation = typed(json!({"metadata": {"name": "someone-else",
+            "annotations": {reference_key(&old_config): old_config}}, "spec": {}}));
         let mut with_users = mrs.clone();
         with_users.extend([by_ref, by_annotation]);
         assert!(predecessor_leftovers(&with_users, &secrets).is_empty());
@@ -331,7 +448,7 @@ mod tests {
 
     #[test]
     fn applied_only_when_grm_says_so() {
-        let mr = |conditions: Value| json!({"status": {"conditions": conditions}});
+        let mr = |conditions: Value| typed(json!({"status": {"conditions": conditions}}));
         assert!(resources_applied(&mr(
             json!([{"type": "ResourcesApplied", "status": "True"}])
         )));
@@ -339,7 +456,7 @@ mod tests {
             {"type": "ResourcesHealthy", "status": "True"},
             {"type": "ResourcesApplied", "status": "False", "message": "secret not found"}
         ]))));
-        assert!(!resources_applied(&json!({})));
+        assert!(!resources_applied(&typed(json!({}))));
     }
 
     #[test]
@@ -351,14 +468,26 @@ mod tests {
             a.secret_name
                 .starts_with("managedresource-extension-shoot-flux-flux-install-")
         );
-        assert_eq!(a.secret["immutable"], true);
-        assert_eq!(a.secret["metadata"]["labels"][GC_LABEL], "true");
+        // As the API server receives them.
+        let (secret, mr) = (
+            serde_json::to_value(&a.secret).unwrap(),
+            serde_json::to_value(&a.managed_resource).unwrap(),
+        );
+        assert_eq!(secret["immutable"], true);
+        assert_eq!(secret["metadata"]["labels"][GC_LABEL], "true");
+        assert_eq!(secret["type"], "Opaque");
+        assert!(secret["data"][DATA_KEY].is_string());
+        assert_eq!(mr["apiVersion"], API_VERSION);
+        assert_eq!(mr["kind"], KIND);
         assert_eq!(
-            a.managed_resource["metadata"]["annotations"][reference_key(&a.secret_name)],
+            mr["metadata"]["annotations"][reference_key(&a.secret_name)],
             a.secret_name
         );
-        assert_eq!(a.managed_resource["metadata"]["labels"]["origin"], ORIGIN);
-        assert!(a.managed_resource["spec"].get("class").is_none());
+        assert_eq!(mr["metadata"]["labels"]["origin"], ORIGIN);
+        assert_eq!(mr["spec"]["secretRefs"][0]["name"], a.secret_name);
+        assert_eq!(mr["spec"]["keepObjects"], false);
+        assert!(mr["spec"].get("class").is_none());
+        assert!(mr.get("status").is_none());
     }
 
     #[test]
@@ -374,7 +503,11 @@ mod tests {
         assert_eq!(patch["spec"]["secretRefs"][0]["name"], b.secret_name);
         // A predecessor's MR marked ignore is taken over.
         let mut theirs = a.managed_resource.clone();
-        theirs["metadata"]["annotations"][IGNORE_ANNOTATION] = json!("true");
+        theirs
+            .metadata
+            .annotations
+            .get_or_insert_default()
+            .insert(IGNORE_ANNOTATION.into(), "true".into());
         let patch = merge_patch(Some(&theirs), &a).unwrap();
         assert_eq!(
             patch["metadata"]["annotations"][IGNORE_ANNOTATION],

@@ -171,8 +171,6 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
     use crate::flux::objects::GIT_REPOSITORY_NAME;
-    use crate::fluxversion::FluxVersion;
-    use crate::managedresource;
     use crate::takeover::{BOOTSTRAPPED_BY_SHOOT_FLUX, STACKIT_BOOTSTRAPPED};
     use serde_json::json;
 
@@ -210,13 +208,7 @@ mod tests {
     }
 
     fn bundle() -> InstallBundle {
-        InstallBundle {
-            version: FluxVersion(semver::Version::new(2, 9, 5)),
-            yaml: "---\nkind: Namespace\n".into(),
-            compressed: managedresource::brotli_compress(b"---\nkind: Namespace\n"),
-            images: vec![],
-            controllers: vec![],
-        }
+        InstallBundle::minimal()
     }
 
     fn project(entries: &[(&str, &str)]) -> BTreeMap<String, String> {

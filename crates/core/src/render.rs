@@ -145,7 +145,7 @@ mod tests {
     use crate::api::v1alpha1::{self, DeletionPolicy, ShootResource};
     use crate::config::operator::OperatorConfig;
     use crate::config::{SyncConfig, merge};
-    use crate::fluxversion::{FluxVersion, VersionRequest};
+    use crate::fluxversion::VersionRequest;
     use serde_json::json;
 
     fn shoot() -> ShootFacts {
@@ -243,13 +243,7 @@ mod tests {
     }
 
     fn bundle() -> InstallBundle {
-        InstallBundle {
-            version: FluxVersion(semver::Version::new(2, 9, 5)),
-            yaml: "---\nkind: Namespace\n".into(),
-            compressed: managedresource::brotli_compress(b"---\nkind: Namespace\n"),
-            images: vec![],
-            controllers: vec![],
-        }
+        InstallBundle::minimal()
     }
 
     #[test]
@@ -452,8 +446,8 @@ mod tests {
         let (a_install, c_install) = (a.install.unwrap(), c.install.unwrap());
         assert_eq!(a_install.secret_name, c_install.secret_name);
         assert_eq!(
-            a_install.managed_resource["metadata"]["namespace"],
-            "shoot--dev--app"
+            a_install.managed_resource.metadata.namespace.as_deref(),
+            Some("shoot--dev--app")
         );
     }
 

@@ -12,7 +12,7 @@ use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams
 use serde_json::{Value, json};
 
 use crate::apierror::{is_conflict, is_not_found};
-use crate::apiresources::managed_resource_resource;
+use crate::apiresources::{managed_resource_resource, typed_managed_resource};
 use crate::garden::{Garden, GardenError};
 use crate::keyprovision::{DeployKeyError, Provisioner};
 use crate::kubeclient::WriteMode;
@@ -28,11 +28,13 @@ use shoot_flux_core::fielderrors::FieldErrors;
 use shoot_flux_core::flux::bundle::ManifestError;
 use shoot_flux_core::flux::objects::SecretPayload;
 use shoot_flux_core::fluxversion::VersionRequest;
+use shoot_flux_core::gardener::conditions;
 use shoot_flux_core::gardener::shoot::ShootFacts;
 use shoot_flux_core::gardener::status::ErrorCode;
 use shoot_flux_core::gardener::types::Extension;
 use shoot_flux_core::managedresource::{
-    self, ACCESS_NAME, CONFIG_NAME, DesiredManagedResource, INSTALL_NAME, OWNER_LABEL,
+    self, ACCESS_NAME, CONFIG_NAME, DesiredManagedResource, INSTALL_NAME, ManagedResource,
+    OWNER_LABEL,
 };
 use shoot_flux_core::plan::{self, Fetched, Plan, PlanError, ShootInputs};
 use shoot_flux_core::syncstatus::{Installed, PROVIDER_STATUS_KIND};
@@ -156,6 +158,17 @@ impl std::fmt::Debug for Actuator {
 
 fn mr_api(client: &Client, namespace: &str) -> Api<DynamicObject> {
     Api::namespaced_with(client.clone(), namespace, &managed_resource_resource())
+}
+
+async fn typed_get(
+    mrs: &Api<DynamicObject>,
+    name: &str,
+) -> Result<Option<ManagedResource>, kube::Error> {
+    Ok(mrs
+        .get_opt(name)
+        .await?
+        .as_ref()
+        .and_then(typed_managed_resource))
 }
 
 impl Actuator {
@@ -384,9 +397,7 @@ impl Actuator {
         desired: &DesiredManagedResource,
         mode: WriteMode,
     ) -> Result<Applied, ActuatorError> {
-        let namespace = desired.managed_resource["metadata"]["namespace"]
-            .as_str()
-            .unwrap_or_default();
+        let namespace = desired.namespace.as_str();
         progress::step(
             format!(
                 "writing ManagedResource {namespace}/{} in the seed",
@@ -398,15 +409,13 @@ impl Actuator {
         let existing = if mode == WriteMode::CreateFirst {
             None
         } else {
-            mrs.get_opt(&desired.name)
-                .await?
-                .map(|o| serde_json::to_value(o).unwrap_or_default())
+            typed_get(&mrs, &desired.name).await?
         };
         let patch = managedresource::merge_patch(existing.as_ref(), desired);
         let predecessor = managedresource::predecessor_secret_name(&desired.name);
         let mut took_over = existing
             .as_ref()
-            .is_some_and(|mr| references(mr, &predecessor));
+            .is_some_and(|mr| mr.references(&predecessor));
         let secrets: Api<Secret> = Api::namespaced(self.seed.clone(), namespace);
         if patch.is_none() {
             // Up to date. Unless GRM reports that it could not apply it (e.g. someone deleted
@@ -425,11 +434,12 @@ impl Actuator {
         }
         let referenced = existing
             .as_ref()
-            .is_some_and(|mr| references(mr, &desired.secret_name));
+            .is_some_and(|mr| mr.references(&desired.secret_name));
         if !referenced || patch.is_none() {
-            let secret: Secret = serde_json::from_value(desired.secret.clone())
-                .map_err(|e| ActuatorError::Configuration(e.to_string()))?;
-            match secrets.create(&PostParams::default(), &secret).await {
+            match secrets
+                .create(&PostParams::default(), &desired.secret)
+                .await
+            {
                 Ok(_) => {}
                 Err(e) if is_conflict(&e) => {}
                 Err(e) => return Err(e.into()),
@@ -437,22 +447,18 @@ impl Actuator {
         }
         match (existing.is_some(), patch) {
             (_, None) => {}
-            (false, Some(_)) => {
-                let object: DynamicObject =
-                    serde_json::from_value(desired.managed_resource.clone())
-                        .map_err(|e| ActuatorError::Configuration(e.to_string()))?;
+            (false, Some(object)) => {
+                let object: DynamicObject = serde_json::from_value(object)
+                    .map_err(|e| ActuatorError::Configuration(e.to_string()))?;
                 match mrs.create(&PostParams::default(), &object).await {
                     Ok(_) => {}
                     // Created meanwhile (another process, or a cache that had not seen it):
                     // patched like an existing one.
                     Err(e) if is_conflict(&e) => {
-                        let current = mrs
-                            .get_opt(&desired.name)
-                            .await?
-                            .map(|o| serde_json::to_value(o).unwrap_or_default());
+                        let current = typed_get(&mrs, &desired.name).await?;
                         took_over |= current
                             .as_ref()
-                            .is_some_and(|mr| references(mr, &predecessor));
+                            .is_some_and(|mr| mr.references(&predecessor));
                         if let Some(patch) = managedresource::merge_patch(current.as_ref(), desired)
                         {
                             mrs.patch(
@@ -484,12 +490,12 @@ impl Actuator {
     /// Deletes what a predecessor left behind in the namespace (see
     /// `managedresource::predecessor_leftovers`); idempotent.
     async fn remove_predecessor_secrets(&self, namespace: &str) -> Result<(), ActuatorError> {
-        let managed_resources: Vec<Value> = mr_api(&self.seed, namespace)
+        let managed_resources: Vec<ManagedResource> = mr_api(&self.seed, namespace)
             .list(&ListParams::default())
             .await?
             .items
             .into_iter()
-            .map(|o| serde_json::to_value(o).unwrap_or_default())
+            .filter_map(|o| typed_managed_resource(&o))
             .collect();
         let secrets: Api<Secret> = Api::namespaced(self.seed.clone(), namespace);
         let metadata: Vec<_> = secrets
@@ -682,13 +688,6 @@ struct Applied {
     took_over: bool,
 }
 
-/// Whether the ManagedResource lists the secret in `spec.secretRefs`.
-fn references(managed_resource: &Value, secret: &str) -> bool {
-    managed_resource["spec"]["secretRefs"]
-        .as_array()
-        .is_some_and(|refs| refs.iter().any(|r| r["name"] == secret))
-}
-
 /// The deletion policy of the shoot's configuration. A providerConfig that no longer decodes
 /// keeps what is in the shoot: removing workloads on a typo would destroy working state.
 fn deletion_policy(ext: &Extension, shoot: &ShootFacts) -> DeletionPolicy {
@@ -710,10 +709,7 @@ fn source_text(source: &ManifestSource) -> String {
 }
 
 fn condition_message(object: &Value, kind: &str) -> Option<String> {
-    object["status"]["conditions"]
-        .as_array()?
-        .iter()
-        .find(|c| c["type"] == kind)
+    conditions::in_object(object, kind)
         .and_then(|c| c["message"].as_str())
         .map(|m| format!("({m})"))
 }

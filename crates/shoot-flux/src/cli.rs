@@ -117,7 +117,14 @@ pub enum Command {
     /// Print one line per shoot of the seed (--kubeconfig, else KUBECONFIG): the Extension's
     /// last operation, the Flux version, the fetched source revision, whether the main
     /// Kustomization is ready, for how long, and what is wrong if anything is.
-    Status,
+    Status {
+        /// table, wide (adds management mode, source object and deploy key), json or yaml.
+        #[arg(short = 'o', long, value_enum, default_value = "table")]
+        output: crate::status_command::Output,
+        /// Keep watching the seed's Extensions and print again whenever the output changes.
+        #[arg(short = 'w', long)]
+        watch: bool,
+    },
     /// Print, as multi-document YAML, exactly the objects a shoot would get (secret values as
     /// placeholders), from a Cluster, an Extension and optionally the project's flux-config
     /// ConfigMap and the operator configuration. Invalid input: exit code 1 and every problem

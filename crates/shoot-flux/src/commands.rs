@@ -1,16 +1,19 @@
 //! The command-line tools beside the controller: `deploy-key`, `render` and `status`.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+use futures::StreamExt;
 use kube::api::{Api, DynamicObject, ListParams};
+use kube::runtime::{WatchStreamExt, watcher};
 
 use crate::apiresources::extension_resource;
 use crate::cli::{self, Args, Command};
 use crate::garden::Garden;
 use crate::render_command::{self, RenderInput};
 use crate::runtime::client_from;
-use crate::status_command;
+use crate::status_command::{self, Output};
 use shoot_flux_core::deploykey::{DeployKey, SECRET_NAME};
 
 /// Runs one command to its end.
@@ -21,7 +24,7 @@ pub async fn run(args: &Args, command: &Command) -> Result<()> {
                 .map_err(anyhow::Error::msg)?;
             deploy_key(args, &namespace).await
         }
-        Command::Status => status(args).await,
+        Command::Status { output, watch } => status(args, *output, *watch).await,
         Command::Render {
             cluster,
             extension,
@@ -110,24 +113,71 @@ async fn render(
     }
 }
 
-/// `status`: the seed's shoots, one line each.
-async fn status(args: &Args) -> Result<()> {
+/// `status`: the seed's shoots, one line each (or JSON/YAML); with `watch`, printed again
+/// whenever what it prints changes, until interrupted.
+async fn status(args: &Args, output: Output, watch: bool) -> Result<()> {
     let seed = client_from(args.kubeconfig.as_deref(), CLI_REQUEST_TIMEOUT)
         .await
         .context("seed client (--kubeconfig or KUBECONFIG)")?;
     let api: Api<DynamicObject> = Api::all_with(seed, &extension_resource());
-    let list = api
-        .list(&ListParams::default())
-        .await
-        .context("listing Extensions in the seed")?;
-    let extensions: Vec<serde_json::Value> = list
-        .items
-        .iter()
-        .filter_map(|o| serde_json::to_value(o).ok())
-        .collect();
-    print!(
-        "{}",
-        status_command::table(&extensions, k8s_openapi::jiff::Timestamp::now())
-    );
+    let render = |extensions: Vec<serde_json::Value>| {
+        let shoots = status_command::shoots(&extensions, k8s_openapi::jiff::Timestamp::now());
+        status_command::print(&shoots, output).map_err(anyhow::Error::msg)
+    };
+    if !watch {
+        let list = api
+            .list(&ListParams::default())
+            .await
+            .context("listing Extensions in the seed")?;
+        let extensions = list
+            .items
+            .iter()
+            .filter_map(|o| serde_json::to_value(o).ok())
+            .collect();
+        print!("{}", render(extensions)?);
+        return Ok(());
+    }
+    let mut known: BTreeMap<(String, String), serde_json::Value> = BTreeMap::new();
+    let mut listed = false;
+    let mut printed = String::new();
+    let mut events = std::pin::pin!(watcher(api, watcher::Config::default()).default_backoff());
+    while let Some(event) = events.next().await {
+        let key = |o: &DynamicObject| {
+            (
+                o.metadata.namespace.clone().unwrap_or_default(),
+                o.metadata.name.clone().unwrap_or_default(),
+            )
+        };
+        match event {
+            Err(e) => {
+                // Retried with backoff by the watcher; said once per failure.
+                eprintln!("watching Extensions: {e}");
+                continue;
+            }
+            Ok(watcher::Event::Init) => known.clear(),
+            Ok(watcher::Event::InitApply(o) | watcher::Event::Apply(o)) => {
+                if let Ok(value) = serde_json::to_value(&o) {
+                    known.insert(key(&o), value);
+                }
+            }
+            Ok(watcher::Event::Delete(o)) => {
+                known.remove(&key(&o));
+            }
+            Ok(watcher::Event::InitDone) => listed = true,
+        }
+        if !listed {
+            continue;
+        }
+        let text = render(known.values().cloned().collect())?;
+        if text != printed {
+            // A table is printed whole each time, after a blank line, like `watch` would.
+            if !printed.is_empty() && matches!(output, Output::Table | Output::Wide) {
+                println!();
+            }
+            print!("{text}");
+            std::io::Write::flush(&mut std::io::stdout())?;
+            printed = text;
+        }
+    }
     Ok(())
 }

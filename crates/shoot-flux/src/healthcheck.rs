@@ -11,13 +11,12 @@ use kube::runtime::reflector::Store;
 use serde_json::json;
 
 use crate::apierror::is_conflict;
-use crate::apiresources::{extension_resource, managed_resource_resource};
+use crate::apiresources::{extension_resource, managed_resource_resource, typed_managed_resource};
 use crate::clustercache::ClusterCache;
 use crate::reconciler::now;
+use shoot_flux_core::gardener::conditions::{self, Verdict};
 use shoot_flux_core::gardener::types::{Condition, Extension};
-use shoot_flux_core::health::{
-    CONDITION_TYPE, Verdict, merge_conditions, verdict, with_sync_failure,
-};
+use shoot_flux_core::health::{CONDITION_TYPE, verdict, with_sync_failure};
 use shoot_flux_core::managedresource::{CONFIG_NAME, INSTALL_NAME};
 
 async fn check_one(
@@ -55,11 +54,13 @@ async fn check_one(
     let install = mrs
         .get_opt(INSTALL_NAME)
         .await?
-        .map(|o| serde_json::to_value(o).unwrap_or_default());
+        .as_ref()
+        .and_then(typed_managed_resource);
     let config = mrs
         .get_opt(CONFIG_NAME)
         .await?
-        .map(|o| serde_json::to_value(o).unwrap_or_default());
+        .as_ref()
+        .and_then(typed_managed_resource);
     let hibernated = shoot.is_hibernation_enabled();
     let verdict = verdict(hibernated, install.as_ref(), config.as_ref());
     let verdict = if fail_on_sync && !hibernated {
@@ -103,7 +104,7 @@ pub async fn write_conditions(
         let json = serde_json::to_value(&current).unwrap_or_default();
         let conditions: Vec<Condition> =
             serde_json::from_value(json["status"]["conditions"].clone()).unwrap_or_default();
-        let Some(updated) = merge_conditions(&conditions, verdicts, &now()) else {
+        let Some(updated) = conditions::merge(&conditions, verdicts, &now()) else {
             return Ok(());
         };
         let patch = json!({

@@ -1,9 +1,12 @@
 //! `status`: one line per shoot of the seed, from the Extensions alone (their lastOperation,
-//! providerStatus and sync conditions), so it needs only the seed kubeconfig.
+//! providerStatus and sync conditions), so it needs only the seed kubeconfig. As a table (also
+//! `wide`), or as JSON or YAML for scripts; `--watch` prints it again whenever it changes.
 
 use k8s_openapi::jiff::Timestamp;
+use serde::Serialize;
 use serde_json::Value;
 
+use shoot_flux_core::gardener::conditions;
 use shoot_flux_core::gardener::types::Extension;
 use shoot_flux_core::syncstatus::{INSTALLED, Installed, KUSTOMIZATION, SOURCE, revision_in};
 
@@ -16,12 +19,40 @@ const HEADER: [&str; 7] = [
     "AGE",
     "MESSAGE",
 ];
+/// `-o wide` adds these, before MESSAGE.
+const WIDE_HEADER: [&str; 3] = ["MODE", "SOURCE-OBJECT", "DEPLOY-KEY"];
 
-fn condition<'a>(extension: &'a Value, kind: &str) -> Option<&'a Value> {
-    extension["status"]["conditions"]
-        .as_array()?
-        .iter()
-        .find(|c| c["type"] == kind)
+/// How `status` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Output {
+    Table,
+    Wide,
+    Json,
+    Yaml,
+}
+
+/// One shoot's state, as the Extension tells it; the fields of `-o json` and `-o yaml`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ShootStatus {
+    /// The shoot's seed namespace (its technical ID).
+    pub shoot: String,
+    /// `<type> <state>` of the last operation, or `Pending`.
+    pub operation: String,
+    pub flux_version: Option<String>,
+    /// The fetched revision when the source is ready, else the condition's status.
+    pub source: Option<String>,
+    /// The main Kustomization's Ready status.
+    pub kustomization: Option<String>,
+    /// How long the Kustomization condition has had its status (`90s`, `12m`, `5h`, `3d`).
+    pub age: Option<String>,
+    pub management_mode: Option<String>,
+    /// `<kind> <namespace>/<name>` of the source shoot-flux applied.
+    pub source_object: Option<String>,
+    /// The project's deploy key fingerprint, for a private repository.
+    pub deploy_key: Option<String>,
+    /// The first thing that is not fine, in the order an owner would fix it.
+    pub message: String,
 }
 
 /// `90s`, `12m`, `5h`, `3d`: how long ago `since` was.
@@ -38,8 +69,8 @@ pub fn age(since: &str, now: Timestamp) -> String {
     }
 }
 
-/// The cells of one Extension's line.
-fn row(extension: &Value, now: Timestamp) -> Option<[String; 7]> {
+/// The state of one Extension of ours; None for other Extensions.
+fn shoot_status(extension: &Value, now: Timestamp) -> Option<ShootStatus> {
     let ext = Extension::from_json(extension).ok()?;
     if !ext.is_ours() {
         return None;
@@ -50,29 +81,20 @@ fn row(extension: &Value, now: Timestamp) -> Option<[String; 7]> {
         .as_ref()
         .map(|l| format!("{} {}", l.type_, l.state))
         .unwrap_or_else(|| "Pending".into());
-    let flux = Installed::from_extension(extension)
-        .map(|i| i.flux.version)
-        .unwrap_or_else(|| "-".into());
-    let source = match condition(extension, SOURCE) {
-        Some(c) if c["status"] == "True" => revision_in(c["message"].as_str().unwrap_or_default())
-            .unwrap_or("Ready")
-            .to_string(),
-        Some(c) => c["status"].as_str().unwrap_or("Unknown").to_string(),
-        None => "-".into(),
-    };
-    let kustomization = condition(extension, KUSTOMIZATION);
-    let ready = kustomization
-        .and_then(|c| c["status"].as_str())
-        .unwrap_or("-")
-        .to_string();
-    let since = kustomization
-        .and_then(|c| c["lastTransitionTime"].as_str())
-        .map(|t| age(t, now))
-        .unwrap_or_else(|| "-".into());
-    // The first thing that is not fine, in the order an owner would fix it.
+    let installed = Installed::from_extension(extension);
+    let source = conditions::in_object(extension, SOURCE).map(|c| {
+        if c["status"] == "True" {
+            revision_in(c["message"].as_str().unwrap_or_default())
+                .unwrap_or("Ready")
+                .to_string()
+        } else {
+            c["status"].as_str().unwrap_or("Unknown").to_string()
+        }
+    });
+    let kustomization = conditions::in_object(extension, KUSTOMIZATION);
     let message = [INSTALLED, SOURCE, KUSTOMIZATION]
         .iter()
-        .filter_map(|kind| condition(extension, kind))
+        .filter_map(|kind| conditions::in_object(extension, kind))
         .find(|c| c["status"] != "True")
         .and_then(|c| c["message"].as_str())
         .or_else(|| {
@@ -83,39 +105,108 @@ fn row(extension: &Value, now: Timestamp) -> Option<[String; 7]> {
         })
         .unwrap_or_default()
         .to_string();
-    Some([
-        ext.namespace,
+    Some(ShootStatus {
+        shoot: ext.namespace,
         operation,
-        flux,
+        flux_version: installed.as_ref().map(|i| i.flux.version.clone()),
         source,
-        ready,
-        since,
+        kustomization: kustomization.and_then(|c| c["status"].as_str().map(str::to_string)),
+        age: kustomization
+            .and_then(|c| c["lastTransitionTime"].as_str())
+            .map(|t| age(t, now)),
+        management_mode: installed.as_ref().map(|i| i.management_mode.clone()),
+        source_object: installed
+            .as_ref()
+            .and_then(|i| i.source.as_ref())
+            .map(|r| format!("{} {}/{}", r.kind, r.namespace, r.name)),
+        deploy_key: installed
+            .as_ref()
+            .and_then(|i| i.deploy_key.as_ref())
+            .map(|k| k.fingerprint.clone()),
         message,
-    ])
+    })
 }
 
-/// The table for `extensions` (JSON objects), sorted by shoot namespace, columns aligned.
-pub fn table(extensions: &[Value], now: Timestamp) -> String {
-    let mut rows: Vec<[String; 7]> = extensions.iter().filter_map(|e| row(e, now)).collect();
-    rows.sort();
-    let header = HEADER.map(str::to_string);
-    let mut widths = [0usize; 7];
-    for r in std::iter::once(&header).chain(rows.iter()) {
-        for (w, cell) in widths.iter_mut().zip(r.iter()) {
+/// Every shoot of ours in `extensions` (JSON objects), sorted by seed namespace.
+pub fn shoots(extensions: &[Value], now: Timestamp) -> Vec<ShootStatus> {
+    let mut out: Vec<ShootStatus> = extensions
+        .iter()
+        .filter_map(|e| shoot_status(e, now))
+        .collect();
+    out.sort();
+    out
+}
+
+fn cell(value: &Option<String>) -> String {
+    value.clone().unwrap_or_else(|| "-".into())
+}
+
+fn columns(status: &ShootStatus, output: Output) -> Vec<String> {
+    let mut cells = vec![
+        status.shoot.clone(),
+        status.operation.clone(),
+        cell(&status.flux_version),
+        cell(&status.source),
+        cell(&status.kustomization),
+        cell(&status.age),
+    ];
+    if output == Output::Wide {
+        cells.extend([
+            cell(&status.management_mode),
+            cell(&status.source_object),
+            cell(&status.deploy_key),
+        ]);
+    }
+    cells.push(status.message.clone());
+    cells
+}
+
+/// The aligned table of `-o table` and `-o wide`.
+fn aligned(shoots: &[ShootStatus], output: Output) -> String {
+    let mut header: Vec<String> = HEADER[..6].iter().map(|h| h.to_string()).collect();
+    if output == Output::Wide {
+        header.extend(WIDE_HEADER.iter().map(|h| h.to_string()));
+    }
+    header.push(HEADER[6].to_string());
+    let rows: Vec<Vec<String>> = std::iter::once(header)
+        .chain(shoots.iter().map(|s| columns(s, output)))
+        .collect();
+    let mut widths = vec![0usize; rows[0].len()];
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
             *w = (*w).max(cell.chars().count());
         }
     }
     let mut out = String::new();
-    for r in std::iter::once(&header).chain(rows.iter()) {
-        let line: Vec<String> = r
+    for row in &rows {
+        let line: Vec<String> = row
             .iter()
-            .zip(widths.iter())
+            .zip(&widths)
             .map(|(cell, w)| format!("{cell:<w$}"))
             .collect();
         out.push_str(line.join("  ").trim_end());
         out.push('\n');
     }
     out
+}
+
+/// `shoots` printed as `output` asks.
+pub fn print(shoots: &[ShootStatus], output: Output) -> Result<String, String> {
+    match output {
+        Output::Table | Output::Wide => Ok(aligned(shoots, output)),
+        Output::Json => serde_json::to_string_pretty(shoots)
+            .map(|mut text| {
+                text.push('\n');
+                text
+            })
+            .map_err(|e| e.to_string()),
+        Output::Yaml => serde_saphyr::to_string(&shoots).map_err(|e| e.to_string()),
+    }
+}
+
+/// The table for `extensions` (JSON objects), sorted by shoot namespace, columns aligned.
+pub fn table(extensions: &[Value], now: Timestamp) -> String {
+    aligned(&shoots(extensions, now), Output::Table)
 }
 
 #[cfg(test)]
@@ -183,6 +274,57 @@ mod tests {
                 "60s"
             ]
         );
+    }
+
+    #[test]
+    fn wide_json_and_yaml_carry_the_same_facts() {
+        let now: Timestamp = "2026-11-25T10:05:00Z".parse().unwrap();
+        let mut private = extension(
+            "shoot--dev--c",
+            json!([{"type": KUSTOMIZATION, "status": "True", "reason": "Ready",
+                "lastTransitionTime": "2026-11-25T10:00:00Z", "lastUpdateTime": "2026-11-25T10:00:00Z",
+                "message": "ready"}]),
+        );
+        private["status"]["providerStatus"]["source"] =
+            json!({"kind": "GitRepository", "namespace": "flux-system", "name": "flux-system"});
+        private["status"]["providerStatus"]["deployKey"] =
+            json!({"project": "dev", "fingerprint": "SHA256:abc"});
+        let list = shoots(&[private], now);
+        let wide = print(&list, Output::Wide).unwrap();
+        let header: Vec<&str> = wide.lines().next().unwrap().split_whitespace().collect();
+        assert_eq!(
+            header,
+            [
+                "SHOOT",
+                "OPERATION",
+                "FLUX",
+                "SOURCE",
+                "KUSTOMIZATION",
+                "AGE",
+                "MODE",
+                "SOURCE-OBJECT",
+                "DEPLOY-KEY",
+                "MESSAGE"
+            ]
+        );
+        let row = wide.lines().nth(1).unwrap();
+        assert!(row.contains("Managed"), "{row}");
+        assert!(
+            row.contains("GitRepository flux-system/flux-system"),
+            "{row}"
+        );
+        assert!(row.contains("SHA256:abc"), "{row}");
+        let json: Value = serde_json::from_str(&print(&list, Output::Json).unwrap()).unwrap();
+        assert_eq!(json[0]["shoot"], "shoot--dev--c");
+        assert_eq!(json[0]["fluxVersion"], "v2.9.5");
+        assert_eq!(json[0]["kustomization"], "True");
+        assert_eq!(json[0]["age"], "5m");
+        assert_eq!(json[0]["deployKey"], "SHA256:abc");
+        assert_eq!(json[0]["source"], Value::Null);
+        let yaml: Value = serde_saphyr::from_str(&print(&list, Output::Yaml).unwrap()).unwrap();
+        assert_eq!(yaml, json);
+        // The plain table is unchanged by the wide columns.
+        assert!(!print(&list, Output::Table).unwrap().contains("SHA256:abc"));
     }
 
     #[test]

@@ -17,10 +17,9 @@ use kube::runtime::reflector::Store;
 use crate::clustercache::ClusterCache;
 use crate::metrics::Metrics;
 use crate::shootaccess::{self, ShootAccessError};
+use shoot_flux_core::gardener::conditions;
 use shoot_flux_core::gardener::types::Extension;
-use shoot_flux_core::syncstatus::{
-    Installed, Observation, SyncState, decide, merge_conditions, with_shoot_facts,
-};
+use shoot_flux_core::syncstatus::{Installed, Observation, SyncState, decide, with_shoot_facts};
 
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -216,7 +215,7 @@ async fn check_one(
         shoot.kubernetes_version.as_deref(),
         listed,
     );
-    if merge_conditions(listed, &report.conditions, "").is_none() {
+    if conditions::merge(listed, &report.conditions, "").is_none() {
         return Outcome::Read(ext.namespace, report.state);
     }
     if let Err(e) =

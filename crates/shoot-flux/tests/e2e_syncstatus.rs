@@ -564,3 +564,74 @@ async fn a_shoot_outside_its_flux_releases_kubernetes_range_is_told_so() {
         "{inside}"
     );
 }
+
+/// `status --watch -o json` follows a shoot as it is created and deleted: one JSON document per
+/// change, as a script reading it would see them.
+#[tokio::test]
+async fn status_watch_prints_each_change() {
+    let _serial = common::SERIAL.lock().await;
+    let bed = testbed::bed().await.unwrap();
+    let _logs = bed.logs_on_failure();
+    let spec = spec("watch", "app");
+    let ns = spec.technical_id();
+    let seed = bed.seed().client().await.unwrap();
+    gardenlet::apply_shoot_objects(&seed, &spec, None)
+        .await
+        .unwrap();
+    let _extension = start_extension(bed, &[]).await;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_gardener-extension-shoot-flux"))
+        .args(["status", "--watch", "-o", "json"])
+        .env("KUBECONFIG", bed.seed().kubeconfig_path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (documents, mut received) = tokio::sync::mpsc::unbounded_channel();
+    std::thread::spawn(move || {
+        for doc in serde_json::Deserializer::from_reader(stdout).into_iter::<serde_json::Value>() {
+            let Ok(doc) = doc else { break };
+            if documents.send(doc).is_err() {
+                break;
+            }
+        }
+    });
+    let line_of = |doc: &serde_json::Value| {
+        doc.as_array()
+            .and_then(|a| a.iter().find(|s| s["shoot"] == ns.as_str()))
+            .cloned()
+    };
+    let mut next_until = async |what: &str, done: &dyn Fn(&serde_json::Value) -> bool| {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match tokio::time::timeout(left, received.recv()).await {
+                Ok(Some(doc)) if done(&doc) => return doc,
+                Ok(Some(_)) => {}
+                Ok(None) => panic!("status --watch ended before {what}"),
+                Err(_) => panic!("status --watch printed no document with {what} in 120s"),
+            }
+        }
+    };
+    // Listed before the shoot exists: no line for it.
+    let first = next_until("the first listing", &|_| true).await;
+    assert!(line_of(&first).is_none(), "{first}");
+    gardenlet::apply_extension(&seed, &spec).await.unwrap();
+    let succeeded = next_until("the shoot's Create Succeeded", &|doc| {
+        line_of(doc).is_some_and(|l| l["operation"] == "Create Succeeded")
+    })
+    .await;
+    let line = line_of(&succeeded).unwrap();
+    assert_eq!(
+        line["fluxVersion"],
+        testbed::paths::versions().unwrap().flux.as_str()
+    );
+    extension_api(bed, &ns)
+        .await
+        .delete("shoot-flux", &Default::default())
+        .await
+        .unwrap();
+    next_until("the shoot gone", &|doc| line_of(doc).is_none()).await;
+    child.kill().unwrap();
+    child.wait().unwrap();
+}

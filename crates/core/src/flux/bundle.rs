@@ -78,4 +78,22 @@ pub struct InstallBundle {
     pub images: Vec<String>,
     /// Controller Deployment names with their images, for the `FluxInstalled` condition.
     pub controllers: Vec<(String, String)>,
+    /// Its CRDs' versions, to migrate what a shoot stored at versions they no longer have.
+    pub crds: Vec<super::storedversions::BundleCrd>,
+}
+
+#[cfg(test)]
+impl InstallBundle {
+    /// A one-Namespace bundle of Flux v2.9.5, for tests of what is built around a bundle.
+    pub(crate) fn minimal() -> Self {
+        let yaml = "---\nkind: Namespace\n";
+        Self {
+            version: FluxVersion(semver::Version::new(2, 9, 5)),
+            yaml: yaml.into(),
+            compressed: crate::managedresource::brotli_compress(yaml.as_bytes()),
+            images: vec![],
+            controllers: vec![],
+            crds: vec![],
+        }
+    }
 }

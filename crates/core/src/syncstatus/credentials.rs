@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 
-use crate::health::Verdict;
+use crate::gardener::conditions::Verdict;
 
 /// Signs of a refused login beyond those of Git hosts: an OCI registry's `UNAUTHORIZED` (401)
 /// and `DENIED` (403) error codes, as source-controller quotes them.

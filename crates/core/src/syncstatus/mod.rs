@@ -21,9 +21,8 @@ use crate::config::{EffectiveConfig, Sync};
 use crate::flux::bundle::InstallBundle;
 use crate::flux::compat::{self, Compatibility};
 use crate::flux::objects::{GIT_REPOSITORY_NAME, KUSTOMIZATION_NAME};
+use crate::gardener::conditions::{self, Verdict};
 use crate::gardener::types::Condition;
-use crate::health::Verdict;
-pub use crate::health::merge_conditions;
 use crate::takeover::{BOOTSTRAPPED_BY_SHOOT_FLUX, STACKIT_BOOTSTRAPPED};
 
 pub const INSTALLED: &str = "FluxInstalled";
@@ -428,9 +427,7 @@ pub fn ready_verdict(kind: &str, object: Option<&Value>, revision: &str) -> Verd
         };
     };
     let name = object["metadata"]["name"].as_str().unwrap_or_default();
-    let ready = object["status"]["conditions"]
-        .as_array()
-        .and_then(|c| c.iter().find(|c| c["type"] == "Ready"));
+    let ready = conditions::in_object(object, "Ready");
     let revision = object
         .pointer(revision)
         .and_then(Value::as_str)

@@ -278,15 +278,15 @@ fn unchanged_conditions_cause_no_write() {
         &Observation::WaitingForAccess("x".into()),
     )
     .conditions;
-    let first = merge_conditions(&[], &verdicts, "t1").unwrap();
+    let first = conditions::merge(&[], &verdicts, "t1").unwrap();
     assert_eq!(first.len(), 4);
-    assert_eq!(merge_conditions(&first, &verdicts, "t2"), None);
+    assert_eq!(conditions::merge(&first, &verdicts, "t2"), None);
     let down = decide(
         &installed(false, false),
         &Observation::Unreachable("y".into()),
     )
     .conditions;
-    let second = merge_conditions(&first, &down, "t3").unwrap();
+    let second = conditions::merge(&first, &down, "t3").unwrap();
     assert!(second.iter().all(|c| c.last_transition_time == "t1"));
     assert!(second.iter().all(|c| c.last_update_time == "t3"));
 }
@@ -461,7 +461,7 @@ fn bootstrap_mode_marks_the_shoot_bootstrapped_once_flux_is_there_and_keeps_the_
         (mark.status, mark.reason),
         ("True", crate::takeover::BOOTSTRAPPED_BY_SHOOT_FLUX)
     );
-    let written = merge_conditions(&[], &ready.conditions, "t1").unwrap();
+    let written = conditions::merge(&[], &ready.conditions, "t1").unwrap();
     // Kept as it is afterwards, whatever the shoot shows: never rewritten, never removed.
     for observation in [
         seen_ready(),
@@ -474,7 +474,8 @@ fn bootstrap_mode_marks_the_shoot_bootstrapped_once_flux_is_there_and_keeps_the_
     ] {
         let later = report(&observation, &written);
         assert_eq!(verdict_of(&later, "FluxBootstrapped"), None);
-        let merged = merge_conditions(&written, &later.conditions, "t2").unwrap_or(written.clone());
+        let merged =
+            conditions::merge(&written, &later.conditions, "t2").unwrap_or(written.clone());
         let kept = merged
             .iter()
             .find(|c| c.type_ == "FluxBootstrapped")

@@ -17,6 +17,7 @@ use shoot_flux_core::config::operator::ManifestSource;
 use shoot_flux_core::flux::bundle::{
     InstallBundle, ManifestError, Release, ReleaseComponents, components_from_tarball,
 };
+use shoot_flux_core::flux::storedversions;
 use shoot_flux_core::flux::transform::{self, InstallOptions};
 use shoot_flux_core::fluxversion::{self, FluxVersion, VersionRequest};
 use shoot_flux_core::managedresource::brotli_compress;
@@ -246,6 +247,7 @@ impl ManifestStore {
                 version: version.clone(),
                 images: transform::images(&docs),
                 controllers: transform::controllers(&docs),
+                crds: storedversions::bundle_crds(&docs),
                 yaml,
                 compressed,
             }))

@@ -265,6 +265,7 @@ fn bundle() -> InstallBundle {
         compressed: Vec::new(),
         images: Vec::new(),
         controllers: Vec::new(),
+        crds: Vec::new(),
     }
 }
 
