@@ -114,6 +114,7 @@ pub fn install_options(effective: &EffectiveConfig) -> InstallOptions {
         components: effective.components.clone(),
         components_extra: effective.components_extra.clone(),
         ignore_updates: effective.management == ManagementMode::Bootstrap,
+        image_pull_secret: effective.image_pull_secret.clone(),
     }
 }
 

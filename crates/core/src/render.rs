@@ -13,6 +13,7 @@ use crate::deploykey::DeployKey;
 use crate::flux::bundle::InstallBundle;
 use crate::flux::objects::{self, SecretPayload};
 use crate::flux::transform;
+use crate::flux::{image_pull, source_secret};
 use crate::gardener::shoot::ShootFacts;
 use crate::managedresource::{
     self, ACCESS_NAME, CONFIG_NAME, DesiredManagedResource, INSTALL_NAME,
@@ -99,8 +100,11 @@ pub fn config_objects(
                 copy.field, copy.seed_name
             )
         })?;
+        source_secret::check_copy(config, copy, payload)?;
+        image_pull::check_copy(config, copy, payload)?;
         out.push(objects::copied_secret(ns, &copy.target_name, payload));
     }
+    out.extend(image_pull::operator_secret(config)?);
     out.push(objects::shoot_info(ns, shoot));
     Ok(out)
 }
@@ -195,6 +199,8 @@ mod tests {
                     target_namespace: "default".into(),
                 })
             }),
+            image_pull_secret: None,
+            operator_image_pull_secret: None,
             secret_copies: vec![],
             management: ManagementMode::Managed,
             deletion: DeletionPolicy::Delete,
@@ -442,6 +448,131 @@ mod tests {
         assert_eq!(
             a_install.managed_resource.metadata.namespace.as_deref(),
             Some("shoot--dev--app")
+        );
+    }
+
+    /// An OCIRepository's `source.secretResourceName` Secret must be a docker-registry Secret:
+    /// source-controller would ignore any other type and pull anonymously.
+    #[test]
+    fn an_oci_source_secret_of_another_type_is_refused_naming_the_field() {
+        let config = from_provider_config(json!({
+            "apiVersion": v1alpha1::API_VERSION, "kind": "FluxConfig",
+            "source": {
+                "template": {"apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "OCIRepository",
+                    "spec": {"url": "oci://registry.example.com/fleet", "ref": {"tag": "1.0.0"}}},
+                "secretResourceName": "git"
+            },
+            "kustomization": {"template": {"spec": {"path": "./"}}},
+            "additionalSecretResources": [{"name": "sops", "targetName": "sops-age"}]
+        }));
+        // ref-git-credentials is Opaque; the additional Secret's type does not matter.
+        let inputs = Inputs {
+            deploy_key: None,
+            secrets: secrets(),
+        };
+        let err = config_objects(&shoot(), &config, &inputs).unwrap_err();
+        assert!(
+            err.starts_with(
+                "providerConfig.source.secretResourceName: the Secret is of type Opaque"
+            ),
+            "{err}"
+        );
+        assert!(err.contains("kubernetes.io/dockerconfigjson"), "{err}");
+        assert!(err.contains("ref-git-credentials"), "{err}");
+
+        let mut secrets = secrets();
+        if let Some(pull) = secrets.get_mut("ref-git-credentials") {
+            pull.type_ = Some("kubernetes.io/dockerconfigjson".into());
+        }
+        let objects = config_objects(
+            &shoot(),
+            &config,
+            &Inputs {
+                deploy_key: None,
+                secrets,
+            },
+        )
+        .unwrap();
+        let pull = objects
+            .iter()
+            .find(|o| o["kind"] == "Secret" && o["metadata"]["name"] == "flux-system")
+            .unwrap();
+        assert_eq!(pull["type"], "kubernetes.io/dockerconfigjson");
+        assert_eq!(objects[0]["spec"]["secretRef"]["name"], "flux-system");
+    }
+
+    /// Flux's image pull secret is a copied Secret that kubelet can read; the controllers'
+    /// Deployments name it (see flux::image_pull).
+    #[test]
+    fn the_image_pull_secret_must_be_a_docker_registry_secret() {
+        let config = from_provider_config(json!({
+            "apiVersion": v1alpha1::API_VERSION, "kind": "FluxConfig",
+            "flux": {"registry": "mirror.example.com/fluxcd", "imagePullSecret": "flux-pull"},
+            "additionalSecretResources": [{"name": "git", "targetName": "flux-pull"}]
+        }));
+        assert_eq!(config.image_pull_secret.as_deref(), Some("flux-pull"));
+        let inputs = Inputs {
+            deploy_key: None,
+            secrets: secrets(),
+        };
+        let err = config_objects(&shoot(), &config, &inputs).unwrap_err();
+        assert!(
+            err.starts_with("providerConfig.additionalSecretResources[0].name: the Secret ref-git-credentials is Flux's image pull secret (providerConfig.flux.imagePullSecret) and of type Opaque"),
+            "{err}"
+        );
+        let mut secrets = secrets();
+        if let Some(pull) = secrets.get_mut("ref-git-credentials") {
+            pull.type_ = Some("kubernetes.io/dockerconfigjson".into());
+        }
+        let objects = config_objects(
+            &shoot(),
+            &config,
+            &Inputs {
+                deploy_key: None,
+                secrets,
+            },
+        )
+        .unwrap();
+        assert!(objects.iter().any(|o| o["kind"] == "Secret"
+            && o["metadata"]["name"] == "flux-pull"
+            && o["type"] == "kubernetes.io/dockerconfigjson"));
+    }
+
+    /// The operator's registry credentials become a docker-registry Secret in the Flux
+    /// namespace; an additional Secret may not take its name.
+    #[test]
+    fn the_operators_image_pull_secret_is_rendered_and_its_name_kept_free() {
+        use crate::config::pullsecret::{DockerConfigJson, OPERATOR_SECRET_NAME};
+        let credentials = r#"{"auths": {"mirror.example.com": {"auth": "cmVhZGVyOnB3"}}}"#;
+        let mut config = config(false);
+        config.image_pull_secret = Some(OPERATOR_SECRET_NAME.into());
+        config.operator_image_pull_secret = Some(DockerConfigJson::parse(credentials).unwrap());
+        let objects = config_objects(&shoot(), &config, &Inputs::default()).unwrap();
+        let secret = objects
+            .iter()
+            .find(|o| o["metadata"]["name"] == OPERATOR_SECRET_NAME)
+            .unwrap();
+        assert_eq!(secret["type"], "kubernetes.io/dockerconfigjson");
+        assert_eq!(secret["metadata"]["namespace"], config.namespace.as_str());
+        use base64::Engine;
+        let data = base64::engine::general_purpose::STANDARD
+            .decode(secret["data"][".dockerconfigjson"].as_str().unwrap())
+            .unwrap();
+        assert_eq!(data, credentials.as_bytes());
+
+        config.secret_copies = vec![crate::config::SecretCopy {
+            seed_name: "ref-sops-age".into(),
+            target_name: OPERATOR_SECRET_NAME.into(),
+            field: "providerConfig.additionalSecretResources[0].targetName".into(),
+        }];
+        let inputs = Inputs {
+            deploy_key: None,
+            secrets: secrets(),
+        };
+        let err = config_objects(&shoot(), &config, &inputs).unwrap_err();
+        assert!(
+            err.starts_with("providerConfig.additionalSecretResources[0].targetName: the Secret name shoot-flux-image-pull"),
+            "{err}"
         );
     }
 }

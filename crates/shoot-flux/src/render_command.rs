@@ -67,7 +67,11 @@ pub async fn render(input: &RenderInput) -> Result<RenderOutput, Vec<String>> {
     let operator = match &input.operator_config {
         None => Ok(OperatorConfig::default()),
         Some(text) => OperatorConfig::parse(text).map_err(|e| prefixed("--config: ", &e)),
-    };
+    }
+    .map(|mut operator| {
+        shoot_flux_core::config::pullsecret::placeholder_operator_secret(&mut operator.flux);
+        operator
+    });
     let project = match &input.project_config {
         None => Ok(None),
         Some(text) => yaml_value(text, "--project-config").and_then(|cm| {

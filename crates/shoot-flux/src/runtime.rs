@@ -143,6 +143,12 @@ fn operator_config(args: &Args) -> Result<OperatorConfig> {
         }
         None => OperatorConfig::default(),
     };
+    if let Some(file) = operator.flux.image_pull_secret_file.clone() {
+        let text = std::fs::read_to_string(&file)
+            .with_context(|| format!("flux.imagePullSecretFile: reading {file}"))?;
+        shoot_flux_core::config::pullsecret::set_operator_secret(&mut operator.flux, &text)
+            .map_err(anyhow::Error::msg)?;
+    }
     if let Some(identity) = &args.garden_cluster_identity {
         operator.garden_cluster_identity = identity.clone();
     }

@@ -23,6 +23,7 @@ fn options(components: Option<&[&str]>) -> InstallOptions {
         components: components.map(|c| c.iter().map(|s| s.to_string()).collect()),
         components_extra: Vec::new(),
         ignore_updates: false,
+        image_pull_secret: None,
     }
 }
 

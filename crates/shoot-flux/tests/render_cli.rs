@@ -204,3 +204,51 @@ fn invalid_input_reports_every_path_with_exit_code_1() {
     assert_eq!(code, 1);
     assert!(stderr.contains("/nonexistent/cluster.yaml"), "{stderr}");
 }
+
+/// An operator configuration with a mirror and its credentials file (which exists only in the
+/// seed) renders the Secret `shoot-flux-image-pull` with a placeholder and the controllers'
+/// `imagePullSecrets`, without reading the file.
+#[test]
+fn the_operators_image_pull_secret_renders_as_a_placeholder() {
+    let versions = testbed::paths::versions().unwrap();
+    let releases = testbed::paths::flux_release_dir(&versions.flux)
+        .unwrap()
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    let files = Files::new();
+    let cluster = files.write("cluster.yaml", &cluster(&json!({"spec": {}})));
+    let ext = files.write("extension.yaml", &extension(None));
+    let config = files.write_text(
+        "config.yaml",
+        &format!(
+            "kind: OperatorConfiguration\nflux:\n  registry: mirror.example.com/fluxcd\n  imagePullSecretFile: /only/in/the/seed/.dockerconfigjson\n  manifests:\n    directory: {}\n",
+            releases.display()
+        ),
+    );
+    let (code, stdout, stderr) = render(&[&cluster, &ext, Path::new(""), &config]);
+    assert_eq!(code, 0, "{stderr}");
+    let docs = parse_documents(&stdout).unwrap();
+    let secret = docs
+        .iter()
+        .find(|d| d["kind"] == "Secret" && d["metadata"]["name"] == "shoot-flux-image-pull")
+        .expect("the operator's image pull Secret");
+    assert_eq!(secret["type"], "kubernetes.io/dockerconfigjson");
+    let deployments: Vec<&Value> = docs.iter().filter(|d| d["kind"] == "Deployment").collect();
+    assert!(!deployments.is_empty());
+    for d in deployments {
+        let pod = &d["spec"]["template"]["spec"];
+        assert_eq!(
+            pod["imagePullSecrets"],
+            json!([{"name": "shoot-flux-image-pull"}]),
+            "{}",
+            d["metadata"]["name"]
+        );
+        assert!(
+            pod["containers"][0]["image"]
+                .as_str()
+                .unwrap()
+                .starts_with("mirror.example.com/fluxcd/")
+        );
+    }
+}

@@ -1,7 +1,9 @@
 //! What gardenlet creates in the seed for a shoot: the shoot namespace, the `Cluster` with a
 //! realistic Shoot, Seed and CloudProfile, the `Extension`, the `ref-<name>` Secrets of
-//! `Shoot.spec.resources`, the `generic-token-kubeconfig` Secret named in the Cluster annotation,
-//! and the `gardener`/`gardener-internal` kubeconfig Secrets pointing at the shoot's API server.
+//! `Shoot.spec.resources` (data and Secret type, as gardenlet copies the whole object; labels
+//! and annotations not, as gardenlet v1.119 and newer), the `generic-token-kubeconfig` Secret
+//! named in the Cluster annotation, and the `gardener`/`gardener-internal` kubeconfig Secrets
+//! pointing at the shoot's API server.
 //!
 //! As in a real landscape, the Shoot lives in its Project's namespace (the Project's
 //! `spec.namespace`, which need not be `garden-<project>`), while its technical ID, seed
@@ -43,6 +45,10 @@ pub struct ShootSpec {
     /// `Shoot.spec.resources`: (entry name, Secret data); the Secret is `<name>-source` in the
     /// project and its seed copy `ref-<name>-source`.
     pub resources: Vec<(String, BTreeMap<String, String>)>,
+    /// The Secret type of a `resources` entry, by entry name (e.g.
+    /// `kubernetes.io/dockerconfigjson`); gardenlet copies the type with the data. Absent:
+    /// `Opaque`.
+    pub resource_types: BTreeMap<String, String>,
     pub seed_name: String,
 }
 
@@ -63,6 +69,7 @@ impl ShootSpec {
             domain: Some(format!("{name}.{project}.shoot.local.gardener.cloud")),
             provider_config: None,
             resources: Vec::new(),
+            resource_types: BTreeMap::new(),
             seed_name: "local".into(),
         }
     }
@@ -445,7 +452,11 @@ pub async fn apply_shoot_objects_with_cloud_profile(
         // gardenlet names the copy after the referenced object (`resourceRef.name`), not after
         // the entry; the bed's objects are `<entry>-source` so that the two differ.
         let ref_name = format!("ref-{name}-source");
-        apply(&secrets, &ref_name, &secret(&ref_name, &ns, data)).await?;
+        let mut copy = secret(&ref_name, &ns, data);
+        if let Some(type_) = spec.resource_types.get(name) {
+            copy.type_ = Some(type_.clone());
+        }
+        apply(&secrets, &ref_name, &copy).await?;
     }
 
     let clusters = dynamic_api(seed, "extensions.gardener.cloud/v1alpha1", "Cluster", None).await?;

@@ -4,6 +4,7 @@
 
 pub mod operator;
 pub mod project;
+pub mod pullsecret;
 
 use serde_json::Value;
 
@@ -65,6 +66,10 @@ pub struct EffectiveConfig {
     pub components: Option<Vec<String>>,
     /// Extra components from the release's manifests.tar.gz.
     pub components_extra: Vec<String>,
+    /// The Secret in the Flux namespace the controllers pull their images with.
+    pub image_pull_secret: Option<String>,
+    /// The operator's registry credentials, when that Secret is the operator's.
+    pub operator_image_pull_secret: Option<pullsecret::DockerConfigJson>,
     pub sync: Option<Sync>,
     pub secret_copies: Vec<SecretCopy>,
     pub management: ManagementMode,
@@ -198,6 +203,7 @@ pub fn merge(
         );
     }
     let (management, deletion) = management(shoot, stackit_bootstrapped);
+    let (image_pull_secret, operator_image_pull_secret) = pullsecret::choose(flux, &operator.flux);
     let config = EffectiveConfig {
         flux_version,
         flux_version_field,
@@ -211,6 +217,8 @@ pub fn merge(
             .clone()
             .or_else(|| operator.flux.components.clone()),
         components_extra: flux.components_extra.clone().unwrap_or_default(),
+        image_pull_secret,
+        operator_image_pull_secret,
         sync,
         secret_copies,
         management,

@@ -8,6 +8,8 @@
 //!                                   # pinned release of this build; "latest" only if written)
 //!   namespace: flux-system
 //!   registry: registry.example.com/fluxcd   # image registry mirror (optional)
+//!   imagePullSecretFile: /etc/shoot-flux/flux-image-pull/.dockerconfigjson  # its credentials
+//!                                   # (read at start; shoots without a registry of their own)
 //!   components: [source-controller, kustomize-controller]   # default: all of install.yaml
 //!   manifests:
 //!     baseURL: https://github.com/fluxcd/flux2/releases   # or:
@@ -49,6 +51,10 @@ pub struct FluxDefaults {
     pub default_version: Option<VersionRequest>,
     pub namespace: String,
     pub registry: Option<String>,
+    /// A `.dockerconfigjson` file with the credentials of `registry`, read at start into
+    /// `image_pull_secret`.
+    pub image_pull_secret_file: Option<String>,
+    pub image_pull_secret: Option<super::pullsecret::DockerConfigJson>,
     /// The default components of install.yaml to install (None: all).
     pub components: Option<Vec<String>>,
     pub manifests: ManifestSource,
@@ -97,6 +103,8 @@ impl Default for OperatorConfig {
                 default_version: None,
                 namespace: "flux-system".into(),
                 registry: None,
+                image_pull_secret_file: None,
+                image_pull_secret: None,
                 components: None,
                 manifests: ManifestSource::BaseUrl(DEFAULT_RELEASES_URL.into()),
                 manifest_timeout: Duration::from_secs(30),
@@ -141,6 +149,7 @@ struct RawFlux {
     default_version: Option<String>,
     namespace: Option<String>,
     registry: Option<String>,
+    image_pull_secret_file: Option<String>,
     components: Option<serde_json::Value>,
     manifests: Option<RawManifests>,
 }
@@ -219,6 +228,14 @@ impl OperatorConfig {
             config.flux.namespace = ns;
         }
         config.flux.registry = flux.registry.map(|r| r.trim_end_matches('/').to_string());
+        match flux.image_pull_secret_file.as_deref().map(str::trim) {
+            None => {}
+            Some("") => errors.push(FieldError::new(
+                "flux.imagePullSecretFile",
+                "must not be empty (omit it for no image pull secret)",
+            )),
+            Some(file) => config.flux.image_pull_secret_file = Some(file.to_string()),
+        }
         if let Some(value) = flux.components {
             config.flux.components = check_components(&value, "flux.components", &mut errors);
         }
@@ -328,6 +345,18 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c.flux.registry.as_deref(), Some("mirror.local/fluxcd"));
+        assert_eq!(c.flux.image_pull_secret_file, None);
+        let with_secret =
+            OperatorConfig::parse("flux:\n  imagePullSecretFile: /etc/pull/.dockerconfigjson\n")
+                .unwrap();
+        assert_eq!(
+            with_secret.flux.image_pull_secret_file.as_deref(),
+            Some("/etc/pull/.dockerconfigjson")
+        );
+        // Read by the shell at start, never by parsing.
+        assert_eq!(with_secret.flux.image_pull_secret, None);
+        let empty = OperatorConfig::parse("flux:\n  imagePullSecretFile: \"\"\n").unwrap_err();
+        assert_eq!(empty.0[0].path, "flux.imagePullSecretFile");
         assert_eq!(
             c.flux.manifests,
             ManifestSource::BaseUrl("http://127.0.0.1:1/fluxcd/flux2/releases".into())

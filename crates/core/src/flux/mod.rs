@@ -3,7 +3,9 @@
 
 pub mod bundle;
 pub mod compat;
+pub mod image_pull;
 pub mod objects;
+pub mod source_secret;
 pub mod storedversions;
 pub mod transform;
 pub mod types;

@@ -16,6 +16,8 @@ pub struct InstallOptions {
     pub components_extra: Vec<String>,
     /// Bootstrap mode: GRM creates each object once and then leaves it to Flux.
     pub ignore_updates: bool,
+    /// A Secret in the Flux namespace that every controller's pods pull their images with.
+    pub image_pull_secret: Option<String>,
 }
 
 /// GRM creates an object carrying this annotation once and never updates it afterwards.
@@ -200,6 +202,9 @@ pub fn transform(docs: &[Value], options: &InstallOptions) -> Vec<Value> {
             if options.ignore_updates {
                 ignore_updates(&mut doc);
             }
+            if let Some(secret) = &options.image_pull_secret {
+                super::image_pull::add_to_deployment(&mut doc, secret);
+            }
             if let Some(registry) = &options.registry {
                 for container in containers_mut(&mut doc) {
                     if let Some(image) = container.get_mut("image") {
@@ -363,6 +368,7 @@ spec:
                 components: None,
                 components_extra: Vec::new(),
                 ignore_updates: false,
+                image_pull_secret: None,
             },
         );
         assert_eq!(out[0]["metadata"]["name"], "gitops");
@@ -391,6 +397,7 @@ spec:
                 components: None,
                 components_extra: Vec::new(),
                 ignore_updates: false,
+                image_pull_secret: None,
             },
         );
         assert_eq!(
@@ -423,6 +430,7 @@ spec:
                 components: Some(vec!["source-controller".into()]),
                 components_extra: vec!["image-reflector-controller".into()],
                 ignore_updates: true,
+                image_pull_secret: None,
             },
         );
         assert_eq!(out.len(), 2);
@@ -447,6 +455,7 @@ spec:
             components: Some(vec!["source-controller".into()]),
             components_extra: Vec::new(),
             ignore_updates: false,
+            image_pull_secret: None,
         };
         let out = transform(&docs, &options);
         let names: Vec<&str> = out
@@ -517,6 +526,7 @@ spec:
                     components: None,
                     components_extra: Vec::new(),
                     ignore_updates: false,
+                    image_pull_secret: None,
                 },
             );
             label_as_flux_install(&mut out, "v2.9.5", namespace);

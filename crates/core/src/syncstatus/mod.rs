@@ -10,6 +10,8 @@
 //! against the range its Flux release supports) and, in Bootstrap mode, the stackit extension's
 //! `FluxBootstrapped`. Deciding is pure and tested here without any server.
 
+mod credentials;
+
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -284,9 +286,12 @@ pub fn decide(installed: &Installed, observation: &Observation) -> Report {
         &installed.kustomization,
     ) {
         (Some(s), Some(k)) => (
-            auth_hint(
-                ready_verdict(&s.kind, source.as_ref(), SOURCE_REVISION),
-                installed,
+            credentials::secret_hint(
+                auth_hint(
+                    ready_verdict(&s.kind, source.as_ref(), SOURCE_REVISION),
+                    installed,
+                ),
+                source.as_ref(),
             ),
             ready_verdict(&k.kind, kustomization.as_ref(), KUSTOMIZATION_REVISION),
         ),

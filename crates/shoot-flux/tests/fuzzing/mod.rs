@@ -320,7 +320,16 @@ fn render_end_to_end(facts: &ShootFacts, config: &EffectiveConfig) -> Result<(),
                 (
                     copy.seed_name.clone(),
                     SecretPayload {
-                        type_: Some("Opaque".into()),
+                        // The source's Secret as a docker-registry Secret, which OCI and Git
+                        // sources both accept.
+                        type_: Some(
+                            if copy.field.ends_with("source.secretResourceName") {
+                                "kubernetes.io/dockerconfigjson"
+                            } else {
+                                "Opaque"
+                            }
+                            .into(),
+                        ),
                         data: BTreeMap::from([("key".to_string(), "dmFsdWU=".to_string())]),
                         ..Default::default()
                     },
@@ -664,6 +673,7 @@ fn option_sets() -> [InstallOptions; 4] {
             components: None,
             components_extra: Vec::new(),
             ignore_updates: false,
+            image_pull_secret: None,
         },
         InstallOptions {
             namespace: "gitops".into(),
@@ -671,6 +681,7 @@ fn option_sets() -> [InstallOptions; 4] {
             components: None,
             components_extra: Vec::new(),
             ignore_updates: false,
+            image_pull_secret: None,
         },
         InstallOptions {
             namespace: "flux".into(),
@@ -681,6 +692,7 @@ fn option_sets() -> [InstallOptions; 4] {
             ]),
             components_extra: vec!["image-reflector-controller".into()],
             ignore_updates: true,
+            image_pull_secret: Some("registry-pull".into()),
         },
         InstallOptions {
             namespace: UPSTREAM_NAMESPACE.into(),
@@ -688,6 +700,7 @@ fn option_sets() -> [InstallOptions; 4] {
             components: Some(Vec::new()),
             components_extra: Vec::new(),
             ignore_updates: true,
+            image_pull_secret: None,
         },
     ]
 }
@@ -754,6 +767,17 @@ fn manifests(bytes: &[u8]) -> Result<Outcome, String> {
                         "image {image:?} not rewritten"
                     );
                 }
+            }
+            if let Some(secret) = &options.image_pull_secret
+                && doc["kind"] == "Deployment"
+                && doc["spec"]["template"]["spec"].is_object()
+            {
+                ensure!(
+                    doc["spec"]["template"]["spec"]["imagePullSecrets"]
+                        .as_array()
+                        .is_some_and(|l| l.iter().any(|s| s["name"] == secret.as_str())),
+                    "a Deployment without the image pull secret: {doc}"
+                );
             }
             if options.ignore_updates {
                 ensure!(

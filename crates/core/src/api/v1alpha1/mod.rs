@@ -4,6 +4,7 @@
 //! field tables (`reference.rs`) drive the strict checks and render docs/api-reference.md.
 
 pub mod defaults;
+mod image_pull;
 pub mod reference;
 pub mod validation;
 
@@ -40,6 +41,9 @@ pub struct FluxInstallation {
     pub components: Option<Vec<String>>,
     /// Extra components from manifests.tar.gz, sorted and deduplicated.
     pub components_extra: Option<Vec<String>>,
+    /// The Secret in the Flux namespace the controllers pull their images with; one that
+    /// `additional_secret_resources` copies.
+    pub image_pull_secret: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

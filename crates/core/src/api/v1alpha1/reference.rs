@@ -203,6 +203,13 @@ pub static FLUX: ObjectDoc = ObjectDoc {
             "none",
             "Extra controllers: `image-reflector-controller`, `image-automation-controller`, `source-watcher`.",
         ),
+        optional(
+            "imagePullSecret",
+            Shape::String,
+            "string",
+            "the operator's (`shoot-flux-image-pull`) when the operator's registry is used",
+            "Name of the Secret in the Flux namespace that every Flux controller pulls its images with, for a `registry` mirror that needs credentials: a `kubernetes.io/dockerconfigjson` Secret of `Shoot.spec.resources` that `additionalSecretResources` copies under this name.",
+        ),
     ],
 };
 
@@ -468,7 +475,7 @@ pub static OCI_REPOSITORY_SPEC: ObjectDoc = ObjectDoc {
             Shape::Object,
             "object",
             "`{name: flux-system}` with `secretResourceName`",
-            "The registry credentials Secret (`name` only); its data comes from `source.secretResourceName`.",
+            "The registry credentials Secret (`name` only); its data and type come from `source.secretResourceName`, which must name a Secret of type `kubernetes.io/dockerconfigjson` (`kubectl create secret docker-registry`): source-controller ignores other types.",
         ),
         optional(
             "verify",
@@ -489,7 +496,7 @@ pub static OCI_REPOSITORY_SPEC: ObjectDoc = ObjectDoc {
             Shape::Object,
             "object",
             "",
-            "Secret with TLS certificates (`name` only).",
+            "Secret with TLS certificates (`name` only): `ca.crt` for a registry with a private CA, `tls.crt`/`tls.key` for a client certificate. Bring it as a Secret of `Shoot.spec.resources` copied by `additionalSecretResources` with this `targetName`.",
         ),
         optional(
             "proxySecretRef",

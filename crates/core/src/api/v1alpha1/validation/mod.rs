@@ -110,6 +110,13 @@ impl<'r> Checker<'r> {
         let additional_secret_resources = list(root, "additionalSecretResources")
             .map(|items| self.additional_secret_resources(items, facts.secret_name.as_deref()))
             .unwrap_or_default();
+        let mut flux = flux;
+        if let Some(name) = object(root, "flux").and_then(|f| text(f, "imagePullSecret")) {
+            match super::image_pull::check(name, &additional_secret_resources, self.resources) {
+                Ok(()) => flux.image_pull_secret = Some(name.to_string()),
+                Err(message) => self.fail(child(&child(ROOT, "flux"), "imagePullSecret"), message),
+            }
+        }
         let management_mode = text(root, "managementMode").and_then(|mode| match mode {
             "Managed" => Some(ManagementMode::Managed),
             "Bootstrap" => Some(ManagementMode::Bootstrap),
