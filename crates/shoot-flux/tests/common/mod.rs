@@ -338,9 +338,7 @@ pub async fn annotate(bed: &Bed, namespace: &str, operation: &str) -> String {
 pub async fn wait_error(bed: &Bed, namespace: &str, since: &str, fragments: &[&str]) -> Value {
     let since: k8s_openapi::jiff::Timestamp = since.parse().unwrap();
     let api = extension_api(bed, namespace).await;
-    // Covers one seed request that goes unanswered until the request timeout (60s) and its
-    // retry: a CI run saw the first Extension LIST of a controller started right after the bed
-    // installed the Extension CRD get no answer for over 30s.
+    // Generous for a loaded 2-core CI machine; it returns as soon as the status is there.
     wait_for(
         &format!("an Error status with {fragments:?}"),
         Duration::from_secs(90),
