@@ -57,14 +57,8 @@ async fn a_reconcile_that_runs_out_of_time_ends_in_an_error_naming_the_pending_s
 
     // A manifest server that accepts connections and never answers; the download's own
     // timeout (10m) is far beyond the reconcile's (5s), so the deadline is what ends it.
-    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let silent_url = format!("http://{}", silent.local_addr().unwrap());
-    let held = tokio::spawn(async move {
-        let mut open = Vec::new();
-        while let Ok((socket, _)) = silent.accept().await {
-            open.push(socket);
-        }
-    });
+    let silent = testbed::silent::SilentServer::start().await.unwrap();
+    let silent_url = silent.url();
     let extension = start_extension_with_config(
         bed,
         "shoot-flux-deadline",
@@ -126,7 +120,7 @@ async fn a_reconcile_that_runs_out_of_time_ends_in_an_error_naming_the_pending_s
     // The operator fixes the manifest source; the restarted controller (default deadline)
     // succeeds.
     drop(extension);
-    held.abort();
+    drop(silent);
     let _extension = start_extension_as(
         bed,
         "shoot-flux-deadline",

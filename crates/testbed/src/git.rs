@@ -168,6 +168,31 @@ LogLevel VERBOSE
         self.commit(name, "main", &changes, "initial commit")
     }
 
+    /// `create_repository` for files held as owned strings (e.g. `sample::podinfo_files`).
+    pub fn create_repository_from(&self, name: &str, files: &[(String, String)]) -> Result<String> {
+        let files: Vec<(&str, &str)> = files
+            .iter()
+            .map(|(p, c)| (p.as_str(), c.as_str()))
+            .collect();
+        self.create_repository(name, &files)
+    }
+
+    /// Commits `files` (path, content; each written) on `branch` and pushes. Returns the new
+    /// commit SHA.
+    pub fn commit_files(
+        &self,
+        name: &str,
+        branch: &str,
+        files: &[(String, String)],
+        message: &str,
+    ) -> Result<String> {
+        let changes: Vec<(&str, Option<&str>)> = files
+            .iter()
+            .map(|(p, c)| (p.as_str(), Some(c.as_str())))
+            .collect();
+        self.commit(name, branch, &changes, message)
+    }
+
     /// Commits `changes` (path, Some(content) to write, None to delete) on `branch` and pushes.
     /// Returns the new commit SHA.
     pub fn commit(

@@ -94,7 +94,7 @@ pub async fn start_extension_with_config(
     let log = bed.dir().join(format!("{name}.log"));
     let log_start = std::fs::metadata(&log).map(|m| m.len()).unwrap_or(0);
     let mut process = Process::spawn(name, command, &log).unwrap();
-    wait_for("the extension to be ready", Duration::from_secs(30), || {
+    wait_for("the extension to be ready", Duration::from_secs(90), || {
         let running = process.ensure_running();
         async move {
             running?;
@@ -394,12 +394,7 @@ pub async fn mr_secrets(bed: &Bed, namespace: &str) -> Vec<String> {
 /// Creates the repository once per bed.
 pub async fn repository(bed: &'static Bed, name: &str) -> String {
     let git = bed.git().await.unwrap();
-    let files = testbed::sample::podinfo_files(name);
-    let files: Vec<(&str, &str)> = files
-        .iter()
-        .map(|(p, c)| (p.as_str(), c.as_str()))
-        .collect();
-    let _ = git.create_repository(name, &files);
+    let _ = git.create_repository_from(name, &testbed::sample::podinfo_files(name));
     git.http_url(name)
 }
 
@@ -474,4 +469,113 @@ pub fn kustomization(resources: &[&str]) -> String {
         out.push_str(&format!("- {r}\n"));
     }
     out
+}
+
+/// Waits until the clock is a whole second past the Extension's lastUpdateTime: Gardener's
+/// timestamps have whole seconds, so a timestamp taken after this tells a later status from the
+/// current one.
+pub async fn wait_past_last_update(bed: &Bed, namespace: &str) {
+    let api = extension_api(bed, namespace).await;
+    let ext = serde_json::to_value(api.get("shoot-flux").await.unwrap()).unwrap();
+    let updated: k8s_openapi::jiff::Timestamp = ext["status"]["lastOperation"]["lastUpdateTime"]
+        .as_str()
+        .unwrap_or("1970-01-01T00:00:00Z")
+        .parse()
+        .unwrap();
+    wait_for(
+        "the clock a second past the last status update",
+        Duration::from_secs(10),
+        || async {
+            Ok(
+                (k8s_openapi::jiff::Timestamp::now().as_second() > updated.as_second())
+                    .then_some(()),
+            )
+        },
+    )
+    .await
+    .unwrap();
+}
+
+/// Waits until the controller has taken up the operation annotation (it removes it once it has
+/// handled the request, also when it skips the reconcile).
+pub async fn wait_annotation_taken(bed: &Bed, namespace: &str) {
+    let api = extension_api(bed, namespace).await;
+    wait_for(
+        "the operation annotation taken up",
+        Duration::from_secs(90),
+        || async {
+            let ext = serde_json::to_value(api.get("shoot-flux").await?)?;
+            Ok(ext["metadata"]["annotations"]["gardener.cloud/operation"]
+                .is_null()
+                .then_some(()))
+        },
+    )
+    .await
+    .unwrap();
+}
+
+/// Waits until this extension process has logged a line containing every fragment.
+pub async fn wait_logged(extension: &Extension, fragments: &[&str]) {
+    wait_for(
+        &format!("the extension to log {fragments:?}"),
+        Duration::from_secs(90),
+        || async {
+            Ok(extension
+                .log()
+                .lines()
+                .any(|l| fragments.iter().all(|f| l.contains(f)))
+                .then_some(()))
+        },
+    )
+    .await
+    .unwrap();
+}
+
+/// A shoot with its gardenlet objects in the seed, its GRM and node simulator running.
+pub async fn shoot_with_grm(bed: &'static Bed, spec: ShootSpec) -> testbed::Shoot {
+    let mut shoot = bed.new_shoot(spec).await.unwrap();
+    shoot.create_gardenlet_objects().await.unwrap();
+    shoot.start_grm().await.unwrap();
+    shoot.start_node_simulator().unwrap();
+    shoot
+}
+
+/// A shoot of `project` whose providerConfig syncs `repository` of the bed's Git server over
+/// HTTP every 10s at the pinned Flux version (Bootstrap mode: the default with a source).
+pub fn synced_spec(git: &testbed::git::GitServer, project: &str, repository: &str) -> ShootSpec {
+    let versions = testbed::paths::versions().unwrap();
+    let mut spec = spec(project, "app");
+    spec.provider_config = Some(json!({
+        "apiVersion": "flux.extensions.gardener.cloud/v1alpha1", "kind": "FluxConfig",
+        "flux": {"version": versions.flux},
+        "source": {"template": {"kind": "GitRepository",
+            "spec": {"url": git.http_url(repository), "ref": {"branch": "main"}, "interval": "10s"}}},
+        "kustomization": {"template": {"spec": {"path": "./", "prune": true, "interval": "10s"}}}
+    }));
+    spec
+}
+
+/// `synced_spec` in Managed mode.
+pub fn managed_synced_spec(
+    git: &testbed::git::GitServer,
+    project: &str,
+    repository: &str,
+) -> ShootSpec {
+    let mut spec = synced_spec(git, project, repository);
+    if let Some(config) = spec.provider_config.as_mut() {
+        config["managementMode"] = json!("Managed");
+    }
+    spec
+}
+
+/// A repository `name` of MARKER alone, as Flux applies it.
+pub fn marker_repository(git: &testbed::git::GitServer, name: &str) -> String {
+    git.create_repository(
+        name,
+        &[
+            ("marker.yaml", MARKER),
+            ("kustomization.yaml", &kustomization(&["marker.yaml"])),
+        ],
+    )
+    .unwrap()
 }
