@@ -57,10 +57,7 @@ async fn health_heartbeat_leader_election_and_metrics() {
     .await;
     let spec = ShootSpec::new("health", "app");
     let ns = spec.technical_id();
-    let mut shoot = bed.new_shoot(spec.clone()).await.unwrap();
-    shoot.create_gardenlet_objects().await.unwrap();
-    shoot.start_grm().await.unwrap();
-    shoot.start_node_simulator().unwrap();
+    let mut shoot = shoot_with_grm(bed, spec.clone()).await;
     gardenlet::apply_extension(&seed, &spec).await.unwrap();
     wait_ready(bed, &ns, Duration::from_secs(60)).await;
 
@@ -166,7 +163,18 @@ async fn health_heartbeat_leader_election_and_metrics() {
 
     // A second replica waits; when the leader dies it takes over.
     let second = start_standby(bed, &args).await;
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Ready means it has listed and runs, as a standby, next to the leader.
+    wait_for(
+        "the standby to be Ready",
+        Duration::from_secs(90),
+        || async {
+            let r =
+                testbed::plainhttp::get(&format!("http://127.0.0.1:{}/readyz", second.0)).await?;
+            Ok((r.status == 200).then_some(()))
+        },
+    )
+    .await
+    .unwrap();
     assert!(
         !std::fs::read_to_string(second.1.log_path())
             .unwrap()
@@ -194,7 +202,7 @@ async fn health_heartbeat_leader_election_and_metrics() {
     assert!(killed.elapsed() < Duration::from_secs(30));
     // The new leader reconciles.
     let ts = annotate(bed, &ns, "reconcile").await;
-    let ext = wait_ready(bed, &ns, Duration::from_secs(30)).await;
+    let ext = wait_ready(bed, &ns, Duration::from_secs(90)).await;
     assert_eq!(
         ext["metadata"]["annotations"]["gardener.cloud/timestamp"],
         ts.as_str()
@@ -260,12 +268,12 @@ async fn ignore_operation_annotation_mode_follows_spec_and_cluster_changes() {
         .unwrap();
     wait_for(
         "the install MR to use the mirror",
-        Duration::from_secs(30),
+        Duration::from_secs(90),
         || async { Ok((mr_secrets(bed, &ns).await[0] != before[0]).then_some(())) },
     )
     .await
     .unwrap();
-    let ext = wait_ready(bed, &ns, Duration::from_secs(30)).await;
+    let ext = wait_ready(bed, &ns, Duration::from_secs(90)).await;
     assert_eq!(
         ext["status"]["observedGeneration"],
         ext["metadata"]["generation"]
@@ -282,7 +290,7 @@ async fn ignore_operation_annotation_mode_follows_spec_and_cluster_changes() {
         .unwrap();
     wait_for(
         "a reconcile after the Cluster change",
-        Duration::from_secs(30),
+        Duration::from_secs(90),
         || async {
             let ext = serde_json::to_value(extensions.get("shoot-flux").await?)?;
             let count = reconciles(extension.metrics().await);
@@ -377,7 +385,7 @@ async fn garden_access_without_injection_only_through_the_opt_in_gardenlet_kubec
     annotate(bed, &ns, "reconcile").await;
     wait_for(
         "sync objects from the project ConfigMap",
-        Duration::from_secs(30),
+        Duration::from_secs(90),
         || async {
             Ok(config_objects(bed, &ns)
                 .await
@@ -387,7 +395,7 @@ async fn garden_access_without_injection_only_through_the_opt_in_gardenlet_kubec
     )
     .await
     .unwrap();
-    let ext = wait_ready(bed, &ns, Duration::from_secs(30)).await;
+    let ext = wait_ready(bed, &ns, Duration::from_secs(90)).await;
     let description = ext["status"]["lastOperation"]["description"]
         .as_str()
         .unwrap();
@@ -434,7 +442,7 @@ async fn the_example_garden_clusterrole_grants_what_shoot_flux_reads() {
         Api::namespaced(limited.clone(), "garden-rbac");
     wait_for(
         "RBAC to allow flux-config",
-        Duration::from_secs(10),
+        Duration::from_secs(60),
         || async { Ok(Some(configmaps.get("flux-config").await?)) },
     )
     .await
