@@ -35,6 +35,30 @@ fn files_with_shoot_info(message: &str) -> Vec<(String, String)> {
     files
 }
 
+/// Waits until the shoot's GRM has finished `rounds` more reconciles of the install
+/// ManagedResource (one per sync period, 15 s in the bed), each a chance to revert the shoot.
+async fn wait_grm_resyncs(shoot: &testbed::Shoot, rounds: usize) {
+    let log = shoot.grm().unwrap().process.log_path().to_path_buf();
+    let finished = || {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| {
+                l.contains("Finished to reconcile ManagedResource")
+                    && l.contains("extension-shoot-flux-flux-install")
+            })
+            .count()
+    };
+    let before = finished();
+    wait_for(
+        &format!("{rounds} more GRM reconciles of the install ManagedResource"),
+        Duration::from_secs(180),
+        || async { Ok((finished() >= before + rounds).then_some(())) },
+    )
+    .await
+    .unwrap();
+}
+
 async fn object(
     shoot: &kube::Client,
     api_version: &str,
@@ -349,7 +373,7 @@ async fn bootstrap_mode_oci_source_and_orphan_deletion() {
     .await;
     annotate(bed, &ns, "reconcile").await;
     wait_ready(bed, &ns, Duration::from_secs(60)).await;
-    tokio::time::sleep(Duration::from_secs(40)).await;
+    wait_grm_resyncs(&shoot, 2).await;
     let repo = object(
         &target,
         "source.toolkit.fluxcd.io/v1",
@@ -419,15 +443,17 @@ async fn bootstrap_mode_oci_source_and_orphan_deletion() {
     )
     .await
     .unwrap();
-    tokio::time::sleep(Duration::from_secs(5)).await;
-    assert_eq!(
-        deployments
-            .list(&ListParams::default())
-            .await
-            .unwrap()
-            .items
-            .len(),
-        before
+    // GRM's finalizer leaves an MR only once it has released or deleted the MR's objects, so
+    // what GRM would delete is gone, or being deleted, by now.
+    let left = deployments
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items;
+    assert_eq!(left.len(), before);
+    assert!(
+        left.iter().all(|d| d.metadata.deletion_timestamp.is_none()),
+        "a Flux Deployment is being deleted"
     );
     assert!(
         object(

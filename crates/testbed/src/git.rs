@@ -119,7 +119,7 @@ LogLevel VERBOSE
         let mut command = Command::new(sshd_binary);
         command.arg("-D").arg("-e").arg("-f").arg(&config);
         let mut sshd = Process::spawn("sshd", command, &dir.with_extension("sshd.log"))?;
-        let deadline = Instant::now() + Duration::from_secs(15);
+        let deadline = Instant::now() + Duration::from_secs(60);
         while tokio::net::TcpStream::connect(("127.0.0.1", ssh_port))
             .await
             .is_err()
@@ -127,7 +127,7 @@ LogLevel VERBOSE
             sshd.ensure_running()?;
             if Instant::now() > deadline {
                 bail!(
-                    "sshd did not listen within 15s (log: {})",
+                    "sshd did not listen within 60s (log: {})",
                     sshd.log_path().display()
                 );
             }
