@@ -59,12 +59,7 @@ async fn wait_mr_applied(bed: &testbed::Bed, ns: &str, name: &str) {
 async fn reconcile_wait_for_state_and_restore_annotations() {
     let _serial = SERIAL.lock().await;
     let bed = testbed::bed().await.unwrap();
-    set_project_config(
-        bed,
-        "annot",
-        &[("repositoryUrl", &repository(bed, "annot-fleet").await)],
-    )
-    .await;
+    project_with_fleet(bed, "annot").await;
     let _ext = start_extension(bed, &[]).await;
     let spec = ShootSpec::new("annot", "one");
     let ns = spec.technical_id();
@@ -115,12 +110,7 @@ async fn reconcile_wait_for_state_and_restore_annotations() {
 async fn migrate_keeps_shoot_objects_and_removes_ours() {
     let _serial = SERIAL.lock().await;
     let bed = testbed::bed().await.unwrap();
-    set_project_config(
-        bed,
-        "mig",
-        &[("repositoryUrl", &repository(bed, "mig-fleet").await)],
-    )
-    .await;
+    project_with_fleet(bed, "mig").await;
     let _ext = start_extension(bed, &[]).await;
     let spec = ShootSpec::new("mig", "app");
     let ns = spec.technical_id();
@@ -212,12 +202,7 @@ async fn migrate_keeps_shoot_objects_and_removes_ours() {
 async fn extension_of_a_shoot_being_deleted_goes_without_waiting_and_keeps_objects() {
     let _serial = SERIAL.lock().await;
     let bed = testbed::bed().await.unwrap();
-    set_project_config(
-        bed,
-        "del",
-        &[("repositoryUrl", &repository(bed, "del-fleet").await)],
-    )
-    .await;
+    project_with_fleet(bed, "del").await;
     let _ext = start_extension(bed, &[]).await;
     let mut spec = ShootSpec::new("del", "app");
     let ns = spec.technical_id();
@@ -342,10 +327,7 @@ async fn a_hibernated_shoot_is_reconciled_without_its_api_server() {
         Duration::from_secs(90),
         || async {
             let ext = serde_json::to_value(api.get("shoot-flux").await?)?;
-            let at: k8s_openapi::jiff::Timestamp = ext["status"]["lastOperation"]["lastUpdateTime"]
-                .as_str()
-                .unwrap_or("1970-01-01T00:00:00Z")
-                .parse()?;
+            let at = last_update(&ext)?;
             Ok((ext["status"]["lastOperation"]["state"] == "Succeeded"
                 && at.as_second() >= changed_at.as_second())
             .then_some(()))
@@ -538,12 +520,7 @@ async fn a_shoot_of_the_23technologies_extension_is_taken_over_without_recreatin
 async fn a_garden_that_answers_403_is_a_clear_status() {
     let _serial = SERIAL.lock().await;
     let bed = testbed::bed().await.unwrap();
-    set_project_config(
-        bed,
-        "deny",
-        &[("repositoryUrl", &repository(bed, "deny-fleet").await)],
-    )
-    .await;
+    project_with_fleet(bed, "deny").await;
     let no_rights = bed
         .garden()
         .service_account_kubeconfig("garden-deny", "no-rights")

@@ -11,32 +11,27 @@ use std::time::Duration;
 use k8s_openapi::jiff::Timestamp;
 use serde_json::{Value, json};
 use testbed::gardenlet;
-use testbed::kubeutil::wait_for;
 
 use common::*;
 
 /// The Extension's last Error status written at or after `since`, once there is one.
 async fn error_since(bed: &testbed::Bed, ns: &str, since: Timestamp) -> (Value, Timestamp) {
-    let api = extension_api(bed, ns).await;
-    wait_for(
+    wait_extension(
+        bed,
+        ns,
         "an Error status after the deadline",
         Duration::from_secs(90),
-        || async {
-            let ext = serde_json::to_value(api.get("shoot-flux").await?)?;
+        |ext| {
             let op = &ext["status"]["lastOperation"];
-            let at: Timestamp = op["lastUpdateTime"]
-                .as_str()
-                .unwrap_or("1970-01-01T00:00:00Z")
-                .parse()?;
+            let at = last_update(ext)?;
             if op["state"] == "Error" && at.as_second() >= since.as_second() {
-                Ok(Some((ext, at)))
+                Ok(Some((ext.clone(), at)))
             } else {
                 anyhow::bail!("state {} at {at}", op["state"])
             }
         },
     )
     .await
-    .unwrap()
 }
 
 #[tokio::test]

@@ -188,14 +188,7 @@ async fn a_project_whose_namespace_is_not_garden_and_its_name() {
         ],
     )
     .await;
-    let ks = dynamic_api(
-        &target,
-        "kustomize.toolkit.fluxcd.io/v1",
-        "Kustomization",
-        Some("flux-system"),
-    )
-    .await
-    .unwrap();
+    let ks = flux_kustomizations(&target).await;
     wait_for(
         "the changed kustomizationPath in the shoot",
         Duration::from_secs(60),

@@ -49,12 +49,7 @@ async fn health_heartbeat_leader_election_and_metrics() {
         "--heartbeat-renew-interval-seconds=2",
     ];
     let mut first = start_extension(bed, &args).await;
-    set_project_config(
-        bed,
-        "health",
-        &[("repositoryUrl", &repository(bed, "health-fleet").await)],
-    )
-    .await;
+    project_with_fleet(bed, "health").await;
     let spec = ShootSpec::new("health", "app");
     let ns = spec.technical_id();
     let mut shoot = shoot_with_grm(bed, spec.clone()).await;
@@ -244,12 +239,7 @@ async fn ignore_operation_annotation_mode_follows_spec_and_cluster_changes() {
     let _serial = SERIAL.lock().await;
     let bed = testbed::bed().await.unwrap();
     let seed = bed.seed().client().await.unwrap();
-    set_project_config(
-        bed,
-        "ignore",
-        &[("repositoryUrl", &repository(bed, "ignore-fleet").await)],
-    )
-    .await;
+    project_with_fleet(bed, "ignore").await;
     let extension = start_extension(bed, &["--ignore-operation-annotation=true"]).await;
     let mut spec = ShootSpec::new("ignore", "app");
     let ns = spec.technical_id();
@@ -325,12 +315,7 @@ async fn garden_access_without_injection_only_through_the_opt_in_gardenlet_kubec
     let _serial = SERIAL.lock().await;
     let bed = testbed::bed().await.unwrap();
     let seed = bed.seed().client().await.unwrap();
-    set_project_config(
-        bed,
-        "legacy",
-        &[("repositoryUrl", &repository(bed, "legacy-fleet").await)],
-    )
-    .await;
+    project_with_fleet(bed, "legacy").await;
     let garden_ns: Namespace =
         serde_json::from_value(json!({"metadata": {"name": "garden"}})).unwrap();
     Api::<Namespace>::all(seed.clone())

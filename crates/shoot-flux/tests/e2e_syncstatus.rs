@@ -53,14 +53,7 @@ const OUR_LAG: Duration = Duration::from_secs(20);
 /// returns when it saw that: how fast Flux is on a loaded machine is not ours to assert, how
 /// soon our status follows is.
 async fn flux_applied(shoot: &kube::Client, commit: &str) -> Instant {
-    let kustomizations = testbed::kubeutil::dynamic_api(
-        shoot,
-        "kustomize.toolkit.fluxcd.io/v1",
-        "Kustomization",
-        Some("flux-system"),
-    )
-    .await
-    .unwrap();
+    let kustomizations = flux_kustomizations(shoot).await;
     wait_for(
         &format!("the shoot's Kustomization Ready at {commit}"),
         Duration::from_secs(120),
