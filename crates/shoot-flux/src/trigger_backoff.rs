@@ -4,9 +4,10 @@
 //! an error from any of them it stops reading every trigger for 0.8 s, doubling up to 30 s, and
 //! resets only on a good event read after the pause. A garden watch that keeps failing (denied,
 //! or the garden down) thus held back the Extension watch too: a new Extension waited behind
-//! each pause, and as the failing watch's own backoff (the same schedule) ended together with
-//! the shared one, its next error came first and started the next pause; one test run saw a
-//! reconcile 68 s after the Extension was created. Every trigger stream of ours already has its
+//! each pause, and as the failing watch's own backoff (the same schedule) often ended at the
+//! same moment as the shared one, its next error came first and started the next pause; under
+//! load a test saw a reconcile over a minute after the Extension was created. Every trigger
+//! stream of ours already has its
 //! own backoff (`default_backoff()` on each watcher), so the shared one only delays the others.
 
 use std::time::Duration;
