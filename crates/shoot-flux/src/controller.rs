@@ -272,8 +272,10 @@ pub async fn run(
             std::future::ready(pass)
         });
 
-    let mut controller = Controller::for_stream_with(triggers, store.clone(), resource.clone())
-        .with_config(ControllerConfig::default().concurrency(options.max_concurrent_reconciles));
+    let mut controller = crate::trigger_backoff::each_trigger_backs_off_alone(
+        Controller::for_stream_with(triggers, store.clone(), resource.clone()),
+    )
+    .with_config(ControllerConfig::default().concurrency(options.max_concurrent_reconciles));
 
     if ignore {
         let clusters: Api<PartialObjectMeta<Cluster>> = Api::all(seed.clone());

@@ -28,3 +28,4 @@ pub mod server;
 pub mod shootaccess;
 pub mod status_command;
 pub mod syncpoll;
+pub mod trigger_backoff;

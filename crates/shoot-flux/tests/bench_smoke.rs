@@ -16,7 +16,8 @@ async fn the_benchmark_runs_at_20_shoots() {
         shoots: vec![20],
         binary: env!("CARGO_BIN_EXE_gardener-extension-shoot-flux").into(),
         concurrencies: vec![1, 4, 16, 64],
-        timeout: Duration::from_secs(120),
+        // Generous: a loaded 2-core CI machine; the run ends as soon as it converged.
+        timeout: Duration::from_secs(300),
         extra_args: Vec::new(),
     };
     let rows = run::run(&options).await.unwrap();
@@ -30,7 +31,7 @@ async fn the_benchmark_runs_at_20_shoots() {
     };
     assert_eq!(row.shoots, 20);
     assert!(
-        row.convergence_s > 0.0 && row.convergence_s < 120.0,
+        row.convergence_s > 0.0 && row.convergence_s < 300.0,
         "{row:?}"
     );
     assert!(
@@ -38,7 +39,7 @@ async fn the_benchmark_runs_at_20_shoots() {
         "{row:?}"
     );
     assert!(row.ratio().is_finite(), "{row:?}");
-    assert!(row.upgrade_s > 0.0 && row.upgrade_s < 120.0, "{row:?}");
+    assert!(row.upgrade_s > 0.0 && row.upgrade_s < 300.0, "{row:?}");
     assert!(
         row.peak_rss_mib > 1.0 && row.peak_rss_mib < 1024.0,
         "{row:?}"

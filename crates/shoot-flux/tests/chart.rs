@@ -757,6 +757,63 @@ async fn apply_strict(client: &kube::Client, docs: &[Value], manager: &str) -> a
     Ok(())
 }
 
+/// One verb of one rule, as the controller's ServiceAccount (`CHART` in the release namespace)
+/// uses it.
+struct Access {
+    user: String,
+    verb: String,
+    group: String,
+    resource: String,
+    /// A Role's namespace; a ClusterRole's rules are checked cluster-wide.
+    namespace: Option<String>,
+    /// The first of the rule's resourceNames, if it names any.
+    name: Option<String>,
+}
+
+impl Access {
+    fn of(role: &Value, rule: &Value, verb: &str, release_namespace: &str) -> Self {
+        Self {
+            user: format!("system:serviceaccount:{release_namespace}:{CHART}"),
+            verb: verb.into(),
+            group: rule["apiGroups"][0].as_str().unwrap().into(),
+            resource: rule["resources"][0].as_str().unwrap().into(),
+            namespace: (role["kind"] == "Role").then(|| release_namespace.to_string()),
+            name: rule["resourceNames"][0].as_str().map(str::to_string),
+        }
+    }
+
+    /// Waits until the API server's authorizer allows (or denies) the access. RBAC changes reach
+    /// the authorizer through its informers a moment after they are written; a
+    /// SubjectAccessReview is answered by the same authorizer.
+    async fn wait_in_force(&self, seed: &kube::Client, allowed: bool) {
+        use k8s_openapi::api::authorization::v1::SubjectAccessReview;
+        let reviews: Api<SubjectAccessReview> = Api::all(seed.clone());
+        let review: SubjectAccessReview = serde_json::from_value(json!({
+            "apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview",
+            "spec": {"user": self.user, "resourceAttributes": {
+                "verb": self.verb, "group": self.group, "resource": self.resource,
+                "namespace": self.namespace, "name": self.name,
+            }}
+        }))
+        .unwrap();
+        let what = if allowed { "allowed" } else { "denied" };
+        wait_for(
+            &format!(
+                "{} {} on {}/{} {what}",
+                self.user, self.verb, self.group, self.resource
+            ),
+            Duration::from_secs(60),
+            || async {
+                let answer = reviews.create(&Default::default(), &review).await?;
+                let now = answer.status.is_some_and(|s| s.allowed);
+                Ok((now == allowed).then_some(()))
+            },
+        )
+        .await
+        .unwrap();
+    }
+}
+
 async fn ensure_namespace(client: &kube::Client, name: &str) {
     let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": name}})).unwrap();
     Api::<Namespace>::all(client.clone())
@@ -1091,7 +1148,7 @@ impl Controller {
             seed_kubeconfig,
             garden_kubeconfig,
         );
-        wait_for("the extension to be ready", Duration::from_secs(30), || {
+        wait_for("the extension to be ready", Duration::from_secs(90), || {
             let running = process.ensure_running();
             async move {
                 running?;
@@ -1359,7 +1416,7 @@ async fn the_controller_works_with_exactly_the_charts_seed_rbac_and_needs_every_
     )
     .await
     .unwrap();
-    let ext = wait_ready(bed, &ns, Duration::from_secs(30)).await;
+    let ext = wait_ready(bed, &ns, Duration::from_secs(90)).await;
     assert_eq!(ext["status"]["lastOperation"]["type"], "Reconcile");
     assert!(install_objects().await.contains(&new_image));
 
@@ -1440,7 +1497,8 @@ async fn the_controller_works_with_exactly_the_charts_seed_rbac_and_needs_every_
                     without["rules"][index]["verbs"] = json!(remaining);
                 }
                 apply_strict(&seed, &[without], "test").await.unwrap();
-                tokio::time::sleep(Duration::from_millis(300)).await;
+                let access = Access::of(&role, rule, &verb, namespace);
+                access.wait_in_force(&seed, false).await;
                 let mut offset = controller.log().len();
                 match trigger {
                     Trigger::Reconcile | Trigger::LeaseRenewal => {}
@@ -1566,7 +1624,7 @@ async fn the_controller_works_with_exactly_the_charts_seed_rbac_and_needs_every_
                 let verbs = [verb.clone()];
                 let denial = wait_for(
                     &format!("a denied {verb} on {resource} ({trigger:?})"),
-                    Duration::from_secs(30),
+                    Duration::from_secs(90),
                     || async {
                         let log = controller.log();
                         Ok(denial_in(
@@ -1590,10 +1648,10 @@ async fn the_controller_works_with_exactly_the_charts_seed_rbac_and_needs_every_
                 apply_strict(&seed, std::slice::from_ref(&role), "test")
                     .await
                     .unwrap();
-                tokio::time::sleep(Duration::from_millis(300)).await;
+                access.wait_in_force(&seed, true).await;
                 match trigger {
                     Trigger::LeaseRenewal | Trigger::MissingLeases => {
-                        wait_for("the Leases renewed", Duration::from_secs(20), || async {
+                        wait_for("the Leases renewed", Duration::from_secs(60), || async {
                             let held = leases
                                 .get_opt("gardener-extension-shoot-flux-leader-election")
                                 .await?
@@ -1632,7 +1690,7 @@ async fn the_controller_works_with_exactly_the_charts_seed_rbac_and_needs_every_
                     }
                     _ => {
                         annotate(bed, &ns, "reconcile").await;
-                        wait_ready(bed, &ns, Duration::from_secs(30)).await;
+                        wait_ready(bed, &ns, Duration::from_secs(90)).await;
                     }
                 }
                 controller.process.ensure_running().unwrap();
@@ -1722,7 +1780,7 @@ async fn the_gardenlet_kubeconfig_opt_in_works_with_the_charts_rbac() {
         &seed_kubeconfig,
         None,
     );
-    wait_for("the controller to stop", Duration::from_secs(30), || {
+    wait_for("the controller to stop", Duration::from_secs(90), || {
         let stopped = process.ensure_running().is_err();
         async move { Ok(stopped.then_some(())) }
     })

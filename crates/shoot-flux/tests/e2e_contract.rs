@@ -59,21 +59,16 @@ async fn wait_mr_applied(bed: &testbed::Bed, ns: &str, name: &str) {
 async fn reconcile_wait_for_state_and_restore_annotations() {
     let _serial = SERIAL.lock().await;
     let bed = testbed::bed().await.unwrap();
-    set_project_config(
-        bed,
-        "annot",
-        &[("repositoryUrl", &repository(bed, "annot-fleet").await)],
-    )
-    .await;
+    project_with_fleet(bed, "annot").await;
     let _ext = start_extension(bed, &[]).await;
     let spec = ShootSpec::new("annot", "one");
     let ns = spec.technical_id();
     let _shoot = succeeded_shoot(&spec, false).await;
 
     // reconcile: removed at once, a fresh lastUpdateTime satisfies gardenlet.
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    wait_past_last_update(bed, &ns).await;
     let ts = annotate(bed, &ns, "reconcile").await;
-    let ext = wait_ready(bed, &ns, Duration::from_secs(30)).await;
+    let ext = wait_ready(bed, &ns, Duration::from_secs(90)).await;
     assert_eq!(
         ext["metadata"]["annotations"]["gardener.cloud/timestamp"],
         ts.as_str()
@@ -106,7 +101,7 @@ async fn reconcile_wait_for_state_and_restore_annotations() {
         "no finalizer while waiting for state"
     );
     annotate(bed, &ns2, "restore").await;
-    let ext = wait_ready(bed, &ns2, Duration::from_secs(30)).await;
+    let ext = wait_ready(bed, &ns2, Duration::from_secs(90)).await;
     assert_eq!(ext["status"]["lastOperation"]["type"], "Restore");
     assert!(has_our_finalizer(&ext));
 }
@@ -115,12 +110,7 @@ async fn reconcile_wait_for_state_and_restore_annotations() {
 async fn migrate_keeps_shoot_objects_and_removes_ours() {
     let _serial = SERIAL.lock().await;
     let bed = testbed::bed().await.unwrap();
-    set_project_config(
-        bed,
-        "mig",
-        &[("repositoryUrl", &repository(bed, "mig-fleet").await)],
-    )
-    .await;
+    project_with_fleet(bed, "mig").await;
     let _ext = start_extension(bed, &[]).await;
     let spec = ShootSpec::new("mig", "app");
     let ns = spec.technical_id();
@@ -198,7 +188,7 @@ async fn migrate_keeps_shoot_objects_and_removes_ours() {
     assert!(flux_ns.metadata.deletion_timestamp.is_none());
     // A reconcile of a migrated object is skipped until it is restored.
     annotate(bed, &ns, "reconcile").await;
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    wait_annotation_taken(bed, &ns).await;
     assert!(
         mrs.list(&ListParams::default())
             .await
@@ -212,12 +202,7 @@ async fn migrate_keeps_shoot_objects_and_removes_ours() {
 async fn extension_of_a_shoot_being_deleted_goes_without_waiting_and_keeps_objects() {
     let _serial = SERIAL.lock().await;
     let bed = testbed::bed().await.unwrap();
-    set_project_config(
-        bed,
-        "del",
-        &[("repositoryUrl", &repository(bed, "del-fleet").await)],
-    )
-    .await;
+    project_with_fleet(bed, "del").await;
     let _ext = start_extension(bed, &[]).await;
     let mut spec = ShootSpec::new("del", "app");
     let ns = spec.technical_id();
@@ -233,7 +218,7 @@ async fn extension_of_a_shoot_being_deleted_goes_without_waiting_and_keeps_objec
         .unwrap();
     wait_for(
         "the Extension to be gone",
-        Duration::from_secs(30),
+        Duration::from_secs(90),
         || async { Ok(api.get_opt("shoot-flux").await?.is_none().then_some(())) },
     )
     .await
@@ -271,7 +256,7 @@ async fn extension_of_a_shoot_being_deleted_goes_without_waiting_and_keeps_objec
 async fn a_failed_shoot_is_skipped() {
     let _serial = SERIAL.lock().await;
     let bed = testbed::bed().await.unwrap();
-    let _ext = start_extension(bed, &[]).await;
+    let ext = start_extension(bed, &[]).await;
     let mut spec = ShootSpec::new("failed", "app");
     spec.last_operation = Some(("Reconcile".into(), "Failed".into()));
     let shoot = bed.new_shoot(spec.clone()).await.unwrap();
@@ -279,7 +264,14 @@ async fn a_failed_shoot_is_skipped() {
     gardenlet::apply_extension(&seed().await, &spec)
         .await
         .unwrap();
-    tokio::time::sleep(Duration::from_secs(4)).await;
+    wait_logged(
+        &ext,
+        &[
+            "skipping: the shoot's last operation failed",
+            &spec.technical_id(),
+        ],
+    )
+    .await;
     let ext = serde_json::to_value(
         extension_api(bed, &spec.technical_id())
             .await
@@ -321,7 +313,7 @@ async fn a_hibernated_shoot_is_reconciled_without_its_api_server() {
     gardenlet::apply_shoot_objects(&seed().await, &spec, None)
         .await
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    wait_past_last_update(bed, &ns).await;
     let changed_at = k8s_openapi::jiff::Timestamp::now();
     set_project_config(
         bed,
@@ -332,13 +324,10 @@ async fn a_hibernated_shoot_is_reconciled_without_its_api_server() {
     let api = extension_api(bed, &ns).await;
     wait_for(
         "a fresh Succeeded while hibernated",
-        Duration::from_secs(30),
+        Duration::from_secs(90),
         || async {
             let ext = serde_json::to_value(api.get("shoot-flux").await?)?;
-            let at: k8s_openapi::jiff::Timestamp = ext["status"]["lastOperation"]["lastUpdateTime"]
-                .as_str()
-                .unwrap_or("1970-01-01T00:00:00Z")
-                .parse()?;
+            let at = last_update(&ext)?;
             Ok((ext["status"]["lastOperation"]["state"] == "Succeeded"
                 && at.as_second() >= changed_at.as_second())
             .then_some(()))
@@ -359,10 +348,7 @@ async fn a_shoot_of_the_23technologies_extension_is_taken_over_without_recreatin
     let url = repository(bed, "adopt-fleet").await;
     let spec = ShootSpec::new("adopt", "app");
     let ns = spec.technical_id();
-    let mut shoot = bed.new_shoot(spec.clone()).await.unwrap();
-    shoot.create_gardenlet_objects().await.unwrap();
-    shoot.start_grm().await.unwrap();
-    shoot.start_node_simulator().unwrap();
+    let shoot = shoot_with_grm(bed, spec.clone()).await;
     // The predecessor's layout, as gardener's managedresources.CreateForShoot wrote it: MR
     // `extension-shoot-flux-flux-install` (label origin=gardener) over a mutable, unlabelled
     // Secret named `managedresource-<MR>` with the plain key flux-install-yaml; once healthy, the
@@ -534,12 +520,7 @@ async fn a_shoot_of_the_23technologies_extension_is_taken_over_without_recreatin
 async fn a_garden_that_answers_403_is_a_clear_status() {
     let _serial = SERIAL.lock().await;
     let bed = testbed::bed().await.unwrap();
-    set_project_config(
-        bed,
-        "deny",
-        &[("repositoryUrl", &repository(bed, "deny-fleet").await)],
-    )
-    .await;
+    project_with_fleet(bed, "deny").await;
     let no_rights = bed
         .garden()
         .service_account_kubeconfig("garden-deny", "no-rights")
@@ -961,7 +942,7 @@ async fn bad_inputs_are_configuration_errors_naming_the_field_and_keep_the_good_
         .unwrap();
     set_project_config(bed, "bad", &good_cm).await;
     annotate(bed, &ns, "reconcile").await;
-    wait_ready(bed, &ns, Duration::from_secs(30)).await;
+    wait_ready(bed, &ns, Duration::from_secs(90)).await;
     extension
         .process
         .ensure_running()

@@ -11,32 +11,27 @@ use std::time::Duration;
 use k8s_openapi::jiff::Timestamp;
 use serde_json::{Value, json};
 use testbed::gardenlet;
-use testbed::kubeutil::wait_for;
 
 use common::*;
 
 /// The Extension's last Error status written at or after `since`, once there is one.
 async fn error_since(bed: &testbed::Bed, ns: &str, since: Timestamp) -> (Value, Timestamp) {
-    let api = extension_api(bed, ns).await;
-    wait_for(
+    wait_extension(
+        bed,
+        ns,
         "an Error status after the deadline",
         Duration::from_secs(90),
-        || async {
-            let ext = serde_json::to_value(api.get("shoot-flux").await?)?;
+        |ext| {
             let op = &ext["status"]["lastOperation"];
-            let at: Timestamp = op["lastUpdateTime"]
-                .as_str()
-                .unwrap_or("1970-01-01T00:00:00Z")
-                .parse()?;
+            let at = last_update(ext)?;
             if op["state"] == "Error" && at.as_second() >= since.as_second() {
-                Ok(Some((ext, at)))
+                Ok(Some((ext.clone(), at)))
             } else {
                 anyhow::bail!("state {} at {at}", op["state"])
             }
         },
     )
     .await
-    .unwrap()
 }
 
 #[tokio::test]
@@ -57,14 +52,8 @@ async fn a_reconcile_that_runs_out_of_time_ends_in_an_error_naming_the_pending_s
 
     // A manifest server that accepts connections and never answers; the download's own
     // timeout (10m) is far beyond the reconcile's (5s), so the deadline is what ends it.
-    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let silent_url = format!("http://{}", silent.local_addr().unwrap());
-    let held = tokio::spawn(async move {
-        let mut open = Vec::new();
-        while let Ok((socket, _)) = silent.accept().await {
-            open.push(socket);
-        }
-    });
+    let silent = testbed::silent::SilentServer::start().await.unwrap();
+    let silent_url = silent.url();
     let extension = start_extension_with_config(
         bed,
         "shoot-flux-deadline",
@@ -126,7 +115,7 @@ async fn a_reconcile_that_runs_out_of_time_ends_in_an_error_naming_the_pending_s
     // The operator fixes the manifest source; the restarted controller (default deadline)
     // succeeds.
     drop(extension);
-    held.abort();
+    drop(silent);
     let _extension = start_extension_as(
         bed,
         "shoot-flux-deadline",

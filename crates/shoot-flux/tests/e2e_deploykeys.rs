@@ -212,13 +212,6 @@ async fn wait_podinfo(shoot: &kube::Client, message: &str) {
     .unwrap();
 }
 
-fn changes(files: &[(String, String)]) -> Vec<(&str, Option<&str>)> {
-    files
-        .iter()
-        .map(|(p, c)| (p.as_str(), Some(c.as_str())))
-        .collect()
-}
-
 /// Pieces of a private key that must never appear anywhere else: the lines of its OpenSSH
 /// body, and its base64 form as Secret data carries it (40-character pieces aligned to whole
 /// 3-byte groups, past the constant header).
@@ -253,15 +246,8 @@ async fn private_repository_key_authorization_rotation_and_no_leaks_at_trace_lev
     let bed = testbed::bed().await.unwrap();
     let _logs = bed.logs_on_failure();
     let git = bed.git().await.unwrap();
-    let files = podinfo_files("private v1");
-    git.create_repository(
-        "private-fleet",
-        &files
-            .iter()
-            .map(|(p, c)| (p.as_str(), c.as_str()))
-            .collect::<Vec<_>>(),
-    )
-    .unwrap();
+    git.create_repository_from("private-fleet", &podinfo_files("private v1"))
+        .unwrap();
 
     // Before any shoot reconciled, there is no key and the CLI says so.
     let (code, _, stderr) = deploy_key_cli(bed, "priv");
@@ -294,10 +280,7 @@ async fn private_repository_key_authorization_rotation_and_no_leaks_at_trace_lev
         "additionalSecretResources": [{"name": "extra", "targetName": "extra-creds"}]
     }));
     let ns = spec.technical_id();
-    let mut shoot = bed.new_shoot(spec.clone()).await.unwrap();
-    shoot.create_gardenlet_objects().await.unwrap();
-    shoot.start_grm().await.unwrap();
-    shoot.start_node_simulator().unwrap();
+    let mut shoot = shoot_with_grm(bed, spec.clone()).await;
     let extension =
         start_extension(bed, &["--log-level=trace", "--healthcheck-sync-period=2s"]).await;
     gardenlet::apply_extension(&bed.seed().client().await.unwrap(), &spec)
@@ -409,13 +392,8 @@ async fn private_repository_key_authorization_rotation_and_no_leaks_at_trace_lev
     // The old key is removed from the Git host, a change is pushed: it does not sync until the
     // new key is authorized, then it does.
     git.revoke_key(&first_public).unwrap();
-    git.commit(
-        "private-fleet",
-        "main",
-        &changes(&podinfo_files("private v2")),
-        "v2",
-    )
-    .unwrap();
+    git.commit_files("private-fleet", "main", &podinfo_files("private v2"), "v2")
+        .unwrap();
     let message = wait_source_failing(&target, "the source to fail with the new key").await;
     println!("GitRepository with the new, unauthorized key: {message}");
     assert_eq!(
@@ -501,15 +479,8 @@ async fn an_operator_secret_is_used_as_is_and_host_keys_are_checked() {
     let bed = testbed::bed().await.unwrap();
     let _logs = bed.logs_on_failure();
     let git = bed.git().await.unwrap();
-    let files = podinfo_files("bring your own key");
-    git.create_repository(
-        "byok-fleet",
-        &files
-            .iter()
-            .map(|(p, c)| (p.as_str(), c.as_str()))
-            .collect::<Vec<_>>(),
-    )
-    .unwrap();
+    git.create_repository_from("byok-fleet", &podinfo_files("bring your own key"))
+        .unwrap();
     set_project_config(
         bed,
         "byok",
@@ -551,10 +522,7 @@ async fn an_operator_secret_is_used_as_is_and_host_keys_are_checked() {
 
     let spec = spec("byok", "app");
     let ns = spec.technical_id();
-    let mut shoot = bed.new_shoot(spec.clone()).await.unwrap();
-    shoot.create_gardenlet_objects().await.unwrap();
-    shoot.start_grm().await.unwrap();
-    shoot.start_node_simulator().unwrap();
+    let mut shoot = shoot_with_grm(bed, spec.clone()).await;
     let extension = start_extension(bed, &[]).await;
     gardenlet::apply_extension(&bed.seed().client().await.unwrap(), &spec)
         .await

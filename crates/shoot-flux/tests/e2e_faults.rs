@@ -25,7 +25,8 @@ async fn a_killed_controller_and_a_restarted_seed_lose_nothing_at_20_shoots() {
         etcd_outage: None,
         etcd_fault: run::EtcdFault::Kill,
         binary: env!("CARGO_BIN_EXE_gardener-extension-shoot-flux").into(),
-        timeout: Duration::from_secs(120),
+        // Generous: a loaded 2-core CI machine; each wait ends as soon as it converged.
+        timeout: Duration::from_secs(300),
         seed,
         extra_args: Vec::new(),
     };

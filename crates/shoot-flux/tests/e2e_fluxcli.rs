@@ -11,7 +11,6 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use serde_json::json;
 use testbed::gardenlet;
 
 use common::*;
@@ -102,29 +101,10 @@ async fn flux_cli_checks_and_lists_what_shoot_flux_installed() {
     let _logs = bed.logs_on_failure();
     let versions = testbed::paths::versions().unwrap();
     let git = bed.git().await.unwrap();
-    let commit = git
-        .create_repository(
-            "cli-fleet",
-            &[
-                ("marker.yaml", MARKER),
-                ("kustomization.yaml", &kustomization(&["marker.yaml"])),
-            ],
-        )
-        .unwrap();
-    let mut spec = spec("cli", "app");
-    spec.provider_config = Some(json!({
-        "apiVersion": "flux.extensions.gardener.cloud/v1alpha1", "kind": "FluxConfig",
-        "flux": {"version": versions.flux},
-        "managementMode": "Managed",
-        "source": {"template": {"kind": "GitRepository",
-            "spec": {"url": git.http_url("cli-fleet"), "ref": {"branch": "main"}, "interval": "10s"}}},
-        "kustomization": {"template": {"spec": {"path": "./", "prune": true, "interval": "10s"}}}
-    }));
+    let commit = marker_repository(git, "cli-fleet");
+    let spec = managed_synced_spec(git, "cli", "cli-fleet");
     let ns = spec.technical_id();
-    let mut shoot = bed.new_shoot(spec.clone()).await.unwrap();
-    shoot.create_gardenlet_objects().await.unwrap();
-    shoot.start_grm().await.unwrap();
-    shoot.start_node_simulator().unwrap();
+    let mut shoot = shoot_with_grm(bed, spec.clone()).await;
     let _extension = start_extension(bed, &["--healthcheck-sync-period=2s"]).await;
     gardenlet::apply_extension(&bed.seed().client().await.unwrap(), &spec)
         .await

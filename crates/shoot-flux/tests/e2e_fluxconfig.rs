@@ -35,6 +35,30 @@ fn files_with_shoot_info(message: &str) -> Vec<(String, String)> {
     files
 }
 
+/// Waits until the shoot's GRM has finished `rounds` more reconciles of the install
+/// ManagedResource (one per sync period, 15 s in the bed), each a chance to revert the shoot.
+async fn wait_grm_resyncs(shoot: &testbed::Shoot, rounds: usize) {
+    let log = shoot.grm().unwrap().process.log_path().to_path_buf();
+    let finished = || {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| {
+                l.contains("Finished to reconcile ManagedResource")
+                    && l.contains("extension-shoot-flux-flux-install")
+            })
+            .count()
+    };
+    let before = finished();
+    wait_for(
+        &format!("{rounds} more GRM reconciles of the install ManagedResource"),
+        Duration::from_secs(180),
+        || async { Ok((finished() >= before + rounds).then_some(())) },
+    )
+    .await
+    .unwrap();
+}
+
 async fn object(
     shoot: &kube::Client,
     api_version: &str,
@@ -98,15 +122,8 @@ async fn managed_templates_additional_secrets_and_shoot_info_substitution() {
     let bed = testbed::bed().await.unwrap();
     let _logs = bed.logs_on_failure();
     let git = bed.git().await.unwrap();
-    let files = files_with_shoot_info("templates");
-    git.create_repository(
-        "templates-fleet",
-        &files
-            .iter()
-            .map(|(p, c)| (p.as_str(), c.as_str()))
-            .collect::<Vec<_>>(),
-    )
-    .unwrap();
+    git.create_repository_from("templates-fleet", &files_with_shoot_info("templates"))
+        .unwrap();
     let mut spec = spec("templates", "app");
     spec.resources = vec![(
         "extra".into(),
@@ -134,10 +151,7 @@ async fn managed_templates_additional_secrets_and_shoot_info_substitution() {
     };
     spec.provider_config = Some(config(true));
     let ns = spec.technical_id();
-    let mut shoot = bed.new_shoot(spec.clone()).await.unwrap();
-    shoot.create_gardenlet_objects().await.unwrap();
-    shoot.start_grm().await.unwrap();
-    shoot.start_node_simulator().unwrap();
+    let mut shoot = shoot_with_grm(bed, spec.clone()).await;
     let _extension = start_extension(bed, &[]).await;
     let seed = bed.seed().client().await.unwrap();
     gardenlet::apply_extension(&seed, &spec).await.unwrap();
@@ -321,10 +335,7 @@ async fn bootstrap_mode_oci_source_and_orphan_deletion() {
         "kustomization": {"template": {"spec": {"path": "./"}}}
     }));
     let ns = spec.technical_id();
-    let mut shoot = bed.new_shoot(spec.clone()).await.unwrap();
-    shoot.create_gardenlet_objects().await.unwrap();
-    shoot.start_grm().await.unwrap();
-    shoot.start_node_simulator().unwrap();
+    let shoot = shoot_with_grm(bed, spec.clone()).await;
     let _extension = start_extension(bed, &[]).await;
     let seed = bed.seed().client().await.unwrap();
     gardenlet::apply_extension(&seed, &spec).await.unwrap();
@@ -362,7 +373,7 @@ async fn bootstrap_mode_oci_source_and_orphan_deletion() {
     .await;
     annotate(bed, &ns, "reconcile").await;
     wait_ready(bed, &ns, Duration::from_secs(60)).await;
-    tokio::time::sleep(Duration::from_secs(40)).await;
+    wait_grm_resyncs(&shoot, 2).await;
     let repo = object(
         &target,
         "source.toolkit.fluxcd.io/v1",
@@ -432,15 +443,17 @@ async fn bootstrap_mode_oci_source_and_orphan_deletion() {
     )
     .await
     .unwrap();
-    tokio::time::sleep(Duration::from_secs(5)).await;
-    assert_eq!(
-        deployments
-            .list(&ListParams::default())
-            .await
-            .unwrap()
-            .items
-            .len(),
-        before
+    // GRM's finalizer leaves an MR only once it has released or deleted the MR's objects, so
+    // what GRM would delete is gone, or being deleted, by now.
+    let left = deployments
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items;
+    assert_eq!(left.len(), before);
+    assert!(
+        left.iter().all(|d| d.metadata.deletion_timestamp.is_none()),
+        "a Flux Deployment is being deleted"
     );
     assert!(
         object(
@@ -465,15 +478,8 @@ async fn a_stackit_bootstrapped_shoot_is_taken_over_without_a_reinstall() {
     let _logs = bed.logs_on_failure();
     let versions = testbed::paths::versions().unwrap();
     let git = bed.git().await.unwrap();
-    let files = podinfo_files("bootstrapped by stackit");
-    git.create_repository(
-        "stackit-fleet",
-        &files
-            .iter()
-            .map(|(p, c)| (p.as_str(), c.as_str()))
-            .collect::<Vec<_>>(),
-    )
-    .unwrap();
+    git.create_repository_from("stackit-fleet", &podinfo_files("bootstrapped by stackit"))
+        .unwrap();
     let mut spec = spec("stackit", "app");
     spec.provider_config = Some(json!({
         "apiVersion": API, "kind": "FluxConfig",
@@ -485,10 +491,7 @@ async fn a_stackit_bootstrapped_shoot_is_taken_over_without_a_reinstall() {
         "kustomization": {"template": {"spec": {"path": "./", "prune": true, "targetNamespace": "default"}}}
     }));
     let ns = spec.technical_id();
-    let mut shoot = bed.new_shoot(spec.clone()).await.unwrap();
-    shoot.create_gardenlet_objects().await.unwrap();
-    shoot.start_grm().await.unwrap();
-    shoot.start_node_simulator().unwrap();
+    let mut shoot = shoot_with_grm(bed, spec.clone()).await;
     let target = shoot.client().await.unwrap();
 
     // What the stackit extension did: Flux's install.yaml and the sync objects, applied directly.
@@ -577,13 +580,10 @@ async fn a_stackit_bootstrapped_shoot_is_taken_over_without_a_reinstall() {
     // Not reinstalled: the same Deployments, unchanged; the sync goes on.
     let after = identity(flux.list(&ListParams::default()).await.unwrap().items);
     assert_eq!(after, before);
-    git.commit(
+    git.commit_files(
         "stackit-fleet",
         "main",
-        &podinfo_files("still syncing")
-            .iter()
-            .map(|(p, c)| (p.as_str(), Some(c.as_str())))
-            .collect::<Vec<_>>(),
+        &podinfo_files("still syncing"),
         "after the takeover",
     )
     .unwrap();

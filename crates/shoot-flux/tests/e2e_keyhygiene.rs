@@ -15,9 +15,8 @@ use std::time::{Duration, Instant};
 
 use aho_corasick::AhoCorasick;
 use base64::Engine;
-use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
-use kube::api::{Api, DeleteParams, ObjectMeta, PostParams};
+use kube::api::{Api, DeleteParams, PostParams};
 use shoot_flux_core::deploykey::{DeployKey, IDENTITY, fingerprint};
 use testbed::gardenlet;
 use testbed::kubeutil::wait_for;
@@ -31,8 +30,8 @@ use common::*;
 struct Pieces {
     /// The lines of the OpenSSH body, as the key is held in text.
     lines: Vec<Vec<u8>>,
-    /// 40-character pieces of the base64 of the whole `identity` value, as the API server sends
-    /// it in JSON (aligned to whole 3-byte groups).
+    /// 40-character pieces of the base64 of the whole `identity` value, as Secret data carries
+    /// it and the API server sends it in JSON (aligned to whole 3-byte groups).
     base64: Vec<Vec<u8>>,
     /// The 32-byte ed25519 seed.
     seed: Vec<u8>,
@@ -41,7 +40,8 @@ struct Pieces {
 const MIN_RANDOM_BITS: u32 = 64;
 
 impl Pieces {
-    fn of(identity: &str) -> Self {
+    fn of(deploy_key: &DeployKey) -> Self {
+        let identity = &deploy_key.secret_data()[IDENTITY];
         let key = ssh_key::PrivateKey::from_openssh(identity).unwrap();
         let pair = key.key_data().ed25519().unwrap();
         let seed = pair.private.to_bytes().to_vec();
@@ -90,7 +90,7 @@ impl Pieces {
             at += line.len();
         }
         // Each 40 characters of the base64 stand for 30 bytes of the identity text.
-        let encoded = base64::engine::general_purpose::STANDARD.encode(identity);
+        let encoded = &deploy_key.secret_data_base64()[IDENTITY];
         let base64: Vec<Vec<u8>> = encoded
             .as_bytes()
             .chunks(40)
@@ -175,21 +175,14 @@ fn operator_key(git: &testbed::git::GitServer, project: &str) -> DeployKey {
     DeployKey::generate(&format!("{project} operator key"), git.known_hosts()).unwrap()
 }
 
+/// The project's `flux-source` as an operator writes it: the key's data as the product encodes it
+/// for Secrets.
 fn secret(project: &str, key: &DeployKey) -> Secret {
-    Secret {
-        metadata: ObjectMeta {
-            name: Some("flux-source".into()),
-            namespace: Some(format!("garden-{project}")),
-            ..Default::default()
-        },
-        data: Some(
-            key.secret_data()
-                .into_iter()
-                .map(|(k, v)| (k, ByteString(v.into_bytes())))
-                .collect(),
-        ),
-        ..Default::default()
-    }
+    serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "flux-source", "namespace": format!("garden-{project}")},
+        "data": key.secret_data_base64(),
+    }))
+    .unwrap()
 }
 
 /// Creates or replaces the project's `flux-source` with `key`.
@@ -212,13 +205,15 @@ async fn put_key(bed: &testbed::Bed, project: &str, key: &DeployKey) {
     }
 }
 
-async fn identity_in_garden(bed: &testbed::Bed, project: &str) -> String {
+/// The deploy key in the project's `flux-source`.
+async fn key_in_garden(bed: &testbed::Bed, project: &str) -> DeployKey {
     let api: Api<Secret> = Api::namespaced(
         bed.garden().client().await.unwrap(),
         &format!("garden-{project}"),
     );
-    let secret = api.get("flux-source").await.unwrap();
-    String::from_utf8(secret.data.unwrap()[IDENTITY].0.clone()).unwrap()
+    let data = api.get("flux-source").await.unwrap().data.unwrap();
+    let data = data.into_iter().map(|(k, v)| (k, v.0)).collect();
+    DeployKey::from_secret_data(&data, &format!("garden-{project}/flux-source")).unwrap()
 }
 
 /// Waits until the shoot's status names the deploy key with `public`.
@@ -279,21 +274,14 @@ fn the_streaming_search_finds_pieces_anywhere_in_a_big_file() {
 /// ends in two bits of the public key) matched another key held in memory one time in four.
 #[test]
 fn pieces_of_one_key_never_occur_in_another_with_the_same_comment() {
-    let identity = || {
-        DeployKey::generate("same comment", String::new())
-            .unwrap()
-            .secret_data()[IDENTITY]
-            .clone()
-    };
+    let key = || DeployKey::generate("same comment", String::new()).unwrap();
     for _ in 0..100 {
-        let (a, b) = (identity(), identity());
+        let (a, b) = (key(), key());
         let pieces = Pieces::of(&a);
         let other = Pieces::of(&b);
         let haystack = [
-            b.as_bytes().to_vec(),
-            base64::engine::general_purpose::STANDARD
-                .encode(&b)
-                .into_bytes(),
+            b.secret_data()[IDENTITY].as_bytes().to_vec(),
+            b.secret_data_base64()[IDENTITY].as_bytes().to_vec(),
             other.seed.clone(),
         ]
         .concat();
@@ -301,10 +289,8 @@ fn pieces_of_one_key_never_occur_in_another_with_the_same_comment() {
         assert!(found.is_none(), "{found:?}");
         // And all of them in its own forms.
         let own = [
-            a.as_bytes().to_vec(),
-            base64::engine::general_purpose::STANDARD
-                .encode(&a)
-                .into_bytes(),
+            a.secret_data()[IDENTITY].as_bytes().to_vec(),
+            a.secret_data_base64()[IDENTITY].as_bytes().to_vec(),
             pieces.seed.clone(),
         ]
         .concat();
@@ -365,12 +351,12 @@ async fn a_seed_holds_only_the_deploy_keys_of_projects_with_shoots_on_it() {
     put_key(bed, "made", &made_second).await;
     wait_shoot_uses(bed, &made.technical_id(), made_second.public_key()).await;
 
-    let made_first_pieces = Pieces::of(&made_first.secret_data()[IDENTITY]);
-    let made_second_pieces = Pieces::of(&made_second.secret_data()[IDENTITY]);
-    let new_pieces = Pieces::of(&identity_in_garden(bed, "new").await);
+    let made_first_pieces = Pieces::of(&made_first);
+    let made_second_pieces = Pieces::of(&made_second);
+    let new_pieces = Pieces::of(&key_in_garden(bed, "new").await);
     let elsewhere: Vec<Vec<u8>> = [&elsewhere_first, &elsewhere_second]
         .iter()
-        .flat_map(|k| Pieces::of(&k.secret_data()[IDENTITY]).all())
+        .flat_map(|k| Pieces::of(k).all())
         .collect();
 
     let dir = tempfile::tempdir().unwrap();
@@ -460,7 +446,7 @@ async fn a_seed_holds_only_the_deploy_keys_of_projects_with_shoots_on_it() {
     )
     .await
     .unwrap();
-    wait_for("one deploy key held", Duration::from_secs(30), || async {
+    wait_for("one deploy key held", Duration::from_secs(90), || async {
         let n = held(&extension).await;
         Ok((n == 1.0).then_some(()))
     })

@@ -296,7 +296,7 @@ async fn only_the_leader_writes_and_a_killed_leader_hands_over_within_30s() {
     let mut b = start_replica("replica-b", seed_b, garden_b, &config, bed.dir());
     // The standby watches and is Ready while A leads, as a rolling update needs it to be.
     let started_b = Instant::now();
-    wait_for("the standby B to be Ready", Duration::from_secs(30), || {
+    wait_for("the standby B to be Ready", Duration::from_secs(90), || {
         let b = &b;
         async move { Ok((b.probe("/readyz").await == 200).then_some(())) }
     })
@@ -308,7 +308,7 @@ async fn only_the_leader_writes_and_a_killed_leader_hands_over_within_30s() {
     // A third replica, a standby too, is Ready (it ends on SIGTERM below).
     let (seed_c, garden_c) = &kubeconfigs["replica-c"];
     let mut c = start_replica("replica-c", seed_c, garden_c, &config, bed.dir());
-    wait_for("the standby C to be Ready", Duration::from_secs(30), || {
+    wait_for("the standby C to be Ready", Duration::from_secs(90), || {
         let c = &c;
         async move { Ok((c.probe("/readyz").await == 200).then_some(())) }
     })
@@ -380,7 +380,7 @@ async fn only_the_leader_writes_and_a_killed_leader_hands_over_within_30s() {
     let api = annotate(requested_while_both.clone()).await;
     wait_for(
         "the leader's reconcile",
-        Duration::from_secs(30),
+        Duration::from_secs(90),
         || async { Ok(ready(&serde_json::to_value(api.get("shoot-flux").await?)?).then_some(())) },
     )
     .await
@@ -398,8 +398,10 @@ async fn only_the_leader_writes_and_a_killed_leader_hands_over_within_30s() {
     let terminated = Instant::now();
     c.process.stop(Duration::from_secs(30));
     let stop_s = terminated.elapsed().as_secs_f64();
+    // Far below the 30 s after which stop() kills, so that a loaded machine's slowness is not
+    // taken for a process that ignored SIGTERM.
     assert!(
-        stop_s < 15.0,
+        stop_s < 25.0,
         "the standby took {stop_s:.1}s to end on SIGTERM"
     );
 
@@ -436,7 +438,7 @@ async fn only_the_leader_writes_and_a_killed_leader_hands_over_within_30s() {
     b.process.ensure_running().unwrap();
     wait_for(
         "every Extension Succeeded",
-        Duration::from_secs(30),
+        Duration::from_secs(90),
         all_ready,
     )
     .await

@@ -48,19 +48,15 @@ async fn create_sync_upgrade_change_branch_and_remove() {
     let bed = testbed::bed().await.unwrap();
     let versions = testbed::paths::versions().unwrap();
     let git = bed.git().await.unwrap();
-    let files = podinfo_files("hello from e2e");
-    let files: Vec<(&str, &str)> = files
-        .iter()
-        .map(|(p, c)| (p.as_str(), c.as_str()))
-        .collect();
-    git.create_repository("e2e-fleet", &files).unwrap();
-    let release_files = podinfo_files("release branch");
-    let release: Vec<(&str, Option<&str>)> = release_files
-        .iter()
-        .map(|(p, c)| (p.as_str(), Some(c.as_str())))
-        .collect();
-    git.commit("e2e-fleet", "release", &release, "release branch")
+    git.create_repository_from("e2e-fleet", &podinfo_files("hello from e2e"))
         .unwrap();
+    git.commit_files(
+        "e2e-fleet",
+        "release",
+        &podinfo_files("release branch"),
+        "release branch",
+    )
+    .unwrap();
 
     set_project_config(
         bed,
@@ -77,10 +73,7 @@ async fn create_sync_upgrade_change_branch_and_remove() {
     .await;
     let spec = spec("e2e", "app");
     let ns = spec.technical_id();
-    let mut shoot = bed.new_shoot(spec.clone()).await.unwrap();
-    shoot.create_gardenlet_objects().await.unwrap();
-    shoot.start_grm().await.unwrap();
-    shoot.start_node_simulator().unwrap();
+    let mut shoot = shoot_with_grm(bed, spec.clone()).await;
     let _extension = start_extension(bed, &[]).await;
 
     let created = Instant::now();

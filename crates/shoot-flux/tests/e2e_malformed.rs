@@ -68,7 +68,7 @@ async fn create_extension(namespace: &str, object: Value) {
     let object: DynamicObject = serde_json::from_value(object).unwrap();
     wait_for(
         "the Extension accepted",
-        Duration::from_secs(20),
+        Duration::from_secs(60),
         || async {
             match api.create(&PostParams::default(), &object).await {
                 Ok(_) => Ok(Some(())),
@@ -85,7 +85,7 @@ async fn patch_cluster(name: &str, patch: Value) {
     let api = clusters().await;
     wait_for(
         "the Cluster patch accepted",
-        Duration::from_secs(20),
+        Duration::from_secs(60),
         || async {
             match api
                 .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
@@ -120,7 +120,7 @@ async fn wait_error_naming(namespace: &str, name: &str, field: &str) -> Value {
     let api = extension_api(testbed::bed().await.unwrap(), namespace).await;
     wait_for(
         &format!("{namespace}/{name}: an Error naming {field}"),
-        Duration::from_secs(30),
+        Duration::from_secs(90),
         || async {
             let ext = serde_json::to_value(api.get(name).await?)?;
             let description = ext["status"]["lastError"]["description"]
@@ -271,9 +271,9 @@ async fn malformed_extensions_and_clusters_are_errors_on_themselves_only() {
     // Shoots created after all of them still succeed, and the first one still reconciles.
     let second = healthy_shoot("second").await;
     wait_ready(bed, &second.namespace(), Duration::from_secs(60)).await;
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    wait_past_last_update(bed, &first.namespace()).await;
     annotate(bed, &first.namespace(), "reconcile").await;
-    wait_ready(bed, &first.namespace(), Duration::from_secs(30)).await;
+    wait_ready(bed, &first.namespace(), Duration::from_secs(90)).await;
 
     // Each malformed object of ours carries its own error, naming the field.
     for (namespace, field) in [

@@ -59,15 +59,8 @@ async fn a_project_whose_namespace_is_not_garden_and_its_name() {
     let bed = testbed::bed().await.unwrap();
     let _logs = bed.logs_on_failure();
     let git = bed.git().await.unwrap();
-    let files = podinfo_files("team-a v1");
-    git.create_repository(
-        "team-a-fleet",
-        &files
-            .iter()
-            .map(|(p, c)| (p.as_str(), c.as_str()))
-            .collect::<Vec<_>>(),
-    )
-    .unwrap();
+    git.create_repository_from("team-a-fleet", &podinfo_files("team-a v1"))
+        .unwrap();
     let url = git.ssh_url("team-a-fleet");
     set_namespace_config(
         bed,
@@ -79,10 +72,7 @@ async fn a_project_whose_namespace_is_not_garden_and_its_name() {
     let spec = spec_in("alpha", PROJECT_NAMESPACE, "app");
     let ns = spec.technical_id();
     assert_eq!(ns, "shoot--alpha--app");
-    let mut shoot = bed.new_shoot(spec.clone()).await.unwrap();
-    shoot.create_gardenlet_objects().await.unwrap();
-    shoot.start_grm().await.unwrap();
-    shoot.start_node_simulator().unwrap();
+    let mut shoot = shoot_with_grm(bed, spec.clone()).await;
     let _extension = start_extension(bed, &["--healthcheck-sync-period=2s"]).await;
     let seed = bed.seed().client().await.unwrap();
     gardenlet::apply_extension(&seed, &spec).await.unwrap();
@@ -198,14 +188,7 @@ async fn a_project_whose_namespace_is_not_garden_and_its_name() {
         ],
     )
     .await;
-    let ks = dynamic_api(
-        &target,
-        "kustomize.toolkit.fluxcd.io/v1",
-        "Kustomization",
-        Some("flux-system"),
-    )
-    .await
-    .unwrap();
+    let ks = flux_kustomizations(&target).await;
     wait_for(
         "the changed kustomizationPath in the shoot",
         Duration::from_secs(60),

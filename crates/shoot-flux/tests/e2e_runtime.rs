@@ -49,18 +49,10 @@ async fn health_heartbeat_leader_election_and_metrics() {
         "--heartbeat-renew-interval-seconds=2",
     ];
     let mut first = start_extension(bed, &args).await;
-    set_project_config(
-        bed,
-        "health",
-        &[("repositoryUrl", &repository(bed, "health-fleet").await)],
-    )
-    .await;
+    project_with_fleet(bed, "health").await;
     let spec = ShootSpec::new("health", "app");
     let ns = spec.technical_id();
-    let mut shoot = bed.new_shoot(spec.clone()).await.unwrap();
-    shoot.create_gardenlet_objects().await.unwrap();
-    shoot.start_grm().await.unwrap();
-    shoot.start_node_simulator().unwrap();
+    let mut shoot = shoot_with_grm(bed, spec.clone()).await;
     gardenlet::apply_extension(&seed, &spec).await.unwrap();
     wait_ready(bed, &ns, Duration::from_secs(60)).await;
 
@@ -166,7 +158,18 @@ async fn health_heartbeat_leader_election_and_metrics() {
 
     // A second replica waits; when the leader dies it takes over.
     let second = start_standby(bed, &args).await;
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Ready means it has listed and runs, as a standby, next to the leader.
+    wait_for(
+        "the standby to be Ready",
+        Duration::from_secs(90),
+        || async {
+            let r =
+                testbed::plainhttp::get(&format!("http://127.0.0.1:{}/readyz", second.0)).await?;
+            Ok((r.status == 200).then_some(()))
+        },
+    )
+    .await
+    .unwrap();
     assert!(
         !std::fs::read_to_string(second.1.log_path())
             .unwrap()
@@ -194,7 +197,7 @@ async fn health_heartbeat_leader_election_and_metrics() {
     assert!(killed.elapsed() < Duration::from_secs(30));
     // The new leader reconciles.
     let ts = annotate(bed, &ns, "reconcile").await;
-    let ext = wait_ready(bed, &ns, Duration::from_secs(30)).await;
+    let ext = wait_ready(bed, &ns, Duration::from_secs(90)).await;
     assert_eq!(
         ext["metadata"]["annotations"]["gardener.cloud/timestamp"],
         ts.as_str()
@@ -236,12 +239,7 @@ async fn ignore_operation_annotation_mode_follows_spec_and_cluster_changes() {
     let _serial = SERIAL.lock().await;
     let bed = testbed::bed().await.unwrap();
     let seed = bed.seed().client().await.unwrap();
-    set_project_config(
-        bed,
-        "ignore",
-        &[("repositoryUrl", &repository(bed, "ignore-fleet").await)],
-    )
-    .await;
+    project_with_fleet(bed, "ignore").await;
     let extension = start_extension(bed, &["--ignore-operation-annotation=true"]).await;
     let mut spec = ShootSpec::new("ignore", "app");
     let ns = spec.technical_id();
@@ -260,12 +258,12 @@ async fn ignore_operation_annotation_mode_follows_spec_and_cluster_changes() {
         .unwrap();
     wait_for(
         "the install MR to use the mirror",
-        Duration::from_secs(30),
+        Duration::from_secs(90),
         || async { Ok((mr_secrets(bed, &ns).await[0] != before[0]).then_some(())) },
     )
     .await
     .unwrap();
-    let ext = wait_ready(bed, &ns, Duration::from_secs(30)).await;
+    let ext = wait_ready(bed, &ns, Duration::from_secs(90)).await;
     assert_eq!(
         ext["status"]["observedGeneration"],
         ext["metadata"]["generation"]
@@ -282,7 +280,7 @@ async fn ignore_operation_annotation_mode_follows_spec_and_cluster_changes() {
         .unwrap();
     wait_for(
         "a reconcile after the Cluster change",
-        Duration::from_secs(30),
+        Duration::from_secs(90),
         || async {
             let ext = serde_json::to_value(extensions.get("shoot-flux").await?)?;
             let count = reconciles(extension.metrics().await);
@@ -317,12 +315,7 @@ async fn garden_access_without_injection_only_through_the_opt_in_gardenlet_kubec
     let _serial = SERIAL.lock().await;
     let bed = testbed::bed().await.unwrap();
     let seed = bed.seed().client().await.unwrap();
-    set_project_config(
-        bed,
-        "legacy",
-        &[("repositoryUrl", &repository(bed, "legacy-fleet").await)],
-    )
-    .await;
+    project_with_fleet(bed, "legacy").await;
     let garden_ns: Namespace =
         serde_json::from_value(json!({"metadata": {"name": "garden"}})).unwrap();
     Api::<Namespace>::all(seed.clone())
@@ -377,7 +370,7 @@ async fn garden_access_without_injection_only_through_the_opt_in_gardenlet_kubec
     annotate(bed, &ns, "reconcile").await;
     wait_for(
         "sync objects from the project ConfigMap",
-        Duration::from_secs(30),
+        Duration::from_secs(90),
         || async {
             Ok(config_objects(bed, &ns)
                 .await
@@ -387,7 +380,7 @@ async fn garden_access_without_injection_only_through_the_opt_in_gardenlet_kubec
     )
     .await
     .unwrap();
-    let ext = wait_ready(bed, &ns, Duration::from_secs(30)).await;
+    let ext = wait_ready(bed, &ns, Duration::from_secs(90)).await;
     let description = ext["status"]["lastOperation"]["description"]
         .as_str()
         .unwrap();
@@ -434,7 +427,7 @@ async fn the_example_garden_clusterrole_grants_what_shoot_flux_reads() {
         Api::namespaced(limited.clone(), "garden-rbac");
     wait_for(
         "RBAC to allow flux-config",
-        Duration::from_secs(10),
+        Duration::from_secs(60),
         || async { Ok(Some(configmaps.get("flux-config").await?)) },
     )
     .await

@@ -21,25 +21,6 @@ use common::*;
 
 const POLL: &str = "--healthcheck-sync-period=2s";
 
-/// A shoot whose providerConfig syncs `repository` of the bed's Git server over HTTP, every 10s.
-fn synced_spec(
-    git: &testbed::git::GitServer,
-    project: &str,
-    repository: &str,
-) -> testbed::gardenlet::ShootSpec {
-    let versions = testbed::paths::versions().unwrap();
-    let mut spec = spec(project, "app");
-    spec.provider_config = Some(json!({
-        "apiVersion": "flux.extensions.gardener.cloud/v1alpha1", "kind": "FluxConfig",
-        "flux": {"version": versions.flux},
-        "managementMode": "Managed",
-        "source": {"template": {"kind": "GitRepository",
-            "spec": {"url": git.http_url(repository), "ref": {"branch": "main"}, "interval": "10s"}}},
-        "kustomization": {"template": {"spec": {"path": "./", "prune": true, "interval": "10s"}}}
-    }));
-    spec
-}
-
 /// The `status` command's line for `namespace`, run as an operator would with the seed
 /// kubeconfig.
 fn status_line(bed: &testbed::Bed, namespace: &str) -> String {
@@ -63,6 +44,31 @@ fn status_line(bed: &testbed::Bed, namespace: &str) -> String {
 }
 
 /// The value of a per-shoot metric line, e.g. `shoot_flux_sync_ready{namespace="x"} 1`.
+/// How long our status may trail the shoot's Kustomization: the poll period (2 s) and a read of
+/// the shoot, with room for a loaded machine. Without the poll it would trail by the resync
+/// (10 minutes).
+const OUR_LAG: Duration = Duration::from_secs(20);
+
+/// Waits until Flux in the shoot has applied `commit` (its Kustomization is Ready at it) and
+/// returns when it saw that: how fast Flux is on a loaded machine is not ours to assert, how
+/// soon our status follows is.
+async fn flux_applied(shoot: &kube::Client, commit: &str) -> Instant {
+    let kustomizations = flux_kustomizations(shoot).await;
+    wait_for(
+        &format!("the shoot's Kustomization Ready at {commit}"),
+        Duration::from_secs(120),
+        || async {
+            let ks = serde_json::to_value(kustomizations.get("flux-system").await?)?;
+            Ok(
+                is("True", commit)(condition(&ks, "Ready").unwrap_or(&json!(null)))
+                    .then(Instant::now),
+            )
+        },
+    )
+    .await
+    .unwrap()
+}
+
 fn metric(text: &str, name: &str, label: &str) -> Option<f64> {
     text.lines()
         .find(|l| l.starts_with(&format!("{name}{{{label}}} ")))
@@ -76,21 +82,10 @@ async fn sync_status_follows_commits_failures_and_a_second_owner() {
     let _logs = bed.logs_on_failure();
     let versions = testbed::paths::versions().unwrap();
     let git = bed.git().await.unwrap();
-    let first_commit = git
-        .create_repository(
-            "owners-fleet",
-            &[
-                ("marker.yaml", MARKER),
-                ("kustomization.yaml", &kustomization(&["marker.yaml"])),
-            ],
-        )
-        .unwrap();
-    let spec = synced_spec(git, "owners", "owners-fleet");
+    let first_commit = marker_repository(git, "owners-fleet");
+    let spec = managed_synced_spec(git, "owners", "owners-fleet");
     let ns = spec.technical_id();
-    let mut shoot = bed.new_shoot(spec.clone()).await.unwrap();
-    shoot.create_gardenlet_objects().await.unwrap();
-    shoot.start_grm().await.unwrap();
-    shoot.start_node_simulator().unwrap();
+    let mut shoot = shoot_with_grm(bed, spec.clone()).await;
     let extension = start_extension(bed, &[POLL]).await;
     gardenlet::apply_extension(&bed.seed().client().await.unwrap(), &spec)
         .await
@@ -226,6 +221,7 @@ async fn sync_status_follows_commits_failures_and_a_second_owner() {
         )
         .unwrap();
     let pushed = Instant::now();
+    let applied = flux_applied(&target, &second_commit).await;
     wait_condition(
         bed,
         &ns,
@@ -235,12 +231,13 @@ async fn sync_status_follows_commits_failures_and_a_second_owner() {
         is("True", &second_commit),
     )
     .await;
-    let took = pushed.elapsed();
+    let took = applied.elapsed();
     println!(
-        "new revision on the Extension {:.1}s after the push",
+        "new revision applied by Flux {:.1}s after the push, on the Extension {:.1}s later",
+        (applied - pushed).as_secs_f64(),
         took.as_secs_f64()
     );
-    assert!(took < Duration::from_secs(10 + 8), "took {took:?}");
+    assert!(took < OUR_LAG, "took {took:?}");
 
     // A broken manifest: the Kustomization condition is False with Flux's message.
     git.commit(
@@ -281,10 +278,22 @@ async fn sync_status_follows_commits_failures_and_a_second_owner() {
     assert!(status_line(bed, &ns).contains("missing.yaml"));
 
     // The health option off (default): SystemComponentsHealthy does not carry Flux's failure,
-    // over several health periods.
+    // over several completed health rounds.
     let extensions = extension_api(bed, &ns).await;
     for _ in 0..3 {
-        tokio::time::sleep(Duration::from_secs(2)).await;
+        let rounds = metric_sum(
+            &extension.metrics().await,
+            "shoot_flux_health_check_rounds_total",
+        );
+        wait_for("one more health round", minute, || async {
+            let now = metric_sum(
+                &extension.metrics().await,
+                "shoot_flux_health_check_rounds_total",
+            );
+            Ok((now > rounds).then_some(()))
+        })
+        .await
+        .unwrap();
         let ext = serde_json::to_value(extensions.get("shoot-flux").await.unwrap()).unwrap();
         let health = condition(&ext, "SystemComponentsHealthy").cloned().unwrap();
         assert!(
@@ -390,19 +399,9 @@ async fn an_unreachable_shoot_is_unknown_and_does_not_hold_up_the_other() {
     let git = bed.git().await.unwrap();
     let mut shoots = Vec::new();
     for project in ["reach-a", "reach-b"] {
-        git.create_repository(
-            project,
-            &[
-                ("marker.yaml", MARKER),
-                ("kustomization.yaml", &kustomization(&["marker.yaml"])),
-            ],
-        )
-        .unwrap();
-        let spec = synced_spec(git, project, project);
-        let mut shoot = bed.new_shoot(spec.clone()).await.unwrap();
-        shoot.create_gardenlet_objects().await.unwrap();
-        shoot.start_grm().await.unwrap();
-        shoot.start_node_simulator().unwrap();
+        marker_repository(git, project);
+        let spec = managed_synced_spec(git, project, project);
+        let shoot = shoot_with_grm(bed, spec.clone()).await;
         shoots.push(shoot);
     }
     let _extension = start_extension_configured(
@@ -443,7 +442,7 @@ async fn an_unreachable_shoot_is_unknown_and_does_not_hold_up_the_other() {
         &a,
         "FluxKustomizationReady",
         "Unknown: unreachable",
-        Duration::from_secs(30),
+        Duration::from_secs(90),
         |c| c["status"] == "Unknown" && c["reason"] == "ShootUnreachable",
     )
     .await;
@@ -465,20 +464,23 @@ async fn an_unreachable_shoot_is_unknown_and_does_not_hold_up_the_other() {
         )
         .unwrap();
     let pushed = Instant::now();
+    let applied = flux_applied(&shoots[1].client().await.unwrap(), &commit).await;
     wait_condition(
         bed,
         &b,
         "FluxKustomizationReady",
         "True at the new commit",
-        Duration::from_secs(60),
+        Duration::from_secs(90),
         is("True", &commit),
     )
     .await;
     println!(
-        "{b} showed its new revision {:.1}s after the push while {a} was down",
-        pushed.elapsed().as_secs_f64()
+        "{b} showed its new revision {:.1}s after Flux applied it ({:.1}s after the push) while {a} was down",
+        applied.elapsed().as_secs_f64(),
+        (applied - pushed).as_secs_f64()
     );
-    assert!(pushed.elapsed() < Duration::from_secs(10 + 8));
+    // Promptly, as for a shoot whose neighbour answers: the unreachable one holds up no poll.
+    assert!(applied.elapsed() < OUR_LAG);
 
     let back = Instant::now();
     shoots[0].api_mut().restart().await.unwrap();

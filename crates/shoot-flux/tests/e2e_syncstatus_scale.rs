@@ -158,28 +158,32 @@ async fn watched_shoots_hold_one_connection_each_and_give_their_memory_back() {
         annotate(bed, &spec.technical_id(), "migrate").await;
     }
     let remaining = (count - 2 * tenth) as f64;
-    wait_for(
+    // A dropped client's connections close a moment after the client goes: waited for too.
+    let open = wait_for(
         "the hibernated and migrated shoots' connections dropped",
-        Duration::from_secs(60),
+        Duration::from_secs(120),
         || async {
             let metrics = extension.metrics().await;
             let held = metric_sum(&metrics, "shoot_flux_shoot_connections");
             let hibernated = metric_sum(&metrics, "shoot_flux_shoots{state=\"hibernated\"}");
-            Ok((held == remaining && hibernated == tenth as f64).then_some(()))
+            let open = extension.process.tcp_connections_to(port);
+            if held == remaining && hibernated == tenth as f64 && open <= count - 2 * tenth {
+                Ok(Some(open))
+            } else {
+                anyhow::bail!("{held} clients held, {hibernated} hibernated, {open} connections")
+            }
         },
     )
     .await
     .unwrap();
-    let open = extension.process.tcp_connections_to(port);
     println!(
         "{tenth} hibernated and {tenth} migrated: {remaining} clients held, {open} connections"
     );
-    assert!(open <= count - 2 * tenth, "{open} connections");
 
     delete_shoots(bed, &shoots, &shared).await;
     wait_for(
         "every shoot connection closed",
-        Duration::from_secs(60),
+        Duration::from_secs(120),
         || async {
             let held = metric_sum(&extension.metrics().await, "shoot_flux_shoot_connections");
             let open = extension.process.tcp_connections_to(port);
@@ -188,12 +192,12 @@ async fn watched_shoots_hold_one_connection_each_and_give_their_memory_back() {
     )
     .await
     .unwrap();
-    // The allocator hands freed memory back within seconds (jemalloc's decay); give it a minute.
+    // The allocator hands freed memory back within seconds (jemalloc's decay); give it two minutes.
     let closed = std::time::Instant::now();
     let limit = baseline as f64 * 1.10;
     let after = wait_for(
         "RSS back within 10 % of the baseline",
-        Duration::from_secs(60),
+        Duration::from_secs(120),
         || async {
             let rss = settled_rss(&extension).await;
             if rss as f64 > limit {

@@ -252,7 +252,7 @@ impl ApiServer {
         let log = self.dir.with_extension("log");
         let mut process = Process::spawn(&format!("kube-apiserver-{}", self.name), command, &log)?;
         let client = self.client().await?;
-        let deadline = Instant::now() + Duration::from_secs(90);
+        let deadline = Instant::now() + Duration::from_secs(120);
         loop {
             process.ensure_running()?;
             let ready = client
@@ -267,7 +267,7 @@ impl ApiServer {
             }
             if Instant::now() > deadline {
                 bail!(
-                    "kube-apiserver {} not ready within 90s: {ready:?} (log: {})",
+                    "kube-apiserver {} not ready within 120s: {ready:?} (log: {})",
                     self.name,
                     log.display()
                 );

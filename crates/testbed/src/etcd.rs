@@ -60,7 +60,7 @@ impl Etcd {
             .arg("--quota-backend-bytes=8589934592")
             .arg("--log-level=warn");
         let mut process = Process::spawn("etcd", command, &self.log)?;
-        let deadline = Instant::now() + Duration::from_secs(30);
+        let deadline = Instant::now() + Duration::from_secs(120);
         loop {
             process.ensure_running()?;
             if let Ok(response) = plainhttp::get(&format!("{url}/health")).await
@@ -70,7 +70,7 @@ impl Etcd {
             }
             if Instant::now() > deadline {
                 bail!(
-                    "etcd did not become healthy within 30s (log: {})",
+                    "etcd did not become healthy within 120s (log: {})",
                     process.log_path().display()
                 );
             }

@@ -20,7 +20,7 @@ pub struct FluxControllers {
 }
 
 async fn wait_healthy(process: &mut Process, port: u16) -> Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(60);
+    let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         process.ensure_running()?;
         if let Ok(r) = plainhttp::get(&format!("http://127.0.0.1:{port}/readyz")).await
@@ -30,7 +30,7 @@ async fn wait_healthy(process: &mut Process, port: u16) -> Result<()> {
         }
         if Instant::now() > deadline {
             bail!(
-                "{} not ready within 60s (log: {})",
+                "{} not ready within 120s (log: {})",
                 process.name(),
                 process.log_path().display()
             );

@@ -119,7 +119,7 @@ LogLevel VERBOSE
         let mut command = Command::new(sshd_binary);
         command.arg("-D").arg("-e").arg("-f").arg(&config);
         let mut sshd = Process::spawn("sshd", command, &dir.with_extension("sshd.log"))?;
-        let deadline = Instant::now() + Duration::from_secs(15);
+        let deadline = Instant::now() + Duration::from_secs(60);
         while tokio::net::TcpStream::connect(("127.0.0.1", ssh_port))
             .await
             .is_err()
@@ -127,7 +127,7 @@ LogLevel VERBOSE
             sshd.ensure_running()?;
             if Instant::now() > deadline {
                 bail!(
-                    "sshd did not listen within 15s (log: {})",
+                    "sshd did not listen within 60s (log: {})",
                     sshd.log_path().display()
                 );
             }
@@ -166,6 +166,31 @@ LogLevel VERBOSE
         let changes: Vec<(&str, Option<&str>)> =
             files.iter().map(|(p, c)| (*p, Some(*c))).collect();
         self.commit(name, "main", &changes, "initial commit")
+    }
+
+    /// `create_repository` for files held as owned strings (e.g. `sample::podinfo_files`).
+    pub fn create_repository_from(&self, name: &str, files: &[(String, String)]) -> Result<String> {
+        let files: Vec<(&str, &str)> = files
+            .iter()
+            .map(|(p, c)| (p.as_str(), c.as_str()))
+            .collect();
+        self.create_repository(name, &files)
+    }
+
+    /// Commits `files` (path, content; each written) on `branch` and pushes. Returns the new
+    /// commit SHA.
+    pub fn commit_files(
+        &self,
+        name: &str,
+        branch: &str,
+        files: &[(String, String)],
+        message: &str,
+    ) -> Result<String> {
+        let changes: Vec<(&str, Option<&str>)> = files
+            .iter()
+            .map(|(p, c)| (p.as_str(), Some(c.as_str())))
+            .collect();
+        self.commit(name, branch, &changes, message)
     }
 
     /// Commits `changes` (path, Some(content) to write, None to delete) on `branch` and pushes.

@@ -191,7 +191,7 @@ impl ResourceManager {
             command,
             &dir.join(format!("grm-{label}.log")),
         )?;
-        let deadline = Instant::now() + Duration::from_secs(60);
+        let deadline = Instant::now() + Duration::from_secs(120);
         loop {
             process.ensure_running()?;
             if let Ok(r) = plainhttp::get(&format!("http://127.0.0.1:{health}/readyz")).await
@@ -201,7 +201,7 @@ impl ResourceManager {
             }
             if Instant::now() > deadline {
                 bail!(
-                    "gardener-resource-manager not ready within 60s (log: {})",
+                    "gardener-resource-manager not ready within 120s (log: {})",
                     process.log_path().display()
                 );
             }

@@ -47,7 +47,7 @@ impl ControllerManager {
             &dir.join(format!("kcm-{}.log", api.name())),
         )?;
         // Ready once its secure port accepts connections.
-        let deadline = Instant::now() + Duration::from_secs(60);
+        let deadline = Instant::now() + Duration::from_secs(120);
         while tokio::net::TcpStream::connect(("127.0.0.1", port))
             .await
             .is_err()
@@ -55,7 +55,7 @@ impl ControllerManager {
             process.ensure_running()?;
             if Instant::now() > deadline {
                 bail!(
-                    "kube-controller-manager did not listen within 60s (log: {})",
+                    "kube-controller-manager did not listen within 120s (log: {})",
                     process.log_path().display()
                 );
             }

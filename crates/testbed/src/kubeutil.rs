@@ -137,7 +137,7 @@ async fn wait_crds_established(client: &Client, names: &[String]) -> Result<()> 
     for name in names {
         wait_for(
             &format!("CRD {name} established"),
-            Duration::from_secs(30),
+            Duration::from_secs(120),
             || async {
                 let crd = api.get(name).await?;
                 let established = crd

@@ -26,6 +26,7 @@ pub mod process;
 pub mod registry;
 pub mod releases;
 pub mod sample;
+pub mod silent;
 pub mod tcpgate;
 
 pub use bed::{Bed, Shoot, bed};

@@ -145,7 +145,7 @@ impl Registry {
         let mut process = Process::spawn(name, command, &dir.join(format!("{name}.log")))?;
         let client = RegistryHttp::new(&pki.ca_pem)?;
         let url = format!("https://{host}/v2/");
-        let deadline = started + Duration::from_secs(60);
+        let deadline = started + Duration::from_secs(120);
         loop {
             process.ensure_running()?;
             if let Ok(response) = client.send(http::Method::GET, &url, &[], Vec::new()).await
@@ -155,7 +155,7 @@ impl Registry {
             }
             if Instant::now() > deadline {
                 bail!(
-                    "registry {name} did not answer GET /v2/ within 60s (log: {})",
+                    "registry {name} did not answer GET /v2/ within 120s (log: {})",
                     process.log_path().display()
                 );
             }

@@ -31,14 +31,14 @@ where
         .resource_version
         .unwrap();
     let mut stream = api
-        .watch(&WatchParams::default().timeout(20), &version)
+        .watch(&WatchParams::default().timeout(120), &version)
         .await
         .unwrap()
         .boxed();
     create.await;
-    let event = tokio::time::timeout(Duration::from_secs(20), stream.try_next())
+    let event = tokio::time::timeout(Duration::from_secs(120), stream.try_next())
         .await
-        .expect("no watch event within 20s")
+        .expect("no watch event within 120s")
         .unwrap()
         .expect("watch ended");
     match event {

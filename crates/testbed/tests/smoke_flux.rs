@@ -140,12 +140,8 @@ async fn flux_syncs_a_private_repository_over_ssh_and_rejects_an_unknown_key() {
     let git = bed.git().await.unwrap();
     let shoot = shoot_with_flux("ssh").await;
     let client = shoot.client().await.unwrap();
-    let files = app_files("podinfo-ssh");
-    let files: Vec<(&str, &str)> = files
-        .iter()
-        .map(|(p, c)| (p.as_str(), c.as_str()))
-        .collect();
-    git.create_repository("private-app", &files).unwrap();
+    git.create_repository_from("private-app", &app_files("podinfo-ssh"))
+        .unwrap();
 
     let deploy_key = SshKeyPair::generate("flux-smoke").unwrap();
     git.authorize_key(&deploy_key.public_openssh).unwrap();
@@ -215,12 +211,9 @@ async fn flux_syncs_a_public_repository_over_smart_http() {
     let git = bed.git().await.unwrap();
     let shoot = shoot_with_flux("http").await;
     let client = shoot.client().await.unwrap();
-    let files = app_files("podinfo-http");
-    let files: Vec<(&str, &str)> = files
-        .iter()
-        .map(|(p, c)| (p.as_str(), c.as_str()))
-        .collect();
-    let first = git.create_repository("public-app", &files).unwrap();
+    let first = git
+        .create_repository_from("public-app", &app_files("podinfo-http"))
+        .unwrap();
     git_repository(&client, "public", &git.http_url("public-app"), None).await;
     kustomization(&client, "public", "public").await;
     wait_for_deployment(&client, "podinfo-http").await;

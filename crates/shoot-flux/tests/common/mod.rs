@@ -94,7 +94,7 @@ pub async fn start_extension_with_config(
     let log = bed.dir().join(format!("{name}.log"));
     let log_start = std::fs::metadata(&log).map(|m| m.len()).unwrap_or(0);
     let mut process = Process::spawn(name, command, &log).unwrap();
-    wait_for("the extension to be ready", Duration::from_secs(30), || {
+    wait_for("the extension to be ready", Duration::from_secs(90), || {
         let running = process.ensure_running();
         async move {
             running?;
@@ -248,18 +248,32 @@ pub fn gardenlet_ready(ext: &Value) -> Result<(), String> {
 
 /// Waits until the Extension passes gardenlet's readiness rule.
 pub async fn wait_ready(bed: &Bed, namespace: &str, timeout: Duration) -> Value {
-    let api = extension_api(bed, namespace).await;
-    wait_for(
+    wait_extension(
+        bed,
+        namespace,
         "the Extension to be ready for gardenlet",
         timeout,
-        || async {
-            let ext = serde_json::to_value(api.get("shoot-flux").await?)?;
-            match gardenlet_ready(&ext) {
-                Ok(()) => Ok(Some(ext)),
-                Err(why) => anyhow::bail!(why),
-            }
+        |ext| match gardenlet_ready(ext) {
+            Ok(()) => Ok(Some(ext.clone())),
+            Err(why) => anyhow::bail!(why),
         },
     )
+    .await
+}
+
+/// Waits until `check` accepts the Extension `shoot-flux` in `namespace` (Some); its error says
+/// why not yet.
+pub async fn wait_extension<T>(
+    bed: &Bed,
+    namespace: &str,
+    what: &str,
+    timeout: Duration,
+    check: impl Fn(&Value) -> anyhow::Result<Option<T>>,
+) -> T {
+    let api = extension_api(bed, namespace).await;
+    wait_for(what, timeout, || async {
+        check(&serde_json::to_value(api.get("shoot-flux").await?)?)
+    })
     .await
     .unwrap()
 }
@@ -280,16 +294,17 @@ pub async fn wait_condition(
     timeout: Duration,
     wanted: impl Fn(&Value) -> bool,
 ) -> Value {
-    let api = extension_api(bed, namespace).await;
-    wait_for(&format!("{kind}: {what}"), timeout, || async {
-        let ext = serde_json::to_value(api.get("shoot-flux").await?)?;
-        match condition(&ext, kind) {
+    wait_extension(
+        bed,
+        namespace,
+        &format!("{kind}: {what}"),
+        timeout,
+        |ext| match condition(ext, kind) {
             Some(c) if wanted(c) => Ok(Some(c.clone())),
             other => anyhow::bail!("{kind} is {other:?}"),
-        }
-    })
+        },
+    )
     .await
-    .unwrap()
 }
 
 /// A condition's status is `status` and its message contains `fragment`.
@@ -333,45 +348,57 @@ pub async fn annotate(bed: &Bed, namespace: &str, operation: &str) -> String {
     now
 }
 
+/// The Extension's `status.lastOperation.lastUpdateTime` (the epoch when it has none).
+pub fn last_update(ext: &Value) -> anyhow::Result<k8s_openapi::jiff::Timestamp> {
+    Ok(ext["status"]["lastOperation"]["lastUpdateTime"]
+        .as_str()
+        .unwrap_or("1970-01-01T00:00:00Z")
+        .parse()?)
+}
+
+/// The Kustomizations in the shoot's `flux-system`.
+pub async fn flux_kustomizations(shoot: &kube::Client) -> Api<DynamicObject> {
+    dynamic_api(
+        shoot,
+        "kustomize.toolkit.fluxcd.io/v1",
+        "Kustomization",
+        Some("flux-system"),
+    )
+    .await
+    .unwrap()
+}
+
 /// Waits for an Error status written at or after `since` whose description contains every
 /// fragment; returns the Extension.
 pub async fn wait_error(bed: &Bed, namespace: &str, since: &str, fragments: &[&str]) -> Value {
     let since: k8s_openapi::jiff::Timestamp = since.parse().unwrap();
-    let api = extension_api(bed, namespace).await;
-    // Covers one seed request that goes unanswered until the request timeout (60s) and its
-    // retry: a CI run saw the first Extension LIST of a controller started right after the bed
-    // installed the Extension CRD get no answer for over 30s.
-    wait_for(
+    // Generous for a loaded 2-core CI machine; it returns as soon as the status is there.
+    wait_extension(
+        bed,
+        namespace,
         &format!("an Error status with {fragments:?}"),
         Duration::from_secs(90),
-        || async {
-            let ext = serde_json::to_value(api.get("shoot-flux").await?)?;
+        |ext| {
             let op = &ext["status"]["lastOperation"];
-            let at: k8s_openapi::jiff::Timestamp = op["lastUpdateTime"]
-                .as_str()
-                .unwrap_or("1970-01-01T00:00:00Z")
-                .parse()?;
+            let at = last_update(ext)?;
             let description = ext["status"]["lastError"]["description"]
                 .as_str()
-                .unwrap_or_default()
-                .to_string();
+                .unwrap_or_default();
             if op["state"] == "Error"
                 && at.as_second() >= since.as_second()
                 && fragments.iter().all(|f| description.contains(f))
             {
-                Ok(Some(ext))
+                Ok(Some(ext.clone()))
             } else {
                 anyhow::bail!(
-                    "state {} at {} with lastError {:?}",
+                    "state {} at {} with lastError {description:?}",
                     op["state"],
                     op["lastUpdateTime"],
-                    description
                 )
             }
         },
     )
     .await
-    .unwrap()
 }
 
 /// The secret names the two MRs of a shoot reference.
@@ -396,13 +423,16 @@ pub async fn mr_secrets(bed: &Bed, namespace: &str) -> Vec<String> {
 /// Creates the repository once per bed.
 pub async fn repository(bed: &'static Bed, name: &str) -> String {
     let git = bed.git().await.unwrap();
-    let files = testbed::sample::podinfo_files(name);
-    let files: Vec<(&str, &str)> = files
-        .iter()
-        .map(|(p, c)| (p.as_str(), c.as_str()))
-        .collect();
-    let _ = git.create_repository(name, &files);
+    let _ = git.create_repository_from(name, &testbed::sample::podinfo_files(name));
     git.http_url(name)
+}
+
+/// Project `project` with a `flux-config` that names the repository `<project>-fleet` (created
+/// once per bed); returns its URL.
+pub async fn project_with_fleet(bed: &'static Bed, project: &str) -> String {
+    let url = repository(bed, &format!("{project}-fleet")).await;
+    set_project_config(bed, project, &[("repositoryUrl", &url)]).await;
+    url
 }
 
 /// True when the Extension carries shoot-flux's finalizer.
@@ -476,4 +506,108 @@ pub fn kustomization(resources: &[&str]) -> String {
         out.push_str(&format!("- {r}\n"));
     }
     out
+}
+
+/// Waits until the clock is a whole second past the Extension's lastUpdateTime: Gardener's
+/// timestamps have whole seconds, so a timestamp taken after this tells a later status from the
+/// current one.
+pub async fn wait_past_last_update(bed: &Bed, namespace: &str) {
+    let api = extension_api(bed, namespace).await;
+    let ext = serde_json::to_value(api.get("shoot-flux").await.unwrap()).unwrap();
+    let updated = last_update(&ext).unwrap();
+    wait_for(
+        "the clock a second past the last status update",
+        Duration::from_secs(10),
+        || async {
+            Ok(
+                (k8s_openapi::jiff::Timestamp::now().as_second() > updated.as_second())
+                    .then_some(()),
+            )
+        },
+    )
+    .await
+    .unwrap();
+}
+
+/// Waits until the controller has taken up the operation annotation (it removes it once it has
+/// handled the request, also when it skips the reconcile).
+pub async fn wait_annotation_taken(bed: &Bed, namespace: &str) {
+    wait_extension(
+        bed,
+        namespace,
+        "the operation annotation taken up",
+        Duration::from_secs(90),
+        |ext| {
+            Ok(ext["metadata"]["annotations"]["gardener.cloud/operation"]
+                .is_null()
+                .then_some(()))
+        },
+    )
+    .await;
+}
+
+/// Waits until this extension process has logged a line containing every fragment.
+pub async fn wait_logged(extension: &Extension, fragments: &[&str]) {
+    wait_for(
+        &format!("the extension to log {fragments:?}"),
+        Duration::from_secs(90),
+        || async {
+            Ok(extension
+                .log()
+                .lines()
+                .any(|l| fragments.iter().all(|f| l.contains(f)))
+                .then_some(()))
+        },
+    )
+    .await
+    .unwrap();
+}
+
+/// A shoot with its gardenlet objects in the seed, its GRM and node simulator running.
+pub async fn shoot_with_grm(bed: &'static Bed, spec: ShootSpec) -> testbed::Shoot {
+    let mut shoot = bed.new_shoot(spec).await.unwrap();
+    shoot.create_gardenlet_objects().await.unwrap();
+    shoot.start_grm().await.unwrap();
+    shoot.start_node_simulator().unwrap();
+    shoot
+}
+
+/// A shoot of `project` whose providerConfig syncs `repository` of the bed's Git server over
+/// HTTP every 10s at the pinned Flux version (Bootstrap mode: the default with a source).
+pub fn synced_spec(git: &testbed::git::GitServer, project: &str, repository: &str) -> ShootSpec {
+    let versions = testbed::paths::versions().unwrap();
+    let mut spec = spec(project, "app");
+    spec.provider_config = Some(json!({
+        "apiVersion": "flux.extensions.gardener.cloud/v1alpha1", "kind": "FluxConfig",
+        "flux": {"version": versions.flux},
+        "source": {"template": {"kind": "GitRepository",
+            "spec": {"url": git.http_url(repository), "ref": {"branch": "main"}, "interval": "10s"}}},
+        "kustomization": {"template": {"spec": {"path": "./", "prune": true, "interval": "10s"}}}
+    }));
+    spec
+}
+
+/// `synced_spec` in Managed mode.
+pub fn managed_synced_spec(
+    git: &testbed::git::GitServer,
+    project: &str,
+    repository: &str,
+) -> ShootSpec {
+    let mut spec = synced_spec(git, project, repository);
+    if let Some(config) = spec.provider_config.as_mut() {
+        config["managementMode"] = json!("Managed");
+    }
+    spec
+}
+
+/// A repository `name` of MARKER alone, as Flux applies it.
+pub fn marker_repository(git: &testbed::git::GitServer, name: &str) -> String {
+    git.create_repository(
+        name,
+        &[
+            ("marker.yaml", MARKER),
+            ("kustomization.yaml", &kustomization(&["marker.yaml"])),
+        ],
+    )
+    .unwrap()
 }
