@@ -63,7 +63,7 @@ pub fn add_to_deployment(doc: &mut Value, secret: &str) {
     }
 }
 
-/// Err ("<field>: <what is wrong>") when `copy` is the shoot's image pull Secret and its seed
+/// Err (`"<field>: <what is wrong>"`) when `copy` is the shoot's image pull Secret and its seed
 /// copy is not of a type kubelet reads credentials from.
 pub fn check_copy(
     config: &EffectiveConfig,

@@ -30,7 +30,7 @@ pub fn check_type(kind: SourceKind, type_: Option<&str>) -> Result<(), String> {
     }
 }
 
-/// Err ("<field>: <what is wrong>") when `copy` is the Secret of the shoot's source (its
+/// Err (`"<field>: <what is wrong>"`) when `copy` is the Secret of the shoot's source (its
 /// `spec.secretRef`) and `payload`, the seed's copy, has a type that source cannot use.
 pub fn check_copy(
     config: &EffectiveConfig,
