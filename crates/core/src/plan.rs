@@ -68,10 +68,17 @@ pub enum PlanError {
     Render(String),
 }
 
+/// A shoot's effective configuration, with the inputs it was merged from: what [`plan`] builds
+/// on, so that the layers are decoded and merged once per reconcile.
+#[derive(Debug, Clone)]
+pub struct Configured<'a> {
+    inputs: ShootInputs<'a>,
+    pub effective: EffectiveConfig,
+}
+
 /// Everything one shoot gets.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Plan {
-    pub effective: EffectiveConfig,
     /// The ManagedResources and the objects inside them.
     pub desired: Desired,
     /// The providerStatus a successful reconcile writes; None without an install bundle.
@@ -89,21 +96,25 @@ pub fn shoot_layer(extension: &Extension, shoot: &ShootFacts) -> Result<FluxConf
 }
 
 /// The effective configuration: operator, project and shoot layers merged.
-pub fn configure(inputs: &ShootInputs<'_>) -> Result<EffectiveConfig, PlanError> {
+pub fn configure<'a>(inputs: &ShootInputs<'a>) -> Result<Configured<'a>, PlanError> {
     let shoot_layer = shoot_layer(inputs.extension, inputs.shoot)?;
     let project = inputs
         .project_config
         .map(project::parse)
         .transpose()
         .map_err(PlanError::ProjectConfig)?;
-    config::merge(
+    let effective = config::merge(
         inputs.operator,
         project.as_ref(),
         &shoot_layer,
         inputs.shoot,
         stackit_bootstrapped(inputs.extension),
     )
-    .map_err(PlanError::Combined)
+    .map_err(PlanError::Combined)?;
+    Ok(Configured {
+        inputs: *inputs,
+        effective,
+    })
 }
 
 /// How Flux's manifests are adapted for this configuration.
@@ -133,8 +144,8 @@ pub fn deploy_key_address(effective: &EffectiveConfig) -> Result<Option<SshAddre
 }
 
 /// Every object the shoot gets and the providerStatus recording it.
-pub fn plan(inputs: &ShootInputs<'_>, fetched: &Fetched<'_>) -> Result<Plan, PlanError> {
-    let effective = configure(inputs)?;
+pub fn plan(configured: &Configured<'_>, fetched: &Fetched<'_>) -> Result<Plan, PlanError> {
+    let (inputs, effective) = (&configured.inputs, &configured.effective);
     if let Some(bundle) = fetched.install {
         effective
             .check_version(&bundle.version)
@@ -149,7 +160,7 @@ pub fn plan(inputs: &ShootInputs<'_>, fetched: &Fetched<'_>) -> Result<Plan, Pla
         deploy_key: fetched.deploy_key,
         secrets: fetched.secrets.clone(),
     };
-    let desired = render::render(&shoot, &effective, fetched.install, &render_inputs)
+    let desired = render::render(&shoot, effective, fetched.install, &render_inputs)
         .map_err(PlanError::Render)?;
     let installed = fetched.install.map(|bundle| {
         let key = fetched.deploy_key.map(|k| DeployKeyRef {
@@ -157,13 +168,9 @@ pub fn plan(inputs: &ShootInputs<'_>, fetched: &Fetched<'_>) -> Result<Plan, Pla
             namespace: Some(shoot.project_namespace.clone()),
             fingerprint: k.fingerprint(),
         });
-        Installed::new(&effective, bundle, key)
+        Installed::new(effective, bundle, key)
     });
-    Ok(Plan {
-        effective,
-        desired,
-        installed,
-    })
+    Ok(Plan { desired, installed })
 }
 
 #[cfg(test)]
@@ -232,8 +239,8 @@ mod tests {
             operator: &operator,
             project_config: Some(&data),
         };
-        let effective = configure(&inputs).unwrap();
-        let address = deploy_key_address(&effective).unwrap().unwrap();
+        let configured = configure(&inputs).unwrap();
+        let address = deploy_key_address(&configured.effective).unwrap().unwrap();
         assert_eq!(address.host, "git.example.com");
         let key = DeployKey::generate("test", "git.example.com ssh-ed25519 AAAA\n".into()).unwrap();
         let bundle = bundle();
@@ -242,7 +249,7 @@ mod tests {
             deploy_key: Some(&key),
             secrets: BTreeMap::new(),
         };
-        let plan = plan(&inputs, &fetched).unwrap();
+        let plan = plan(&configured, &fetched).unwrap();
         let objects = &plan.desired.config_objects;
         assert!(objects.iter().any(
             |o| o["kind"] == "Secret" && o["metadata"]["name"] == crate::deploykey::SECRET_NAME
@@ -258,7 +265,9 @@ mod tests {
         assert!(plan.desired.install.is_some());
         // Planning is a function of its inputs.
         assert_eq!(
-            super::plan(&inputs, &fetched).unwrap().desired,
+            super::plan(&configure(&inputs).unwrap(), &fetched)
+                .unwrap()
+                .desired,
             plan.desired
         );
     }
@@ -317,6 +326,7 @@ mod tests {
                 project_config: None,
             })
             .unwrap()
+            .effective
         };
         let stackit = effective(&extension(None, Some("BootstrapSuccessful")));
         let ours = effective(&extension(None, Some(BOOTSTRAPPED_BY_SHOOT_FLUX)));
@@ -337,7 +347,7 @@ mod tests {
             operator: &operator,
             project_config: Some(&data),
         };
-        let plan = plan(&inputs, &Fetched::default()).unwrap();
+        let plan = plan(&configure(&inputs).unwrap(), &Fetched::default()).unwrap();
         assert!(plan.desired.install.is_none());
         assert!(plan.installed.is_none());
         assert!(

@@ -229,7 +229,8 @@ impl Actuator {
             operator: &self.operator,
             project_config: project_config.as_ref(),
         };
-        let effective = plan::configure(&inputs)?;
+        let configured = plan::configure(&inputs)?;
+        let effective = &configured.effective;
         if effective.flux_version == VersionRequest::Latest {
             progress::step(
                 format!(
@@ -251,7 +252,7 @@ impl Actuator {
         );
         let bundle = match self
             .manifests
-            .install_bundle(&version, &plan::install_options(&effective))
+            .install_bundle(&version, &plan::install_options(effective))
             .await
         {
             Err(ManifestError::NotFound { version, location }) => {
@@ -261,7 +262,7 @@ impl Actuator {
             }
             other => other?,
         };
-        let deploy_key = match plan::deploy_key_address(&effective)? {
+        let deploy_key = match plan::deploy_key_address(effective)? {
             Some(address) => {
                 progress::step(
                     format!(
@@ -292,11 +293,11 @@ impl Actuator {
         let fetched = Fetched {
             install: Some(&bundle),
             deploy_key: deploy_key.as_ref(),
-            secrets: self.seed_secrets(&ext.namespace, &effective).await?,
+            secrets: self.seed_secrets(&ext.namespace, effective).await?,
         };
         let Plan {
             desired, installed, ..
-        } = plan::plan(&inputs, &fetched)?;
+        } = plan::plan(&configured, &fetched)?;
         let (Some(install_mr), Some(installed)) = (&desired.install, installed) else {
             return Err(ActuatorError::Configuration(
                 "internal error: the plan has no install part although the bundle was given".into(),

@@ -109,10 +109,11 @@ pub async fn render(input: &RenderInput) -> Result<RenderOutput, Vec<String>> {
         operator: &operator,
         project_config: project.as_ref(),
     };
-    let effective = plan::configure(&inputs).map_err(plan_problems)?;
+    let configured = plan::configure(&inputs).map_err(plan_problems)?;
+    let effective = &configured.effective;
 
     // Placeholders where the cluster would supply secret material.
-    let deploy_key = plan::deploy_key_address(&effective)
+    let deploy_key = plan::deploy_key_address(effective)
         .map_err(plan_problems)?
         .map(|address| {
             let known_hosts = known_hosts_for(&operator.deploy_keys.known_hosts, &address)
@@ -141,7 +142,7 @@ pub async fn render(input: &RenderInput) -> Result<RenderOutput, Vec<String>> {
         .collect();
 
     let mut notes = Vec::new();
-    let bundle = match install_bundle(&operator, &effective).await {
+    let bundle = match install_bundle(&operator, effective).await {
         Ok(bundle) => {
             notes.push(format!(
                 "Flux {} install manifests included",
@@ -161,7 +162,7 @@ pub async fn render(input: &RenderInput) -> Result<RenderOutput, Vec<String>> {
         deploy_key: deploy_key.as_ref(),
         secrets,
     };
-    let planned = plan::plan(&inputs, &fetched).map_err(plan_problems)?;
+    let planned = plan::plan(&configured, &fetched).map_err(plan_problems)?;
     let mut yaml = String::new();
     if let Some(bundle) = &bundle {
         yaml.push_str(&bundle.yaml);
