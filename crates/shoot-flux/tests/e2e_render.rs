@@ -126,14 +126,8 @@ async fn rendered(
 /// The shoot's Cluster as the seed holds it.
 async fn cluster(bed: &testbed::Bed, name: &str) -> Value {
     let seed = bed.seed().client().await.unwrap();
-    let resource = kube::api::ApiResource {
-        group: "extensions.gardener.cloud".into(),
-        version: "v1alpha1".into(),
-        api_version: "extensions.gardener.cloud/v1alpha1".into(),
-        kind: "Cluster".into(),
-        plural: "clusters".into(),
-    };
-    let api: Api<kube::api::DynamicObject> = Api::all_with(seed, &resource);
+    let api: Api<kube::api::DynamicObject> =
+        Api::all_with(seed, &shoot_flux::apiresources::cluster_resource());
     serde_json::to_value(api.get(name).await.unwrap()).unwrap()
 }
 
