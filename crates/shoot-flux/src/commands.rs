@@ -120,8 +120,8 @@ async fn status(args: &Args, output: Output, watch: bool) -> Result<()> {
         .await
         .context("seed client (--kubeconfig or KUBECONFIG)")?;
     let api: Api<DynamicObject> = Api::all_with(seed, &extension_resource());
-    let render = |extensions: Vec<serde_json::Value>| {
-        let shoots = status_command::shoots(&extensions, k8s_openapi::jiff::Timestamp::now());
+    let render = |extensions: Vec<&serde_json::Value>| {
+        let shoots = status_command::shoots(extensions, k8s_openapi::jiff::Timestamp::now());
         status_command::print(&shoots, output).map_err(anyhow::Error::msg)
     };
     if !watch {
@@ -129,32 +129,37 @@ async fn status(args: &Args, output: Output, watch: bool) -> Result<()> {
             .list(&ListParams::default())
             .await
             .context("listing Extensions in the seed")?;
-        let extensions = list
+        let extensions: Vec<serde_json::Value> = list
             .items
             .iter()
             .filter_map(|o| serde_json::to_value(o).ok())
             .collect();
-        print!("{}", render(extensions)?);
+        print!("{}", render(extensions.iter().collect())?);
         return Ok(());
     }
     let mut known: BTreeMap<(String, String), serde_json::Value> = BTreeMap::new();
     let mut listed = false;
     let mut printed = String::new();
+    let key = |o: &DynamicObject| {
+        (
+            o.metadata.namespace.clone().unwrap_or_default(),
+            o.metadata.name.clone().unwrap_or_default(),
+        )
+    };
     let mut events = std::pin::pin!(watcher(api, watcher::Config::default()).default_backoff());
     while let Some(event) = events.next().await {
-        let key = |o: &DynamicObject| {
-            (
-                o.metadata.namespace.clone().unwrap_or_default(),
-                o.metadata.name.clone().unwrap_or_default(),
-            )
-        };
         match event {
             Err(e) => {
                 // Retried with backoff by the watcher; said once per failure.
                 eprintln!("watching Extensions: {e}");
                 continue;
             }
-            Ok(watcher::Event::Init) => known.clear(),
+            // A re-list after a watch error: print nothing until it is complete, or shoots
+            // not yet listed again would seem to be gone.
+            Ok(watcher::Event::Init) => {
+                known.clear();
+                listed = false;
+            }
             Ok(watcher::Event::InitApply(o) | watcher::Event::Apply(o)) => {
                 if let Ok(value) = serde_json::to_value(&o) {
                     known.insert(key(&o), value);
@@ -168,7 +173,7 @@ async fn status(args: &Args, output: Output, watch: bool) -> Result<()> {
         if !listed {
             continue;
         }
-        let text = render(known.values().cloned().collect())?;
+        let text = render(known.values().collect())?;
         if text != printed {
             // A table is printed whole each time, after a blank line, like `watch` would.
             if !printed.is_empty() && matches!(output, Output::Table | Output::Wide) {

@@ -128,9 +128,12 @@ fn shoot_status(extension: &Value, now: Timestamp) -> Option<ShootStatus> {
 }
 
 /// Every shoot of ours in `extensions` (JSON objects), sorted by seed namespace.
-pub fn shoots(extensions: &[Value], now: Timestamp) -> Vec<ShootStatus> {
+pub fn shoots<'a>(
+    extensions: impl IntoIterator<Item = &'a Value>,
+    now: Timestamp,
+) -> Vec<ShootStatus> {
     let mut out: Vec<ShootStatus> = extensions
-        .iter()
+        .into_iter()
         .filter_map(|e| shoot_status(e, now))
         .collect();
     out.sort();
@@ -204,11 +207,6 @@ pub fn print(shoots: &[ShootStatus], output: Output) -> Result<String, String> {
     }
 }
 
-/// The table for `extensions` (JSON objects), sorted by shoot namespace, columns aligned.
-pub fn table(extensions: &[Value], now: Timestamp) -> String {
-    aligned(&shoots(extensions, now), Output::Table)
-}
-
 #[cfg(test)]
 mod tests {
     use serde_json::json;
@@ -254,7 +252,7 @@ mod tests {
             ]),
         );
         let other = json!({"metadata": {"name": "x", "namespace": "n"}, "spec": {"type": "other"}});
-        let text = table(&[synced, failing, other], now);
+        let text = print(&shoots(&[synced, failing, other], now), Output::Table).unwrap();
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 3, "{text}");
         assert!(lines[0].starts_with("SHOOT"));
