@@ -83,12 +83,48 @@ fn opt_bool(value: &Value, pointer: &str) -> Result<bool, DecodeError> {
 
 /// The parts of a Cluster shoot-flux reads. The CloudProfile (often hundreds of KiB in a real
 /// landscape) and the metadata's managedFields are skipped while parsing, never built as values.
-#[derive(serde::Deserialize)]
 pub struct SlimCluster {
-    #[serde(default)]
     pub metadata: Value,
-    #[serde(default)]
     spec: SlimClusterSpec,
+}
+
+impl<'de> serde::Deserialize<'de> for SlimCluster {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = SlimCluster;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a Cluster object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Self::Value, A::Error> {
+                use serde::de::Error;
+                let (mut metadata, mut spec) = (None, None);
+                while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                    match key.as_ref() {
+                        "metadata" if metadata.is_some() => {
+                            return Err(A::Error::duplicate_field("metadata"));
+                        }
+                        "metadata" => metadata = Some(map.next_value::<Value>()?),
+                        "spec" if spec.is_some() => return Err(A::Error::duplicate_field("spec")),
+                        "spec" => spec = Some(map.next_value::<SlimClusterSpec>()?),
+                        _ => {
+                            map.next_value::<serde::de::IgnoredAny>()?;
+                        }
+                    }
+                }
+                Ok(SlimCluster {
+                    metadata: metadata.unwrap_or_default(),
+                    spec: spec.unwrap_or_default(),
+                })
+            }
+        }
+        // An object only: a derived struct would also read a JSON array, field by position,
+        // where the whole-object decoding sees no spec at all.
+        deserializer.deserialize_map(Visitor)
+    }
 }
 
 /// `spec.shoot` and `spec.seed` of an object spec; a spec of another JSON type is kept as a
@@ -454,6 +490,16 @@ mod tests {
         assert_eq!(facts.uid.as_deref(), Some("u1"));
         assert_eq!(facts.resources[0].name, "git");
         assert_eq!(facts.resources[0].resource_name, "git-creds");
+    }
+
+    /// A fuzz finding: `[null, false]` was read as metadata `null` and spec `false`, where the
+    /// whole-object decoding of an array finds no spec.
+    #[test]
+    fn the_slim_path_refuses_what_is_not_an_object() {
+        assert!(slim_cluster("[null, false]").is_err());
+        assert!(slim_cluster("false").is_err());
+        assert!(slim_cluster(r#"{"spec": {}, "spec": {}}"#).is_err());
+        assert!(slim_cluster(r#"{"metadata": null, "spec": false}"#).is_ok());
     }
 
     #[test]
