@@ -119,7 +119,10 @@ pub fn render(
     let namespace = &shoot.cluster_name;
     let config_objects = config_objects(shoot, config, inputs)?;
     let config_yaml = transform::to_yaml(&config_objects)?;
-    let access_objects = access::rbac_objects(&config.namespace);
+    let crds = install
+        .map(|bundle| bundle.crds.as_slice())
+        .unwrap_or_default();
+    let access_objects = access::rbac_objects(&config.namespace, crds);
     let access_yaml = transform::to_yaml(&access_objects)?;
     Ok(Desired {
         install: install

@@ -12,20 +12,21 @@ use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams
 use serde_json::{Value, json};
 
 use crate::apierror::{is_conflict, is_not_found};
-use crate::apiresources::{managed_resource_resource, typed_managed_resource};
+use crate::apiresources::{cluster_resource, managed_resource_resource, typed_managed_resource};
 use crate::garden::{Garden, GardenError};
 use crate::keyprovision::{DeployKeyError, Provisioner};
 use crate::kubeclient::WriteMode;
 use crate::manifests::ManifestStore;
 use crate::metrics::Metrics;
 use crate::progress::{self, EXTERNAL, SEED};
-use crate::shootaccess;
+use crate::shootaccess::{self, ShootAccessError};
+use crate::storagemigration::{self, MigrationError};
 use shoot_flux_core::access;
 use shoot_flux_core::api::v1alpha1::{self, DeletionPolicy};
 use shoot_flux_core::config::operator::{ManifestSource, OperatorConfig};
 use shoot_flux_core::config::{self, EffectiveConfig, project};
 use shoot_flux_core::fielderrors::FieldErrors;
-use shoot_flux_core::flux::bundle::ManifestError;
+use shoot_flux_core::flux::bundle::{InstallBundle, ManifestError};
 use shoot_flux_core::flux::objects::SecretPayload;
 use shoot_flux_core::fluxversion::VersionRequest;
 use shoot_flux_core::gardener::conditions;
@@ -58,6 +59,10 @@ enum Wait {
 pub const FIELD_MANAGER: &str = "gardener-extension-shoot-flux";
 /// How long Delete waits for the shoot objects of one ManagedResource to be removed.
 const DELETE_WAIT: Duration = Duration::from_secs(120);
+/// The budget of one request to the shoot's API server.
+const SHOOT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long an upgrade waits in one reconcile for a shoot access token or RBAC on their way.
+const SHOOT_ACCESS_WAIT: Duration = Duration::from_secs(60);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ActuatorError {
@@ -73,6 +78,13 @@ pub enum ActuatorError {
     Cleanup(String),
     #[error("{0}")]
     DeployKey(#[from] DeployKeyError),
+    #[error("{0}")]
+    ShootAccess(#[from] ShootAccessError),
+    #[error("{0}")]
+    Migration(#[from] MigrationError),
+    /// Something in the shoot is not there yet; retried soon.
+    #[error("{0}")]
+    Waiting(String),
 }
 
 impl From<PlanError> for ActuatorError {
@@ -104,6 +116,7 @@ impl ActuatorError {
                 vec![ErrorCode::InfraUnauthorized]
             }
             Self::DeployKey(_) => vec![ErrorCode::RetryableInfraDependencies],
+            Self::ShootAccess(_) | Self::Migration(_) | Self::Waiting(_) => vec![],
         }
     }
 
@@ -116,6 +129,8 @@ impl ActuatorError {
             Self::Seed(_) => "seed",
             Self::Cleanup(_) => "cleanup",
             Self::DeployKey(_) => "deploy-key",
+            Self::ShootAccess(_) | Self::Waiting(_) => "shoot-access",
+            Self::Migration(_) => "storage-migration",
         }
     }
 
@@ -130,6 +145,7 @@ impl ActuatorError {
                 Some(Duration::from_secs(60))
             }
             Self::DeployKey(DeployKeyError::Invalid { .. }) => Some(Duration::from_secs(300)),
+            Self::Waiting(_) => Some(Duration::from_secs(15)),
             _ => None,
         }
     }
@@ -310,8 +326,27 @@ impl Actuator {
         } else {
             WriteMode::ReadFirst
         };
+        let install_existing = self.existing(install_mr, mode).await?;
+        if install_existing
+            .as_ref()
+            .is_some_and(|existing| managedresource::may_meet_stored_versions(existing, install_mr))
+        {
+            if shoot.is_hibernation_enabled() {
+                // The shoot's CRDs cannot be read while it sleeps, and GRM applies nothing then:
+                // the install and config stay as they are, and the reconcile at wake-up upgrades.
+                tracing::info!(namespace = %ext.namespace, "the Flux upgrade waits until the shoot wakes up");
+                let access = self.apply(&desired.access, mode).await?;
+                shootaccess::ensure_secret(&self.seed, &ext.namespace, mode).await?;
+                return Ok(Reconciled {
+                    installed,
+                    wrote: access.wrote,
+                });
+            }
+            self.migrate_stored_versions(ext, &bundle, &desired.access, mode)
+                .await?;
+        }
         // Install first: the config objects need Flux's CRDs.
-        let install = self.apply(install_mr, mode).await?;
+        let install = self.apply_over(install_mr, install_existing).await?;
         let config = self.apply(&desired.config, mode).await?;
         let access = self.apply(&desired.access, mode).await?;
         let wrote = install.wrote || config.wrote || access.wrote;
@@ -342,6 +377,73 @@ impl Actuator {
         );
         shootaccess::ensure_secret(&self.seed, &ext.namespace, mode).await?;
         Ok(Reconciled { installed, wrote })
+    }
+
+    /// Before an install that replaces one GRM applied: the shoot access (RBAC first), then
+    /// the storage migration of every CRD whose stored versions the bundle drops. Waits a while
+    /// for a token or RBAC still on their way; the install MR is written only after it succeeded.
+    async fn migrate_stored_versions(
+        &self,
+        ext: &Extension,
+        bundle: &InstallBundle,
+        access_mr: &DesiredManagedResource,
+        mode: WriteMode,
+    ) -> Result<(), ActuatorError> {
+        if bundle.crds.is_empty() {
+            return Ok(());
+        }
+        self.apply(access_mr, mode).await?;
+        shootaccess::ensure_secret(&self.seed, &ext.namespace, mode).await?;
+        let started = Instant::now();
+        loop {
+            progress::step(
+                format!(
+                    "reading the shoot's Flux CRDs before upgrading Flux (through Secret {}/{})",
+                    ext.namespace,
+                    access::SECRET_NAME
+                ),
+                SEED,
+            );
+            let attempt = async {
+                // The Cluster names the current generic kubeconfig; read only on this path.
+                let cluster =
+                    Api::<DynamicObject>::all_with(self.seed.clone(), &cluster_resource())
+                        .get(&ext.namespace)
+                        .await?;
+                let generic = cluster
+                    .metadata
+                    .annotations
+                    .unwrap_or_default()
+                    .remove(access::GENERIC_KUBECONFIG_ANNOTATION);
+                let token = shootaccess::token(&self.seed, &ext.namespace).await?;
+                let client = shootaccess::client(
+                    &self.seed,
+                    &ext.namespace,
+                    generic.as_deref(),
+                    &token,
+                    SHOOT_REQUEST_TIMEOUT,
+                )
+                .await?;
+                storagemigration::migrate_before_upgrade(&client, &bundle.crds)
+                    .await
+                    .map_err(ActuatorError::from)
+            };
+            let waiting = match attempt.await {
+                Ok(_) => return Ok(()),
+                Err(ActuatorError::ShootAccess(ShootAccessError::Waiting(_))) => true,
+                Err(ActuatorError::Migration(e)) if e.is_forbidden() => true,
+                Err(e) => return Err(e),
+            };
+            if waiting && started.elapsed() >= SHOOT_ACCESS_WAIT {
+                return Err(ActuatorError::Waiting(format!(
+                    "the Flux upgrade waits until the shoot's CRDs are checked for stored versions it drops, and the shoot access (Secret {}/{} and its RBAC) is still not usable after {}s",
+                    ext.namespace,
+                    access::SECRET_NAME,
+                    SHOOT_ACCESS_WAIT.as_secs()
+                )));
+            }
+            tokio::time::sleep(Duration::from_secs(2)).await;
+        }
     }
 
     /// The seed copies of the `Shoot.spec.resources` Secrets the configuration names.
@@ -398,6 +500,29 @@ impl Actuator {
         desired: &DesiredManagedResource,
         mode: WriteMode,
     ) -> Result<Applied, ActuatorError> {
+        let existing = self.existing(desired, mode).await?;
+        self.apply_over(desired, existing).await
+    }
+
+    /// The ManagedResource as it is in the seed; not read in `WriteMode::CreateFirst`.
+    async fn existing(
+        &self,
+        desired: &DesiredManagedResource,
+        mode: WriteMode,
+    ) -> Result<Option<ManagedResource>, ActuatorError> {
+        if mode == WriteMode::CreateFirst {
+            return Ok(None);
+        }
+        let mrs = mr_api(&self.seed, &desired.namespace);
+        Ok(typed_get(&mrs, &desired.name).await?)
+    }
+
+    /// `apply` with the ManagedResource as `existing` read it.
+    async fn apply_over(
+        &self,
+        desired: &DesiredManagedResource,
+        existing: Option<ManagedResource>,
+    ) -> Result<Applied, ActuatorError> {
         let namespace = desired.namespace.as_str();
         progress::step(
             format!(
@@ -407,11 +532,6 @@ impl Actuator {
             SEED,
         );
         let mrs = mr_api(&self.seed, namespace);
-        let existing = if mode == WriteMode::CreateFirst {
-            None
-        } else {
-            typed_get(&mrs, &desired.name).await?
-        };
         let patch = managedresource::merge_patch(existing.as_ref(), desired);
         let predecessor = managedresource::predecessor_secret_name(&desired.name);
         let mut took_over = existing

@@ -27,5 +27,6 @@ pub mod runtime;
 pub mod server;
 pub mod shootaccess;
 pub mod status_command;
+pub mod storagemigration;
 pub mod syncpoll;
 pub mod trigger_backoff;
