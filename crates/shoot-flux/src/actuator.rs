@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 use crate::apierror::{is_conflict, is_not_found};
 use crate::apiresources::{cluster_resource, managed_resource_resource, typed_managed_resource};
 use crate::garden::{Garden, GardenError};
+use crate::healthcheck;
 use crate::keyprovision::{DeployKeyError, Provisioner};
 use crate::kubeclient::WriteMode;
 use crate::manifests::ManifestStore;
@@ -28,6 +29,7 @@ use shoot_flux_core::config::{self, EffectiveConfig, project};
 use shoot_flux_core::fielderrors::FieldErrors;
 use shoot_flux_core::flux::bundle::{InstallBundle, ManifestError};
 use shoot_flux_core::flux::objects::SecretPayload;
+use shoot_flux_core::flux::storedversions;
 use shoot_flux_core::fluxversion::VersionRequest;
 use shoot_flux_core::gardener::conditions;
 use shoot_flux_core::gardener::shoot::ShootFacts;
@@ -424,9 +426,25 @@ impl Actuator {
                     SHOOT_REQUEST_TIMEOUT,
                 )
                 .await?;
-                storagemigration::migrate_before_upgrade(&client, &bundle.crds)
-                    .await
-                    .map_err(ActuatorError::from)
+                let migrations = storagemigration::plan(&client, &bundle.crds).await?;
+                if migrations.is_empty() {
+                    return Ok(());
+                }
+                // Said on the Extension while it runs, and when it fails (with the CRD).
+                let version = bundle.version.to_string();
+                self.upgrade_condition(ext, storedversions::migrating(&migrations, &version))
+                    .await?;
+                match storagemigration::run(&client, &migrations).await {
+                    Ok(_) => {
+                        self.upgrade_condition(ext, storedversions::migrated(&migrations, &version))
+                            .await
+                    }
+                    Err(e) => {
+                        let verdict = storedversions::migration_failed(&e.to_string(), &version);
+                        self.upgrade_condition(ext, verdict).await?;
+                        Err(e.into())
+                    }
+                }
             };
             let waiting = match attempt.await {
                 Ok(_) => return Ok(()),
@@ -444,6 +462,21 @@ impl Actuator {
             }
             tokio::time::sleep(Duration::from_secs(2)).await;
         }
+    }
+
+    async fn upgrade_condition(
+        &self,
+        ext: &Extension,
+        verdict: conditions::Verdict,
+    ) -> Result<(), ActuatorError> {
+        healthcheck::write_conditions(
+            &self.seed,
+            &ext.namespace,
+            &ext.name,
+            &[(storedversions::UPGRADE_CONDITION, verdict)],
+        )
+        .await
+        .map_err(ActuatorError::from)
     }
 
     /// The seed copies of the `Shoot.spec.resources` Secrets the configuration names.

@@ -21,6 +21,8 @@ use shoot_flux_core::flux::storedversions::{self, BundleCrd, Migration, ShootCrd
 const PAGE: u32 = 500;
 /// Objects written back at the same time.
 const WRITERS: usize = 8;
+/// How long a version new to a CRD may take to be served.
+const BRIDGE_SERVED_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// What one CRD's migration did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,12 +62,9 @@ impl MigrationError {
     }
 }
 
-/// Reads the bundle's CRDs in the shoot and migrates those that store versions the bundle
-/// drops; returns what it migrated (empty when nothing had to be).
-pub async fn migrate_before_upgrade(
-    shoot: &Client,
-    bundle: &[BundleCrd],
-) -> Result<Vec<Migrated>, MigrationError> {
+/// Reads the bundle's CRDs in the shoot: the migrations they need before the bundle may be
+/// applied (empty when none).
+pub async fn plan(shoot: &Client, bundle: &[BundleCrd]) -> Result<Vec<Migration>, MigrationError> {
     let crds: Api<CustomResourceDefinition> = Api::all(shoot.clone());
     let mut current: Vec<ShootCrd> = Vec::new();
     for crd in bundle {
@@ -91,9 +90,18 @@ pub async fn migrate_before_upgrade(
             current.push(shoot_crd);
         }
     }
+    Ok(storedversions::migrations(bundle, &current))
+}
+
+/// Carries out `migrations`, one CRD after the other.
+pub async fn run(
+    shoot: &Client,
+    migrations: &[Migration],
+) -> Result<Vec<Migrated>, MigrationError> {
+    let crds: Api<CustomResourceDefinition> = Api::all(shoot.clone());
     let mut done = Vec::new();
-    for migration in storedversions::migrations(bundle, &current) {
-        done.push(migrate(shoot, &crds, &migration).await?);
+    for migration in migrations {
+        done.push(migrate(shoot, &crds, migration).await?);
     }
     Ok(done)
 }
@@ -147,6 +155,24 @@ async fn migrate(
         &migration.plural,
     );
     let objects: Api<DynamicObject> = Api::all_with(shoot.clone(), &resource);
+    if migration.bridge.is_some() {
+        // A version new to the CRD is served once the API server's own informer has seen the
+        // update; until then it answers 404.
+        let started = std::time::Instant::now();
+        loop {
+            match objects.list(&ListParams::default().limit(1)).await {
+                Err(e) if is_not_found(&e) && started.elapsed() < BRIDGE_SERVED_WAIT => {
+                    requests += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+                }
+                other => {
+                    requests += 1;
+                    other.map_err(error("waiting for the bridge version to be served"))?;
+                    break;
+                }
+            }
+        }
+    }
     let mut written = 0;
     for pass in 1..=passes {
         let mut continue_token: Option<String> = None;

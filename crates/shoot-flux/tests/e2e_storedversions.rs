@@ -16,6 +16,7 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomRe
 use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
 use testbed::gardenlet::{self, ShootSpec};
+use testbed::git::SshKeyPair;
 use testbed::kubeutil::{dynamic_api, wait_for};
 use testbed::sample::podinfo_files;
 
@@ -106,7 +107,13 @@ async fn a_flux_0x_shoot_is_taken_over_across_removed_versions_and_survives_kill
     let git = bed.git().await.unwrap();
     git.create_repository_from("legacy-fleet", &podinfo_files("hello from the takeover"))
         .unwrap();
-    let url = git.http_url("legacy-fleet");
+    let url = git.ssh_url("legacy-fleet");
+    // The project's deploy key as the predecessor left it in the garden (flux2 sourcesecret
+    // keys), authorized at the Git host.
+    let key = SshKeyPair::generate("the predecessor's deploy key").unwrap();
+    git.authorize_key(&key.public_openssh).unwrap();
+    let garden_secrets: Api<Secret> =
+        Api::namespaced(bed.garden().client().await.unwrap(), "garden-legacy");
     let spec = ShootSpec::new("legacy", "app");
     let ns = spec.technical_id();
     let mut shoot = shoot_with_grm(bed, spec.clone()).await;
@@ -143,7 +150,7 @@ async fn a_flux_0x_shoot_is_taken_over_across_removed_versions_and_survives_kill
         &ns,
         "extension-shoot-flux-flux-config",
         json!({
-            "flux-source": format!("apiVersion: source.toolkit.fluxcd.io/v1beta2\nkind: GitRepository\nmetadata:\n  name: main-gitrepo\n  namespace: flux-system\nspec:\n  interval: 30s\n  url: {url}\n  ref:\n    branch: main\n"),
+            "flux-source": format!("apiVersion: source.toolkit.fluxcd.io/v1beta2\nkind: GitRepository\nmetadata:\n  name: main-gitrepo\n  namespace: flux-system\nspec:\n  interval: 30s\n  url: {url}\n  secretRef:\n    name: flux-source\n  ref:\n    branch: main\n"),
             "flux-ks": "apiVersion: kustomize.toolkit.fluxcd.io/v1beta2\nkind: Kustomization\nmetadata:\n  name: main-ks\n  namespace: flux-system\nspec:\n  interval: 5m\n  path: ./\n  prune: true\n  targetNamespace: default\n  sourceRef:\n    kind: GitRepository\n    name: main-gitrepo\n"
         }),
     )
@@ -233,9 +240,26 @@ async fn a_flux_0x_shoot_is_taken_over_across_removed_versions_and_survives_kill
     set_project_config(
         bed,
         "legacy",
-        &[("fluxVersion", "0.29.5"), ("repositoryUrl", &url)],
+        &[
+            ("fluxVersion", "0.29.5"),
+            ("repositoryUrl", &url),
+            ("repositoryType", "private"),
+        ],
     )
     .await;
+    let deploy_key: Secret = serde_json::from_value(json!({
+        "metadata": {"name": "flux-source", "namespace": "garden-legacy"},
+        "stringData": {
+            "identity": key.private_openssh,
+            "identity.pub": key.public_openssh,
+            "known_hosts": git.known_hosts(),
+        }
+    }))
+    .unwrap();
+    let deploy_key = garden_secrets
+        .create(&PostParams::default(), &deploy_key)
+        .await
+        .unwrap();
     gardenlet::apply_extension(&bed.seed().client().await.unwrap(), &spec)
         .await
         .unwrap();
@@ -268,7 +292,11 @@ async fn a_flux_0x_shoot_is_taken_over_across_removed_versions_and_survives_kill
     set_project_config(
         bed,
         "legacy",
-        &[("fluxVersion", &versions.flux), ("repositoryUrl", &url)],
+        &[
+            ("fluxVersion", &versions.flux),
+            ("repositoryUrl", &url),
+            ("repositoryType", "private"),
+        ],
     )
     .await;
 
@@ -308,6 +336,25 @@ async fn a_flux_0x_shoot_is_taken_over_across_removed_versions_and_survives_kill
         "the install MR is not written before the migration succeeded"
     );
 
+    // Said on the Extension while it runs.
+    let ext = serde_json::to_value(
+        extension_api(bed, &ns)
+            .await
+            .get("shoot-flux")
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    let upgrade = condition(&ext, "FluxUpgradeReady").expect("FluxUpgradeReady while migrating");
+    assert_eq!(upgrade["status"], "False");
+    assert_eq!(upgrade["reason"], "MigratingStoredVersions");
+    let message = upgrade["message"].as_str().unwrap();
+    assert!(
+        message.contains(&format!("{GIT_REPOSITORIES} (v1beta2 to v1)"))
+            && message.contains(&versions.flux),
+        "{message}"
+    );
+
     let second = start_extension(bed, &[]).await;
     let started = Instant::now();
     wait_ready(bed, &ns, Duration::from_secs(300)).await;
@@ -323,6 +370,15 @@ async fn a_flux_0x_shoot_is_taken_over_across_removed_versions_and_survives_kill
     {
         println!("{line}");
     }
+    let log = second.log();
+    let failures: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("label=\"storage-migration\""))
+        .collect();
+    assert!(
+        failures.is_empty(),
+        "the resumed migration failed: {failures:?}"
+    );
     wait_for(
         "the install ManagedResource applied by GRM",
         Duration::from_secs(180),
@@ -340,6 +396,20 @@ async fn a_flux_0x_shoot_is_taken_over_across_removed_versions_and_survives_kill
     )
     .await
     .unwrap();
+    let ext = serde_json::to_value(
+        extension_api(bed, &ns)
+            .await
+            .get("shoot-flux")
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        condition(&ext, "FluxUpgradeReady").unwrap()["status"],
+        "True",
+        "{}",
+        ext["status"]
+    );
     for crd in [GIT_REPOSITORIES, KUSTOMIZATIONS] {
         let (storage, stored, served) = crd_versions(&target, crd).await;
         assert_eq!(storage, "v1", "{crd}");
@@ -401,6 +471,35 @@ async fn a_flux_0x_shoot_is_taken_over_across_removed_versions_and_survives_kill
     )
     .await
     .map(|d| assert_eq!(d.metadata.uid.unwrap(), podinfo_uid, "never recreated"))
+    .unwrap();
+    // The predecessor's deploy key, used as it is: unchanged in the garden.
+    let after = garden_secrets.get("flux-source").await.unwrap();
+    assert_eq!(
+        after.metadata.resource_version,
+        deploy_key.metadata.resource_version
+    );
+    assert_eq!(after.data, deploy_key.data, "the same deploy key");
+    // The sync continues at the next commit.
+    git.commit_files(
+        "legacy-fleet",
+        "main",
+        &podinfo_files("the next commit"),
+        "the next commit",
+    )
+    .unwrap();
+    wait_for(
+        "the next commit synced",
+        Duration::from_secs(240),
+        || async {
+            let d = serde_json::to_value(deployments.get("podinfo").await?)?;
+            Ok(
+                (d["spec"]["template"]["spec"]["containers"][0]["env"][0]["value"]
+                    == "the next commit")
+                    .then_some(()),
+            )
+        },
+    )
+    .await
     .unwrap();
     for (api, name) in [(&sources, "main-gitrepo"), (&kustomizations, "main-ks")] {
         wait_for(

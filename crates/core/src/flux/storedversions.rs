@@ -10,6 +10,11 @@
 
 use serde_json::Value;
 
+use crate::gardener::conditions::Verdict;
+
+/// The Extension condition that says whether a Flux upgrade waits for a storage migration.
+pub const UPGRADE_CONDITION: &str = "FluxUpgradeReady";
+
 /// A CRD of an install bundle: what it will serve and store.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BundleCrd {
@@ -153,6 +158,44 @@ pub fn migrations(bundle: &[BundleCrd], shoot: &[ShootCrd]) -> Vec<Migration> {
     out
 }
 
+fn describe(migrations: &[Migration]) -> String {
+    migrations
+        .iter()
+        .map(|m| format!("{} ({} to {})", m.crd, m.dropped.join(", "), m.version))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `FluxUpgradeReady` while the shoot's objects are migrated before Flux `version` is applied.
+pub fn migrating(migrations: &[Migration], version: &str) -> Verdict {
+    Verdict {
+        status: "False",
+        reason: "MigratingStoredVersions",
+        message: format!(
+            "Flux {version} is applied once the objects of these CustomResourceDefinitions are stored at the versions it keeps: {}",
+            describe(migrations)
+        ),
+    }
+}
+
+/// `FluxUpgradeReady` once the migration before Flux `version` succeeded.
+pub fn migrated(migrations: &[Migration], version: &str) -> Verdict {
+    Verdict {
+        status: "True",
+        reason: "StoredVersionsMigrated",
+        message: format!("migrated before Flux {version}: {}", describe(migrations)),
+    }
+}
+
+/// `FluxUpgradeReady` when the migration before Flux `version` failed; `error` names the CRD.
+pub fn migration_failed(error: &str, version: &str) -> Verdict {
+    Verdict {
+        status: "False",
+        reason: "StoredVersionsMigrationFailed",
+        message: format!("Flux {version} waits: {error}"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -234,6 +277,27 @@ mod tests {
             bridge[2]["schema"]["openAPIV3Schema"]["description"],
             "v1beta2"
         );
+    }
+
+    #[test]
+    fn the_upgrade_condition_names_each_crd_and_its_versions() {
+        let bundle = bundle_crds(&[crd(&[("v1", true)])]);
+        let plan = migrations(&bundle, &shoot(&[("v1beta2", true)], &["v1beta2"]));
+        let running = migrating(&plan, "v2.9.5");
+        assert_eq!(running.status, "False");
+        assert!(
+            running.message.contains("v2.9.5 is applied once")
+                && running.message.contains(&format!("{NAME} (v1beta2 to v1)")),
+            "{}",
+            running.message
+        );
+        assert_eq!(migrated(&plan, "v2.9.5").status, "True");
+        let failed = migration_failed(
+            "migrating the objects of CustomResourceDefinition x: 500",
+            "v2.9.5",
+        );
+        assert_eq!(failed.status, "False");
+        assert!(failed.message.contains("CustomResourceDefinition x"));
     }
 
     #[test]
