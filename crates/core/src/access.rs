@@ -9,8 +9,6 @@ use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde_json::{Value, json};
 
-use crate::flux::storedversions::BundleCrd;
-
 pub const SERVICE_ACCOUNT: &str = "extension-shoot-flux";
 pub const SERVICE_ACCOUNT_NAMESPACE: &str = "kube-system";
 pub const SECRET_NAME: &str = "shoot-access-extension-shoot-flux";
@@ -54,11 +52,11 @@ pub fn access_secret(namespace: &str) -> Secret {
 }
 
 /// RBAC in the shoot for the ServiceAccount: read Flux's sources and Kustomizations anywhere,
-/// and the Deployments of the Flux namespace. With the CRDs of the install bundle, also what a
-/// storage migration before an upgrade needs (see `flux::storedversions`): read and patch
-/// exactly those CRDs and their status, list their objects and write them back. That adds no
-/// power the extension lacks: it ships those very CRDs and controllers through GRM.
-pub fn rbac_objects(flux_namespace: &str, crds: &[BundleCrd]) -> Vec<Value> {
+/// and the Deployments of the Flux namespace. `migration_rules` (from
+/// `flux::storedversions::migration_rules`) go into a ClusterRole of their own: what a storage
+/// migration before an upgrade writes. That adds no power the extension lacks: it ships those
+/// very CRDs and controllers through GRM.
+pub fn rbac_objects(flux_namespace: &str, migration_rules: Vec<Value>) -> Vec<Value> {
     let subject = json!([{
         "kind": "ServiceAccount", "name": SERVICE_ACCOUNT, "namespace": SERVICE_ACCOUNT_NAMESPACE
     }]);
@@ -92,31 +90,13 @@ pub fn rbac_objects(flux_namespace: &str, crds: &[BundleCrd]) -> Vec<Value> {
             "subjects": subject
         }),
     ];
-    if crds.is_empty() {
+    if migration_rules.is_empty() {
         return objects;
-    }
-    let names: Vec<&str> = crds.iter().map(|c| c.name.as_str()).collect();
-    let mut groups: Vec<&str> = crds.iter().map(|c| c.group.as_str()).collect();
-    groups.sort();
-    groups.dedup();
-    let mut rules = vec![
-        json!({"apiGroups": ["apiextensions.k8s.io"], "resources": ["customresourcedefinitions"],
-               "resourceNames": names, "verbs": ["get", "patch"]}),
-        json!({"apiGroups": ["apiextensions.k8s.io"], "resources": ["customresourcedefinitions/status"],
-               "resourceNames": names, "verbs": ["patch"]}),
-    ];
-    for group in groups {
-        let plurals: Vec<&str> = crds
-            .iter()
-            .filter(|c| c.group == group)
-            .map(|c| c.plural.as_str())
-            .collect();
-        rules.push(json!({"apiGroups": [group], "resources": plurals, "verbs": ["list", "patch"]}));
     }
     objects.push(json!({
         "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
         "metadata": {"name": MIGRATE_ROLE_NAME},
-        "rules": rules
+        "rules": migration_rules
     }));
     objects.push(json!({
         "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
@@ -172,7 +152,7 @@ mod tests {
 
     #[test]
     fn rbac_only_reads_without_crds() {
-        let objects = rbac_objects("flux-system", &[]);
+        let objects = rbac_objects("flux-system", vec![]);
         assert_eq!(objects.len(), 4);
         for o in &objects {
             for rule in o["rules"].as_array().into_iter().flatten() {
@@ -184,71 +164,17 @@ mod tests {
     }
 
     #[test]
-    fn migration_rbac_names_exactly_the_bundles_crds() {
-        let crd = |name: &str, group: &str, plural: &str| BundleCrd {
-            name: name.into(),
-            group: group.into(),
-            plural: plural.into(),
-            storage_version: "v1".into(),
-            versions: vec!["v1".into()],
-            spec_versions: vec![],
-        };
-        let crds = [
-            crd(
-                "gitrepositories.source.toolkit.fluxcd.io",
-                "source.toolkit.fluxcd.io",
-                "gitrepositories",
-            ),
-            crd(
-                "kustomizations.kustomize.toolkit.fluxcd.io",
-                "kustomize.toolkit.fluxcd.io",
-                "kustomizations",
-            ),
-            crd(
-                "ocirepositories.source.toolkit.fluxcd.io",
-                "source.toolkit.fluxcd.io",
-                "ocirepositories",
-            ),
-        ];
-        let objects = rbac_objects("flux-system", &crds);
+    fn migration_rules_get_a_cluster_role_of_their_own() {
+        let rule = json!({"apiGroups": ["x"], "resources": ["y"], "verbs": ["patch"]});
+        let objects = rbac_objects("flux-system", vec![rule.clone()]);
         let role = objects
             .iter()
             .find(|o| o["kind"] == "ClusterRole" && o["metadata"]["name"] == MIGRATE_ROLE_NAME)
             .unwrap();
-        let rules = role["rules"].as_array().unwrap();
-        assert_eq!(
-            rules[0]["resourceNames"],
-            json!([
-                "gitrepositories.source.toolkit.fluxcd.io",
-                "kustomizations.kustomize.toolkit.fluxcd.io",
-                "ocirepositories.source.toolkit.fluxcd.io"
-            ])
-        );
-        assert_eq!(rules[0]["verbs"], json!(["get", "patch"]));
-        assert_eq!(
-            rules[1]["resources"],
-            json!(["customresourcedefinitions/status"])
-        );
-        assert_eq!(
-            rules[2]["apiGroups"],
-            json!(["kustomize.toolkit.fluxcd.io"])
-        );
-        assert_eq!(
-            rules[3]["resources"],
-            json!(["gitrepositories", "ocirepositories"])
-        );
-        assert_eq!(rules[3]["verbs"], json!(["list", "patch"]));
-        assert!(
-            rules.iter().all(|r| r["verbs"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .all(|v| v != "delete" && v != "create" && v != "update")),
-            "a migration neither creates nor deletes"
-        );
-        assert!(objects.iter().any(
-            |o| o["kind"] == "ClusterRoleBinding" && o["roleRef"]["name"] == MIGRATE_ROLE_NAME
-        ));
+        assert_eq!(role["rules"], json!([rule]));
+        assert!(objects.iter().any(|o| o["kind"] == "ClusterRoleBinding"
+            && o["roleRef"]["name"] == MIGRATE_ROLE_NAME
+            && o["subjects"][0]["name"] == SERVICE_ACCOUNT));
     }
 
     #[test]

@@ -12,16 +12,15 @@ use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams
 use serde_json::{Value, json};
 
 use crate::apierror::{is_conflict, is_not_found};
-use crate::apiresources::{cluster_resource, managed_resource_resource, typed_managed_resource};
+use crate::apiresources::{managed_resource_resource, typed_managed_resource};
 use crate::garden::{Garden, GardenError};
-use crate::healthcheck;
 use crate::keyprovision::{DeployKeyError, Provisioner};
 use crate::kubeclient::WriteMode;
 use crate::manifests::ManifestStore;
 use crate::metrics::Metrics;
 use crate::progress::{self, EXTERNAL, SEED};
-use crate::shootaccess::{self, ShootAccessError};
-use crate::storagemigration::{self, MigrationError};
+use crate::shootaccess;
+use crate::storagemigration::{self, UpgradeError};
 use shoot_flux_core::access;
 use shoot_flux_core::api::v1alpha1::{self, DeletionPolicy};
 use shoot_flux_core::config::operator::{ManifestSource, OperatorConfig};
@@ -29,7 +28,6 @@ use shoot_flux_core::config::{self, EffectiveConfig, project};
 use shoot_flux_core::fielderrors::FieldErrors;
 use shoot_flux_core::flux::bundle::{InstallBundle, ManifestError};
 use shoot_flux_core::flux::objects::SecretPayload;
-use shoot_flux_core::flux::storedversions;
 use shoot_flux_core::fluxversion::VersionRequest;
 use shoot_flux_core::gardener::conditions;
 use shoot_flux_core::gardener::shoot::ShootFacts;
@@ -61,10 +59,6 @@ enum Wait {
 pub const FIELD_MANAGER: &str = "gardener-extension-shoot-flux";
 /// How long Delete waits for the shoot objects of one ManagedResource to be removed.
 const DELETE_WAIT: Duration = Duration::from_secs(120);
-/// The budget of one request to the shoot's API server.
-const SHOOT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
-/// How long an upgrade waits in one reconcile for a shoot access token or RBAC on their way.
-const SHOOT_ACCESS_WAIT: Duration = Duration::from_secs(60);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ActuatorError {
@@ -81,12 +75,7 @@ pub enum ActuatorError {
     #[error("{0}")]
     DeployKey(#[from] DeployKeyError),
     #[error("{0}")]
-    ShootAccess(#[from] ShootAccessError),
-    #[error("{0}")]
-    Migration(#[from] MigrationError),
-    /// Something in the shoot is not there yet; retried soon.
-    #[error("{0}")]
-    Waiting(String),
+    Upgrade(#[from] UpgradeError),
 }
 
 impl From<PlanError> for ActuatorError {
@@ -118,7 +107,7 @@ impl ActuatorError {
                 vec![ErrorCode::InfraUnauthorized]
             }
             Self::DeployKey(_) => vec![ErrorCode::RetryableInfraDependencies],
-            Self::ShootAccess(_) | Self::Migration(_) | Self::Waiting(_) => vec![],
+            Self::Upgrade(_) => vec![],
         }
     }
 
@@ -131,8 +120,8 @@ impl ActuatorError {
             Self::Seed(_) => "seed",
             Self::Cleanup(_) => "cleanup",
             Self::DeployKey(_) => "deploy-key",
-            Self::ShootAccess(_) | Self::Waiting(_) => "shoot-access",
-            Self::Migration(_) => "storage-migration",
+            Self::Upgrade(UpgradeError::Waiting(_)) => "shoot-access",
+            Self::Upgrade(_) => "storage-migration",
         }
     }
 
@@ -147,7 +136,7 @@ impl ActuatorError {
                 Some(Duration::from_secs(60))
             }
             Self::DeployKey(DeployKeyError::Invalid { .. }) => Some(Duration::from_secs(300)),
-            Self::Waiting(_) => Some(Duration::from_secs(15)),
+            Self::Upgrade(UpgradeError::Waiting(_)) => Some(Duration::from_secs(15)),
             _ => None,
         }
     }
@@ -382,8 +371,7 @@ impl Actuator {
     }
 
     /// Before an install that replaces one GRM applied: the shoot access (RBAC first), then
-    /// the storage migration of every CRD whose stored versions the bundle drops. Waits a while
-    /// for a token or RBAC still on their way; the install MR is written only after it succeeded.
+    /// the storage migration (`storagemigration::before_upgrade`).
     async fn migrate_stored_versions(
         &self,
         ext: &Extension,
@@ -396,87 +384,7 @@ impl Actuator {
         }
         self.apply(access_mr, mode).await?;
         shootaccess::ensure_secret(&self.seed, &ext.namespace, mode).await?;
-        let started = Instant::now();
-        loop {
-            progress::step(
-                format!(
-                    "reading the shoot's Flux CRDs before upgrading Flux (through Secret {}/{})",
-                    ext.namespace,
-                    access::SECRET_NAME
-                ),
-                SEED,
-            );
-            let attempt = async {
-                // The Cluster names the current generic kubeconfig; read only on this path.
-                let cluster =
-                    Api::<DynamicObject>::all_with(self.seed.clone(), &cluster_resource())
-                        .get(&ext.namespace)
-                        .await?;
-                let generic = cluster
-                    .metadata
-                    .annotations
-                    .unwrap_or_default()
-                    .remove(access::GENERIC_KUBECONFIG_ANNOTATION);
-                let token = shootaccess::token(&self.seed, &ext.namespace).await?;
-                let client = shootaccess::client(
-                    &self.seed,
-                    &ext.namespace,
-                    generic.as_deref(),
-                    &token,
-                    SHOOT_REQUEST_TIMEOUT,
-                )
-                .await?;
-                let migrations = storagemigration::plan(&client, &bundle.crds).await?;
-                if migrations.is_empty() {
-                    return Ok(());
-                }
-                // Said on the Extension while it runs, and when it fails (with the CRD).
-                let version = bundle.version.to_string();
-                self.upgrade_condition(ext, storedversions::migrating(&migrations, &version))
-                    .await?;
-                match storagemigration::run(&client, &migrations).await {
-                    Ok(_) => {
-                        self.upgrade_condition(ext, storedversions::migrated(&migrations, &version))
-                            .await
-                    }
-                    Err(e) => {
-                        let verdict = storedversions::migration_failed(&e.to_string(), &version);
-                        self.upgrade_condition(ext, verdict).await?;
-                        Err(e.into())
-                    }
-                }
-            };
-            let waiting = match attempt.await {
-                Ok(_) => return Ok(()),
-                Err(ActuatorError::ShootAccess(ShootAccessError::Waiting(_))) => true,
-                Err(ActuatorError::Migration(e)) if e.is_forbidden() => true,
-                Err(e) => return Err(e),
-            };
-            if waiting && started.elapsed() >= SHOOT_ACCESS_WAIT {
-                return Err(ActuatorError::Waiting(format!(
-                    "the Flux upgrade waits until the shoot's CRDs are checked for stored versions it drops, and the shoot access (Secret {}/{} and its RBAC) is still not usable after {}s",
-                    ext.namespace,
-                    access::SECRET_NAME,
-                    SHOOT_ACCESS_WAIT.as_secs()
-                )));
-            }
-            tokio::time::sleep(Duration::from_secs(2)).await;
-        }
-    }
-
-    async fn upgrade_condition(
-        &self,
-        ext: &Extension,
-        verdict: conditions::Verdict,
-    ) -> Result<(), ActuatorError> {
-        healthcheck::write_conditions(
-            &self.seed,
-            &ext.namespace,
-            &ext.name,
-            &[(storedversions::UPGRADE_CONDITION, verdict)],
-        )
-        .await
-        .map_err(ActuatorError::from)
+        Ok(storagemigration::before_upgrade(&self.seed, ext, bundle).await?)
     }
 
     /// The seed copies of the `Shoot.spec.resources` Secrets the configuration names.

@@ -11,6 +11,7 @@ pub mod cli;
 pub mod clustercache;
 pub mod commands;
 pub mod controller;
+pub mod extensionconditions;
 pub mod garden;
 pub mod healthcheck;
 pub mod hostkey;

@@ -5,6 +5,8 @@
 //! crash, restart) is repeated from the start, and an object already stored at the storage
 //! version costs the API server no write (it skips updates that encode to the stored bytes).
 
+use std::time::{Duration, Instant};
+
 use futures::{StreamExt, TryStreamExt, stream};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::Client;
@@ -14,15 +16,26 @@ use kube::api::{
 use serde_json::json;
 
 use crate::apierror::is_not_found;
+use crate::apiresources::cluster_resource;
+use crate::extensionconditions::write_conditions;
 use crate::progress;
+use crate::shootaccess::{self, ShootAccessError};
+use shoot_flux_core::access;
+use shoot_flux_core::flux::bundle::InstallBundle;
 use shoot_flux_core::flux::storedversions::{self, BundleCrd, Migration, ShootCrd};
+use shoot_flux_core::gardener::conditions::Verdict;
+use shoot_flux_core::gardener::types::Extension;
 
+/// The budget of one request to the shoot's API server.
+const SHOOT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long an upgrade waits in one reconcile for a shoot access token or RBAC on their way.
+const SHOOT_ACCESS_WAIT: Duration = Duration::from_secs(60);
 /// Objects listed per request.
 const PAGE: u32 = 500;
 /// Objects written back at the same time.
 const WRITERS: usize = 8;
 /// How long a version new to a CRD may take to be served.
-const BRIDGE_SERVED_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
+const BRIDGE_SERVED_WAIT: Duration = Duration::from_secs(60);
 
 /// What one CRD's migration did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,7 +46,7 @@ pub struct Migrated {
     pub objects: usize,
     /// Requests sent to the shoot for it (reading the CRD excluded).
     pub requests: usize,
-    pub elapsed: std::time::Duration,
+    pub elapsed: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -59,6 +72,103 @@ impl MigrationError {
             Self::Read { source, .. } | Self::Migrate { source, .. } => source,
         };
         matches!(source, kube::Error::Api(e) if e.code == 401 || e.code == 403)
+    }
+}
+
+/// Why an upgrade cannot go ahead yet.
+#[derive(Debug, thiserror::Error)]
+pub enum UpgradeError {
+    #[error("{0}")]
+    ShootAccess(#[from] ShootAccessError),
+    #[error("{0}")]
+    Migration(#[from] MigrationError),
+    #[error("seed API request failed: {0}")]
+    Seed(#[from] kube::Error),
+    /// The shoot access is not usable yet; retried soon.
+    #[error("{0}")]
+    Waiting(String),
+}
+
+/// Before `bundle` replaces an install GRM applied: reads the shoot's CRDs and migrates what
+/// they store at versions the bundle drops, saying so as `FluxUpgradeReady` on the Extension.
+/// Waits a while for a token or RBAC still on their way (the caller has just written both).
+pub async fn before_upgrade(
+    seed: &Client,
+    ext: &Extension,
+    bundle: &InstallBundle,
+) -> Result<(), UpgradeError> {
+    let started = Instant::now();
+    loop {
+        progress::step(
+            format!(
+                "reading the shoot's Flux CRDs before upgrading Flux (through Secret {}/{})",
+                ext.namespace,
+                access::SECRET_NAME
+            ),
+            progress::SEED,
+        );
+        let waiting = match attempt(seed, ext, bundle).await {
+            Ok(()) => return Ok(()),
+            Err(UpgradeError::ShootAccess(ShootAccessError::Waiting(_))) => true,
+            Err(UpgradeError::Migration(e)) if e.is_forbidden() => true,
+            Err(e) => return Err(e),
+        };
+        if waiting && started.elapsed() >= SHOOT_ACCESS_WAIT {
+            return Err(UpgradeError::Waiting(format!(
+                "the Flux upgrade waits until the shoot's CRDs are checked for stored versions it drops, and the shoot access (Secret {}/{} and its RBAC) is still not usable after {}s",
+                ext.namespace,
+                access::SECRET_NAME,
+                SHOOT_ACCESS_WAIT.as_secs()
+            )));
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+}
+
+async fn attempt(
+    seed: &Client,
+    ext: &Extension,
+    bundle: &InstallBundle,
+) -> Result<(), UpgradeError> {
+    // The Cluster names the current generic kubeconfig; read only on this path.
+    let cluster = Api::<DynamicObject>::all_with(seed.clone(), &cluster_resource())
+        .get(&ext.namespace)
+        .await?;
+    let generic = cluster
+        .metadata
+        .annotations
+        .unwrap_or_default()
+        .remove(access::GENERIC_KUBECONFIG_ANNOTATION);
+    let token = shootaccess::token(seed, &ext.namespace).await?;
+    let shoot = shootaccess::client(
+        seed,
+        &ext.namespace,
+        generic.as_deref(),
+        &token,
+        SHOOT_REQUEST_TIMEOUT,
+    )
+    .await?;
+    let migrations = plan(&shoot, &bundle.crds).await?;
+    if migrations.is_empty() {
+        return Ok(());
+    }
+    let version = bundle.version.to_string();
+    let say = |verdict: Verdict| async move {
+        write_conditions(
+            seed,
+            &ext.namespace,
+            &ext.name,
+            &[(storedversions::UPGRADE_CONDITION, verdict)],
+        )
+        .await
+    };
+    say(storedversions::migrating(&migrations, &version)).await?;
+    match run(&shoot, &migrations).await {
+        Ok(_) => Ok(say(storedversions::migrated(&migrations, &version)).await?),
+        Err(e) => {
+            say(storedversions::migration_failed(&e.to_string(), &version)).await?;
+            Err(e.into())
+        }
     }
 }
 
@@ -123,7 +233,7 @@ async fn migrate(
             source,
         }
     };
-    let started = std::time::Instant::now();
+    let started = Instant::now();
     let mut requests = 0;
     let passes = if let Some(bridge) = &migration.bridge {
         progress::step(
@@ -158,12 +268,12 @@ async fn migrate(
     if migration.bridge.is_some() {
         // A version new to the CRD is served once the API server's own informer has seen the
         // update; until then it answers 404.
-        let started = std::time::Instant::now();
+        let started = Instant::now();
         loop {
             match objects.list(&ListParams::default().limit(1)).await {
                 Err(e) if is_not_found(&e) && started.elapsed() < BRIDGE_SERVED_WAIT => {
                     requests += 1;
-                    tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+                    tokio::time::sleep(Duration::from_millis(250)).await;
                 }
                 other => {
                     requests += 1;

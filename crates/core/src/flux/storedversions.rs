@@ -8,7 +8,7 @@
 //! storage version, plus the shoot's old versions served as before but no longer stored.
 //! This module decides what to migrate; the shell does it.
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::gardener::conditions::Verdict;
 
@@ -158,6 +158,34 @@ pub fn migrations(bundle: &[BundleCrd], shoot: &[ShootCrd]) -> Vec<Migration> {
     out
 }
 
+/// The RBAC rules a storage migration before applying `crds` needs in the shoot: get and patch
+/// exactly those CRDs and their status, list their objects and write them back (patch); no
+/// create, update or delete.
+pub fn migration_rules(crds: &[BundleCrd]) -> Vec<Value> {
+    if crds.is_empty() {
+        return vec![];
+    }
+    let names: Vec<&str> = crds.iter().map(|c| c.name.as_str()).collect();
+    let mut groups: Vec<&str> = crds.iter().map(|c| c.group.as_str()).collect();
+    groups.sort();
+    groups.dedup();
+    let mut rules = vec![
+        json!({"apiGroups": ["apiextensions.k8s.io"], "resources": ["customresourcedefinitions"],
+               "resourceNames": names, "verbs": ["get", "patch"]}),
+        json!({"apiGroups": ["apiextensions.k8s.io"], "resources": ["customresourcedefinitions/status"],
+               "resourceNames": names, "verbs": ["patch"]}),
+    ];
+    for group in groups {
+        let plurals: Vec<&str> = crds
+            .iter()
+            .filter(|c| c.group == group)
+            .map(|c| c.plural.as_str())
+            .collect();
+        rules.push(json!({"apiGroups": [group], "resources": plurals, "verbs": ["list", "patch"]}));
+    }
+    rules
+}
+
 fn describe(migrations: &[Migration]) -> String {
     migrations
         .iter()
@@ -199,7 +227,6 @@ pub fn migration_failed(error: &str, version: &str) -> Verdict {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
     const NAME: &str = "kustomizations.kustomize.toolkit.fluxcd.io";
 
@@ -298,6 +325,62 @@ mod tests {
         );
         assert_eq!(failed.status, "False");
         assert!(failed.message.contains("CustomResourceDefinition x"));
+    }
+
+    #[test]
+    fn migration_rules_name_exactly_the_bundles_crds() {
+        let crd = |name: &str, group: &str, plural: &str| BundleCrd {
+            name: name.into(),
+            group: group.into(),
+            plural: plural.into(),
+            storage_version: "v1".into(),
+            versions: vec!["v1".into()],
+            spec_versions: vec![],
+        };
+        let rules = migration_rules(&[
+            crd(
+                "gitrepositories.source.toolkit.fluxcd.io",
+                "source.toolkit.fluxcd.io",
+                "gitrepositories",
+            ),
+            crd(NAME, "kustomize.toolkit.fluxcd.io", "kustomizations"),
+            crd(
+                "ocirepositories.source.toolkit.fluxcd.io",
+                "source.toolkit.fluxcd.io",
+                "ocirepositories",
+            ),
+        ]);
+        assert_eq!(
+            rules[0]["resourceNames"],
+            json!([
+                "gitrepositories.source.toolkit.fluxcd.io",
+                NAME,
+                "ocirepositories.source.toolkit.fluxcd.io"
+            ])
+        );
+        assert_eq!(rules[0]["verbs"], json!(["get", "patch"]));
+        assert_eq!(
+            rules[1]["resources"],
+            json!(["customresourcedefinitions/status"])
+        );
+        assert_eq!(
+            rules[2]["apiGroups"],
+            json!(["kustomize.toolkit.fluxcd.io"])
+        );
+        assert_eq!(
+            rules[3]["resources"],
+            json!(["gitrepositories", "ocirepositories"])
+        );
+        assert_eq!(rules[3]["verbs"], json!(["list", "patch"]));
+        assert!(
+            rules.iter().all(|r| r["verbs"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|v| v != "delete" && v != "create" && v != "update")),
+            "a migration neither creates nor deletes"
+        );
+        assert!(migration_rules(&[]).is_empty());
     }
 
     #[test]
