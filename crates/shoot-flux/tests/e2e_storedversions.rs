@@ -531,3 +531,101 @@ async fn a_flux_0x_shoot_is_taken_over_across_removed_versions_and_survives_kill
         assert!(!left.contains(&name.to_string()), "{name} left: {left:?}");
     }
 }
+
+/// A hibernated shoot cannot be read, so its Flux upgrade waits: the install and config stay as
+/// they are while it sleeps, and the reconcile at wake-up checks the CRDs and upgrades.
+#[tokio::test]
+async fn a_hibernated_shoots_upgrade_waits_for_the_wake_up() {
+    let _serial = SERIAL.lock().await;
+    let bed = testbed::bed().await.unwrap();
+    let versions = testbed::paths::versions().unwrap();
+    let url = repository(bed, "sleepy-fleet").await;
+    let previous = versions.flux_previous.trim_start_matches('v');
+    set_project_config(
+        bed,
+        "sleepy",
+        &[("fluxVersion", previous), ("repositoryUrl", &url)],
+    )
+    .await;
+    let mut spec = ShootSpec::new("sleepy", "app");
+    let ns = spec.technical_id();
+    let mut shoot = shoot_with_grm(bed, spec.clone()).await;
+    let _extension = start_extension(bed, &[]).await;
+    let seed = bed.seed().client().await.unwrap();
+    gardenlet::apply_extension(&seed, &spec).await.unwrap();
+    wait_ready(bed, &ns, Duration::from_secs(90)).await;
+    let mrs = mr_api(bed, &ns).await;
+    let applied = |name: &'static str| {
+        let mrs = mrs.clone();
+        async move {
+            wait_for(
+                &format!("{name} applied"),
+                Duration::from_secs(180),
+                || async {
+                    let mr = serde_json::to_value(mrs.get(name).await?)?;
+                    Ok(condition(&mr, "ResourcesApplied")
+                        .is_some_and(|c| c["status"] == "True")
+                        .then_some(mr["spec"]["secretRefs"][0]["name"].clone()))
+                },
+            )
+            .await
+            .unwrap()
+        }
+    };
+    applied("extension-shoot-flux-flux-install").await;
+    let before = mr_secrets(bed, &ns).await;
+
+    // Hibernated: the shoot's API server does not answer, the Cluster says so.
+    shoot.api_mut().pause().unwrap();
+    spec.hibernated = true;
+    gardenlet::apply_shoot_objects(&seed, &spec, None)
+        .await
+        .unwrap();
+    wait_past_last_update(bed, &ns).await;
+    let changed_at = k8s_openapi::jiff::Timestamp::now();
+    set_project_config(
+        bed,
+        "sleepy",
+        &[("fluxVersion", &versions.flux), ("repositoryUrl", &url)],
+    )
+    .await;
+    let api = extension_api(bed, &ns).await;
+    wait_for(
+        "a fresh Succeeded while hibernated",
+        Duration::from_secs(120),
+        || async {
+            let ext = serde_json::to_value(api.get("shoot-flux").await?)?;
+            let at = last_update(&ext)?;
+            Ok((ext["status"]["lastOperation"]["state"] == "Succeeded"
+                && at.as_second() >= changed_at.as_second())
+            .then_some(()))
+        },
+    )
+    .await
+    .unwrap();
+    let asleep = mr_secrets(bed, &ns).await;
+    assert_eq!(
+        before[0], asleep[0],
+        "the install waits while the shoot sleeps"
+    );
+    assert_eq!(before[1], asleep[1], "and so does the config");
+
+    // Woken up: gardenlet's reconcile upgrades, after the CRD check.
+    shoot.api_mut().resume().unwrap();
+    spec.hibernated = false;
+    gardenlet::apply_shoot_objects(&seed, &spec, None)
+        .await
+        .unwrap();
+    annotate(bed, &ns, "reconcile").await;
+    wait_ready(bed, &ns, Duration::from_secs(180)).await;
+    let upgraded = applied("extension-shoot-flux-flux-install").await;
+    assert_ne!(
+        upgraded.as_str(),
+        Some(before[0].as_str()),
+        "upgraded at wake-up"
+    );
+    let target = shoot.client().await.unwrap();
+    let (_, stored, served) = crd_versions(&target, KUSTOMIZATIONS).await;
+    assert_eq!(served, ["v1"], "the new Flux's CRD applied");
+    assert_eq!(stored, ["v1"]);
+}
