@@ -5,6 +5,7 @@
 //! sync status poll) report on running shoots. See docs/architecture.md.
 
 pub mod actuator;
+pub mod admission;
 pub mod apierror;
 pub mod apiresources;
 pub mod cli;
@@ -29,3 +30,4 @@ pub mod shootaccess;
 pub mod status_command;
 pub mod syncpoll;
 pub mod trigger_backoff;
+pub mod webhook;
