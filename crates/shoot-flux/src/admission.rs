@@ -95,7 +95,13 @@ pub fn answer(body: &[u8]) -> Result<(Value, Outcome), BadReview> {
         },
     };
     let what = format!("{} {display}", request.kind.kind);
-    let response = response(&request.uid, &verdict, &what);
+    let subject = Subject {
+        group: &request.kind.group,
+        kind: &request.kind.kind,
+        name: request.name.as_deref().unwrap_or_default(),
+        what: &what,
+    };
+    let response = response(&request.uid, &verdict, &subject);
     let outcome = Outcome {
         uid: request.uid,
         kind: request.kind.kind,
@@ -114,10 +120,19 @@ pub fn answer(body: &[u8]) -> Result<(Value, Outcome), BadReview> {
     Ok((response, outcome))
 }
 
+/// What a denial is about, for its status details.
+struct Subject<'a> {
+    group: &'a str,
+    kind: &'a str,
+    name: &'a str,
+    /// `<Kind> <namespace>/<name>`, for the message.
+    what: &'a str,
+}
+
 /// The AdmissionReview response: a denial is a 422 `Invalid` status whose message lists every
-/// problem with its path, and whose causes carry them one by one (as the API server's own
-/// validation errors do).
-fn response(uid: &str, verdict: &Verdict, what: &str) -> Value {
+/// problem with its path, and whose details carry them one by one (as the API server's own
+/// validation errors do; kubectl lists the causes one per line).
+fn response(uid: &str, verdict: &Verdict, subject: &Subject<'_>) -> Value {
     let body = match verdict {
         Verdict::Allowed { warnings } if warnings.is_empty() => {
             json!({"uid": uid, "allowed": true})
@@ -138,8 +153,13 @@ fn response(uid: &str, verdict: &Verdict, what: &str) -> Value {
                     "status": "Failure",
                     "code": 422,
                     "reason": "Invalid",
-                    "message": verdict.message(what).unwrap_or_default(),
-                    "details": {"causes": causes},
+                    "message": verdict.message(subject.what).unwrap_or_default(),
+                    "details": {
+                        "name": subject.name,
+                        "group": subject.group,
+                        "kind": subject.kind,
+                        "causes": causes,
+                    },
                 },
             })
         }
@@ -220,7 +240,9 @@ mod tests {
         let shoot = json!({
             "metadata": {"name": "app", "namespace": "garden-dev"},
             "spec": {"kubernetes": {"version": "1.35.0"}, "provider": {"workers": [{"name": "a"}]},
-                     "extensions": [{"type": "shoot-flux", "providerConfig": {"flux": {"version": "v2.3.0"}}}]},
+                     "extensions": [{"type": "shoot-flux", "providerConfig": {
+                         "apiVersion": "flux.extensions.gardener.cloud/v1alpha1", "kind": "FluxConfig",
+                         "flux": {"version": "v2.3.0"}}}]},
         });
         let body = review(
             json!({"group": "core.gardener.cloud", "version": "v1beta1", "kind": "Shoot"}),

@@ -1,0 +1,682 @@
+//! The admission webhook against a real Gardener API: gardener-apiserver behind the bed's garden
+//! kube-apiserver, the webhook process (`gardener-extension-shoot-flux admission`, TLS from the
+//! bed's CA) and its ValidatingWebhookConfiguration rendered by helm from
+//! charts/gardener-extension-admission-shoot-flux/charts/application. Everything is applied with
+//! kubectl, as a user would:
+//! - every invalid case of the core's validation table (crates/core/tests/cases/validation), as
+//!   the providerConfig of a Shoot, is refused naming each field at its path in the Shoot; every
+//!   case of tests/admission-cases/flux-config.yaml, as the project's flux-config, likewise;
+//! - the Shoots and the flux-config in example/ are accepted, without warnings;
+//! - a Shoot stored with a broken shoot-flux part (before the webhook existed) can still be
+//!   changed elsewhere, but not in its shoot-flux part;
+//! - a Flux release outside the shoot's Kubernetes range is accepted with a warning kubectl prints;
+//! - with the webhook down, failurePolicy Fail refuses what the webhook would judge, and only that.
+//!
+//! `admission_latency` (ignored; run it by name, see docs/operations/admission.md) measures what
+//! a Shoot create pays for the webhook.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use kube::api::{Api, DynamicObject, PostParams};
+use kube::{Client, Error};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use testbed::Bed;
+use testbed::kubeutil::{apply_documents, dynamic_api, parse_documents, wait_for};
+use testbed::process::Process;
+
+const MANAGER: &str = "e2e-admission";
+const NS: &str = "garden-dev";
+/// Inside the range of the Flux release the examples pin (v2.9.5: 1.34 to 1.36).
+const KUBERNETES_VERSION: &str = "1.35.2";
+const SHOOT_FLUX_LABEL: &str = "extensions.extensions.gardener.cloud/shoot-flux";
+
+fn root() -> PathBuf {
+    testbed::paths::repo_root()
+}
+
+/// What the Shoots of the test need in the garden: the project and its namespace, a
+/// CloudProfile, credentials, the registrations of the extensions a Shoot with workers names, and
+/// the objects the core's validation cases list in `spec.resources` (Gardener refuses a Shoot
+/// whose resources do not exist).
+fn garden_basics(resources: &[CaseResource]) -> Vec<Value> {
+    let mut docs = parse_documents(&format!(
+        "apiVersion: v1
+kind: Namespace
+metadata:
+  name: {NS}
+  labels:
+    gardener.cloud/role: project
+    project.gardener.cloud/name: dev
+---
+apiVersion: core.gardener.cloud/v1beta1
+kind: Project
+metadata:
+  name: dev
+spec:
+  namespace: {NS}
+---
+apiVersion: core.gardener.cloud/v1beta1
+kind: CloudProfile
+metadata:
+  name: local
+spec:
+  type: local
+  kubernetes:
+    versions:
+    - version: {KUBERNETES_VERSION}
+  machineImages:
+  - name: ubuntu
+    versions:
+    - version: 24.4.0
+      cri:
+      - name: containerd
+      architectures: [amd64]
+  machineTypes:
+  - name: small
+    cpu: '2'
+    gpu: '0'
+    memory: 4Gi
+    architecture: amd64
+    usable: true
+  regions:
+  - name: local
+---
+apiVersion: core.gardener.cloud/v1beta1
+kind: ControllerRegistration
+metadata:
+  name: provider-local
+spec:
+  resources:
+  - {{kind: ControlPlane, type: local}}
+  - {{kind: Infrastructure, type: local}}
+  - {{kind: Worker, type: local}}
+---
+apiVersion: core.gardener.cloud/v1beta1
+kind: ControllerRegistration
+metadata:
+  name: networking-calico
+spec:
+  resources:
+  - {{kind: Network, type: calico}}
+---
+apiVersion: core.gardener.cloud/v1beta1
+kind: ControllerRegistration
+metadata:
+  name: os-ubuntu
+spec:
+  resources:
+  - {{kind: OperatingSystemConfig, type: ubuntu}}
+---
+apiVersion: v1
+kind: Secret
+metadata:
+  name: local-credentials
+  namespace: {NS}
+data:
+  token: c2VjcmV0
+---
+apiVersion: security.gardener.cloud/v1alpha1
+kind: CredentialsBinding
+metadata:
+  name: local
+  namespace: {NS}
+provider:
+  type: local
+credentialsRef:
+  apiVersion: v1
+  kind: Secret
+  name: local-credentials
+  namespace: {NS}
+"
+    ))
+    .unwrap();
+    // The examples' Secrets, and the objects of the case table's resources.
+    let mut objects: Vec<(String, String)> = ["fleet-credentials", "sops-age"]
+        .iter()
+        .map(|n| ("Secret".to_string(), n.to_string()))
+        .collect();
+    objects.extend(
+        resources
+            .iter()
+            .map(|r| (r.kind.clone(), r.resource_name.clone())),
+    );
+    for (kind, name) in objects {
+        let data = if kind == "Secret" {
+            json!({"token": "c2VjcmV0"})
+        } else {
+            json!({"key": "value"})
+        };
+        docs.push(json!({
+            "apiVersion": "v1", "kind": kind,
+            "metadata": {"name": name, "namespace": NS}, "data": data,
+        }));
+    }
+    docs
+}
+
+/// A Shoot with one worker pool; `spec` is merged into it (objects merge, null removes).
+fn shoot(name: &str, spec: Value) -> Value {
+    let base = json!({
+        "apiVersion": "core.gardener.cloud/v1beta1",
+        "kind": "Shoot",
+        "metadata": {"name": name, "namespace": NS},
+        "spec": {
+            "cloudProfile": {"kind": "CloudProfile", "name": "local"},
+            "credentialsBindingName": "local",
+            "region": "local",
+            "kubernetes": {"version": KUBERNETES_VERSION},
+            "networking": {"type": "calico", "nodes": "10.10.0.0/16"},
+            "provider": {
+                "type": "local",
+                "workers": [{
+                    "name": "pool",
+                    "machine": {"type": "small", "image": {"name": "ubuntu"}},
+                    "minimum": 1,
+                    "maximum": 2,
+                }],
+            },
+        },
+    });
+    merge(base, json!({"spec": spec}))
+}
+
+fn merge(base: Value, patch: Value) -> Value {
+    let Value::Object(patch) = patch else {
+        return patch;
+    };
+    let mut map = match base {
+        Value::Object(map) => map,
+        _ => serde_json::Map::new(),
+    };
+    for (key, value) in patch {
+        if value.is_null() {
+            map.remove(&key);
+        } else {
+            let current = map.remove(&key).unwrap_or(Value::Null);
+            map.insert(key, merge(current, value));
+        }
+    }
+    Value::Object(map)
+}
+
+fn with_flux(provider_config: Value, resources: Value) -> Value {
+    json!({
+        "resources": resources,
+        "extensions": [{"type": "shoot-flux", "providerConfig": provider_config}],
+    })
+}
+
+/// What kubectl said.
+#[derive(Debug)]
+struct Kubectl {
+    success: bool,
+    stdout: String,
+    stderr: String,
+}
+
+impl Kubectl {
+    fn warned(&self) -> bool {
+        self.stderr.contains("Warning:")
+    }
+}
+
+/// `kubectl <args>` against the garden with `stdin` (YAML or JSON) as its input.
+fn kubectl(bed: &Bed, args: &[&str], stdin: &str) -> Kubectl {
+    let mut child = Command::new("kubectl")
+        .arg(format!(
+            "--kubeconfig={}",
+            bed.garden().kubeconfig_path().display()
+        ))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("kubectl (the bed needs it) runs");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    Kubectl {
+        success: out.status.success(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+fn apply(bed: &Bed, object: &Value) -> Kubectl {
+    kubectl(bed, &["apply", "-f", "-"], &object.to_string())
+}
+
+/// The webhook process; `start` again after `stop` reuses the port.
+struct Webhook {
+    port: u16,
+    health_port: u16,
+    process: Option<Process>,
+    log: PathBuf,
+}
+
+impl Webhook {
+    fn start(&mut self, bed: &Bed) {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_gardener-extension-shoot-flux"));
+        command
+            .arg(format!(
+                "--health-bind-address=127.0.0.1:{}",
+                self.health_port
+            ))
+            .arg("--log-format=text")
+            .arg("admission")
+            .arg(format!("--webhook-bind-address=127.0.0.1:{}", self.port))
+            .arg(format!(
+                "--tls-cert-file={}",
+                bed.pki().serving_cert_file.display()
+            ))
+            .arg(format!(
+                "--tls-private-key-file={}",
+                bed.pki().serving_key_file.display()
+            ));
+        self.process = Some(Process::spawn("admission", command, &self.log).unwrap());
+    }
+
+    /// Returns once the webhook accepts connections; fails with its log if it exited.
+    async fn wait_listening(&mut self) {
+        let port = self.port;
+        let process = self.process.as_mut().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            process.ensure_running().unwrap();
+            if tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok()
+            {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the webhook does not listen on {port}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut process) = self.process.take() {
+            process.stop(Duration::from_secs(10));
+        }
+    }
+}
+
+/// `helm template` of the application chart, pointed at the webhook by URL (the garden and
+/// gardener-apiserver cannot resolve a Service here), with the bed's CA.
+fn webhook_configuration(bed: &Bed, port: u16) -> String {
+    let chart = root().join("charts/gardener-extension-admission-shoot-flux/charts/application");
+    let home = bed.dir().join("helm-home");
+    std::fs::create_dir_all(&home).unwrap();
+    let mut command = Command::new(testbed::paths::helm().unwrap());
+    command
+        .args(["template", "shoot-flux-admission"])
+        .arg(&chart)
+        .args(["--namespace", "garden"])
+        .arg(format!("--set=global.webhook.url=https://127.0.0.1:{port}"))
+        .arg(format!(
+            "--set-file=global.webhook.caBundle={}",
+            bed.pki().ca_file.display()
+        ))
+        .env("HELM_CACHE_HOME", &home)
+        .env("HELM_CONFIG_HOME", &home);
+    testbed::process::run(&mut command).unwrap()
+}
+
+async fn shoots(garden: &Client) -> Api<DynamicObject> {
+    dynamic_api(garden, "core.gardener.cloud/v1beta1", "Shoot", Some(NS))
+        .await
+        .unwrap()
+}
+
+fn dry_run() -> PostParams {
+    PostParams {
+        dry_run: true,
+        ..PostParams::default()
+    }
+}
+
+/// A Shoot with shoot-flux whose providerConfig has one unknown field: the webhook's test
+/// object.
+fn probe_shoot() -> Value {
+    shoot(
+        "probe",
+        with_flux(
+            json!({"apiVersion": "flux.extensions.gardener.cloud/v1alpha1", "kind": "FluxConfig", "probe": true}),
+            json!([]),
+        ),
+    )
+}
+
+/// Waits until a dry-run create of `object` gets `expected` (a fragment of the refusal, or None
+/// for acceptance), retrying while Gardener's admission plugins or the webhook configuration
+/// are still settling.
+async fn wait_dry_run(garden: &Client, object: &Value, expected: Option<&str>, what: &str) {
+    let shoots = shoots(garden).await;
+    let object: DynamicObject = serde_json::from_value(object.clone()).unwrap();
+    wait_for(what, Duration::from_secs(120), || async {
+        let result = shoots.create(&dry_run(), &object).await;
+        match (result, expected) {
+            (Ok(_), None) => Ok(Some(())),
+            (Err(Error::Api(status)), Some(fragment)) if status.message.contains(fragment) => {
+                Ok(Some(()))
+            }
+            (Ok(_), Some(_)) => Ok(None),
+            (Err(e), _) => anyhow::bail!("{e}"),
+        }
+    })
+    .await
+    .unwrap();
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CaseResource {
+    name: String,
+    #[serde(default = "core_v1")]
+    api_version: String,
+    kind: String,
+    resource_name: String,
+}
+
+fn core_v1() -> String {
+    "v1".into()
+}
+
+#[derive(Debug, Deserialize)]
+struct CaseBases {
+    resources: Vec<CaseResource>,
+    bases: BTreeMap<String, Value>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Case {
+    name: String,
+    base: Option<String>,
+    patch: Option<Value>,
+    input: Option<Value>,
+    #[serde(default)]
+    errors: Vec<Expected>,
+    /// flux-config cases only.
+    data: Option<BTreeMap<String, String>>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Expected {
+    path: String,
+    message_contains: Option<String>,
+}
+
+fn read_yaml<T: for<'de> Deserialize<'de>>(path: &Path) -> T {
+    let text = std::fs::read_to_string(path).unwrap();
+    serde_saphyr::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn core_cases_dir() -> PathBuf {
+    root().join("crates/core/tests/cases/validation")
+}
+
+fn core_bases() -> CaseBases {
+    read_yaml(&core_cases_dir().join("bases.yaml"))
+}
+
+/// The refused providerConfigs of the core's case table, with the file they come from; cases
+/// whose input is not an object (a Shoot's providerConfig is always one) are left out.
+fn shoot_cases(bases: &CaseBases) -> Vec<(String, Value, Vec<Expected>)> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(core_cases_dir())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.file_name().unwrap() != "bases.yaml")
+        .collect();
+    files.sort();
+    let mut out = Vec::new();
+    for file in files {
+        let cases: Vec<Case> = read_yaml(&file);
+        let stem = file.file_stem().unwrap().to_string_lossy().into_owned();
+        for case in cases {
+            if case.errors.is_empty() {
+                continue;
+            }
+            let input = match (&case.input, &case.base) {
+                (Some(input), _) => input.clone(),
+                (None, Some(base)) => {
+                    let base = bases.bases[base].clone();
+                    match &case.patch {
+                        Some(patch) => merge(base, patch.clone()),
+                        None => base,
+                    }
+                }
+                (None, None) => panic!("{stem}: {}: no input", case.name),
+            };
+            if input.is_object() {
+                out.push((format!("{stem}: {}", case.name), input, case.errors));
+            }
+        }
+    }
+    out
+}
+
+fn shoot_resources(bases: &CaseBases) -> Value {
+    bases
+        .resources
+        .iter()
+        .map(|r| {
+            json!({"name": r.name, "resourceRef": {
+                "apiVersion": r.api_version, "kind": r.kind, "name": r.resource_name}})
+        })
+        .collect()
+}
+
+/// What is wrong with kubectl's answer to a refused case: None when it was refused naming every
+/// expected field at `prefix` + path with its message.
+fn refusal_problem(out: &Kubectl, prefix: &str, expected: &[Expected]) -> Option<String> {
+    if out.success {
+        return Some(format!("accepted: {}", out.stdout));
+    }
+    let said = &out.stderr;
+    if !said.contains("is invalid") || !said.contains(&format!("{prefix}")) {
+        return Some(format!("not refused by the webhook: {said}"));
+    }
+    for wanted in expected {
+        let field = format!("{prefix}{}: ", wanted.path);
+        let Some(at) = said.find(&field) else {
+            return Some(format!("{field} not named in: {said}"));
+        };
+        if let Some(fragment) = &wanted.message_contains {
+            let line = said[at..].lines().next().unwrap_or_default();
+            if !line.contains(fragment.as_str()) {
+                return Some(format!("{field} lacks {fragment:?}: {said}"));
+            }
+        }
+    }
+    None
+}
+
+/// Runs `jobs` (blocking kubectl calls) four at a time.
+async fn run_parallel<T: Send + 'static>(
+    jobs: Vec<Box<dyn FnOnce() -> T + Send + 'static>>,
+) -> Vec<T> {
+    let semaphore = Arc::new(tokio::sync::Semaphore::new(4));
+    let handles: Vec<_> = jobs
+        .into_iter()
+        .map(|job| {
+            let semaphore = semaphore.clone();
+            tokio::spawn(async move {
+                let _permit = semaphore.acquire_owned().await.unwrap();
+                tokio::task::spawn_blocking(job).await.unwrap()
+            })
+        })
+        .collect();
+    let mut out = Vec::new();
+    for handle in handles {
+        out.push(handle.await.unwrap());
+    }
+    out
+}
+
+/// The garden with gardener-apiserver, the objects the Shoots need, shoot-flux registered as
+/// example/controller-registration.yaml says, and the webhook running and registered.
+/// `stored_before` is created before the webhook is registered.
+async fn garden_with_webhook(bed: &'static Bed, stored_before: &[Value]) -> Webhook {
+    bed.gardener_apiserver().await.unwrap();
+    let garden = bed.garden().client().await.unwrap();
+    apply_documents(&garden, &garden_basics(&core_bases().resources), MANAGER)
+        .await
+        .unwrap();
+    // The registration objects, as an operator applies them: accepted by gardener-apiserver.
+    let registration =
+        std::fs::read_to_string(root().join("example/controller-registration.yaml")).unwrap();
+    let out = kubectl(bed, &["apply", "-f", "-"], &registration);
+    assert!(
+        out.success && !out.warned(),
+        "example/controller-registration.yaml: {out:?}"
+    );
+    // Gardener's ExtensionValidator knows shoot-flux once its informer saw the registration.
+    wait_dry_run(
+        &garden,
+        &shoot("probe", with_flux(json!(null), json!([]))),
+        None,
+        "a Shoot with shoot-flux to pass Gardener's admission",
+    )
+    .await;
+    for object in stored_before {
+        let out = apply(bed, object);
+        assert!(out.success, "stored before the webhook: {out:?}");
+    }
+    let mut webhook = Webhook {
+        port: testbed::ports::free_port().unwrap(),
+        health_port: testbed::ports::free_port().unwrap(),
+        process: None,
+        log: bed.dir().join("admission.log"),
+    };
+    webhook.start(bed);
+    webhook.wait_listening().await;
+    let out = kubectl(
+        bed,
+        &["apply", "-f", "-"],
+        &webhook_configuration(bed, webhook.port),
+    );
+    assert!(out.success, "the chart's webhook configuration: {out:?}");
+    wait_dry_run(
+        &garden,
+        &probe_shoot(),
+        Some("spec.extensions[0].providerConfig.probe"),
+        "the webhook to refuse the probe Shoot",
+    )
+    .await;
+    webhook
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_webhook_refuses_bad_configurations_at_apply_and_lets_the_rest_through() {
+    let bed = testbed::bed().await.unwrap();
+    let _logs = bed.logs_on_failure();
+    let garden = bed.garden().client().await.unwrap();
+    let bases = core_bases();
+    let resources = shoot_resources(&bases);
+
+    // Stored before the webhook exists: a Shoot whose shoot-flux part is broken.
+    let mut legacy_config = bases.bases["git"].clone();
+    legacy_config["kind"] = json!("FluxConfiguration");
+    let legacy = shoot("legacy", with_flux(legacy_config, resources.clone()));
+    let mut webhook = garden_with_webhook(bed, &[legacy.clone()]).await;
+    let shoots = shoots(&garden).await;
+
+    // The examples: accepted, no warnings.
+    for (file, name) in [
+        ("shoot.yaml", "app"),
+        ("shoot-gitrepository.yaml", "app-git"),
+        ("shoot-ocirepository.yaml", "app-oci"),
+    ] {
+        let example =
+            &parse_documents(&std::fs::read_to_string(root().join("example").join(file)).unwrap())
+                .unwrap()[0];
+        let object = merge(
+            shoot(name, example["spec"].clone()),
+            json!({"metadata": {"name": name}}),
+        );
+        let out = apply(bed, &object);
+        assert!(out.success && !out.warned(), "example/{file}: {out:?}");
+        let stored = shoots.get(name).await.unwrap();
+        assert_eq!(stored.metadata.labels.unwrap()[SHOOT_FLUX_LABEL], "true");
+    }
+    let out = kubectl(
+        bed,
+        &["apply", "-f", "-"],
+        &std::fs::read_to_string(root().join("example/project-configmap.yaml")).unwrap(),
+    );
+    assert!(
+        out.success && !out.warned(),
+        "example/project-configmap.yaml: {out:?}"
+    );
+
+    // Every refused case of the core's table, as a Shoot: refused naming each field.
+    let cases = shoot_cases(&bases);
+    let started = Instant::now();
+    let jobs: Vec<Box<dyn FnOnce() -> (String, Option<String>) + Send>> = cases
+        .into_iter()
+        .enumerate()
+        .map(|(i, (name, config, errors))| {
+            let object = shoot(&format!("bad-{i}"), with_flux(config, resources.clone()));
+            Box::new(move || {
+                let out = apply(bed, &object);
+                (name, refusal_problem(&out, "spec.extensions[0].", &errors))
+            }) as Box<dyn FnOnce() -> _ + Send>
+        })
+        .collect();
+    let results = run_parallel(jobs).await;
+    let failures: Vec<String> = results
+        .iter()
+        .filter_map(|(name, problem)| problem.as_ref().map(|p| format!("{name}: {p}")))
+        .collect();
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+    assert!(results.len() >= 100, "{} Shoot cases", results.len());
+    println!(
+        "{} bad Shoots refused in {:?}",
+        results.len(),
+        started.elapsed()
+    );
+
+    // Every flux-config case: refused naming each key; the good one stays.
+    let cases: Vec<Case> =
+        read_yaml(&root().join("crates/shoot-flux/tests/admission-cases/flux-config.yaml"));
+    assert!(cases.len() >= 10);
+    for case in &cases {
+        let object = json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "flux-config", "namespace": NS}, "data": case.data});
+        let out = apply(bed, &object);
+        if let Some(problem) = refusal_problem(&out, "", &case.errors) {
+            panic!("flux-config case {}: {problem}", case.name);
+        }
+    }
+    // Not shoot-flux's: another ConfigMap, and flux-config outside a project namespace.
+    let bad_data = &cases[0].data;
+    let out = apply(
+        bed,
+        &json!({"apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "other", "namespace": NS}, "data": bad_data}),
+    );
+    assert!(out.success, "{out:?}");
+    let out = apply(
+        bed,
+        &json!({"apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "flux-config", "namespace": "default"}, "data": bad_data}),
+    );
+    assert!(out.success, "{out:?}");
+
+    webhook.stop();
+}
