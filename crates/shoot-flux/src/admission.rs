@@ -95,13 +95,7 @@ pub fn answer(body: &[u8]) -> Result<(Value, Outcome), BadReview> {
         },
     };
     let what = format!("{} {display}", request.kind.kind);
-    let subject = Subject {
-        group: &request.kind.group,
-        kind: &request.kind.kind,
-        name: request.name.as_deref().unwrap_or_default(),
-        what: &what,
-    };
-    let response = response(&request.uid, &verdict, &subject);
+    let response = response(&request.uid, &verdict, &what);
     let outcome = Outcome {
         uid: request.uid,
         kind: request.kind.kind,
@@ -120,19 +114,10 @@ pub fn answer(body: &[u8]) -> Result<(Value, Outcome), BadReview> {
     Ok((response, outcome))
 }
 
-/// What a denial is about, for its status details.
-struct Subject<'a> {
-    group: &'a str,
-    kind: &'a str,
-    name: &'a str,
-    /// `<Kind> <namespace>/<name>`, for the message.
-    what: &'a str,
-}
-
 /// The AdmissionReview response: a denial is a 422 `Invalid` status whose message lists every
-/// problem with its path, and whose details carry them one by one (as the API server's own
-/// validation errors do; kubectl lists the causes one per line).
-fn response(uid: &str, verdict: &Verdict, subject: &Subject<'_>) -> Value {
+/// problem with its path. No `details.causes`: with them kubectl prints only the causes, and
+/// the user would not learn that shoot-flux's webhook refused.
+fn response(uid: &str, verdict: &Verdict, what: &str) -> Value {
     let body = match verdict {
         Verdict::Allowed { warnings } if warnings.is_empty() => {
             json!({"uid": uid, "allowed": true})
@@ -140,29 +125,16 @@ fn response(uid: &str, verdict: &Verdict, subject: &Subject<'_>) -> Value {
         Verdict::Allowed { warnings } => {
             json!({"uid": uid, "allowed": true, "warnings": warnings})
         }
-        Verdict::Denied { errors } => {
-            let causes: Vec<Value> = errors
-                .0
-                .iter()
-                .map(|e| json!({"reason": "FieldValueInvalid", "field": e.path, "message": e.message}))
-                .collect();
-            json!({
-                "uid": uid,
-                "allowed": false,
-                "status": {
-                    "status": "Failure",
-                    "code": 422,
-                    "reason": "Invalid",
-                    "message": verdict.message(subject.what).unwrap_or_default(),
-                    "details": {
-                        "name": subject.name,
-                        "group": subject.group,
-                        "kind": subject.kind,
-                        "causes": causes,
-                    },
-                },
-            })
-        }
+        Verdict::Denied { .. } => json!({
+            "uid": uid,
+            "allowed": false,
+            "status": {
+                "status": "Failure",
+                "code": 422,
+                "reason": "Invalid",
+                "message": verdict.message(what).unwrap_or_default(),
+            },
+        }),
     };
     json!({"apiVersion": API_VERSION, "kind": KIND, "response": body})
 }
@@ -214,13 +186,7 @@ mod tests {
             "{message}"
         );
         assert!(message.contains("data.fluxVersion: "), "{message}");
-        let fields: Vec<&str> = r["status"]["details"]["causes"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|c| c["field"].as_str().unwrap())
-            .collect();
-        assert_eq!(fields, ["data.colour", "data.fluxVersion"]);
+        assert!(r["status"].get("details").is_none());
         assert_eq!(
             outcome,
             Outcome {
