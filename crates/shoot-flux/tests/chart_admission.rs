@@ -36,7 +36,7 @@ fn helm(args: &[&str]) -> String {
     testbed::process::run(&mut command).unwrap()
 }
 
-fn render(chart: &PathBuf, extra: &[&str]) -> Vec<Value> {
+fn render(chart: &std::path::Path, extra: &[&str]) -> Vec<Value> {
     let mut args = vec!["template", "shoot-flux-admission", chart.to_str().unwrap()];
     args.extend(["--namespace", "garden"]);
     args.extend(extra);

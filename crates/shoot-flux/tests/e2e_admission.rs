@@ -311,10 +311,11 @@ fn refusal_problem(out: &Kubectl, prefix: &str, expected: &[Expected]) -> Option
     None
 }
 
-/// Runs `jobs` (blocking kubectl calls) four at a time.
-async fn run_parallel<T: Send + 'static>(
-    jobs: Vec<Box<dyn FnOnce() -> T + Send + 'static>>,
-) -> Vec<T> {
+/// A blocking piece of work (a kubectl call).
+type Job<T> = Box<dyn FnOnce() -> T + Send + 'static>;
+
+/// Runs `jobs` four at a time.
+async fn run_parallel<T: Send + 'static>(jobs: Vec<Job<T>>) -> Vec<T> {
     let semaphore = Arc::new(tokio::sync::Semaphore::new(4));
     let handles: Vec<_> = jobs
         .into_iter()
@@ -396,7 +397,7 @@ async fn the_webhook_refuses_bad_configurations_at_apply_and_lets_the_rest_throu
     let mut legacy_config = bases.bases["git"].clone();
     legacy_config["kind"] = json!("FluxConfiguration");
     let legacy = shoot("legacy", with_flux(legacy_config, resources.clone()));
-    let mut webhook = garden_with_webhook(bed, &[legacy.clone()]).await;
+    let mut webhook = garden_with_webhook(bed, std::slice::from_ref(&legacy)).await;
     let shoots = shoots(&garden).await;
 
     // The examples: accepted, no warnings.
@@ -435,7 +436,7 @@ async fn the_webhook_refuses_bad_configurations_at_apply_and_lets_the_rest_throu
     let all_cases = std::env::var_os("SHOOT_FLUX_ADMISSION_ALL_CASES").is_some();
     let started = Instant::now();
     let mut with_kubectl = 0;
-    let mut jobs: Vec<Box<dyn FnOnce() -> (String, Option<String>) + Send>> = Vec::new();
+    let mut jobs: Vec<Job<(String, Option<String>)>> = Vec::new();
     let mut with_client = Vec::new();
     for (i, (name, config, errors)) in cases.into_iter().enumerate() {
         let object = shoot(&format!("bad-{i}"), with_flux(config, resources.clone()));
