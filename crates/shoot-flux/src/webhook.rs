@@ -188,8 +188,9 @@ fn read_certified_key(cert_file: &Path, key_file: &Path) -> Result<CertifiedKey>
     Ok(CertifiedKey::new(chain, signing_key))
 }
 
-impl ResolvesServerCert for ReloadingCertificate {
-    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+impl ReloadingCertificate {
+    /// The certificate to serve: read again when a file changed since the last read.
+    fn current(&self) -> Option<Arc<CertifiedKey>> {
         let stamps = (modified(&self.cert_file), modified(&self.key_file));
         let mut current = self.current.lock().ok()?;
         if stamps != current.0 {
@@ -207,5 +208,60 @@ impl ResolvesServerCert for ReloadingCertificate {
             }
         }
         Some(current.1.clone())
+    }
+}
+
+impl ResolvesServerCert for ReloadingCertificate {
+    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        self.current()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn leaf(key: &CertifiedKey) -> Vec<u8> {
+        key.cert[0].as_ref().to_vec()
+    }
+
+    /// Sets the file's modification time apart from the previous write's (coarse clocks).
+    fn write_later(path: &Path, from: &Path, seconds: u64) {
+        std::fs::copy(from, path).unwrap();
+        let file = std::fs::File::options().write(true).open(path).unwrap();
+        file.set_modified(SystemTime::now() + std::time::Duration::from_secs(seconds))
+            .unwrap();
+    }
+
+    #[test]
+    fn a_rotated_certificate_is_served_and_a_broken_one_is_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = testbed::pki::Pki::generate(&dir.path().join("first")).unwrap();
+        let second = testbed::pki::Pki::generate(&dir.path().join("second")).unwrap();
+        let cert = dir.path().join("tls.crt");
+        let key = dir.path().join("tls.key");
+        write_later(&cert, &first.serving_cert_file, 0);
+        write_later(&key, &first.serving_key_file, 0);
+        let certificates = ReloadingCertificate::load(&cert, &key).unwrap();
+        let served = leaf(&certificates.current().unwrap());
+        assert_eq!(served, leaf(&read_certified_key(&cert, &key).unwrap()));
+
+        // A new Secret version: both files replaced.
+        write_later(&cert, &second.serving_cert_file, 10);
+        write_later(&key, &second.serving_key_file, 10);
+        let rotated = leaf(&certificates.current().unwrap());
+        assert_ne!(rotated, served);
+        assert_eq!(
+            rotated,
+            leaf(&read_certified_key(&second.serving_cert_file, &second.serving_key_file).unwrap())
+        );
+
+        // Halfway through an update (a certificate without its key): the last good one stays.
+        std::fs::write(&cert, "not a certificate").unwrap();
+        write_later(&key, &first.serving_key_file, 20);
+        assert_eq!(leaf(&certificates.current().unwrap()), rotated);
+
+        // Unreadable at start: the command fails instead of serving nothing.
+        assert!(ReloadingCertificate::load(&cert, &key).is_err());
     }
 }
