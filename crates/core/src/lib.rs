@@ -3,6 +3,7 @@
 //! calls this crate, applies the result and writes status. See docs/architecture.md.
 
 pub mod access;
+pub mod admission;
 pub mod api;
 pub mod config;
 pub mod deploykey;

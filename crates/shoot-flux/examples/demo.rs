@@ -1,5 +1,6 @@
 //! The local demo: real control planes, the extension, Flux and a sample repository; the sample
-//! app appears in the shoot. Run it with `hack/demo` (or `cargo run -p shoot-flux --example demo`
+//! app appears in the shoot; at the end, gardener-apiserver with the admission webhook refuses a
+//! Shoot with a typo at `kubectl apply`. Run it with `hack/demo` (or `cargo run -p shoot-flux --example demo`
 //! after `cargo build -p shoot-flux`). `--exit` stops after the summary instead of staying up.
 
 use std::path::PathBuf;
@@ -75,6 +76,9 @@ async fn main() -> Result<()> {
         bed.garden().url(),
         bed.seed().url()
     ));
+
+    // Gardener's API for the admission step at the end; it starts while the rest is set up.
+    let gardener = tokio::spawn(async move { bed.gardener_apiserver().await.map(|_| ()) });
 
     p.begin(
         "creating a private Git repository (sshd) with the sample app (podinfo Deployment and Service)",
@@ -353,6 +357,15 @@ async fn main() -> Result<()> {
     }
     p.done("FluxSourceReady and FluxKustomizationReady are True");
 
+    p.begin("admission: `kubectl apply` of a Shoot with a typo in its shoot-flux providerConfig, through gardener-apiserver and the webhook");
+    gardener.await.context("starting gardener-apiserver")??;
+    // The webhook stays up with the demo (its failurePolicy is Fail).
+    let (_webhook, refusal) = admission_demo(bed).await?;
+    for line in refusal.lines() {
+        println!("    | {line}");
+    }
+    p.done("refused at apply, the field named; nothing was stored");
+
     let rss_mib =
         (bed.shared_rss_kib() + shoot.rss_kib() + extension.rss_kib().unwrap_or(0)) / 1024;
     println!("\nSummary");
@@ -386,4 +399,87 @@ async fn main() -> Result<()> {
     tokio::signal::ctrl_c().await?;
     println!("stopping");
     Ok(())
+}
+
+/// Registers shoot-flux with gardener-apiserver as example/controller-registration.yaml says,
+/// puts the admission webhook in front of it (the application chart's configuration) and applies
+/// a Shoot whose providerConfig has a typo (`brnch`) with kubectl: kubectl's refusal.
+async fn admission_demo(
+    bed: &'static testbed::Bed,
+) -> Result<(testbed::admission::Webhook, String)> {
+    use testbed::admission::{self, Webhook};
+    let garden = bed.garden().client().await?;
+    testbed::kubeutil::apply_documents(
+        &garden,
+        &admission::project_objects("demo", "garden-demo")?,
+        "demo",
+    )
+    .await?;
+    let kubectl_with = |file: &std::path::Path, extra: &[&str]| -> Result<std::process::Output> {
+        Ok(Command::new("kubectl")
+            .arg(format!(
+                "--kubeconfig={}",
+                bed.garden().kubeconfig_path().display()
+            ))
+            .args(["apply", "-f"])
+            .arg(file)
+            .args(extra)
+            .output()?)
+    };
+    let kubectl = |file: &std::path::Path| kubectl_with(file, &[]);
+    let registration = testbed::paths::repo_root().join("example/controller-registration.yaml");
+    let out = kubectl(&registration)?;
+    anyhow::ensure!(
+        out.status.success(),
+        "registering shoot-flux: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let webhook = Webhook::start(bed, &extension_binary()?).await?;
+    let configuration = bed.dir().join("admission-webhook.yaml");
+    std::fs::write(&configuration, webhook.configuration(bed)?)?;
+    let out = kubectl(&configuration)?;
+    anyhow::ensure!(
+        out.status.success(),
+        "registering the webhook: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let shoot = admission::shoot(
+        "garden-demo",
+        "typo",
+        json!({"extensions": [{"type": "shoot-flux", "providerConfig": {
+            "apiVersion": "flux.extensions.gardener.cloud/v1alpha1",
+            "kind": "FluxConfig",
+            "source": {"template": {
+                "apiVersion": "source.toolkit.fluxcd.io/v1",
+                "kind": "GitRepository",
+                "spec": {"url": "https://git.example.com/fleet.git", "ref": {"brnch": "main"}},
+            }},
+            "kustomization": {"template": {"spec": {"path": "./"}}},
+        }}]}),
+    );
+    let file = bed.dir().join("shoot-with-a-typo.yaml");
+    std::fs::write(&file, serde_json::to_string_pretty(&shoot)?)?;
+    // Gardener's admission knows shoot-flux, and calls the webhook, once their informers have
+    // seen the registration and the configuration: dry runs until then, so nothing is stored.
+    wait_for(
+        "the webhook to refuse the Shoot",
+        Duration::from_secs(120),
+        || async {
+            let out = kubectl_with(&file, &["--dry-run=server"])?;
+            let said = String::from_utf8_lossy(&out.stderr);
+            Ok(said
+                .contains("denied the request: shoot-flux")
+                .then_some(()))
+        },
+    )
+    .await?;
+    let out = kubectl(&file)?;
+    anyhow::ensure!(!out.status.success(), "the Shoot was accepted");
+    let out = String::from_utf8_lossy(&out.stderr).into_owned();
+    anyhow::ensure!(
+        out.contains("spec.extensions[0].providerConfig.source.template.spec.ref.brnch"),
+        "the refusal names the field: {out}"
+    );
+    let shown = format!("$ kubectl apply -f {}\n{}", file.display(), out.trim_end());
+    Ok((webhook, shown))
 }

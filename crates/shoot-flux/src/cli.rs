@@ -125,6 +125,20 @@ pub enum Command {
         #[arg(short = 'w', long)]
         watch: bool,
     },
+    /// Serve the validating admission webhook for Shoots that enable shoot-flux and for projects'
+    /// flux-config ConfigMaps (AdmissionReview v1 over HTTPS at /validate; /healthz and /readyz
+    /// also on --health-bind-address). Runs in the garden's runtime cluster, not in a seed.
+    Admission {
+        /// Where the HTTPS webhook listens.
+        #[arg(long, default_value = "0.0.0.0:10250", value_parser = parse_addr)]
+        webhook_bind_address: SocketAddr,
+        /// The serving certificate (PEM, with its chain); read again when it changes.
+        #[arg(long)]
+        tls_cert_file: PathBuf,
+        /// The serving certificate's private key (PEM).
+        #[arg(long)]
+        tls_private_key_file: PathBuf,
+    },
     /// Print, as multi-document YAML, exactly the objects a shoot would get (secret values as
     /// placeholders), from a Cluster, an Extension and optionally the project's flux-config
     /// ConfigMap and the operator configuration. Invalid input: exit code 1 and every problem

@@ -1,4 +1,5 @@
-//! The command-line tools beside the controller: `deploy-key`, `render` and `status`.
+//! The command-line tools beside the controller: `deploy-key`, `render` and `status`; and
+//! `admission`, the webhook server.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -23,6 +24,20 @@ pub async fn run(args: &Args, command: &Command) -> Result<()> {
             let namespace = cli::deploy_key_namespace(project.as_deref(), namespace.as_deref())
                 .map_err(anyhow::Error::msg)?;
             deploy_key(args, &namespace).await
+        }
+        Command::Admission {
+            webhook_bind_address,
+            tls_cert_file,
+            tls_private_key_file,
+        } => {
+            crate::runtime::init_logging(args);
+            crate::webhook::run(&crate::webhook::Options {
+                bind_address: *webhook_bind_address,
+                health_bind_address: args.health_bind_address,
+                tls_cert_file: tls_cert_file.clone(),
+                tls_private_key_file: tls_private_key_file.clone(),
+            })
+            .await
         }
         Command::Status { output, watch } => status(args, *output, *watch).await,
         Command::Render {

@@ -5,6 +5,7 @@
 //! sync status poll) report on running shoots. See docs/architecture.md.
 
 pub mod actuator;
+pub mod admission;
 pub mod apierror;
 pub mod apiresources;
 pub mod cli;
@@ -31,3 +32,4 @@ pub mod status_command;
 pub mod storagemigration;
 pub mod syncpoll;
 pub mod trigger_backoff;
+pub mod webhook;

@@ -1,6 +1,6 @@
 //! The README's demo command works: the demo runs to its summary with `--exit`, with two
 //! replicas of the extension (both Ready), through a private repository whose deploy key it
-//! prints and authorizes.
+//! prints and authorizes; a Shoot with a typo is refused at `kubectl apply`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::Path;
@@ -33,6 +33,9 @@ fn the_demo_runs_to_its_summary() {
     // The private repository's deploy key was printed and authorized.
     assert!(stdout.contains("    | ssh-ed25519 "));
     assert!(stdout.contains("authorized on sshd"));
+    // A bad Shoot is refused at kubectl apply by the admission webhook, naming the field.
+    assert!(stdout.contains("refused at apply, the field named"));
+    assert!(stdout.contains("spec.extensions[0].providerConfig.source.template.spec.ref.brnch"));
     assert!(stdout.contains("demo complete"));
     // The sync status reached the garden side.
     assert!(stdout.contains("FluxSourceReady and FluxKustomizationReady are True"));

@@ -4,6 +4,7 @@
 //! built by `hack/testbed/install`. Tests, benchmarks and the demo use it; the node simulator is
 //! its one simulated part (see `nodesim`).
 
+pub mod admission;
 pub mod apiserver;
 pub mod background;
 pub mod bed;

@@ -414,7 +414,9 @@ pub fn decode_cluster(cluster: &Value) -> Result<ShootFacts, DecodeError> {
     })
 }
 
-fn decode_resources(shoot: &Value) -> Result<Vec<ShootResource>, DecodeError> {
+/// `spec.resources[]` of a Shoot (the Cluster's `spec.shoot`, or a Shoot in an admission
+/// request); paths are named as the Cluster holds the Shoot (`spec.shoot.spec.resources`).
+pub fn decode_resources(shoot: &Value) -> Result<Vec<ShootResource>, DecodeError> {
     let items = match shoot.pointer("/spec/resources") {
         None | Some(Value::Null) => return Ok(Vec::new()),
         Some(Value::Array(items)) => items,
