@@ -143,7 +143,7 @@ fn oci_client(
     };
     Ok(OciClient::new(ca.as_deref(), credentials, request.timeout)
         .map_err(|e| format!("--ca-file: {e}"))?
-        .with_timeout_field("--timeout"))
+        .with_option_names("--timeout", "--credentials-file"))
 }
 
 /// Writes both files next to each other through temporary names, so that a reader never

@@ -82,8 +82,9 @@ pub struct OciClient {
     client: HttpsClient,
     credentials: Option<RegistryCredentials>,
     timeout: Duration,
-    /// The configuration field that holds the timeout, for messages.
+    /// The options that set the timeout and the credentials, for messages.
     timeout_field: &'static str,
+    credentials_field: &'static str,
 }
 
 impl std::fmt::Debug for OciClient {
@@ -188,13 +189,16 @@ impl OciClient {
             credentials,
             timeout,
             timeout_field: "flux.manifests.timeout",
+            credentials_field: "flux.manifests.oci.pullSecretFile",
         })
     }
 
-    /// Names the option that sets the timeout in messages (the mirror's is a flag).
+    /// Names the options that set the timeout and the credentials in messages (the mirror's
+    /// are flags).
     #[must_use]
-    pub fn with_timeout_field(mut self, field: &'static str) -> Self {
-        self.timeout_field = field;
+    pub fn with_option_names(mut self, timeout: &'static str, credentials: &'static str) -> Self {
+        self.timeout_field = timeout;
+        self.credentials_field = credentials;
         self
     }
 
@@ -524,9 +528,9 @@ impl OciClient {
 
     fn refused(&self, method: &http::Method, url: &str, what: &str) -> OciError {
         let hint = if self.credentials.is_some() {
-            "check the credentials of flux.manifests.oci.pullSecretFile"
+            format!("check the credentials of {}", self.credentials_field)
         } else {
-            "set flux.manifests.oci.pullSecretFile"
+            format!("set {}", self.credentials_field)
         };
         OciError::Failed(format!(
             "{method} {url}: answered 401: the registry {what}; {hint}"

@@ -1,0 +1,536 @@
+//! Flux for seeds without internet access, on the bed's real registry (the distribution
+//! registry, TLS from the bed's CA, htpasswd basic auth):
+//!
+//! - `flux.manifests.oci`: Flux's release artifact, made as Flux's release workflow makes
+//!   `ghcr.io/fluxcd/flux-manifests:<tag>` (`flux install --export` with the image automation
+//!   components, pushed by the real flux CLI's `flux push artifact`), reaches a shoot with no
+//!   release server anywhere in the operator configuration: pulled with the credentials of a
+//!   `.dockerconfigjson` file, the registry trusted through a CA file, pinned by digest; extra
+//!   components and the image registry rewrite work on it. Wrong or missing credentials, an
+//!   untrusted registry, a digest that does not match and an unknown version fail by name,
+//!   without the password.
+//! - `mirror`: the command copies a release from the release server (GitHub's redirects to a
+//!   signed asset host) into a directory and into the registry; the three sources give the same
+//!   install bundles, the flux CLI reads the pushed artifact, and the extension installs from the
+//!   directory and from the registry once the release server is gone.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::Api;
+use serde_json::{Value, json};
+use shoot_flux::manifests::ManifestStore;
+use shoot_flux_core::config::operator::ManifestSource;
+use shoot_flux_core::flux::bundle::ManifestError;
+use shoot_flux_core::flux::ociartifact::{ArtifactRepository, OciManifestSource};
+use shoot_flux_core::flux::transform::InstallOptions;
+use shoot_flux_core::fluxversion::parse_exact;
+use testbed::gardenlet;
+use testbed::kubeutil::wait_for;
+use testbed::registry::{BasicAuth, Registry, RegistryOptions};
+use testbed::releases::ReleaseServer;
+
+use common::*;
+
+const API: &str = "flux.extensions.gardener.cloud/v1alpha1";
+const PASSWORD: &str = "manifests-pw-correct-horse";
+
+/// Runs the bed's flux CLI with `args`; its traffic stays on loopback (the proxy variables point
+/// at a closed port) and it trusts the bed's CA through `SSL_CERT_FILE`. Returns stdout.
+async fn flux(args: Vec<String>, home_name: &str) -> String {
+    let bed = testbed::bed().await.unwrap();
+    let closed = format!("http://127.0.0.1:{}", testbed::ports::free_port().unwrap());
+    let home = bed.dir().join(home_name);
+    std::fs::create_dir_all(&home).unwrap();
+    let mut command = Command::new(testbed::paths::flux_cli().unwrap());
+    command
+        .args(&args)
+        .env("SSL_CERT_FILE", &bed.pki().ca_file)
+        .env("HOME", &home)
+        .env("HTTPS_PROXY", &closed)
+        .env("HTTP_PROXY", &closed)
+        .env_remove("NO_PROXY")
+        .env_remove("no_proxy")
+        .env_remove("KUBECONFIG");
+    let out = tokio::task::spawn_blocking(move || command.output())
+        .await
+        .unwrap()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        out.status.success(),
+        "flux {} exited {}\n{stderr}",
+        args.first().cloned().unwrap_or_default(),
+        out.status
+    );
+    stdout
+}
+
+/// Makes Flux `tag`'s release artifact as Flux's release workflow does: `flux install --export`
+/// with the image automation components into `flux-system/gotk-components.yaml`, pushed with
+/// `flux push artifact` to `<registry>/<path>:<tag>`. Returns the manifest digest.
+async fn push_release_as_flux_does(registry: &Registry, path: &str, tag: &str) -> String {
+    let bed = testbed::bed().await.unwrap();
+    let dir = bed
+        .dir()
+        .join(format!("{}-release-{tag}/flux-system", registry.name()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let components = flux(
+        [
+            "install",
+            "--export",
+            "--components-extra=image-reflector-controller,image-automation-controller",
+            "--registry=ghcr.io/fluxcd",
+        ]
+        .map(String::from)
+        .to_vec(),
+        "flux-home-export",
+    )
+    .await;
+    std::fs::write(dir.join("gotk-components.yaml"), components).unwrap();
+    let auth = registry.basic_auth().unwrap();
+    let pushed = flux(
+        vec![
+            "push".into(),
+            "artifact".into(),
+            format!("oci://{}/{path}:{tag}", registry.host()),
+            format!("--path={}", dir.display()),
+            "--source=https://github.com/fluxcd/flux2".into(),
+            format!("--revision={tag}@sha1:0000000000000000000000000000000000000000"),
+            format!("--creds={}:{}", auth.user, auth.password),
+            "--output=json".into(),
+        ],
+        "flux-home-push",
+    )
+    .await;
+    let pushed: Value = serde_json::from_str(&pushed).unwrap();
+    pushed["digest"].as_str().unwrap().to_string()
+}
+
+/// A `.dockerconfigjson` file for `registry` with `user` and `password` (as `kubectl create
+/// secret docker-registry` writes its key), in the bed's directory.
+fn docker_config_file(registry: &Registry, name: &str, user: &str, password: &str) -> PathBuf {
+    use base64::Engine;
+    let bed_dir = registry.config_file().parent().unwrap().to_path_buf();
+    let file = bed_dir.join(format!("{name}.dockerconfigjson"));
+    let auth = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+    let config =
+        json!({"auths": {registry.host(): {"username": user, "password": password, "auth": auth}}});
+    std::fs::write(&file, config.to_string()).unwrap();
+    file
+}
+
+fn oci_source(
+    registry: &Registry,
+    path: &str,
+    pull_secret: Option<&Path>,
+    ca: bool,
+    digests: &[(&str, &str)],
+) -> OciManifestSource {
+    let bed_ca = registry
+        .config_file()
+        .parent()
+        .unwrap()
+        .join("ocimanifests-ca.crt");
+    std::fs::write(&bed_ca, registry.ca_pem()).unwrap();
+    OciManifestSource {
+        repository: ArtifactRepository::parse(&format!("oci://{}/{path}", registry.host()))
+            .unwrap(),
+        digests: digests
+            .iter()
+            .map(|(v, d)| (v.to_string(), d.to_string()))
+            .collect::<BTreeMap<_, _>>(),
+        pull_secret_file: pull_secret.map(|p| p.display().to_string()),
+        ca_file: ca.then(|| bed_ca.display().to_string()),
+    }
+}
+
+/// The operator configuration of an OCI source (no base URL: no release server is named).
+fn oci_config(source: &OciManifestSource) -> String {
+    let mut oci = format!("      repository: {}\n", source.repository);
+    if !source.digests.is_empty() {
+        oci.push_str("      digests:\n");
+        for (version, digest) in &source.digests {
+            oci.push_str(&format!("        {version}: \"{digest}\"\n"));
+        }
+    }
+    if let Some(file) = &source.pull_secret_file {
+        oci.push_str(&format!("      pullSecretFile: {file}\n"));
+    }
+    if let Some(file) = &source.ca_file {
+        oci.push_str(&format!("      caFile: {file}\n"));
+    }
+    format!(
+        "apiVersion: shoot-flux.extensions.gardener.cloud/v1alpha1\nkind: OperatorConfiguration\nflux:\n  manifests:\n    timeout: 30s\n    oci:\n{oci}"
+    )
+}
+
+/// The install ManagedResource's manifests of the shoot in `namespace`, as written now.
+async fn installed_yaml(bed: &testbed::Bed, namespace: &str) -> String {
+    let mr = serde_json::to_value(
+        mr_api(bed, namespace)
+            .await
+            .get("extension-shoot-flux-flux-install")
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    let name = mr["spec"]["secretRefs"][0]["name"].as_str().unwrap();
+    let secrets: Api<Secret> = Api::namespaced(bed.seed().client().await.unwrap(), namespace);
+    let data = secrets.get(name).await.unwrap().data.unwrap();
+    let yaml =
+        testbed::managedresource::brotli_decompress(&data[testbed::managedresource::DATA_KEY].0)
+            .unwrap();
+    String::from_utf8(yaml).unwrap()
+}
+
+fn options(components: Option<&[&str]>, extra: &[&str], registry: Option<&str>) -> InstallOptions {
+    InstallOptions {
+        namespace: "flux-system".into(),
+        registry: registry.map(str::to_string),
+        components: components.map(|c| c.iter().map(|s| s.to_string()).collect()),
+        components_extra: extra.iter().map(|s| s.to_string()).collect(),
+        ignore_updates: false,
+        image_pull_secret: None,
+    }
+}
+
+/// The error of reading `version` from `source`, with the password nowhere in it.
+async fn release_error(source: OciManifestSource, version: &str) -> ManifestError {
+    let store = ManifestStore::new(ManifestSource::Oci(source), Duration::from_secs(30)).unwrap();
+    let error = store
+        .release(&parse_exact(version).unwrap())
+        .await
+        .expect_err("reading the release must fail");
+    assert!(
+        !error.to_string().contains(PASSWORD),
+        "an error shows the password: {error}"
+    );
+    println!("{version}: {error}");
+    error
+}
+
+#[tokio::test]
+async fn a_shoot_gets_flux_from_the_release_artifact_in_a_private_registry() {
+    let _serial = SERIAL.lock().await;
+    testbed::paths::flux_cli().unwrap();
+    let bed = testbed::bed().await.unwrap();
+    let _logs = bed.logs_on_failure();
+    let versions = testbed::paths::versions().unwrap();
+    let tag = versions.flux.clone();
+    let auth = BasicAuth::new("flux-manifests", PASSWORD);
+    let registry = bed
+        .start_registry(RegistryOptions {
+            basic_auth: Some(auth.clone()),
+        })
+        .await
+        .unwrap();
+    let path = "fluxcd/flux-manifests";
+    let digest = push_release_as_flux_does(&registry, path, &tag).await;
+    let pull = docker_config_file(&registry, "manifests-pull", &auth.user, PASSWORD);
+    let wrong = docker_config_file(&registry, "manifests-wrong", &auth.user, "not-the-pw");
+
+    // What goes wrong is named: no credentials, wrong ones, an untrusted registry, a pinned
+    // digest the registry's manifest does not match, a version the registry does not have.
+    let e = release_error(oci_source(&registry, path, None, true, &[]), &tag).await;
+    assert!(
+        e.to_string().contains("needs credentials")
+            && e.to_string().contains("flux.manifests.oci.pullSecretFile"),
+        "{e}"
+    );
+    let e = release_error(oci_source(&registry, path, Some(&wrong), true, &[]), &tag).await;
+    assert!(e.to_string().contains("refused the credentials"), "{e}");
+    let e = release_error(oci_source(&registry, path, Some(&pull), false, &[]), &tag).await;
+    assert!(
+        matches!(e, ManifestError::Unavailable(_)) && e.to_string().contains("certificate"),
+        "{e}"
+    );
+    let other = format!("sha256:{}", "1".repeat(64));
+    let e = release_error(
+        oci_source(&registry, path, Some(&pull), true, &[(&tag, &other)]),
+        &tag,
+    )
+    .await;
+    assert!(
+        matches!(e, ManifestError::NotFound { .. }) && e.to_string().contains(&other),
+        "a pinned digest the registry lacks is a missing release: {e}"
+    );
+    let e = release_error(
+        oci_source(&registry, path, Some(&pull), true, &[]),
+        &versions.flux_previous,
+    )
+    .await;
+    assert!(
+        matches!(&e, ManifestError::NotFound { location, .. }
+            if location == &format!("oci://{}/{path}:{}", registry.host(), versions.flux_previous)),
+        "{e}"
+    );
+
+    // The operator names the registry, the pull secret file, the CA and the pinned digest; no
+    // release server is configured (or running for this extension).
+    let source = oci_source(&registry, path, Some(&pull), true, &[(&tag, &digest)]);
+    let extension = start_extension_with_config(
+        bed,
+        "shoot-flux-ocimanifests",
+        &[],
+        Some(bed.garden().kubeconfig_path()),
+        &oci_config(&source),
+    )
+    .await;
+    set_project_config(bed, "ocimanifests", &[]).await;
+    let mut spec = spec("ocimanifests", "app");
+    let mirror = format!("{}/fluxcd", registry.host());
+    spec.provider_config = Some(json!({
+        "apiVersion": API, "kind": "FluxConfig",
+        "flux": {"version": tag, "componentsExtra": ["image-reflector-controller"], "registry": mirror}
+    }));
+    let ns = spec.technical_id();
+    let mut shoot = shoot_with_grm(bed, spec.clone()).await;
+    gardenlet::apply_extension(&bed.seed().client().await.unwrap(), &spec)
+        .await
+        .unwrap();
+    wait_ready(bed, &ns, Duration::from_secs(180)).await;
+    wait_logged(
+        &extension,
+        &[
+            "loaded Flux install manifests from the OCI artifact",
+            digest.trim_start_matches("sha256:"),
+        ],
+    )
+    .await;
+    start_flux_when_installed(&mut shoot).await;
+
+    // The shoot has Flux from the artifact: its CRDs (the extra component's too) served, its
+    // controllers with the mirror's images, and only the asked-for extra component.
+    let target = shoot.client().await.unwrap();
+    let deployments: Api<Deployment> = Api::namespaced(target.clone(), "flux-system");
+    let names: Vec<String> = wait_for(
+        "Flux's Deployments in the shoot",
+        Duration::from_secs(60),
+        || async {
+            let list = deployments.list(&Default::default()).await?;
+            let names: Vec<String> = list
+                .items
+                .iter()
+                .filter_map(|d| d.metadata.name.clone())
+                .collect();
+            Ok((names.len() >= 5).then_some(names))
+        },
+    )
+    .await
+    .unwrap();
+    assert!(
+        names.contains(&"image-reflector-controller".to_string())
+            && !names.contains(&"image-automation-controller".to_string()),
+        "{names:?}"
+    );
+    let reflector = deployments.get("image-reflector-controller").await.unwrap();
+    let image = reflector.spec.unwrap().template.spec.unwrap().containers[0]
+        .image
+        .clone()
+        .unwrap();
+    assert!(
+        image.starts_with(&format!("{mirror}/image-reflector-controller:")),
+        "{image}"
+    );
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+    let crds: Api<CustomResourceDefinition> = Api::all(target);
+    assert!(
+        crds.get_opt("imagepolicies.image.toolkit.fluxcd.io")
+            .await
+            .unwrap()
+            .is_some()
+    );
+    // Read once: one manifest and one layer however often the shoot is reconciled.
+    let log = extension.log();
+    assert!(!log.contains(PASSWORD), "the extension logged the password");
+    drop(extension);
+}
+
+#[tokio::test]
+async fn mirror_copies_a_release_into_a_directory_and_a_registry_and_shoots_install_from_each() {
+    let _serial = SERIAL.lock().await;
+    testbed::paths::flux_cli().unwrap();
+    let bed = testbed::bed().await.unwrap();
+    let _logs = bed.logs_on_failure();
+    let versions = testbed::paths::versions().unwrap();
+    let tag = versions.flux.clone();
+    // A release server of this test's own, stopped before the shoots are installed.
+    let releases = ReleaseServer::start(&tag).unwrap();
+    let auth = BasicAuth::new("flux-mirror", PASSWORD);
+    let registry = bed
+        .start_registry(RegistryOptions {
+            basic_auth: Some(auth.clone()),
+        })
+        .await
+        .unwrap();
+    let credentials = docker_config_file(&registry, "mirror-push", &auth.user, PASSWORD);
+    let ca = bed.pki().ca_file.clone();
+    let dir = bed.dir().join("mirrored-flux-releases");
+    let path = "mirror/fluxcd/flux-manifests";
+
+    let mirror = |args: Vec<String>| async move {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_gardener-extension-shoot-flux"));
+        command.arg("mirror").args(&args);
+        let out = tokio::task::spawn_blocking(move || command.output())
+            .await
+            .unwrap()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        println!("$ mirror {}\n{stdout}{stderr}", args.join(" "));
+        (out.status.success(), stdout, stderr)
+    };
+    // `latest` through the release server's redirect, the files through its asset host.
+    let (ok, out, _) = mirror(vec![
+        "--version=latest".into(),
+        format!("--from={}", releases.base_url()),
+        format!("--to-dir={}", dir.display()),
+    ])
+    .await;
+    assert!(ok, "{out}");
+    let cached = testbed::paths::flux_release_dir(&tag).unwrap();
+    for file in ["install.yaml", "manifests.tar.gz"] {
+        assert_eq!(
+            std::fs::read(dir.join(&tag).join(file)).unwrap(),
+            std::fs::read(cached.join(file)).unwrap(),
+            "{file} copied as released"
+        );
+        assert!(
+            releases
+                .asset_requests()
+                .iter()
+                .any(|r| r.asset.as_deref() == Some(&format!("{tag}/{file}")) && r.status == 200),
+            "{file} came from the asset host, behind the release host's redirect"
+        );
+    }
+
+    // Without credentials the registry refuses the push, by name.
+    let to_oci = format!("--to-oci=oci://{}/{path}", registry.host());
+    let (ok, _, err) = mirror(vec![
+        format!("--version={tag}"),
+        format!("--from={}", releases.base_url()),
+        to_oci.clone(),
+        format!("--ca-file={}", ca.display()),
+    ])
+    .await;
+    assert!(!ok && err.contains("needs credentials"), "{err}");
+    let (ok, out, err) = mirror(vec![
+        format!("--version={tag}"),
+        format!("--from={}", releases.base_url()),
+        to_oci,
+        format!("--ca-file={}", ca.display()),
+        format!("--credentials-file={}", credentials.display()),
+    ])
+    .await;
+    assert!(ok, "{err}");
+    assert!(!out.contains(PASSWORD) && !err.contains(PASSWORD));
+    let digest = out
+        .split_whitespace()
+        .find(|w| w.starts_with("sha256:"))
+        .unwrap()
+        .trim_end_matches('.')
+        .to_string();
+
+    // The shape of Flux's own artifact, read by Flux's own CLI.
+    let pulled = bed.dir().join("mirror-pulled");
+    std::fs::create_dir_all(&pulled).unwrap();
+    flux(
+        vec![
+            "pull".into(),
+            "artifact".into(),
+            format!("oci://{}/{path}:{tag}", registry.host()),
+            format!("--output={}", pulled.display()),
+            format!("--creds={}:{}", auth.user, PASSWORD),
+        ],
+        "flux-home-pull",
+    )
+    .await;
+    let pulled_files: Vec<String> = std::fs::read_dir(&pulled)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(pulled_files, ["gotk-components.yaml"]);
+
+    // The same bundles from the release server, the directory and the registry: all of
+    // install.yaml, selected components, extra components, the registry rewrite.
+    let oci = oci_source(
+        &registry,
+        path,
+        Some(&credentials),
+        true,
+        &[(&tag, &digest)],
+    );
+    let stores = [
+        ManifestSource::BaseUrl(releases.base_url()),
+        ManifestSource::Directory(dir.display().to_string()),
+        ManifestSource::Oci(oci.clone()),
+    ]
+    .map(|s| ManifestStore::new(s, Duration::from_secs(30)).unwrap());
+    let version = parse_exact(&tag).unwrap();
+    for options in [
+        options(None, &[], None),
+        options(
+            Some(&["source-controller", "kustomize-controller"]),
+            &["image-reflector-controller", "image-automation-controller"],
+            Some("registry.example.com/fluxcd"),
+        ),
+    ] {
+        let mut bundles = Vec::new();
+        for store in &stores {
+            bundles.push(store.install_bundle(&version, &options).await.unwrap());
+        }
+        assert_eq!(bundles[0].yaml, bundles[1].yaml, "directory {options:?}");
+        assert_eq!(bundles[0].yaml, bundles[2].yaml, "OCI {options:?}");
+    }
+    drop(stores);
+    drop(releases);
+
+    // With the release server gone, the extension installs from the directory and from the
+    // registry, and each shoot gets the same Flux.
+    let directory_config = format!(
+        "apiVersion: shoot-flux.extensions.gardener.cloud/v1alpha1\nkind: OperatorConfiguration\nflux:\n  manifests:\n    directory: {}\n",
+        dir.display()
+    );
+    let mut installed = Vec::new();
+    for (name, config) in [
+        ("mirrordir", directory_config),
+        ("mirroroci", oci_config(&oci)),
+    ] {
+        let extension = start_extension_with_config(
+            bed,
+            &format!("shoot-flux-{name}"),
+            &[],
+            Some(bed.garden().kubeconfig_path()),
+            &config,
+        )
+        .await;
+        set_project_config(bed, name, &[]).await;
+        let mut spec = spec(name, "app");
+        spec.provider_config = Some(json!({
+            "apiVersion": API, "kind": "FluxConfig",
+            "flux": {"version": tag, "componentsExtra": ["image-automation-controller"]}
+        }));
+        let shoot = bed.new_shoot(spec.clone()).await.unwrap();
+        shoot.create_gardenlet_objects().await.unwrap();
+        gardenlet::apply_extension(&bed.seed().client().await.unwrap(), &spec)
+            .await
+            .unwrap();
+        wait_ready(bed, &spec.technical_id(), Duration::from_secs(180)).await;
+        installed.push(installed_yaml(bed, &spec.technical_id()).await);
+        drop(extension);
+    }
+    assert!(installed[0].contains("name: image-automation-controller"));
+    assert_eq!(
+        installed[0], installed[1],
+        "directory and registry install the same Flux"
+    );
+}
