@@ -50,7 +50,7 @@ pub enum ManifestSource {
     /// `<dir>/<tag>/install.yaml`.
     Directory(String),
     /// `<repository>:<tag>` (or a pinned digest): Flux's release artifact.
-    Oci(crate::flux::ociartifact::OciManifestSource),
+    Oci(crate::ocireference::OciManifestSource),
 }
 
 impl std::fmt::Display for ManifestSource {
@@ -174,8 +174,8 @@ struct RawOci {
 fn parse_oci(
     raw: RawOci,
     errors: &mut Vec<FieldError>,
-) -> Option<crate::flux::ociartifact::OciManifestSource> {
-    use crate::flux::ociartifact::{ArtifactRepository, OciManifestSource, check_digest_syntax};
+) -> Option<crate::ocireference::OciManifestSource> {
+    use crate::ocireference::{ArtifactRepository, OciManifestSource, check_digest_syntax};
     const FIELD: &str = "flux.manifests.oci";
     let repository = match raw.repository.as_deref().map(str::trim) {
         None | Some("") => {
