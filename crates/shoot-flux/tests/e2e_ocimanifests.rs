@@ -9,6 +9,10 @@
 //!   components and the image registry rewrite work on it. Wrong or missing credentials, an
 //!   untrusted registry, a digest that does not match and an unknown version fail by name,
 //!   without the password.
+//! - The same with a registry that wants Bearer tokens (Docker's token authentication, as
+//!   ghcr.io and Docker Hub use it; the bed's token service stand-in signs them, the registry
+//!   checks them): `mirror` pushes and the store reads through it. (The flux CLI cannot take
+//!   part: it refuses a token realm on a loopback address.)
 //! - `mirror`: the command copies a release from the release server (GitHub's redirects to a
 //!   signed asset host) into a directory and into the registry; the three sources give the same
 //!   install bundles, the flux CLI reads the pushed artifact, and the extension installs from the
@@ -35,12 +39,15 @@ use shoot_flux_core::fluxversion::parse_exact;
 use testbed::gardenlet;
 use testbed::kubeutil::wait_for;
 use testbed::registry::{BasicAuth, Registry, RegistryOptions};
+use testbed::registrytoken::TokenService;
 use testbed::releases::ReleaseServer;
 
 use common::*;
 
 const API: &str = "flux.extensions.gardener.cloud/v1alpha1";
 const PASSWORD: &str = "manifests-pw-correct-horse";
+/// The user of the token service (registries with token authentication).
+const TOKEN_USER: &str = "flux-token-user";
 
 /// Runs the bed's flux CLI with `args`; its traffic stays on loopback (the proxy variables point
 /// at a closed port) and it trusts the bed's CA through `SSL_CERT_FILE`. Returns stdout.
@@ -551,5 +558,105 @@ async fn mirror_copies_a_release_into_a_directory_and_a_registry_and_shoots_inst
     assert_eq!(
         installed[0], installed[1],
         "directory and registry install the same Flux"
+    );
+}
+
+#[tokio::test]
+async fn release_artifacts_from_a_registry_with_token_authentication() {
+    let _serial = SERIAL.lock().await;
+    let bed = testbed::bed().await.unwrap();
+    let _logs = bed.logs_on_failure();
+    let versions = testbed::paths::versions().unwrap();
+    let tag = versions.flux.clone();
+    let tokens = TokenService::start(
+        "registry-tokens",
+        bed.dir(),
+        bed.pki(),
+        BasicAuth::new(TOKEN_USER, PASSWORD),
+    )
+    .unwrap();
+    let registry = Registry::start_token_auth("registry-token", bed.dir(), bed.pki(), &tokens)
+        .await
+        .unwrap();
+    let credentials = docker_config_file(&registry, "token-pull", TOKEN_USER, PASSWORD);
+    let wrong = docker_config_file(&registry, "token-wrong", TOKEN_USER, "not-the-pw");
+
+    // mirror pushes through the token service (a push token for the repository)...
+    let releases = ReleaseServer::start(&tag).unwrap();
+    let path = "mirror/flux-manifests";
+    let mut command = Command::new(env!("CARGO_BIN_EXE_gardener-extension-shoot-flux"));
+    command.args([
+        "mirror".to_string(),
+        format!("--version={tag}"),
+        format!("--from={}", releases.base_url()),
+        format!("--to-oci=oci://{}/{path}", registry.host()),
+        format!("--ca-file={}", bed.pki().ca_file.display()),
+        format!("--credentials-file={}", credentials.display()),
+    ]);
+    let out = tokio::task::spawn_blocking(move || command.output())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    drop(releases);
+    assert!(
+        tokens
+            .requests()
+            .iter()
+            .any(|r| r.scope == format!("repository:{path}:pull,push") && r.status == 200),
+        "mirror asked for a push token: {:?}",
+        tokens.requests()
+    );
+
+    // ... and the store reads through it (a pull token asked for with the credentials).
+    let store = ManifestStore::new(
+        ManifestSource::Oci(oci_source(&registry, path, Some(&credentials), true, &[])),
+        Duration::from_secs(30),
+    )
+    .unwrap();
+    let version = parse_exact(&tag).unwrap();
+    let bundle = store
+        .install_bundle(
+            &version,
+            &options(None, &["image-automation-controller"], None),
+        )
+        .await
+        .unwrap();
+    assert!(bundle.yaml.contains("name: image-automation-controller"));
+    assert!(
+        tokens
+            .requests()
+            .iter()
+            .any(|r| r.scope == format!("repository:{path}:pull")
+                && r.with_credentials
+                && r.status == 200),
+        "a pull token was asked for with the credentials: {:?}",
+        tokens.requests()
+    );
+    // `latest` is the newest release tag of the repository's tag list.
+    assert_eq!(
+        store
+            .resolve(&shoot_flux_core::fluxversion::VersionRequest::Latest)
+            .await
+            .unwrap(),
+        version
+    );
+
+    // Without credentials the anonymous token grants nothing; wrong ones the service refuses.
+    let e = release_error(oci_source(&registry, path, None, true, &[]), &tag).await;
+    assert!(
+        e.to_string().contains("needs credentials")
+            && e.to_string().contains("flux.manifests.oci.pullSecretFile"),
+        "{e}"
+    );
+    let e = release_error(oci_source(&registry, path, Some(&wrong), true, &[]), &tag).await;
+    assert!(
+        e.to_string()
+            .contains("token service refused the credentials"),
+        "{e}"
     );
 }

@@ -77,8 +77,13 @@ pub fn parse_challenge(header: &str) -> Result<Challenge, String> {
         "bearer" => {
             let realm = params
                 .get("realm")
-                .filter(|r| r.starts_with("https://") || r.starts_with("http://"))
-                .ok_or_else(|| format!("Bearer challenge without an http(s) realm: {header:?}"))?;
+                .ok_or_else(|| format!("Bearer challenge without a realm: {header:?}"))?;
+            // Credentials go to the realm: never in the clear (go-containerregistry refuses too).
+            if !realm.to_ascii_lowercase().starts_with("https://") {
+                return Err(format!(
+                    "Bearer realm {realm:?} is not https; the credentials would travel in the clear"
+                ));
+            }
             Ok(Challenge::Bearer {
                 realm: realm.clone(),
                 service: params.get("service").cloned(),
@@ -471,6 +476,8 @@ mod tests {
             }
         );
         assert!(parse_challenge(r#"Bearer service="x""#).is_err());
+        let e = parse_challenge(r#"Bearer realm="http://auth.example/t""#).unwrap_err();
+        assert!(e.contains("not https"), "{e}");
         assert!(parse_challenge("Negotiate").is_err());
     }
 

@@ -521,7 +521,12 @@ impl OciClient {
             )
             .await?;
         if again.status == 401 {
-            return Err(self.refused(&method, url, "refused the credentials"));
+            let what = if self.credentials.is_some() {
+                "refused the credentials"
+            } else {
+                "needs credentials and none are configured"
+            };
+            return Err(self.refused(&method, url, what));
         }
         Ok(again)
     }
