@@ -660,3 +660,169 @@ async fn release_artifacts_from_a_registry_with_token_authentication() {
         "{e}"
     );
 }
+
+/// A registry stand-in that sends blob downloads to a storage host, as registries on S3, GCS or
+/// Azure storage do (and ghcr.io to its blob host): a 307 to a signed URL on another host. What
+/// it reproduces of the real pair: the registry wants Basic credentials (401 with a Basic
+/// challenge without them), answers the manifest by tag with its media type and
+/// `Docker-Content-Digest`, and answers a blob with a 307 whose `Location` carries the
+/// signature in its query; the storage host, like S3, refuses a request that carries an
+/// `Authorization` header besides the query signature (400 `InvalidArgument`, "Only one auth
+/// mechanism allowed"). Not reproduced: uploads, tag lists, other endpoints, expiry of the
+/// signature.
+#[tokio::test]
+async fn blob_redirects_to_storage_carry_no_credentials() {
+    use std::sync::{Arc, Mutex};
+    use testbed::httpserve::{HttpServer, response};
+    let bed = testbed::bed().await.unwrap();
+    let versions = testbed::paths::versions().unwrap();
+    let tag = versions.flux.clone();
+    let install = std::fs::read_to_string(
+        testbed::paths::flux_release_dir(&tag)
+            .unwrap()
+            .join("install.yaml"),
+    )
+    .unwrap();
+    let layer = shoot_flux_core::flux::ociartifact::pack_layer(&[(
+        "gotk-components.yaml",
+        install.as_bytes(),
+    )])
+    .unwrap();
+    let config = shoot_flux_core::flux::ociartifact::artifact_config();
+    let manifest = shoot_flux_core::flux::ociartifact::artifact_manifest(
+        &config,
+        &layer,
+        &shoot_flux_core::flux::ociartifact::ArtifactOrigin {
+            created: "2026-01-01T00:00:00Z".into(),
+            source: "https://github.com/fluxcd/flux2".into(),
+            revision: tag.clone(),
+        },
+    );
+    let layer_digest = shoot_flux_core::flux::ociartifact::digest_of(&layer);
+    let tls = {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        let certs = CertificateDer::pem_file_iter(&bed.pki().serving_cert_file)
+            .unwrap()
+            .collect::<Result<Vec<_>, _>>()
+            .unwrap();
+        let key = PrivateKeyDer::from_pem_file(&bed.pki().serving_key_file).unwrap();
+        Arc::new(
+            rustls::ServerConfig::builder_with_provider(Arc::new(
+                rustls::crypto::ring::default_provider(),
+            ))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(certs, key)
+            .unwrap(),
+        )
+    };
+    // Authorization headers the storage host received (None: none came).
+    let seen: Arc<Mutex<Vec<Option<String>>>> = Arc::default();
+    let storage = {
+        let seen = seen.clone();
+        let layer = layer.clone();
+        HttpServer::start_tls(tls.clone(), move |req| {
+            let auth = req
+                .headers()
+                .get("authorization")
+                .map(|v| v.to_str().unwrap_or_default().to_string());
+            seen.lock().unwrap().push(auth.clone());
+            let signed = req.uri().query().is_some_and(|q| q.contains("X-Amz-Signature="));
+            let layer = layer.clone();
+            async move {
+                match (signed, auth) {
+                    (true, None) => response(200, layer),
+                    (_, Some(_)) => response(
+                        400,
+                        "<Error><Code>InvalidArgument</Code><Message>Only one auth mechanism allowed</Message></Error>",
+                    ),
+                    (false, None) => response(403, "<Error><Code>AccessDenied</Code></Error>"),
+                }
+            }
+        })
+        .unwrap()
+    };
+    let storage_host = storage.addr.to_string();
+    let auth = BasicAuth::new("flux-manifests", PASSWORD);
+    let registry = {
+        let expected = auth.header_value();
+        let manifest = manifest.clone();
+        let tag = tag.clone();
+        let layer_digest = layer_digest.clone();
+        HttpServer::start_tls(tls, move |req| {
+            let authorized = req
+                .headers()
+                .get("authorization")
+                .is_some_and(|v| v.as_bytes() == expected.as_bytes());
+            let path = req.uri().path().to_string();
+            let manifest = manifest.clone();
+            let manifest_path = format!("/v2/fluxcd/flux-manifests/manifests/{tag}");
+            let blob_path = format!("/v2/fluxcd/flux-manifests/blobs/{layer_digest}");
+            let storage_host = storage_host.clone();
+            async move {
+                if !authorized {
+                    let mut r = response(401, r#"{"errors":[{"code":"UNAUTHORIZED"}]}"#);
+                    r.headers_mut().insert(
+                        "www-authenticate",
+                        http::HeaderValue::from_static(r#"Basic realm="registry""#),
+                    );
+                    return r;
+                }
+                if path == manifest_path {
+                    let digest = shoot_flux_core::flux::ociartifact::digest_of(&manifest);
+                    let mut r = response(200, manifest);
+                    r.headers_mut().insert(
+                        "content-type",
+                        http::HeaderValue::from_static(
+                            "application/vnd.oci.image.manifest.v1+json",
+                        ),
+                    );
+                    r.headers_mut().insert(
+                        "docker-content-digest",
+                        http::HeaderValue::from_str(&digest).unwrap(),
+                    );
+                    r
+                } else if path == blob_path {
+                    let mut r = response(307, "");
+                    let location = format!(
+                        "https://{storage_host}/docker/registry/v2/blobs/data?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Signature=abc123"
+                    );
+                    r.headers_mut().insert(
+                        "location",
+                        http::HeaderValue::from_str(&location).unwrap(),
+                    );
+                    r
+                } else {
+                    response(404, r#"{"errors":[{"code":"NOT_FOUND"}]}"#)
+                }
+            }
+        })
+        .unwrap()
+    };
+    let dir = bed.dir().join("redirect-registry");
+    std::fs::create_dir_all(&dir).unwrap();
+    let pull = dir.join("pull.dockerconfigjson");
+    let host = registry.addr.to_string();
+    std::fs::write(
+        &pull,
+        json!({"auths": {&host: {"username": auth.user, "password": auth.password}}}).to_string(),
+    )
+    .unwrap();
+    let source = OciManifestSource {
+        repository: ArtifactRepository::parse(&format!("oci://{host}/fluxcd/flux-manifests"))
+            .unwrap(),
+        digests: BTreeMap::new(),
+        pull_secret_file: Some(pull.display().to_string()),
+        ca_file: Some(bed.pki().ca_file.display().to_string()),
+    };
+    let store = ManifestStore::new(ManifestSource::Oci(source), Duration::from_secs(30)).unwrap();
+    let release = store.release(&parse_exact(&tag).unwrap()).await.unwrap();
+    assert!(!release.docs.is_empty());
+    assert_eq!(
+        *seen.lock().unwrap(),
+        [None],
+        "the storage host got one request, without the registry's credentials"
+    );
+}
