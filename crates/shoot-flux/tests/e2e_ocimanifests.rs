@@ -375,7 +375,6 @@ async fn a_shoot_gets_flux_from_the_release_artifact_in_a_private_registry() {
             .unwrap()
             .is_some()
     );
-    // Read once: one manifest and one layer however often the shoot is reconciled.
     let log = extension.log();
     assert!(!log.contains(PASSWORD), "the extension logged the password");
     drop(extension);
@@ -668,7 +667,8 @@ async fn release_artifacts_from_a_registry_with_token_authentication() {
 /// `Docker-Content-Digest`, and answers a blob with a 307 whose `Location` carries the
 /// signature in its query; the storage host, like S3, refuses a request that carries an
 /// `Authorization` header besides the query signature (400 `InvalidArgument`, "Only one auth
-/// mechanism allowed"). Not reproduced: uploads, tag lists, other endpoints, expiry of the
+/// mechanism allowed"). The layer is downloaded once however much of the release is read.
+/// Not reproduced: uploads, tag lists, other endpoints, expiry of the
 /// signature.
 #[tokio::test]
 async fn blob_redirects_to_storage_carry_no_credentials() {
@@ -818,8 +818,19 @@ async fn blob_redirects_to_storage_carry_no_credentials() {
         ca_file: Some(bed.pki().ca_file.display().to_string()),
     };
     let store = ManifestStore::new(ManifestSource::Oci(source), Duration::from_secs(30)).unwrap();
-    let release = store.release(&parse_exact(&tag).unwrap()).await.unwrap();
+    let version = parse_exact(&tag).unwrap();
+    let release = store.release(&version).await.unwrap();
     assert!(!release.docs.is_empty());
+    // Read once per version: the install documents, the components and every bundle come from
+    // the one layer download.
+    store.components(&version).await.unwrap();
+    for components in [None, Some(&["source-controller"][..])] {
+        store
+            .install_bundle(&version, &options(components, &[], None))
+            .await
+            .unwrap();
+    }
+    store.release(&version).await.unwrap();
     assert_eq!(
         *seen.lock().unwrap(),
         [None],
