@@ -14,6 +14,7 @@ pub mod gardener;
 pub mod giturl;
 pub mod health;
 pub mod managedresource;
+pub mod ocireference;
 pub mod plan;
 pub mod render;
 pub mod syncstatus;

@@ -767,6 +767,7 @@ fn source_text(source: &ManifestSource) -> String {
     match source {
         ManifestSource::BaseUrl(url) => url.clone(),
         ManifestSource::Directory(dir) => format!("directory {dir}"),
+        ManifestSource::Oci(oci) => oci.to_string(),
     }
 }
 

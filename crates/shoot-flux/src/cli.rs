@@ -157,6 +157,34 @@ pub enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// Copy a Flux release for a seed without internet access: install.yaml and
+    /// manifests.tar.gz from the releases (redirects followed as the controller does) into
+    /// DIR/<tag>/ (for flux.manifests.directory), or pushed as the OCI artifact that
+    /// flux.manifests.oci reads (the shape of ghcr.io/fluxcd/flux-manifests:<tag>).
+    #[command(group(clap::ArgGroup::new("destination").required(true).args(["to_dir", "to_oci"])))]
+    Mirror {
+        /// The release tag (e.g. v2.9.5), or latest.
+        #[arg(long)]
+        version: String,
+        /// The releases base URL.
+        #[arg(long, default_value = shoot_flux_core::config::operator::DEFAULT_RELEASES_URL)]
+        from: String,
+        /// Writes DIR/<tag>/install.yaml and DIR/<tag>/manifests.tar.gz.
+        #[arg(long, value_name = "DIR")]
+        to_dir: Option<PathBuf>,
+        /// Pushes oci://<registry>/<repository>:<tag>.
+        #[arg(long, value_name = "oci://REGISTRY/REPOSITORY")]
+        to_oci: Option<String>,
+        /// A PEM file of CAs to trust for the registry besides the system's.
+        #[arg(long)]
+        ca_file: Option<PathBuf>,
+        /// A .dockerconfigjson with the registry's push credentials.
+        #[arg(long)]
+        credentials_file: Option<PathBuf>,
+        /// One deadline for each download and for the push (e.g. 60s, 2m).
+        #[arg(long, default_value = "60s")]
+        timeout: String,
+    },
 }
 
 /// The garden namespace `deploy-key` reads: `--namespace` as given, `--project <p>` as

@@ -1,5 +1,5 @@
-//! The command-line tools beside the controller: `deploy-key`, `render` and `status`; and
-//! `admission`, the webhook server.
+//! The command-line tools beside the controller: `deploy-key`, `render`, `status` and
+//! `mirror`; and `admission`, the webhook server.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -40,6 +40,37 @@ pub async fn run(args: &Args, command: &Command) -> Result<()> {
             .await
         }
         Command::Status { output, watch } => status(args, *output, *watch).await,
+        Command::Mirror {
+            version,
+            from,
+            to_dir,
+            to_oci,
+            ca_file,
+            credentials_file,
+            timeout,
+        } => {
+            let request = crate::mirror_command::MirrorRequest {
+                version: version.clone(),
+                from: from.clone(),
+                destination: crate::mirror_command::destination(
+                    to_dir.as_deref(),
+                    to_oci.as_deref(),
+                )
+                .map_err(anyhow::Error::msg)?,
+                ca_file: ca_file.clone(),
+                credentials_file: credentials_file.clone(),
+                timeout: shoot_flux_core::config::operator::parse_duration(timeout)
+                    .filter(|d| !d.is_zero())
+                    .ok_or_else(|| {
+                        anyhow::anyhow!("--timeout {timeout:?} is not a duration like 60s")
+                    })?,
+            };
+            let report = crate::mirror_command::mirror(&request)
+                .await
+                .map_err(anyhow::Error::msg)?;
+            print!("{report}");
+            Ok(())
+        }
         Command::Render {
             cluster,
             extension,

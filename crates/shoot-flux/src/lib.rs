@@ -21,6 +21,7 @@ pub mod kubeclient;
 pub mod lease;
 pub mod manifests;
 pub mod metrics;
+pub mod mirror_command;
 pub mod opsmetrics;
 pub mod progress;
 pub mod reconciler;

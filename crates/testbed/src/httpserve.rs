@@ -1,5 +1,5 @@
 //! The bed's own HTTP servers on loopback: a tiny hyper server loop shared by the Flux release
-//! asset server and the smart-HTTP git server.
+//! asset server and the smart-HTTP git server (and, over TLS, the registry's token service).
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -50,6 +50,46 @@ impl HttpServer {
                     };
                     let handler = handler.clone();
                     tokio::spawn(async move {
+                        let service = hyper::service::service_fn(move |req| {
+                            let handler = handler.clone();
+                            async move { Ok::<_, Infallible>(handler(req).await) }
+                        });
+                        let _ = hyper::server::conn::http1::Builder::new()
+                            .serve_connection(TokioIo::new(stream), service)
+                            .await;
+                    });
+                }
+            })
+        };
+        Ok(Self { addr, _task: task })
+    }
+
+    /// Like `start`, over TLS with `config` (the bed's serving certificate, for stand-ins of
+    /// services that clients reach by https only).
+    pub fn start_tls<H, F>(config: Arc<rustls::ServerConfig>, handler: H) -> Result<Self>
+    where
+        H: Fn(Request<Incoming>) -> F + Send + Sync + 'static,
+        F: Future<Output = Response<Body>> + Send + 'static,
+    {
+        let std_listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+        std_listener.set_nonblocking(true)?;
+        let addr = std_listener.local_addr()?;
+        let handler = Arc::new(handler);
+        let acceptor = tokio_rustls::TlsAcceptor::from(config);
+        let task = {
+            let _guard = handle().enter();
+            let listener = tokio::net::TcpListener::from_std(std_listener)?;
+            TaskGuard::spawn(async move {
+                loop {
+                    let Ok((stream, _)) = listener.accept().await else {
+                        continue;
+                    };
+                    let handler = handler.clone();
+                    let acceptor = acceptor.clone();
+                    tokio::spawn(async move {
+                        let Ok(stream) = acceptor.accept(stream).await else {
+                            return;
+                        };
                         let service = hyper::service::service_fn(move |req| {
                             let handler = handler.clone();
                             async move { Ok::<_, Infallible>(handler(req).await) }

@@ -25,6 +25,7 @@ pub mod plainhttp;
 pub mod ports;
 pub mod process;
 pub mod registry;
+pub mod registrytoken;
 pub mod releases;
 pub mod sample;
 pub mod silent;

@@ -1,6 +1,7 @@
 //! An OCI registry on loopback: the real distribution registry (Debian's `docker-registry`
 //! package, distribution 2.8, installed by `hack/testbed/install debian`), started on demand by
-//! the tests that need one ([`crate::Bed::start_registry`]).
+//! the tests that need one ([`crate::Bed::start_registry`]; with token authentication,
+//! [`Registry::start_token_auth`]).
 //!
 //! What it reproduces: everything of the registry itself, because it is the registry — the
 //! distribution HTTP API v2 (blob uploads, manifests by tag and digest, OCI image manifests and
@@ -10,8 +11,9 @@
 //!
 //! What differs from a production registry: it listens on 127.0.0.1 only, on a free port, with
 //! the bed's serving certificate (signed by the bed's CA, so clients must trust that CA
-//! explicitly); auth is basic auth against a local htpasswd file (no token service, no
-//! per-repository permissions: a user that logs in may push and pull everything); storage is a
+//! explicitly); auth is basic auth against a local htpasswd file, or Bearer tokens of the bed's
+//! token service (`registrytoken`, plain http), with no per-repository permissions (a user that
+//! logs in may push and pull everything); storage is a
 //! directory in the bed's run directory; the htpasswd entry uses a low bcrypt cost so that each
 //! authenticated request stays cheap on a loaded CI machine.
 
@@ -105,13 +107,34 @@ impl Registry {
         pki: &Pki,
         options: RegistryOptions,
     ) -> Result<Self> {
+        Self::start_with(name, dir, pki, options.basic_auth, None).await
+    }
+
+    /// Starts a registry that wants Bearer tokens from `tokens` (Docker's token authentication,
+    /// as ghcr.io and Docker Hub use it); `basic_auth()` is then `None`.
+    pub async fn start_token_auth(
+        name: &str,
+        dir: &Path,
+        pki: &Pki,
+        tokens: &crate::registrytoken::TokenService,
+    ) -> Result<Self> {
+        Self::start_with(name, dir, pki, None, Some(tokens)).await
+    }
+
+    async fn start_with(
+        name: &str,
+        dir: &Path,
+        pki: &Pki,
+        basic_auth: Option<BasicAuth>,
+        tokens: Option<&crate::registrytoken::TokenService>,
+    ) -> Result<Self> {
         let binary = paths::system_program(REGISTRY_BINARY)?;
         let port = free_port()?;
         let host = format!("127.0.0.1:{port}");
         let storage = dir.join(format!("{name}-storage"));
         std::fs::create_dir_all(&storage)
             .with_context(|| format!("creating {}", storage.display()))?;
-        let htpasswd = match &options.basic_auth {
+        let htpasswd = match &basic_auth {
             Some(auth) => {
                 let file = dir.join(format!("{name}.htpasswd"));
                 std::fs::write(&file, htpasswd_line(auth)?)
@@ -129,6 +152,7 @@ impl Registry {
                 &pki.serving_cert_file,
                 &pki.serving_key_file,
                 htpasswd.as_deref(),
+                tokens.map(|t| (t.realm(), t.root_cert_file().to_path_buf())),
             ),
         )
         .with_context(|| format!("writing {}", config.display()))?;
@@ -167,7 +191,7 @@ impl Registry {
             storage,
             config,
             ca_pem: pki.ca_pem.clone(),
-            basic_auth: options.basic_auth,
+            basic_auth,
             started_in: started.elapsed(),
             process,
         })
@@ -245,13 +269,22 @@ fn config_yaml(
     cert: &Path,
     key: &Path,
     htpasswd: Option<&Path>,
+    token: Option<(String, PathBuf)>,
 ) -> String {
-    let auth = htpasswd.map_or_else(String::new, |file| {
+    let mut auth = htpasswd.map_or_else(String::new, |file| {
         format!(
             "auth:\n  htpasswd:\n    realm: shoot-flux-testbed\n    path: {}\n",
             file.display()
         )
     });
+    if let Some((realm, root)) = token {
+        auth = format!(
+            "auth:\n  token:\n    realm: {realm}\n    service: {}\n    issuer: {}\n    rootcertbundle: {}\n",
+            crate::registrytoken::SERVICE,
+            crate::registrytoken::ISSUER,
+            root.display()
+        );
+    }
     format!(
         "version: 0.1
 log:
@@ -394,6 +427,7 @@ mod tests {
             Path::new("/c"),
             Path::new("/k"),
             None,
+            None,
         );
         assert!(!plain.contains("htpasswd"));
         assert!(plain.contains("addr: 127.0.0.1:1"));
@@ -403,6 +437,7 @@ mod tests {
             Path::new("/c"),
             Path::new("/k"),
             Some(Path::new("/h")),
+            None,
         );
         assert!(with_auth.contains("htpasswd:\n    realm: shoot-flux-testbed\n    path: /h"));
     }

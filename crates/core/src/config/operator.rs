@@ -13,7 +13,12 @@
 //!   components: [source-controller, kustomize-controller]   # default: all of install.yaml
 //!   manifests:
 //!     baseURL: https://github.com/fluxcd/flux2/releases   # or:
-//!     # directory: /var/lib/shoot-flux/releases            # <dir>/<tag>/install.yaml
+//!     # directory: /var/lib/shoot-flux/releases            # <dir>/<tag>/install.yaml, or:
+//!     # oci:                        # Flux's release artifacts (flux-manifests:<tag>)
+//!     #   repository: oci://registry.example.com/fluxcd/flux-manifests
+//!     #   digests: {v2.9.5: "sha256:..."}   # pins: read these versions by digest
+//!     #   pullSecretFile: /etc/shoot-flux/manifests-pull/.dockerconfigjson
+//!     #   caFile: /etc/shoot-flux/manifests-ca/ca.crt   # trusted besides the system's CAs
 //!     timeout: 30s                  # one download, redirects included
 //!     latestRefreshInterval: 1h     # how long a resolved "latest" is reused
 //! gardenClusterIdentity: garden     # SHOOT_INFO_GARDEN_CLUSTER_IDENTITY (stackit's default)
@@ -44,6 +49,18 @@ pub enum ManifestSource {
     BaseUrl(String),
     /// `<dir>/<tag>/install.yaml`.
     Directory(String),
+    /// `<repository>:<tag>` (or a pinned digest): Flux's release artifact.
+    Oci(crate::ocireference::OciManifestSource),
+}
+
+impl std::fmt::Display for ManifestSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::BaseUrl(url) => f.write_str(url),
+            Self::Directory(dir) => write!(f, "directory {dir}"),
+            Self::Oci(oci) => write!(f, "{oci}"),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -139,8 +156,89 @@ struct RawManifests {
     #[serde(rename = "baseURL")]
     base_url: Option<String>,
     directory: Option<String>,
+    oci: Option<RawOci>,
     timeout: Option<String>,
     latest_refresh_interval: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RawOci {
+    repository: Option<String>,
+    digests: Option<std::collections::BTreeMap<String, String>>,
+    pull_secret_file: Option<String>,
+    ca_file: Option<String>,
+}
+
+/// `flux.manifests.oci`, checked field by field.
+fn parse_oci(
+    raw: RawOci,
+    errors: &mut Vec<FieldError>,
+) -> Option<crate::ocireference::OciManifestSource> {
+    use crate::ocireference::{ArtifactRepository, OciManifestSource, check_digest_syntax};
+    const FIELD: &str = "flux.manifests.oci";
+    let repository = match raw.repository.as_deref().map(str::trim) {
+        None | Some("") => {
+            errors.push(FieldError::new(
+                format!("{FIELD}.repository"),
+                "is required, e.g. oci://registry.example.com/fluxcd/flux-manifests",
+            ));
+            None
+        }
+        Some(text) => match ArtifactRepository::parse(text) {
+            Ok(r) => Some(r),
+            Err(m) => {
+                errors.push(FieldError::new(format!("{FIELD}.repository"), m));
+                None
+            }
+        },
+    };
+    let mut digests = std::collections::BTreeMap::new();
+    for (version, digest) in raw.digests.unwrap_or_default() {
+        let path = format!("{FIELD}.digests[{version}]");
+        match fluxversion::parse_exact(&version) {
+            Ok(v) if v.tag() == version => {}
+            Ok(v) => {
+                errors.push(FieldError::new(
+                    path,
+                    format!("write the release tag as {}", v.tag()),
+                ));
+                continue;
+            }
+            Err(m) => {
+                errors.push(FieldError::new(path, m));
+                continue;
+            }
+        }
+        match check_digest_syntax(digest.trim()) {
+            Ok(()) => {
+                digests.insert(version, digest.trim().to_string());
+            }
+            Err(m) => errors.push(FieldError::new(path, m)),
+        }
+    }
+    let file = |value: Option<String>, name: &str, errors: &mut Vec<FieldError>| match value
+        .as_deref()
+        .map(str::trim)
+    {
+        None => None,
+        Some("") => {
+            errors.push(FieldError::new(
+                format!("{FIELD}.{name}"),
+                "must not be empty (omit it)",
+            ));
+            None
+        }
+        Some(path) => Some(path.to_string()),
+    };
+    let pull_secret_file = file(raw.pull_secret_file, "pullSecretFile", errors);
+    let ca_file = file(raw.ca_file, "caFile", errors);
+    Some(OciManifestSource {
+        repository: repository?,
+        digests,
+        pull_secret_file,
+        ca_file,
+    })
 }
 
 #[derive(Deserialize, Default)]
@@ -240,12 +338,22 @@ impl OperatorConfig {
             config.flux.components = check_components(&value, "flux.components", &mut errors);
         }
         let manifests = flux.manifests.unwrap_or_default();
-        match (manifests.base_url, manifests.directory) {
-            (Some(_), Some(_)) => errors.push(FieldError::new(
+        let oci = manifests.oci.and_then(|raw| parse_oci(raw, &mut errors));
+        match (manifests.base_url, manifests.directory, oci) {
+            (base_url, directory, Some(oci)) => {
+                if base_url.is_some() || directory.is_some() {
+                    errors.push(FieldError::new(
+                        "flux.manifests",
+                        "set one of baseURL, directory and oci, not several (with the chart, set baseURL: null)",
+                    ));
+                }
+                config.flux.manifests = ManifestSource::Oci(oci);
+            }
+            (Some(_), Some(_), None) => errors.push(FieldError::new(
                 "flux.manifests",
                 "set either baseURL or directory, not both",
             )),
-            (Some(url), None) => {
+            (Some(url), None, None) => {
                 if !(url.starts_with("https://") || url.starts_with("http://")) {
                     errors.push(FieldError::new(
                         "flux.manifests.baseURL",
@@ -255,8 +363,8 @@ impl OperatorConfig {
                 config.flux.manifests =
                     ManifestSource::BaseUrl(url.trim_end_matches('/').to_string());
             }
-            (None, Some(dir)) => config.flux.manifests = ManifestSource::Directory(dir),
-            (None, None) => {}
+            (None, Some(dir), None) => config.flux.manifests = ManifestSource::Directory(dir),
+            (None, None, None) => {}
         }
         if let Some(t) = manifests.timeout {
             match parse_duration(&t) {
@@ -369,6 +477,51 @@ mod tests {
         let err = OperatorConfig::parse("flux:\n  manifests:\n    latestRefreshInterval: 0s\n")
             .unwrap_err();
         assert_eq!(err.0[0].path, "flux.manifests.latestRefreshInterval");
+    }
+
+    #[test]
+    fn flux_manifests_from_an_oci_repository() {
+        let digest = format!("sha256:{}", "0".repeat(64));
+        let c = OperatorConfig::parse(&format!(
+            "flux:\n  manifests:\n    oci:\n      repository: oci://127.0.0.1:5000/fluxcd/flux-manifests\n      digests:\n        v2.9.5: \"{digest}\"\n      pullSecretFile: /etc/pull/.dockerconfigjson\n      caFile: /etc/ca/ca.crt\n"
+        ))
+        .unwrap();
+        let ManifestSource::Oci(oci) = &c.flux.manifests else {
+            panic!("{:?}", c.flux.manifests)
+        };
+        assert_eq!(oci.repository.path, "fluxcd/flux-manifests");
+        assert_eq!(oci.digests["v2.9.5"], digest);
+        assert_eq!(
+            oci.pull_secret_file.as_deref(),
+            Some("/etc/pull/.dockerconfigjson")
+        );
+        assert_eq!(oci.ca_file.as_deref(), Some("/etc/ca/ca.crt"));
+        assert_eq!(
+            c.flux.manifests.to_string(),
+            "oci://127.0.0.1:5000/fluxcd/flux-manifests"
+        );
+
+        let err = OperatorConfig::parse(
+            "flux:\n  manifests:\n    baseURL: https://github.com/fluxcd/flux2/releases\n    oci:\n      repository: ghcr.io/fluxcd/flux-manifests\n      digests:\n        2.9.5: sha256:00\n        v2.9.6: md5:1\n      caFile: \"\"\n",
+        )
+        .unwrap_err();
+        let paths: Vec<&str> = err.0.iter().map(|e| e.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "flux.manifests.oci.repository",
+                "flux.manifests.oci.digests[2.9.5]",
+                "flux.manifests.oci.digests[v2.9.6]",
+                "flux.manifests.oci.caFile",
+            ]
+        );
+        let both = OperatorConfig::parse(
+            "flux:\n  manifests:\n    directory: /d\n    oci:\n      repository: oci://r/x\n",
+        )
+        .unwrap_err();
+        assert_eq!(both.0[0].path, "flux.manifests");
+        let missing = OperatorConfig::parse("flux:\n  manifests:\n    oci: {}\n").unwrap_err();
+        assert_eq!(missing.0[0].path, "flux.manifests.oci.repository");
     }
 
     #[test]

@@ -43,10 +43,80 @@ impl DockerConfigJson {
         Self("{\"auths\": {\"<the registries of flux.imagePullSecretFile>\": {}}}".into())
     }
 
+    /// The user and password it holds for `registry` (`host[:port]`), from the entry keyed by
+    /// the host or a URL of it (`https://host`, Docker Hub's `https://index.docker.io/v1/`),
+    /// as `auth` (base64 `user:password`) or as `username` and `password`.
+    pub fn credentials_for(&self, registry: &str) -> Option<RegistryCredentials> {
+        use base64::Engine;
+        let value: Value = serde_json::from_str(&self.0).ok()?;
+        let auths = value["auths"].as_object()?;
+        let hub = matches!(
+            registry,
+            "docker.io" | "index.docker.io" | "registry-1.docker.io"
+        );
+        let entry = auths.iter().find_map(|(key, entry)| {
+            let host = key
+                .trim_start_matches("https://")
+                .trim_start_matches("http://")
+                .split('/')
+                .next()
+                .unwrap_or_default();
+            let same = host == registry
+                || (hub
+                    && matches!(
+                        host,
+                        "docker.io" | "index.docker.io" | "registry-1.docker.io"
+                    ));
+            same.then_some(entry)
+        })?;
+        if let Some(auth) = entry["auth"].as_str().filter(|a| !a.is_empty()) {
+            let decoded = base64::engine::general_purpose::STANDARD
+                .decode(auth)
+                .ok()?;
+            let text = String::from_utf8(decoded).ok()?;
+            let (user, password) = text.split_once(':')?;
+            return Some(RegistryCredentials {
+                user: user.to_string(),
+                password: password.to_string(),
+            });
+        }
+        Some(RegistryCredentials {
+            user: entry["username"].as_str()?.to_string(),
+            password: entry["password"].as_str()?.to_string(),
+        })
+    }
+
     /// The `data` of a Secret holding it.
     pub fn secret_data(&self) -> Value {
         use base64::Engine;
         json!({".dockerconfigjson": base64::engine::general_purpose::STANDARD.encode(&self.0)})
+    }
+}
+
+/// A registry user and password; its Debug form never shows the password.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RegistryCredentials {
+    pub user: String,
+    pub password: String,
+}
+
+impl std::fmt::Debug for RegistryCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RegistryCredentials")
+            .field("user", &self.user)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RegistryCredentials {
+    /// `Basic <base64 user:password>`.
+    pub fn basic_header(&self) -> String {
+        use base64::Engine;
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD
+                .encode(format!("{}:{}", self.user, self.password))
+        )
     }
 }
 
@@ -101,6 +171,28 @@ mod tests {
         let mut flux = crate::config::operator::OperatorConfig::default().flux;
         flux.image_pull_secret_file = file.map(str::to_string);
         flux
+    }
+
+    #[test]
+    fn credentials_for_a_registry() {
+        let parsed = DockerConfigJson::parse(CONFIG).unwrap();
+        let c = parsed.credentials_for("mirror.example.com").unwrap();
+        assert_eq!(
+            (c.user.as_str(), c.password.as_str()),
+            ("reader", "hunter2-pw")
+        );
+        assert!(!format!("{c:?}").contains("hunter2"));
+        assert_eq!(c.basic_header(), "Basic cmVhZGVyOmh1bnRlcjItcHc=");
+        assert!(parsed.credentials_for("other.example.com").is_none());
+        // `auth` (base64 user:password) under a URL key, as docker login writes Docker Hub's.
+        let hub = DockerConfigJson::parse(
+            r#"{"auths": {"https://index.docker.io/v1/": {"auth": "dTpwOnc="}, "https://127.0.0.1:5000": {"auth": "YTpi"}}}"#,
+        )
+        .unwrap();
+        let c = hub.credentials_for("docker.io").unwrap();
+        assert_eq!((c.user.as_str(), c.password.as_str()), ("u", "p:w"));
+        assert_eq!(hub.credentials_for("127.0.0.1:5000").unwrap().user, "a");
+        assert!(hub.credentials_for("127.0.0.1").is_none());
     }
 
     #[test]

@@ -10,7 +10,7 @@ use crate::fluxversion::FluxVersion;
 #[derive(Debug, thiserror::Error)]
 pub enum ManifestError {
     /// The version does not exist at the source: a configuration problem.
-    #[error("Flux {version} has no install.yaml at {location}; check the version")]
+    #[error("Flux {version} has no install manifests at {location}; check the version")]
     NotFound { version: String, location: String },
     /// The source could not be reached or answered nonsense: retry later.
     #[error("Flux install manifests unavailable: {0}")]

@@ -5,6 +5,7 @@ pub mod bundle;
 pub mod compat;
 pub mod image_pull;
 pub mod objects;
+pub mod ociartifact;
 pub mod source_secret;
 pub mod storedversions;
 pub mod transform;

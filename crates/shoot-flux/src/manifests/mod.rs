@@ -1,8 +1,9 @@
-//! Flux install manifests by version, from a release base URL (GitHub's layout) or a local
-//! directory. Each version is fetched and parsed once; each (version, namespace, registry) is
+//! Flux install manifests by version, from a release base URL (GitHub's layout), a local
+//! directory or an OCI repository of Flux's release artifacts (`oci`). Each version is fetched and parsed once; each (version, namespace, registry) is
 //! transformed, serialised and compressed once, and shared by every shoot.
 
 pub mod fetch;
+pub mod oci;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -13,10 +14,12 @@ use tokio::sync::OnceCell;
 
 use crate::metrics::Metrics;
 use fetch::{FetchError, Fetcher, HopContext, MAX_REDIRECTS, NextHop};
+use oci::OciClient;
 use shoot_flux_core::config::operator::ManifestSource;
 use shoot_flux_core::flux::bundle::{
     InstallBundle, ManifestError, Release, ReleaseComponents, components_from_tarball,
 };
+use shoot_flux_core::flux::ociartifact::ArtifactRelease;
 use shoot_flux_core::flux::storedversions;
 use shoot_flux_core::flux::transform::{self, InstallOptions};
 use shoot_flux_core::fluxversion::{self, FluxVersion, VersionRequest};
@@ -33,9 +36,20 @@ impl From<FetchError> for ManifestError {
 
 type Slot<T> = Arc<OnceCell<Arc<T>>>;
 
+/// One version's release artifact, read once.
+#[derive(Debug)]
+struct Artifact {
+    /// The manifest's digest, hex only (as the other sources' sha256).
+    sha256: String,
+    release: ArtifactRelease,
+}
+
 pub struct ManifestStore {
     source: ManifestSource,
     fetcher: Fetcher,
+    /// The registry client of an `oci` source.
+    oci: Option<OciClient>,
+    artifacts: Mutex<HashMap<FluxVersion, Slot<Artifact>>>,
     releases: Mutex<HashMap<FluxVersion, Slot<Release>>>,
     tarballs: Mutex<HashMap<FluxVersion, Slot<ReleaseComponents>>>,
     bundles: Mutex<HashMap<(FluxVersion, InstallOptions), Slot<InstallBundle>>>,
@@ -61,9 +75,15 @@ fn slot<K: std::hash::Hash + Eq + Clone, T>(map: &Mutex<HashMap<K, Slot<T>>>, ke
 
 impl ManifestStore {
     pub fn new(source: ManifestSource, timeout: Duration) -> Result<Self, ManifestError> {
+        let oci = match &source {
+            ManifestSource::Oci(oci) => Some(OciClient::for_source(oci, timeout)?),
+            _ => None,
+        };
         Ok(Self {
             source,
             fetcher: Fetcher::new(timeout)?,
+            oci,
+            artifacts: Mutex::new(HashMap::new()),
             releases: Mutex::new(HashMap::new()),
             tarballs: Mutex::new(HashMap::new()),
             bundles: Mutex::new(HashMap::new()),
@@ -110,6 +130,10 @@ impl ManifestStore {
         let fresh = match &self.source {
             ManifestSource::BaseUrl(base) => self.latest_from_redirect(base).await,
             ManifestSource::Directory(dir) => newest_in_directory(dir),
+            ManifestSource::Oci(source) => match &self.oci {
+                Some(client) => client.newest_release(&source.repository).await,
+                None => Err(no_client()),
+            },
         };
         match fresh {
             Ok(v) => {
@@ -194,6 +218,15 @@ impl ManifestStore {
     pub async fn release(&self, version: &FluxVersion) -> Result<Arc<Release>, ManifestError> {
         let cell = slot(&self.releases, version);
         cell.get_or_try_init(|| async {
+            if let ManifestSource::Oci(source) = &self.source {
+                let artifact = self.artifact(version).await?;
+                tracing::info!(version = %version, repository = %source, sha256 = %artifact.sha256, documents = artifact.release.install.len(), "loaded Flux install manifests from the OCI artifact");
+                return Ok(Arc::new(Release {
+                    version: version.clone(),
+                    sha256: artifact.sha256.clone(),
+                    docs: artifact.release.install.clone(),
+                }));
+            }
             let text = self.install_yaml(version).await?;
             let sha256 = hex::encode(Sha256::digest(text.as_bytes()));
             let docs = transform::parse_documents(&text).map_err(|e| ManifestError::Malformed {
@@ -232,7 +265,12 @@ impl ManifestStore {
                     .and_then(|e| e.components.get(name))
                     .ok_or_else(|| ManifestError::NotFound {
                         version: version.tag(),
-                        location: format!("{name}.yaml in manifests.tar.gz"),
+                        location: match &self.source {
+                            ManifestSource::Oci(source) => {
+                                format!("component {name} in the OCI artifact of {source}")
+                            }
+                            _ => format!("{name}.yaml in manifests.tar.gz"),
+                        },
                     })?;
                 input.extend(docs.iter().cloned());
             }
@@ -263,11 +301,36 @@ impl ManifestStore {
     ) -> Result<Arc<ReleaseComponents>, ManifestError> {
         let cell = slot(&self.tarballs, version);
         cell.get_or_try_init(|| async {
+            if let ManifestSource::Oci(_) = &self.source {
+                let artifact = self.artifact(version).await?;
+                return Ok(Arc::new(ReleaseComponents {
+                    sha256: artifact.sha256.clone(),
+                    components: artifact.release.components.clone(),
+                }));
+            }
             let bytes = self.asset(version, "manifests.tar.gz").await?;
             let sha256 = hex::encode(Sha256::digest(&bytes));
             let components = components_from_tarball(version, &bytes)?;
             tracing::info!(version = %version, sha256 = %sha256, components = components.len(), "loaded Flux manifests.tar.gz");
             Ok(Arc::new(ReleaseComponents { sha256, components }))
+        })
+        .await
+        .cloned()
+    }
+
+    /// `version`'s release artifact of an `oci` source, read once (install documents and
+    /// components come from the same layer).
+    async fn artifact(&self, version: &FluxVersion) -> Result<Arc<Artifact>, ManifestError> {
+        let (ManifestSource::Oci(source), Some(client)) = (&self.source, &self.oci) else {
+            return Err(no_client());
+        };
+        let cell = slot(&self.artifacts, version);
+        cell.get_or_try_init(|| async {
+            let (digest, release) = client.pull_release(source, version).await?;
+            Ok(Arc::new(Artifact {
+                sha256: digest.trim_start_matches("sha256:").to_string(),
+                release,
+            }))
         })
         .await
         .cloned()
@@ -279,6 +342,16 @@ impl ManifestStore {
             version: version.tag(),
             message: e.to_string(),
         })
+    }
+
+    /// A release file (`install.yaml`, `manifests.tar.gz`) as the source has it, unparsed and
+    /// not cached: the `mirror` command copies it.
+    pub async fn release_file(
+        &self,
+        version: &FluxVersion,
+        file: &str,
+    ) -> Result<Vec<u8>, ManifestError> {
+        self.asset(version, file).await
     }
 
     /// A release asset's bytes from the configured source.
@@ -306,8 +379,17 @@ impl ManifestStore {
                     ))),
                 }
             }
+            // Read whole by `artifact`, never file by file.
+            ManifestSource::Oci(source) => Err(ManifestError::Unavailable(format!(
+                "{file} is not read from {source}: the artifact carries the release"
+            ))),
         }
     }
+}
+
+/// The store of an `oci` source always has its client (built by `new`).
+fn no_client() -> ManifestError {
+    ManifestError::Unavailable("the OCI source has no registry client".into())
 }
 
 /// Judges the final answer of an asset download: 404 from the release host itself means the
