@@ -224,27 +224,69 @@ async fn image_and_chart_are_pushed_and_pulled_back_as_a_seed_would() {
     );
     let layout_digest = field(&built, "digest").to_string();
 
+    let pull = Puller {
+        http: registry.http().unwrap(),
+        base: registry.url(),
+        authorization: auth.header_value(),
+    };
     // Pushed as a CI job would: credentials from the environment, the registry's CA by flag, no
     // network beyond loopback (the proxy variables point at a closed port).
     let closed = format!("http://127.0.0.1:{}", testbed::ports::free_port().unwrap());
-    let mut push = Command::new(root.join("hack/push-artifacts"));
-    push.arg("--image-layout")
-        .arg(&layout)
-        .arg("--ca-file")
-        .arg(&pki.ca_file)
-        .arg(format!("oci://{host}/{PREFIX}"))
-        .env("REGISTRY_USERNAME", &auth.user)
-        .env("REGISTRY_PASSWORD", &auth.password)
-        .env("CRANE", &crane)
-        .env("HELM", &helm_binary)
-        .env("HOME", &home)
-        .env("HTTPS_PROXY", &closed)
-        .env("HTTP_PROXY", &closed)
-        .env_remove("NO_PROXY")
-        .env_remove("no_proxy")
-        .env_remove("DOCKER_CONFIG");
+    let push_command = |password: &str| {
+        let mut push = Command::new(root.join("hack/push-artifacts"));
+        push.arg("--image-layout")
+            .arg(&layout)
+            .arg("--ca-file")
+            .arg(&pki.ca_file)
+            .arg(format!("oci://{host}/{PREFIX}"))
+            .env("REGISTRY_USERNAME", &auth.user)
+            .env("REGISTRY_PASSWORD", password)
+            .env("CRANE", &crane)
+            .env("HELM", &helm_binary)
+            .env("HOME", &home)
+            .env("HTTPS_PROXY", &closed)
+            .env("HTTP_PROXY", &closed)
+            .env_remove("NO_PROXY")
+            .env_remove("no_proxy")
+            .env_remove("DOCKER_CONFIG");
+        push
+    };
+    // A wrong password: the push fails, says where, and never prints the password.
+    let wrong = "not-the-push-password";
+    let mut refused = push_command(wrong);
+    let refused = tokio::task::spawn_blocking(move || refused.output())
+        .await
+        .unwrap()
+        .unwrap();
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&refused.stdout),
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    assert!(!refused.status.success(), "{said}");
+    assert!(said.contains("401"), "{said}");
+    assert!(
+        said.contains(&format!(
+            "hack/push-artifacts: helm registry login {host} failed"
+        )),
+        "{said}"
+    );
+    assert!(!said.contains(wrong), "{said}");
+    // Nothing was pushed before the login failed: the repository does not exist.
+    let tags = pull
+        .http
+        .send(
+            http::Method::GET,
+            &format!("{}/v2/{PREFIX}/shoot-flux/tags/list", registry.url()),
+            &[("authorization", &pull.authorization)],
+            Vec::new(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(tags.status, 404, "{tags:?}");
+
     let started = Instant::now();
-    let pushed = run(push).await;
+    let pushed = run(push_command(&auth.password)).await;
     println!(
         "hack/push-artifacts in {:.1}s:\n{pushed}",
         started.elapsed().as_secs_f64()
@@ -262,11 +304,6 @@ async fn image_and_chart_are_pushed_and_pulled_back_as_a_seed_would() {
         "the password stays out of the output"
     );
 
-    let pull = Puller {
-        http: registry.http().unwrap(),
-        base: registry.url(),
-        authorization: auth.header_value(),
-    };
     // The registry is private: what follows works only with the pusher's credentials.
     let anonymous = pull
         .http
