@@ -1,6 +1,7 @@
 //! The objects of least-privilege shoot access: the `shoot-access-*` Secret the token
-//! requestor fills for ServiceAccount `kube-system/extension-shoot-flux`, and the read-only
-//! RBAC for it that ships through a ManagedResource. `shootaccess` makes a client of them.
+//! requestor fills for ServiceAccount `kube-system/extension-shoot-flux`, and the RBAC for it
+//! that ships through a ManagedResource: read-only, except what a storage migration before a Flux
+//! upgrade writes. `shootaccess` makes a client of them.
 
 use std::collections::BTreeMap;
 
@@ -15,6 +16,7 @@ pub const SECRET_NAME: &str = "shoot-access-extension-shoot-flux";
 pub const GENERIC_KUBECONFIG_ANNOTATION: &str =
     "generic-token-kubeconfig.secret.gardener.cloud/name";
 const ROLE_NAME: &str = "gardener.cloud:extension-shoot-flux:read";
+const MIGRATE_ROLE_NAME: &str = "gardener.cloud:extension-shoot-flux:migrate";
 
 /// The Secret the token requestor fills (labels and annotations only; GRM writes the data).
 pub fn access_secret(namespace: &str) -> Secret {
@@ -50,13 +52,16 @@ pub fn access_secret(namespace: &str) -> Secret {
 }
 
 /// RBAC in the shoot for the ServiceAccount: read Flux's sources and Kustomizations anywhere,
-/// and the Deployments of the Flux namespace.
-pub fn rbac_objects(flux_namespace: &str) -> Vec<Value> {
+/// and the Deployments of the Flux namespace. `migration_rules` (from
+/// `flux::storedversions::migration_rules`) go into a ClusterRole of their own: what a storage
+/// migration before an upgrade writes. That adds no power the extension lacks: it ships those
+/// very CRDs and controllers through GRM.
+pub fn rbac_objects(flux_namespace: &str, migration_rules: Vec<Value>) -> Vec<Value> {
     let subject = json!([{
         "kind": "ServiceAccount", "name": SERVICE_ACCOUNT, "namespace": SERVICE_ACCOUNT_NAMESPACE
     }]);
     let read = json!(["get", "list", "watch"]);
-    vec![
+    let mut objects = vec![
         json!({
             "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
             "metadata": {"name": ROLE_NAME},
@@ -84,7 +89,22 @@ pub fn rbac_objects(flux_namespace: &str) -> Vec<Value> {
             "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": ROLE_NAME},
             "subjects": subject
         }),
-    ]
+    ];
+    if migration_rules.is_empty() {
+        return objects;
+    }
+    objects.push(json!({
+        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+        "metadata": {"name": MIGRATE_ROLE_NAME},
+        "rules": migration_rules
+    }));
+    objects.push(json!({
+        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+        "metadata": {"name": MIGRATE_ROLE_NAME},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": MIGRATE_ROLE_NAME},
+        "subjects": subject
+    }));
+    objects
 }
 
 /// The field managers, other than GRM, that write Flux's own Deployments: another owner (the
@@ -131,8 +151,9 @@ mod tests {
     }
 
     #[test]
-    fn rbac_only_reads() {
-        let objects = rbac_objects("flux-system");
+    fn rbac_only_reads_without_crds() {
+        let objects = rbac_objects("flux-system", vec![]);
+        assert_eq!(objects.len(), 4);
         for o in &objects {
             for rule in o["rules"].as_array().into_iter().flatten() {
                 assert_eq!(rule["verbs"], json!(["get", "list", "watch"]));
@@ -140,6 +161,20 @@ mod tests {
         }
         assert_eq!(objects[2]["metadata"]["namespace"], "flux-system");
         assert_eq!(objects[2]["rules"][0]["resources"], json!(["deployments"]));
+    }
+
+    #[test]
+    fn migration_rules_get_a_cluster_role_of_their_own() {
+        let rule = json!({"apiGroups": ["x"], "resources": ["y"], "verbs": ["patch"]});
+        let objects = rbac_objects("flux-system", vec![rule.clone()]);
+        let role = objects
+            .iter()
+            .find(|o| o["kind"] == "ClusterRole" && o["metadata"]["name"] == MIGRATE_ROLE_NAME)
+            .unwrap();
+        assert_eq!(role["rules"], json!([rule]));
+        assert!(objects.iter().any(|o| o["kind"] == "ClusterRoleBinding"
+            && o["roleRef"]["name"] == MIGRATE_ROLE_NAME
+            && o["subjects"][0]["name"] == SERVICE_ACCOUNT));
     }
 
     #[test]

@@ -57,7 +57,7 @@ pub fn parse_exact(text: &str) -> Result<FluxVersion, String> {
         .map_err(|e| format!("{text:?} is not a Flux release tag like v2.6.4 ({e})"))?;
     if version < MINIMUM {
         return Err(format!(
-            "Flux {text} is older than v2.0.0, the oldest release with the v1 GitRepository and Kustomization APIs; use v2.0.0 or newer"
+            "Flux {text} is older than v2.0.0, the oldest release with the v1 GitRepository and Kustomization APIs; set a v2 version (or remove the field for the default): shoot-flux then upgrades the shoot's Flux in place, migrating the objects it stored at older API versions, and keeps the namespace, the sources, the Kustomizations and what they applied"
         ));
     }
     Ok(FluxVersion(version))
@@ -107,7 +107,12 @@ mod tests {
 
     #[test]
     fn old_and_malformed_versions_are_rejected() {
-        assert!(parse("0.29.5").unwrap_err().contains("older than v2.0.0"));
+        let message = parse("0.29.5").unwrap_err();
+        assert!(message.contains("older than v2.0.0"), "{message}");
+        assert!(
+            message.contains("set a v2 version"),
+            "names the step: {message}"
+        );
         assert!(parse("v1.9.9").is_err());
         assert!(parse("two").unwrap_err().contains("not a Flux release tag"));
         assert!(parse("").is_err());

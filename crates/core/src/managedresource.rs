@@ -276,6 +276,18 @@ pub fn resources_applied(managed_resource: &ManagedResource) -> bool {
         .is_some_and(|c| c.status == "True")
 }
 
+/// Whether writing `desired` over `existing` may meet CRD versions the shoot still stores, so
+/// that the shoot's CRDs must be looked at first: GRM once applied `existing` (the shoot may have
+/// its CRDs, from shoot-flux or a predecessor), and the shoot does not have `desired` applied
+/// (it changes, or GRM has not applied it yet: a shoot woken up, a refused CRD update).
+pub fn may_meet_stored_versions(
+    existing: &ManagedResource,
+    desired: &DesiredManagedResource,
+) -> bool {
+    existing.condition("ResourcesApplied").is_some()
+        && (merge_patch(Some(existing), desired).is_some() || !resources_applied(existing))
+}
+
 /// The name gardener's `managedresources.CreateForShoot` gave the one secret of a shoot
 /// ManagedResource: the predecessors (the 23technologies extension, and the stackit one before it
 /// dropped ManagedResources) wrote `extension-shoot-flux-flux-install` and `-flux-config` that
@@ -457,6 +469,33 @@ mod tests {
             {"type": "ResourcesApplied", "status": "False", "message": "secret not found"}
         ]))));
         assert!(!resources_applied(&typed(json!({}))));
+    }
+
+    #[test]
+    fn the_shoots_crds_are_looked_at_only_when_an_applied_install_changes_or_is_not_applied() {
+        let old = build(INSTALL_NAME, "shoot--p--s", &brotli_compress(b"kind: A"));
+        let new = build(INSTALL_NAME, "shoot--p--s", &brotli_compress(b"kind: B"));
+        let with_status = |desired: &DesiredManagedResource, status: Value| {
+            let mut object = serde_json::to_value(&desired.managed_resource).unwrap();
+            object["status"] = status;
+            typed(object)
+        };
+        let applied = json!({"conditions": [{"type": "ResourcesApplied", "status": "True"}]});
+        let refused = json!({"conditions": [{"type": "ResourcesApplied", "status": "False"}]});
+        // An upgrade of what GRM applied.
+        assert!(may_meet_stored_versions(
+            &with_status(&old, applied.clone()),
+            &new
+        ));
+        // Steady: applied and unchanged.
+        assert!(!may_meet_stored_versions(&with_status(&new, applied), &new));
+        // Written before, refused or not applied yet since (a woken shoot, a refused CRD).
+        assert!(may_meet_stored_versions(&with_status(&new, refused), &new));
+        // GRM never applied it: nothing of it is in the shoot.
+        assert!(!may_meet_stored_versions(
+            &with_status(&old, json!({})),
+            &new
+        ));
     }
 
     #[test]

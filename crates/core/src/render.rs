@@ -13,7 +13,7 @@ use crate::deploykey::DeployKey;
 use crate::flux::bundle::InstallBundle;
 use crate::flux::objects::{self, SecretPayload};
 use crate::flux::transform;
-use crate::flux::{image_pull, source_secret};
+use crate::flux::{image_pull, source_secret, storedversions};
 use crate::gardener::shoot::ShootFacts;
 use crate::managedresource::{
     self, ACCESS_NAME, CONFIG_NAME, DesiredManagedResource, INSTALL_NAME,
@@ -119,7 +119,11 @@ pub fn render(
     let namespace = &shoot.cluster_name;
     let config_objects = config_objects(shoot, config, inputs)?;
     let config_yaml = transform::to_yaml(&config_objects)?;
-    let access_objects = access::rbac_objects(&config.namespace);
+    let crds = install
+        .map(|bundle| bundle.crds.as_slice())
+        .unwrap_or_default();
+    let access_objects =
+        access::rbac_objects(&config.namespace, storedversions::migration_rules(crds));
     let access_yaml = transform::to_yaml(&access_objects)?;
     Ok(Desired {
         install: install

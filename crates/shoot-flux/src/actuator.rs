@@ -20,12 +20,13 @@ use crate::manifests::ManifestStore;
 use crate::metrics::Metrics;
 use crate::progress::{self, EXTERNAL, SEED};
 use crate::shootaccess;
+use crate::storagemigration::{self, UpgradeError};
 use shoot_flux_core::access;
 use shoot_flux_core::api::v1alpha1::{self, DeletionPolicy};
 use shoot_flux_core::config::operator::{ManifestSource, OperatorConfig};
 use shoot_flux_core::config::{self, EffectiveConfig, project};
 use shoot_flux_core::fielderrors::FieldErrors;
-use shoot_flux_core::flux::bundle::ManifestError;
+use shoot_flux_core::flux::bundle::{InstallBundle, ManifestError};
 use shoot_flux_core::flux::objects::SecretPayload;
 use shoot_flux_core::fluxversion::VersionRequest;
 use shoot_flux_core::gardener::conditions;
@@ -73,6 +74,8 @@ pub enum ActuatorError {
     Cleanup(String),
     #[error("{0}")]
     DeployKey(#[from] DeployKeyError),
+    #[error("{0}")]
+    Upgrade(#[from] UpgradeError),
 }
 
 impl From<PlanError> for ActuatorError {
@@ -104,6 +107,7 @@ impl ActuatorError {
                 vec![ErrorCode::InfraUnauthorized]
             }
             Self::DeployKey(_) => vec![ErrorCode::RetryableInfraDependencies],
+            Self::Upgrade(_) => vec![],
         }
     }
 
@@ -116,6 +120,8 @@ impl ActuatorError {
             Self::Seed(_) => "seed",
             Self::Cleanup(_) => "cleanup",
             Self::DeployKey(_) => "deploy-key",
+            Self::Upgrade(UpgradeError::Waiting(_)) => "shoot-access",
+            Self::Upgrade(_) => "storage-migration",
         }
     }
 
@@ -130,6 +136,7 @@ impl ActuatorError {
                 Some(Duration::from_secs(60))
             }
             Self::DeployKey(DeployKeyError::Invalid { .. }) => Some(Duration::from_secs(300)),
+            Self::Upgrade(UpgradeError::Waiting(_)) => Some(Duration::from_secs(15)),
             _ => None,
         }
     }
@@ -310,8 +317,27 @@ impl Actuator {
         } else {
             WriteMode::ReadFirst
         };
+        let install_existing = self.existing(install_mr, mode).await?;
+        if install_existing
+            .as_ref()
+            .is_some_and(|existing| managedresource::may_meet_stored_versions(existing, install_mr))
+        {
+            if shoot.is_hibernation_enabled() {
+                // The shoot's CRDs cannot be read while it sleeps, and GRM applies nothing then:
+                // the install and config stay as they are, and the reconcile at wake-up upgrades.
+                tracing::info!(namespace = %ext.namespace, "the Flux upgrade waits until the shoot wakes up");
+                let access = self.apply(&desired.access, mode).await?;
+                shootaccess::ensure_secret(&self.seed, &ext.namespace, mode).await?;
+                return Ok(Reconciled {
+                    installed,
+                    wrote: access.wrote,
+                });
+            }
+            self.migrate_stored_versions(ext, &bundle, &desired.access, mode)
+                .await?;
+        }
         // Install first: the config objects need Flux's CRDs.
-        let install = self.apply(install_mr, mode).await?;
+        let install = self.apply_over(install_mr, install_existing).await?;
         let config = self.apply(&desired.config, mode).await?;
         let access = self.apply(&desired.access, mode).await?;
         let wrote = install.wrote || config.wrote || access.wrote;
@@ -342,6 +368,23 @@ impl Actuator {
         );
         shootaccess::ensure_secret(&self.seed, &ext.namespace, mode).await?;
         Ok(Reconciled { installed, wrote })
+    }
+
+    /// Before an install that replaces one GRM applied: the shoot access (RBAC first), then
+    /// the storage migration (`storagemigration::before_upgrade`).
+    async fn migrate_stored_versions(
+        &self,
+        ext: &Extension,
+        bundle: &InstallBundle,
+        access_mr: &DesiredManagedResource,
+        mode: WriteMode,
+    ) -> Result<(), ActuatorError> {
+        if bundle.crds.is_empty() {
+            return Ok(());
+        }
+        self.apply(access_mr, mode).await?;
+        shootaccess::ensure_secret(&self.seed, &ext.namespace, mode).await?;
+        Ok(storagemigration::before_upgrade(&self.seed, ext, bundle).await?)
     }
 
     /// The seed copies of the `Shoot.spec.resources` Secrets the configuration names.
@@ -398,6 +441,29 @@ impl Actuator {
         desired: &DesiredManagedResource,
         mode: WriteMode,
     ) -> Result<Applied, ActuatorError> {
+        let existing = self.existing(desired, mode).await?;
+        self.apply_over(desired, existing).await
+    }
+
+    /// The ManagedResource as it is in the seed; not read in `WriteMode::CreateFirst`.
+    async fn existing(
+        &self,
+        desired: &DesiredManagedResource,
+        mode: WriteMode,
+    ) -> Result<Option<ManagedResource>, ActuatorError> {
+        if mode == WriteMode::CreateFirst {
+            return Ok(None);
+        }
+        let mrs = mr_api(&self.seed, &desired.namespace);
+        Ok(typed_get(&mrs, &desired.name).await?)
+    }
+
+    /// `apply` with the ManagedResource as `existing` read it.
+    async fn apply_over(
+        &self,
+        desired: &DesiredManagedResource,
+        existing: Option<ManagedResource>,
+    ) -> Result<Applied, ActuatorError> {
         let namespace = desired.namespace.as_str();
         progress::step(
             format!(
@@ -407,11 +473,6 @@ impl Actuator {
             SEED,
         );
         let mrs = mr_api(&self.seed, namespace);
-        let existing = if mode == WriteMode::CreateFirst {
-            None
-        } else {
-            typed_get(&mrs, &desired.name).await?
-        };
         let patch = managedresource::merge_patch(existing.as_ref(), desired);
         let predecessor = managedresource::predecessor_secret_name(&desired.name);
         let mut took_over = existing

@@ -1,21 +1,17 @@
 //! The health check: the one writer of the Extension's `SystemComponentsHealthy` condition,
 //! derived from the shoot ManagedResources every sync period (the verdict is `health`'s).
-//! Conditions are a list, which a merge patch would replace whole, so they are written by
-//! read-modify-write under optimistic locking, touching only this condition type.
+//! It is written through `extensionconditions`, touching only this condition type.
 
 use std::time::Duration;
 
 use kube::Client;
-use kube::api::{Api, DynamicObject, Patch, PatchParams};
+use kube::api::{Api, DynamicObject};
 use kube::runtime::reflector::Store;
-use serde_json::json;
 
-use crate::apierror::is_conflict;
-use crate::apiresources::{extension_resource, managed_resource_resource, typed_managed_resource};
+use crate::apiresources::{managed_resource_resource, typed_managed_resource};
 use crate::clustercache::ClusterCache;
-use crate::reconciler::now;
-use shoot_flux_core::gardener::conditions::{self, Verdict};
-use shoot_flux_core::gardener::types::{Condition, Extension};
+use crate::extensionconditions::write_condition;
+use shoot_flux_core::gardener::types::Extension;
 use shoot_flux_core::health::{CONDITION_TYPE, verdict, with_sync_failure};
 use shoot_flux_core::managedresource::{CONFIG_NAME, INSTALL_NAME};
 
@@ -74,52 +70,6 @@ async fn check_one(
         verdict
     };
     write_condition(client, &ext.namespace, &ext.name, CONDITION_TYPE, &verdict).await
-}
-
-/// Read-modify-write of one condition type under optimistic locking, retried on conflict.
-pub async fn write_condition(
-    client: &Client,
-    namespace: &str,
-    name: &str,
-    kind: &str,
-    verdict: &Verdict,
-) -> Result<(), kube::Error> {
-    write_conditions(client, namespace, name, &[(kind, verdict.clone())]).await
-}
-
-/// Read-modify-write of condition types under optimistic locking, retried on conflict; no
-/// write when none changed. A merge patch would replace the list whole, hence the locking.
-pub async fn write_conditions(
-    client: &Client,
-    namespace: &str,
-    name: &str,
-    verdicts: &[(&str, Verdict)],
-) -> Result<(), kube::Error> {
-    let api: Api<DynamicObject> =
-        Api::namespaced_with(client.clone(), namespace, &extension_resource());
-    for _ in 0..5 {
-        let Some(current) = api.get_opt(name).await? else {
-            return Ok(());
-        };
-        let json = serde_json::to_value(&current).unwrap_or_default();
-        let conditions: Vec<Condition> =
-            serde_json::from_value(json["status"]["conditions"].clone()).unwrap_or_default();
-        let Some(updated) = conditions::merge(&conditions, verdicts, &now()) else {
-            return Ok(());
-        };
-        let patch = json!({
-            "metadata": {"resourceVersion": current.metadata.resource_version},
-            "status": {"conditions": updated}
-        });
-        match api
-            .patch_status(name, &PatchParams::default(), &Patch::Merge(&patch))
-            .await
-        {
-            Err(e) if is_conflict(&e) => continue,
-            other => return other.map(|_| ()),
-        }
-    }
-    Ok(())
 }
 
 /// Checks every Extension of ours each `period`, until the process ends, as the controller's

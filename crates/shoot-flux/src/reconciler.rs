@@ -13,6 +13,7 @@ use crate::actuator::{Actuator, ActuatorError};
 use crate::apierror::{is_conflict, is_not_found};
 use crate::apiresources::extension_resource;
 use crate::clustercache::ClusterCache;
+use crate::extensionconditions::now;
 use crate::metrics::Metrics;
 use crate::progress::{self, Step};
 use shoot_flux_core::gardener::operation::{self, AnnotationStep, OperationType};
@@ -86,13 +87,6 @@ impl std::fmt::Debug for Reconciler {
             .field("resync", &self.resync)
             .finish_non_exhaustive()
     }
-}
-
-pub fn now() -> String {
-    k8s_openapi::jiff::Timestamp::now()
-        .round(k8s_openapi::jiff::Unit::Second)
-        .map(|t| t.to_string())
-        .unwrap_or_else(|_| k8s_openapi::jiff::Timestamp::now().to_string())
 }
 
 /// Whether a metadata patch also removes a pending `reconcile` operation annotation.

@@ -221,9 +221,13 @@ async fn check_one(
     if conditions::merge(listed, &report.conditions, "").is_none() {
         return Outcome::Read(ext.namespace, report.state, refused);
     }
-    if let Err(e) =
-        crate::healthcheck::write_conditions(seed, &ext.namespace, &ext.name, &report.conditions)
-            .await
+    if let Err(e) = crate::extensionconditions::write_conditions(
+        seed,
+        &ext.namespace,
+        &ext.name,
+        &report.conditions,
+    )
+    .await
     {
         tracing::warn!(namespace = %ext.namespace, error = %e, "writing the sync status failed");
     }

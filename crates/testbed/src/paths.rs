@@ -94,6 +94,12 @@ pub fn chart_crd(file: &str) -> Result<PathBuf> {
     cached_file(&format!("chart-crds/{file}"), "chart-crds")
 }
 
+/// A CRD of Flux 0.x (`hack/testbed/install flux-legacy-crds`), e.g.
+/// `source.toolkit.fluxcd.io_gitrepositories.yaml`: it stores `v1beta2`.
+pub fn legacy_flux_crd(file: &str) -> Result<PathBuf> {
+    cached_file(&format!("crds/flux-legacy/{file}"), "flux-legacy-crds")
+}
+
 /// The directory with the Flux release assets of one flux2 tag.
 pub fn flux_release_dir(tag: &str) -> Result<PathBuf> {
     cached_file(&format!("flux-releases/{tag}"), "flux-assets")
