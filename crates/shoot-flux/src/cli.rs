@@ -159,8 +159,8 @@ pub enum Command {
     },
     /// Copy a Flux release for a seed without internet access: install.yaml and
     /// manifests.tar.gz from the releases (redirects followed as the controller does) into
-    /// DIR/<tag>/ (for flux.manifests.directory), or pushed as the OCI artifact that
-    /// flux.manifests.oci reads (the shape of ghcr.io/fluxcd/flux-manifests:<tag>).
+    /// DIR/TAG/ (for flux.manifests.directory; TAG is the release), or pushed as the OCI artifact that
+    /// flux.manifests.oci reads (the shape of ghcr.io/fluxcd/flux-manifests:TAG).
     #[command(group(clap::ArgGroup::new("destination").required(true).args(["to_dir", "to_oci"])))]
     Mirror {
         /// The release tag (e.g. v2.9.5), or latest.
@@ -169,10 +169,10 @@ pub enum Command {
         /// The releases base URL.
         #[arg(long, default_value = shoot_flux_core::config::operator::DEFAULT_RELEASES_URL)]
         from: String,
-        /// Writes DIR/<tag>/install.yaml and DIR/<tag>/manifests.tar.gz.
+        /// Writes DIR/TAG/install.yaml and DIR/TAG/manifests.tar.gz.
         #[arg(long, value_name = "DIR")]
         to_dir: Option<PathBuf>,
-        /// Pushes oci://<registry>/<repository>:<tag>.
+        /// Pushes oci://REGISTRY/REPOSITORY:TAG.
         #[arg(long, value_name = "oci://REGISTRY/REPOSITORY")]
         to_oci: Option<String>,
         /// A PEM file of CAs to trust for the registry besides the system's.
