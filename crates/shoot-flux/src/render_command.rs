@@ -69,7 +69,7 @@ pub async fn render(input: &RenderInput) -> Result<RenderOutput, Vec<String>> {
         Some(text) => OperatorConfig::parse(text).map_err(|e| prefixed("--config: ", &e)),
     }
     .map(|mut operator| {
-        shoot_flux_core::config::pullsecret::placeholder_operator_secret(&mut operator.flux);
+        operator.flux.placeholder_image_pull_secret();
         operator
     });
     let project = match &input.project_config {

@@ -146,7 +146,9 @@ fn operator_config(args: &Args) -> Result<OperatorConfig> {
     if let Some(file) = operator.flux.image_pull_secret_file.clone() {
         let text = std::fs::read_to_string(&file)
             .with_context(|| format!("flux.imagePullSecretFile: reading {file}"))?;
-        shoot_flux_core::config::pullsecret::set_operator_secret(&mut operator.flux, &text)
+        operator
+            .flux
+            .take_image_pull_secret(&text)
             .map_err(anyhow::Error::msg)?;
     }
     if let Some(identity) = &args.garden_cluster_identity {

@@ -37,24 +37,6 @@ async fn succeeded_shoot(spec: &ShootSpec, grm: bool) -> testbed::Shoot {
     shoot
 }
 
-async fn wait_mr_applied(bed: &testbed::Bed, ns: &str, name: &str) {
-    let mrs = mr_api(bed, ns).await;
-    wait_for(
-        &format!("{name} applied"),
-        Duration::from_secs(120),
-        || async {
-            let mr = serde_json::to_value(mrs.get(name).await?)?;
-            Ok(
-                (condition(&mr, "ResourcesApplied").map(|c| c["status"].clone())
-                    == Some("True".into()))
-                .then_some(()),
-            )
-        },
-    )
-    .await
-    .unwrap();
-}
-
 #[tokio::test]
 async fn reconcile_wait_for_state_and_restore_annotations() {
     let _serial = SERIAL.lock().await;
@@ -321,20 +303,7 @@ async fn a_hibernated_shoot_is_reconciled_without_its_api_server() {
         &[("repositoryUrl", &url), ("repositoryBranch", "asleep")],
     )
     .await;
-    let api = extension_api(bed, &ns).await;
-    wait_for(
-        "a fresh Succeeded while hibernated",
-        Duration::from_secs(90),
-        || async {
-            let ext = serde_json::to_value(api.get("shoot-flux").await?)?;
-            let at = last_update(&ext)?;
-            Ok((ext["status"]["lastOperation"]["state"] == "Succeeded"
-                && at.as_second() >= changed_at.as_second())
-            .then_some(()))
-        },
-    )
-    .await
-    .unwrap();
+    wait_succeeded_since(bed, &ns, changed_at, "a fresh Succeeded while hibernated").await;
     let after = mr_secrets(bed, &ns).await;
     assert_eq!(before[0], after[0], "install unchanged");
     assert_ne!(before[1], after[1], "the config MR follows the new branch");
@@ -453,20 +422,7 @@ async fn a_shoot_of_the_23technologies_extension_is_taken_over_without_recreatin
     gardenlet::apply_extension(&seed().await, &spec)
         .await
         .unwrap();
-    extension_api(bed, &ns)
-        .await
-        .patch_status(
-            "shoot-flux",
-            &PatchParams::default(),
-            &Patch::Merge(&json!({"status": {
-                "lastOperation": {"type": "Reconcile", "state": "Succeeded", "progress": 100,
-                    "description": "Successfully reconciled Extension",
-                    "lastUpdateTime": "2025-01-01T00:00:00Z"},
-                "observedGeneration": 1
-            }})),
-        )
-        .await
-        .unwrap();
+    succeeded_long_ago(bed, &ns).await;
     let _ext = start_extension(bed, &[]).await;
     wait_ready(bed, &ns, Duration::from_secs(60)).await;
     // The predecessor's secrets are gone once nothing references them; the other extension's

@@ -59,19 +59,7 @@ async fn predecessor_mr(bed: &testbed::Bed, ns: &str, name: &str, data: Value) {
         .create(&PostParams::default(), &mr)
         .await
         .unwrap();
-    let mrs = mr_api(bed, ns).await;
-    wait_for(
-        &format!("the predecessor's {name} applied"),
-        Duration::from_secs(120),
-        || async {
-            let mr = serde_json::to_value(mrs.get(name).await?)?;
-            Ok(condition(&mr, "ResourcesApplied")
-                .is_some_and(|c| c["status"] == "True")
-                .then_some(()))
-        },
-    )
-    .await
-    .unwrap();
+    wait_mr_applied(bed, ns, name).await;
 }
 
 /// (storage version, storedVersions, served versions) of a CRD in the shoot.
@@ -263,20 +251,7 @@ async fn a_flux_0x_shoot_is_taken_over_across_removed_versions_and_survives_kill
     gardenlet::apply_extension(&bed.seed().client().await.unwrap(), &spec)
         .await
         .unwrap();
-    extension_api(bed, &ns)
-        .await
-        .patch_status(
-            "shoot-flux",
-            &PatchParams::default(),
-            &Patch::Merge(&json!({"status": {
-                "lastOperation": {"type": "Reconcile", "state": "Succeeded", "progress": 100,
-                    "description": "Successfully reconciled Extension",
-                    "lastUpdateTime": "2025-01-01T00:00:00Z"},
-                "observedGeneration": 1
-            }})),
-        )
-        .await
-        .unwrap();
+    succeeded_long_ago(bed, &ns).await;
 
     // A configuration error that names the way out, and nothing is touched.
     let since = k8s_openapi::jiff::Timestamp::now().to_string();
@@ -390,6 +365,7 @@ async fn a_flux_0x_shoot_is_taken_over_across_removed_versions_and_survives_kill
                     .await?,
             )?;
             Ok((mr["metadata"]["labels"]["origin"] == "shoot-flux"
+                && mr["status"]["observedGeneration"] == mr["metadata"]["generation"]
                 && condition(&mr, "ResourcesApplied").is_some_and(|c| c["status"] == "True"))
             .then_some(()))
         },
@@ -554,25 +530,7 @@ async fn a_hibernated_shoots_upgrade_waits_for_the_wake_up() {
     let seed = bed.seed().client().await.unwrap();
     gardenlet::apply_extension(&seed, &spec).await.unwrap();
     wait_ready(bed, &ns, Duration::from_secs(90)).await;
-    let mrs = mr_api(bed, &ns).await;
-    let applied = |name: &'static str| {
-        let mrs = mrs.clone();
-        async move {
-            wait_for(
-                &format!("{name} applied"),
-                Duration::from_secs(180),
-                || async {
-                    let mr = serde_json::to_value(mrs.get(name).await?)?;
-                    Ok(condition(&mr, "ResourcesApplied")
-                        .is_some_and(|c| c["status"] == "True")
-                        .then_some(mr["spec"]["secretRefs"][0]["name"].clone()))
-                },
-            )
-            .await
-            .unwrap()
-        }
-    };
-    applied("extension-shoot-flux-flux-install").await;
+    wait_mr_applied(bed, &ns, "extension-shoot-flux-flux-install").await;
     let before = mr_secrets(bed, &ns).await;
 
     // Hibernated: the shoot's API server does not answer, the Cluster says so.
@@ -589,20 +547,7 @@ async fn a_hibernated_shoots_upgrade_waits_for_the_wake_up() {
         &[("fluxVersion", &versions.flux), ("repositoryUrl", &url)],
     )
     .await;
-    let api = extension_api(bed, &ns).await;
-    wait_for(
-        "a fresh Succeeded while hibernated",
-        Duration::from_secs(120),
-        || async {
-            let ext = serde_json::to_value(api.get("shoot-flux").await?)?;
-            let at = last_update(&ext)?;
-            Ok((ext["status"]["lastOperation"]["state"] == "Succeeded"
-                && at.as_second() >= changed_at.as_second())
-            .then_some(()))
-        },
-    )
-    .await
-    .unwrap();
+    wait_succeeded_since(bed, &ns, changed_at, "a fresh Succeeded while hibernated").await;
     let asleep = mr_secrets(bed, &ns).await;
     assert_eq!(
         before[0], asleep[0],
@@ -618,12 +563,8 @@ async fn a_hibernated_shoots_upgrade_waits_for_the_wake_up() {
         .unwrap();
     annotate(bed, &ns, "reconcile").await;
     wait_ready(bed, &ns, Duration::from_secs(180)).await;
-    let upgraded = applied("extension-shoot-flux-flux-install").await;
-    assert_ne!(
-        upgraded.as_str(),
-        Some(before[0].as_str()),
-        "upgraded at wake-up"
-    );
+    let upgraded = wait_mr_applied(bed, &ns, "extension-shoot-flux-flux-install").await;
+    assert_ne!(upgraded, before[0], "upgraded at wake-up");
     let target = shoot.client().await.unwrap();
     let (_, stored, served) = crd_versions(&target, KUSTOMIZATIONS).await;
     assert_eq!(served, ["v1"], "the new Flux's CRD applied");

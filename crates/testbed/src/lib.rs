@@ -7,6 +7,7 @@
 pub mod admission;
 pub mod apiserver;
 pub mod background;
+pub mod basicauth;
 pub mod bed;
 pub mod etcd;
 pub mod flux;

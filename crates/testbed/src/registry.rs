@@ -31,6 +31,7 @@ use hyper_util::rt::TokioExecutor;
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
 
+pub use crate::basicauth::BasicAuth;
 use crate::paths;
 use crate::pki::Pki;
 use crate::plainhttp::Response;
@@ -43,40 +44,6 @@ pub const REGISTRY_BINARY: &str = "/usr/bin/docker-registry";
 /// bcrypt cost of the htpasswd entry: the registry checks the hash on every request, and the
 /// cost does not matter for a throwaway loopback registry (4 is bcrypt's minimum).
 const HTPASSWD_BCRYPT_COST: u32 = 5;
-
-/// A user and password the registry accepts (basic auth).
-#[derive(Clone)]
-pub struct BasicAuth {
-    pub user: String,
-    pub password: String,
-}
-
-impl std::fmt::Debug for BasicAuth {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("BasicAuth")
-            .field("user", &self.user)
-            .finish_non_exhaustive()
-    }
-}
-
-impl BasicAuth {
-    pub fn new(user: &str, password: &str) -> Self {
-        Self {
-            user: user.to_string(),
-            password: password.to_string(),
-        }
-    }
-
-    /// The value of an `Authorization` header with these credentials.
-    pub fn header_value(&self) -> String {
-        use base64::Engine;
-        let raw = format!("{}:{}", self.user, self.password);
-        format!(
-            "Basic {}",
-            base64::engine::general_purpose::STANDARD.encode(raw)
-        )
-    }
-}
 
 /// How a registry is started.
 #[derive(Debug, Clone, Default)]

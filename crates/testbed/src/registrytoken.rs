@@ -30,8 +30,8 @@ use base64::Engine;
 use rcgen::{CertificateParams, KeyPair, SigningKey};
 use serde_json::json;
 
+use crate::basicauth::BasicAuth;
 use crate::httpserve::{Body, HttpServer, response};
-use crate::registry::BasicAuth;
 
 /// The registry's `service` (the tokens' audience).
 pub const SERVICE: &str = "shoot-flux-testbed-registry";

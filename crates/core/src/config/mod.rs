@@ -203,7 +203,8 @@ pub fn merge(
         );
     }
     let (management, deletion) = management(shoot, stackit_bootstrapped);
-    let (image_pull_secret, operator_image_pull_secret) = pullsecret::choose(flux, &operator.flux);
+    let (image_pull_secret, operator_image_pull_secret) =
+        pullsecret::choose(flux, operator.flux.image_pull_secret.as_ref());
     let config = EffectiveConfig {
         flux_version,
         flux_version_field,

@@ -80,6 +80,28 @@ pub struct FluxDefaults {
     pub latest_refresh: Duration,
 }
 
+impl FluxDefaults {
+    /// Takes `text`, the content of the operator's `flux.imagePullSecretFile` (read by the shell
+    /// at start), into `image_pull_secret`; the error names the field and the file, never the
+    /// content.
+    pub fn take_image_pull_secret(&mut self, text: &str) -> Result<(), String> {
+        let file = self.image_pull_secret_file.as_deref().unwrap_or_default();
+        let parsed = super::pullsecret::DockerConfigJson::parse(text)
+            .map_err(|e| format!("flux.imagePullSecretFile: {file} {e}"))?;
+        self.image_pull_secret = Some(parsed);
+        Ok(())
+    }
+
+    /// A placeholder for the operator's file where it is not read (the `render` command), so
+    /// that the output shows the Secret and the Deployments' `imagePullSecrets` without its
+    /// content.
+    pub fn placeholder_image_pull_secret(&mut self) {
+        if self.image_pull_secret_file.is_some() {
+            self.image_pull_secret = Some(super::pullsecret::DockerConfigJson::placeholder());
+        }
+    }
+}
+
 /// Deploy keys of private repositories.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeployKeyDefaults {
@@ -445,6 +467,39 @@ impl OperatorConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_operator_pull_secret_file_is_taken_and_its_problems_name_the_field() {
+        use super::super::pullsecret::DockerConfigJson;
+        const CONFIG: &str = r#"{"auths": {"mirror.example.com": {"username": "reader", "password": "hunter2-pw"}}}"#;
+        let defaults = |file: &str| {
+            let mut flux = OperatorConfig::default().flux;
+            flux.image_pull_secret_file = Some(file.to_string());
+            flux
+        };
+        let mut flux = defaults("/etc/pull/.dockerconfigjson");
+        flux.take_image_pull_secret(CONFIG).unwrap();
+        assert_eq!(
+            flux.image_pull_secret,
+            Some(DockerConfigJson::parse(CONFIG).unwrap())
+        );
+        let mut bad = defaults("/etc/pull/.dockerconfigjson");
+        let err = bad
+            .take_image_pull_secret("password: hunter2-pw")
+            .unwrap_err();
+        assert!(
+            err.starts_with("flux.imagePullSecretFile: /etc/pull/.dockerconfigjson not JSON"),
+            "{err}"
+        );
+        assert!(!err.contains("hunter2"), "{err}");
+        assert_eq!(bad.image_pull_secret, None);
+        let mut render = defaults("/only/on/the/seed");
+        render.placeholder_image_pull_secret();
+        assert!(render.image_pull_secret.is_some());
+        let mut none = OperatorConfig::default().flux;
+        none.placeholder_image_pull_secret();
+        assert!(none.image_pull_secret.is_none());
+    }
 
     #[test]
     fn parses_a_full_config() {

@@ -5,7 +5,6 @@
 use serde_json::{Value, json};
 
 use crate::api::v1alpha1::FluxInstallation;
-use crate::config::operator::FluxDefaults;
 
 /// The Secret in the Flux namespace that carries the operator's registry credentials.
 pub const OPERATOR_SECRET_NAME: &str = "shoot-flux-image-pull";
@@ -120,37 +119,18 @@ impl RegistryCredentials {
     }
 }
 
-/// Takes `text`, the content of the operator's `flux.imagePullSecretFile` (read by the shell at
-/// start), into `flux.image_pull_secret`; the error names the field and the file, never the
-/// content.
-pub fn set_operator_secret(flux: &mut FluxDefaults, text: &str) -> Result<(), String> {
-    let file = flux.image_pull_secret_file.as_deref().unwrap_or_default();
-    let parsed = DockerConfigJson::parse(text)
-        .map_err(|e| format!("flux.imagePullSecretFile: {file} {e}"))?;
-    flux.image_pull_secret = Some(parsed);
-    Ok(())
-}
-
-/// A placeholder for the operator's file where it is not read (the `render` command), so that
-/// the output shows the Secret and the Deployments' `imagePullSecrets` without its content.
-pub fn placeholder_operator_secret(flux: &mut FluxDefaults) {
-    if flux.image_pull_secret_file.is_some() {
-        flux.image_pull_secret = Some(DockerConfigJson::placeholder());
-    }
-}
-
 /// Which Secret the controllers pull with: the shoot's own (`flux.imagePullSecret`), else the
-/// operator's, but only with the operator's registry: a shoot with a registry of its own does
-/// not get the operator's credentials. Returns the Secret's name and, for the operator's, its
-/// content.
+/// operator's (`operator_secret`), but only with the operator's registry: a shoot with a registry
+/// of its own does not get the operator's credentials. Returns the Secret's name and, for the
+/// operator's, its content.
 pub fn choose(
     shoot: &FluxInstallation,
-    operator: &FluxDefaults,
+    operator_secret: Option<&DockerConfigJson>,
 ) -> (Option<String>, Option<DockerConfigJson>) {
     if let Some(name) = &shoot.image_pull_secret {
         return (Some(name.clone()), None);
     }
-    match (&shoot.registry, &operator.image_pull_secret) {
+    match (&shoot.registry, operator_secret) {
         (None, Some(credentials)) => (
             Some(OPERATOR_SECRET_NAME.to_string()),
             Some(credentials.clone()),
@@ -166,12 +146,6 @@ mod tests {
 
     const CONFIG: &str =
         r#"{"auths": {"mirror.example.com": {"username": "reader", "password": "hunter2-pw"}}}"#;
-
-    fn defaults(file: Option<&str>) -> FluxDefaults {
-        let mut flux = crate::config::operator::OperatorConfig::default().flux;
-        flux.image_pull_secret_file = file.map(str::to_string);
-        flux
-    }
 
     #[test]
     fn credentials_for_a_registry() {
@@ -215,51 +189,22 @@ mod tests {
     }
 
     #[test]
-    fn the_operator_file_is_taken_and_its_problems_name_the_field() {
-        let mut flux = defaults(Some("/etc/pull/.dockerconfigjson"));
-        set_operator_secret(&mut flux, CONFIG).unwrap();
-        assert_eq!(
-            flux.image_pull_secret,
-            Some(DockerConfigJson::parse(CONFIG).unwrap())
-        );
-        let mut bad = defaults(Some("/etc/pull/.dockerconfigjson"));
-        let err = set_operator_secret(&mut bad, "password: hunter2-pw").unwrap_err();
-        assert!(
-            err.starts_with("flux.imagePullSecretFile: /etc/pull/.dockerconfigjson not JSON"),
-            "{err}"
-        );
-        assert!(!err.contains("hunter2"), "{err}");
-        assert_eq!(bad.image_pull_secret, None);
-        let mut render = defaults(Some("/only/on/the/seed"));
-        placeholder_operator_secret(&mut render);
-        assert!(render.image_pull_secret.is_some());
-    }
-
-    #[test]
     fn the_shoots_secret_wins_and_the_operators_goes_only_with_its_registry() {
-        let mut operator = defaults(Some("/f"));
-        operator.registry = Some("mirror.example.com/fluxcd".into());
-        operator.image_pull_secret = Some(DockerConfigJson::parse(CONFIG).unwrap());
+        let operator = DockerConfigJson::parse(CONFIG).unwrap();
         let own = FluxInstallation {
             image_pull_secret: Some("mine".into()),
             ..Default::default()
         };
-        assert_eq!(choose(&own, &operator), (Some("mine".into()), None));
+        assert_eq!(choose(&own, Some(&operator)), (Some("mine".into()), None));
         assert_eq!(
-            choose(&FluxInstallation::default(), &operator),
-            (
-                Some(OPERATOR_SECRET_NAME.into()),
-                operator.image_pull_secret.clone()
-            )
+            choose(&FluxInstallation::default(), Some(&operator)),
+            (Some(OPERATOR_SECRET_NAME.into()), Some(operator.clone()))
         );
         let elsewhere = FluxInstallation {
             registry: Some("other.example.com/flux".into()),
             ..Default::default()
         };
-        assert_eq!(choose(&elsewhere, &operator), (None, None));
-        assert_eq!(
-            choose(&FluxInstallation::default(), &defaults(None)),
-            (None, None)
-        );
+        assert_eq!(choose(&elsewhere, Some(&operator)), (None, None));
+        assert_eq!(choose(&FluxInstallation::default(), None), (None, None));
     }
 }

@@ -366,7 +366,7 @@ impl Fetcher {
 }
 
 /// A client error with its causes (hyper's own message alone is "client error (Connect)").
-fn describe(error: &(dyn std::error::Error + 'static)) -> String {
+pub(super) fn describe(error: &(dyn std::error::Error + 'static)) -> String {
     let mut out = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {

@@ -21,7 +21,7 @@ use hyper_util::rt::TokioExecutor;
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
 
-use super::fetch::{MAX_REDIRECTS, NextHop, next_hop, resolve_location, without_query};
+use super::fetch::{MAX_REDIRECTS, NextHop, describe, next_hop, resolve_location, without_query};
 use shoot_flux_core::config::pullsecret::{DockerConfigJson, RegistryCredentials};
 use shoot_flux_core::flux::bundle::ManifestError;
 use shoot_flux_core::flux::ociartifact::{
@@ -657,18 +657,6 @@ fn error_detail(body: &[u8]) -> String {
             )
         })
         .unwrap_or_default()
-}
-
-/// A client error with its causes.
-fn describe(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut out = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        out.push_str(": ");
-        out.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    out
 }
 
 #[cfg(test)]

@@ -611,3 +611,67 @@ pub fn marker_repository(git: &testbed::git::GitServer, name: &str) -> String {
     )
     .unwrap()
 }
+
+/// Waits until GRM applied the ManagedResource `name` as it is now (`ResourcesApplied` True at
+/// its current generation: a condition from before a change says nothing); returns the name of
+/// the Secret it references first.
+pub async fn wait_mr_applied(bed: &Bed, namespace: &str, name: &str) -> String {
+    let mrs = mr_api(bed, namespace).await;
+    wait_for(
+        &format!("{name} applied"),
+        Duration::from_secs(180),
+        || async {
+            let mr = serde_json::to_value(mrs.get(name).await?)?;
+            let current = mr["status"]["observedGeneration"] == mr["metadata"]["generation"];
+            Ok((current
+                && condition(&mr, "ResourcesApplied").is_some_and(|c| c["status"] == "True"))
+            .then(|| {
+                mr["spec"]["secretRefs"][0]["name"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string()
+            }))
+        },
+    )
+    .await
+    .unwrap()
+}
+
+/// The shoot's Extension status as a predecessor's generic reconciler left it: Succeeded long ago,
+/// with no record of shoot-flux.
+pub async fn succeeded_long_ago(bed: &Bed, namespace: &str) {
+    extension_api(bed, namespace)
+        .await
+        .patch_status(
+            "shoot-flux",
+            &PatchParams::default(),
+            &Patch::Merge(&json!({"status": {
+                "lastOperation": {"type": "Reconcile", "state": "Succeeded", "progress": 100,
+                    "description": "Successfully reconciled Extension",
+                    "lastUpdateTime": "2025-01-01T00:00:00Z"},
+                "observedGeneration": 1
+            }})),
+        )
+        .await
+        .unwrap();
+}
+
+/// Waits for a Succeeded status written at or after `since` (a reconcile that took a change made
+/// at that time).
+pub async fn wait_succeeded_since(
+    bed: &Bed,
+    namespace: &str,
+    since: k8s_openapi::jiff::Timestamp,
+    what: &str,
+) {
+    let api = extension_api(bed, namespace).await;
+    wait_for(what, Duration::from_secs(120), || async {
+        let ext = serde_json::to_value(api.get("shoot-flux").await?)?;
+        let at = last_update(&ext)?;
+        Ok((ext["status"]["lastOperation"]["state"] == "Succeeded"
+            && at.as_second() >= since.as_second())
+        .then_some(()))
+    })
+    .await
+    .unwrap();
+}
