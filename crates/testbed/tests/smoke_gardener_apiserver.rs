@@ -16,131 +16,21 @@ use testbed::kubeutil::{apply_documents, dynamic_api, parse_documents, wait_for}
 
 const MANAGER: &str = "smoke-gardener-apiserver";
 const PROJECT_NAMESPACE: &str = "garden-dev";
-const KUBERNETES_VERSION: &str = "1.33.4";
 
-/// What a Shoot with workers needs in a garden besides itself: the project (with its namespace,
-/// which gardener-controller-manager would create), a CloudProfile, credentials and their
-/// binding, and registrations of the provider, networking and operating-system extensions that
-/// the Shoot names (Gardener's ExtensionValidator checks them, as it checks shoot-flux).
+/// What a Shoot with workers needs in a garden besides itself (the project, a CloudProfile,
+/// credentials and their binding, and the registrations of the extension types the Shoot names,
+/// which Gardener's ExtensionValidator checks as it checks shoot-flux).
 fn garden_basics() -> Vec<Value> {
-    let yaml = format!(
-        "apiVersion: v1
-kind: Namespace
-metadata:
-  name: {PROJECT_NAMESPACE}
-  labels:
-    gardener.cloud/role: project
-    project.gardener.cloud/name: dev
----
-apiVersion: core.gardener.cloud/v1beta1
-kind: Project
-metadata:
-  name: dev
-spec:
-  namespace: {PROJECT_NAMESPACE}
----
-apiVersion: core.gardener.cloud/v1beta1
-kind: CloudProfile
-metadata:
-  name: local
-spec:
-  type: local
-  kubernetes:
-    versions:
-    - version: {KUBERNETES_VERSION}
-  machineImages:
-  - name: ubuntu
-    versions:
-    - version: 24.4.0
-      cri:
-      - name: containerd
-      architectures: [amd64]
-  machineTypes:
-  - name: small
-    cpu: '2'
-    gpu: '0'
-    memory: 4Gi
-    architecture: amd64
-    usable: true
-  regions:
-  - name: local
----
-apiVersion: core.gardener.cloud/v1beta1
-kind: ControllerRegistration
-metadata:
-  name: provider-local
-spec:
-  resources:
-  - {{kind: ControlPlane, type: local}}
-  - {{kind: Infrastructure, type: local}}
-  - {{kind: Worker, type: local}}
----
-apiVersion: core.gardener.cloud/v1beta1
-kind: ControllerRegistration
-metadata:
-  name: networking-calico
-spec:
-  resources:
-  - {{kind: Network, type: calico}}
----
-apiVersion: core.gardener.cloud/v1beta1
-kind: ControllerRegistration
-metadata:
-  name: os-ubuntu
-spec:
-  resources:
-  - {{kind: OperatingSystemConfig, type: ubuntu}}
----
-apiVersion: v1
-kind: Secret
-metadata:
-  name: local-credentials
-  namespace: {PROJECT_NAMESPACE}
-type: Opaque
-data:
-  token: c2VjcmV0
----
-apiVersion: security.gardener.cloud/v1alpha1
-kind: CredentialsBinding
-metadata:
-  name: local
-  namespace: {PROJECT_NAMESPACE}
-provider:
-  type: local
-credentialsRef:
-  apiVersion: v1
-  kind: Secret
-  name: local-credentials
-  namespace: {PROJECT_NAMESPACE}
-"
-    );
-    parse_documents(&yaml).unwrap()
+    testbed::admission::project_objects("dev", PROJECT_NAMESPACE).unwrap()
 }
 
 /// A Shoot with one worker pool that enables `extensions`.
 fn shoot(name: &str, extensions: Value) -> DynamicObject {
-    serde_json::from_value(json!({
-        "apiVersion": "core.gardener.cloud/v1beta1",
-        "kind": "Shoot",
-        "metadata": {"name": name, "namespace": PROJECT_NAMESPACE},
-        "spec": {
-            "cloudProfile": {"kind": "CloudProfile", "name": "local"},
-            "credentialsBindingName": "local",
-            "region": "local",
-            "kubernetes": {"version": KUBERNETES_VERSION},
-            "networking": {"type": "calico", "nodes": "10.10.0.0/16"},
-            "provider": {
-                "type": "local",
-                "workers": [{
-                    "name": "pool",
-                    "machine": {"type": "small", "image": {"name": "ubuntu"}},
-                    "minimum": 1,
-                    "maximum": 2,
-                }],
-            },
-            "extensions": extensions,
-        },
-    }))
+    serde_json::from_value(testbed::admission::shoot(
+        PROJECT_NAMESPACE,
+        name,
+        json!({"extensions": extensions}),
+    ))
     .unwrap()
 }
 
