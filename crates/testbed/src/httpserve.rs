@@ -36,32 +36,7 @@ impl HttpServer {
         H: Fn(Request<Incoming>) -> F + Send + Sync + 'static,
         F: Future<Output = Response<Body>> + Send + 'static,
     {
-        let std_listener = std::net::TcpListener::bind("127.0.0.1:0")?;
-        std_listener.set_nonblocking(true)?;
-        let addr = std_listener.local_addr()?;
-        let handler = Arc::new(handler);
-        let task = {
-            let _guard = handle().enter();
-            let listener = tokio::net::TcpListener::from_std(std_listener)?;
-            TaskGuard::spawn(async move {
-                loop {
-                    let Ok((stream, _)) = listener.accept().await else {
-                        continue;
-                    };
-                    let handler = handler.clone();
-                    tokio::spawn(async move {
-                        let service = hyper::service::service_fn(move |req| {
-                            let handler = handler.clone();
-                            async move { Ok::<_, Infallible>(handler(req).await) }
-                        });
-                        let _ = hyper::server::conn::http1::Builder::new()
-                            .serve_connection(TokioIo::new(stream), service)
-                            .await;
-                    });
-                }
-            })
-        };
-        Ok(Self { addr, _task: task })
+        Self::listen(None, handler)
     }
 
     /// Like `start`, over TLS with `config` (the bed's serving certificate, for stand-ins of
@@ -71,11 +46,20 @@ impl HttpServer {
         H: Fn(Request<Incoming>) -> F + Send + Sync + 'static,
         F: Future<Output = Response<Body>> + Send + 'static,
     {
+        Self::listen(Some(tokio_rustls::TlsAcceptor::from(config)), handler)
+    }
+
+    /// The accept loop: each connection (after its TLS handshake, with `acceptor`) served with
+    /// `handler` on a task of its own.
+    fn listen<H, F>(acceptor: Option<tokio_rustls::TlsAcceptor>, handler: H) -> Result<Self>
+    where
+        H: Fn(Request<Incoming>) -> F + Send + Sync + 'static,
+        F: Future<Output = Response<Body>> + Send + 'static,
+    {
         let std_listener = std::net::TcpListener::bind("127.0.0.1:0")?;
         std_listener.set_nonblocking(true)?;
         let addr = std_listener.local_addr()?;
         let handler = Arc::new(handler);
-        let acceptor = tokio_rustls::TlsAcceptor::from(config);
         let task = {
             let _guard = handle().enter();
             let listener = tokio::net::TcpListener::from_std(std_listener)?;
@@ -87,16 +71,14 @@ impl HttpServer {
                     let handler = handler.clone();
                     let acceptor = acceptor.clone();
                     tokio::spawn(async move {
-                        let Ok(stream) = acceptor.accept(stream).await else {
-                            return;
-                        };
-                        let service = hyper::service::service_fn(move |req| {
-                            let handler = handler.clone();
-                            async move { Ok::<_, Infallible>(handler(req).await) }
-                        });
-                        let _ = hyper::server::conn::http1::Builder::new()
-                            .serve_connection(TokioIo::new(stream), service)
-                            .await;
+                        match acceptor {
+                            None => serve(stream, handler).await,
+                            Some(acceptor) => {
+                                if let Ok(stream) = acceptor.accept(stream).await {
+                                    serve(stream, handler).await;
+                                }
+                            }
+                        }
                     });
                 }
             })
@@ -107,4 +89,20 @@ impl HttpServer {
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
     }
+}
+
+/// One HTTP/1 connection served with `handler` until it closes.
+async fn serve<S, H, F>(stream: S, handler: Arc<H>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    H: Fn(Request<Incoming>) -> F + Send + Sync + 'static,
+    F: Future<Output = Response<Body>> + Send + 'static,
+{
+    let service = hyper::service::service_fn(move |req| {
+        let handler = handler.clone();
+        async move { Ok::<_, Infallible>(handler(req).await) }
+    });
+    let _ = hyper::server::conn::http1::Builder::new()
+        .serve_connection(TokioIo::new(stream), service)
+        .await;
 }
