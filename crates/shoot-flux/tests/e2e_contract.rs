@@ -330,60 +330,28 @@ async fn a_shoot_of_the_23technologies_extension_is_taken_over_without_recreatin
     .unwrap();
     let secrets: Api<Secret> = Api::namespaced(seed().await, &ns);
     let mrs = mr_api(bed, &ns).await;
-    let predecessor = |name: &str, data: Value| {
-        let secret: Secret = serde_json::from_value(json!({
-            "metadata": {"name": format!("managedresource-{name}"), "namespace": ns},
-            "type": "Opaque", "stringData": data
-        }))
-        .unwrap();
-        let mr: DynamicObject = serde_json::from_value(json!({
-            "apiVersion": "resources.gardener.cloud/v1alpha1", "kind": "ManagedResource",
-            "metadata": {"name": name, "namespace": ns, "labels": {"origin": "gardener"}},
-            "spec": {
-                "secretRefs": [{"name": format!("managedresource-{name}")}],
-                "injectLabels": {"shoot.gardener.cloud/no-cleanup": "true"},
-                "keepObjects": true
-            }
-        }))
-        .unwrap();
-        (secret, mr)
-    };
-    let (secret, mr) = predecessor(
+    create_predecessor_mr(
+        bed,
+        &ns,
         "extension-shoot-flux-flux-install",
         json!({"flux-install-yaml": install}),
-    );
-    secrets
-        .create(&PostParams::default(), &secret)
-        .await
-        .unwrap();
-    mrs.create(&PostParams::default(), &mr).await.unwrap();
-    wait_mr_applied(bed, &ns, "extension-shoot-flux-flux-install").await;
-    mrs.patch(
-        "extension-shoot-flux-flux-install",
-        &PatchParams::default(),
-        &Patch::Merge(
-            &json!({"metadata": {"annotations": {"resources.gardener.cloud/ignore": "true"}}}),
-        ),
     )
-    .await
-    .unwrap();
+    .await;
+    mark_ignored(bed, &ns, "extension-shoot-flux-flux-install").await;
     // Its GitRepository main-gitrepo and Kustomization main-ks (it wrote v1beta2, which this
     // Flux no longer serves; the objects are the same).
-    let (secret, mr) = predecessor(
+    create_predecessor_mr(
+        bed,
+        &ns,
         "extension-shoot-flux-flux-config",
         json!({
             "flux-source": format!("apiVersion: source.toolkit.fluxcd.io/v1\nkind: GitRepository\nmetadata:\n  name: main-gitrepo\n  namespace: flux-system\nspec:\n  interval: 30s\n  url: {url}\n  ref:\n    branch: main\n"),
             "flux-ks": "apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata:\n  name: main-ks\n  namespace: flux-system\nspec:\n  interval: 5m\n  path: ./\n  prune: true\n  targetNamespace: default\n  sourceRef:\n    kind: GitRepository\n    name: main-gitrepo\n"
         }),
-    );
-    secrets
-        .create(&PostParams::default(), &secret)
-        .await
-        .unwrap();
-    mrs.create(&PostParams::default(), &mr).await.unwrap();
-    wait_mr_applied(bed, &ns, "extension-shoot-flux-flux-config").await;
+    )
+    .await;
     // Another extension's MR secret, as unlabelled: never ours to delete.
-    let (other, _) = predecessor("extension-shoot-dns-service-shoot", json!({"a": "b"}));
+    let other = predecessor_secret(&ns, "extension-shoot-dns-service-shoot", json!({"a": "b"}));
     secrets
         .create(&PostParams::default(), &other)
         .await

@@ -13,8 +13,8 @@ use futures::StreamExt;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams, PostParams};
-use serde_json::{Value, json};
+use kube::api::{Api, DynamicObject, ListParams, PostParams};
+use serde_json::json;
 use testbed::gardenlet::{self, ShootSpec};
 use testbed::git::SshKeyPair;
 use testbed::kubeutil::{dynamic_api, wait_for};
@@ -29,37 +29,6 @@ const EXTRA_OBJECTS: usize = 1000;
 
 fn legacy_crd(file: &str) -> String {
     std::fs::read_to_string(testbed::paths::legacy_flux_crd(file).unwrap()).unwrap()
-}
-
-/// The predecessor's ManagedResource as gardener's `managedresources.CreateForShoot` wrote it:
-/// label origin=gardener, a mutable unlabelled Secret `managedresource-<MR>`, plain keys.
-async fn predecessor_mr(bed: &testbed::Bed, ns: &str, name: &str, data: Value) {
-    let seed = bed.seed().client().await.unwrap();
-    let secret: Secret = serde_json::from_value(json!({
-        "metadata": {"name": format!("managedresource-{name}"), "namespace": ns},
-        "type": "Opaque", "stringData": data
-    }))
-    .unwrap();
-    Api::<Secret>::namespaced(seed.clone(), ns)
-        .create(&PostParams::default(), &secret)
-        .await
-        .unwrap();
-    let mr: DynamicObject = serde_json::from_value(json!({
-        "apiVersion": "resources.gardener.cloud/v1alpha1", "kind": "ManagedResource",
-        "metadata": {"name": name, "namespace": ns, "labels": {"origin": "gardener"}},
-        "spec": {
-            "secretRefs": [{"name": format!("managedresource-{name}")}],
-            "injectLabels": {"shoot.gardener.cloud/no-cleanup": "true"},
-            "keepObjects": true
-        }
-    }))
-    .unwrap();
-    mr_api(bed, ns)
-        .await
-        .create(&PostParams::default(), &mr)
-        .await
-        .unwrap();
-    wait_mr_applied(bed, ns, name).await;
 }
 
 /// (storage version, storedVersions, served versions) of a CRD in the shoot.
@@ -115,25 +84,15 @@ async fn a_flux_0x_shoot_is_taken_over_across_removed_versions_and_survives_kill
         legacy_crd("source.toolkit.fluxcd.io_gitrepositories.yaml"),
         legacy_crd("kustomize.toolkit.fluxcd.io_kustomizations.yaml")
     );
-    predecessor_mr(
+    create_predecessor_mr(
         bed,
         &ns,
         "extension-shoot-flux-flux-install",
         json!({"flux-install-yaml": install}),
     )
     .await;
-    mr_api(bed, &ns)
-        .await
-        .patch(
-            "extension-shoot-flux-flux-install",
-            &PatchParams::default(),
-            &Patch::Merge(
-                &json!({"metadata": {"annotations": {"resources.gardener.cloud/ignore": "true"}}}),
-            ),
-        )
-        .await
-        .unwrap();
-    predecessor_mr(
+    mark_ignored(bed, &ns, "extension-shoot-flux-flux-install").await;
+    create_predecessor_mr(
         bed,
         &ns,
         "extension-shoot-flux-flux-config",

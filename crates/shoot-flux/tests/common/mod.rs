@@ -675,3 +675,63 @@ pub async fn wait_succeeded_since(
     .await
     .unwrap();
 }
+
+/// The Secret `managedresource-<name>` of a predecessor's ManagedResource as gardener's
+/// `managedresources.CreateForShoot` wrote it: mutable, unlabelled, plain keys.
+pub fn predecessor_secret(
+    namespace: &str,
+    name: &str,
+    data: Value,
+) -> k8s_openapi::api::core::v1::Secret {
+    serde_json::from_value(json!({
+        "metadata": {"name": format!("managedresource-{name}"), "namespace": namespace},
+        "type": "Opaque", "stringData": data
+    }))
+    .unwrap()
+}
+
+/// A predecessor's ManagedResource `name` (label origin=gardener) over its
+/// [`predecessor_secret`], created in the seed and waited for until GRM applied it.
+pub async fn create_predecessor_mr(bed: &Bed, namespace: &str, name: &str, data: Value) {
+    use kube::api::PostParams;
+    let seed = bed.seed().client().await.unwrap();
+    Api::<k8s_openapi::api::core::v1::Secret>::namespaced(seed, namespace)
+        .create(
+            &PostParams::default(),
+            &predecessor_secret(namespace, name, data),
+        )
+        .await
+        .unwrap();
+    let mr: DynamicObject = serde_json::from_value(json!({
+        "apiVersion": "resources.gardener.cloud/v1alpha1", "kind": "ManagedResource",
+        "metadata": {"name": name, "namespace": namespace, "labels": {"origin": "gardener"}},
+        "spec": {
+            "secretRefs": [{"name": format!("managedresource-{name}")}],
+            "injectLabels": {"shoot.gardener.cloud/no-cleanup": "true"},
+            "keepObjects": true
+        }
+    }))
+    .unwrap();
+    mr_api(bed, namespace)
+        .await
+        .create(&PostParams::default(), &mr)
+        .await
+        .unwrap();
+    wait_mr_applied(bed, namespace, name).await;
+}
+
+/// Marks the ManagedResource `name` `resources.gardener.cloud/ignore`, as the 23technologies
+/// extension marked its install once healthy: GRM leaves its objects alone from then on.
+pub async fn mark_ignored(bed: &Bed, namespace: &str, name: &str) {
+    mr_api(bed, namespace)
+        .await
+        .patch(
+            name,
+            &PatchParams::default(),
+            &Patch::Merge(
+                &json!({"metadata": {"annotations": {"resources.gardener.cloud/ignore": "true"}}}),
+            ),
+        )
+        .await
+        .unwrap();
+}
