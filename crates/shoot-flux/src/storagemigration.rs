@@ -130,9 +130,9 @@ async fn attempt(
     ext: &Extension,
     bundle: &InstallBundle,
 ) -> Result<(), UpgradeError> {
-    // The Cluster names the current generic kubeconfig; read only on this path.
+    // The Cluster's annotations name the current generic kubeconfig: its metadata is enough.
     let cluster = Api::<DynamicObject>::all_with(seed.clone(), &cluster_resource())
-        .get(&ext.namespace)
+        .get_metadata(&ext.namespace)
         .await?;
     let generic = cluster
         .metadata
