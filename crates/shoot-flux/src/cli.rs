@@ -52,6 +52,11 @@ pub struct Args {
     /// status says why before gardenlet gives up waiting.
     #[arg(long, env = "RECONCILE_TIMEOUT", default_value = DEFAULT_RECONCILE_TIMEOUT)]
     pub reconcile_timeout: String,
+    /// How long a requested reconcile may run before it reports Processing (e.g. 2s; 0s:
+    /// always first). Most finish sooner, and their Succeeded (or Error) is then the only status
+    /// write; a longer one shows Processing while it runs.
+    #[arg(long, default_value = "2s")]
+    pub processing_delay: String,
     #[arg(long, default_value = "0.0.0.0:8080", value_parser = parse_addr)]
     pub metrics_bind_address: SocketAddr,
     #[arg(long, default_value = "0.0.0.0:8081", value_parser = parse_addr)]

@@ -2,6 +2,8 @@
 //! while unchanged, whole only when their resourceVersion moved.
 
 use crate::apierror::is_not_found;
+use crate::apiresources::Cluster;
+use crate::seedwatch::{Known, Watched};
 use shoot_flux_core::gardener::shoot::{
     ClusterInfo, SlimCluster, SlimMeta, concerns, slim_to_value,
 };
@@ -139,6 +141,34 @@ impl ClusterCache {
         if let Some(info) = version.as_deref().and_then(|v| self.cached(name, v)) {
             return Ok(Some(info));
         }
+        self.read(client, name).await
+    }
+
+    /// The facts of Cluster `name` for an observer (health check, sync status poll): from the
+    /// cache while the Cluster watch reports the version it holds, so a steady shoot costs no
+    /// request; read whole when the version moved; None when the watch has no such Cluster.
+    /// Until the watch has listed, as `checked`.
+    pub async fn observed(
+        &self,
+        client: &kube::Client,
+        watched: &Watched<kube::core::PartialObjectMeta<Cluster>>,
+        name: &str,
+    ) -> Result<Option<std::sync::Arc<ClusterInfo>>, kube::Error> {
+        let version = match watched.version(None, name) {
+            Known::Unknown => return self.checked(client, name).await,
+            Known::Absent => return Ok(None),
+            Known::Present(version) => version,
+        };
+        if let Some(info) = self.cached(name, &version) {
+            return Ok(Some(info));
+        }
+        let gate = self.gate(name);
+        let _reading = gate.lock().await;
+        if let Some(info) = self.cached(name, &version) {
+            return Ok(Some(info));
+        }
+        // Read from the API server's watch cache, which may be a little ahead or behind the
+        // watch: a different version is read again next time, until both agree.
         self.read(client, name).await
     }
 

@@ -9,15 +9,14 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+use kube::Client;
 use kube::api::{Api, DynamicObject};
 use kube::core::PartialObjectMeta;
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
-use kube::{Client, CustomResource};
-use serde::{Deserialize, Serialize};
 
-use crate::apiresources::extension_resource;
+use crate::apiresources::{Cluster, extension_resource};
 use crate::clustercache::ClusterCache;
 use crate::garden::GardenCacheWriters;
 use crate::lease::Leadership;
@@ -28,19 +27,6 @@ use shoot_flux_core::config::project::CONFIGMAP_NAME;
 use shoot_flux_core::deploykey;
 use shoot_flux_core::gardener::operation::event_triggers;
 use shoot_flux_core::gardener::types::{Extension, OPERATION_ANNOTATION, is_ours_json};
-
-/// The Cluster as a typed resource, only so its metadata can be watched cheaply.
-#[derive(CustomResource, Clone, Debug, Default, Serialize, Deserialize)]
-#[kube(
-    group = "extensions.gardener.cloud",
-    version = "v1alpha1",
-    kind = "Cluster",
-    schema = "disabled"
-)]
-pub struct ClusterSpec {
-    #[serde(flatten)]
-    pub rest: serde_json::Map<String, serde_json::Value>,
-}
 
 #[derive(Debug, Clone)]
 pub struct Options {

@@ -19,15 +19,39 @@ pub fn now() -> String {
         .unwrap_or_else(|_| k8s_openapi::jiff::Timestamp::now().to_string())
 }
 
-/// Read-modify-write of one condition type under optimistic locking, retried on conflict.
-pub async fn write_condition(
+/// Sets condition types on the Extension as the watch cache has it (`listed`): no request when
+/// none changed; else one patch under the listed resourceVersion, and on a conflict (the cache
+/// was behind) the read-modify-write of `write_conditions`.
+pub async fn write_conditions_over(
     client: &Client,
-    namespace: &str,
-    name: &str,
-    kind: &str,
-    verdict: &Verdict,
+    listed: &DynamicObject,
+    verdicts: &[(&str, Verdict)],
 ) -> Result<(), kube::Error> {
-    write_conditions(client, namespace, name, &[(kind, verdict.clone())]).await
+    let (Some(namespace), Some(name)) = (
+        listed.metadata.namespace.as_deref(),
+        listed.metadata.name.as_deref(),
+    ) else {
+        return Ok(());
+    };
+    let conditions: Vec<Condition> =
+        serde_json::from_value(listed.data["status"]["conditions"].clone()).unwrap_or_default();
+    let Some(updated) = conditions::merge(&conditions, verdicts, &now()) else {
+        return Ok(());
+    };
+    let api: Api<DynamicObject> =
+        Api::namespaced_with(client.clone(), namespace, &extension_resource());
+    let patch = json!({
+        "metadata": {"resourceVersion": listed.metadata.resource_version},
+        "status": {"conditions": updated}
+    });
+    match api
+        .patch_status(name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+    {
+        Err(e) if is_conflict(&e) => write_conditions(client, namespace, name, verdicts).await,
+        Err(e) if crate::apierror::is_not_found(&e) => Ok(()),
+        other => other.map(|_| ()),
+    }
 }
 
 /// Read-modify-write of condition types under optimistic locking, retried on conflict; no

@@ -1,23 +1,49 @@
 //! The health check: the one writer of the Extension's `SystemComponentsHealthy` condition,
 //! derived from the shoot ManagedResources every sync period (the verdict is `health`'s).
-//! It is written through `extensionconditions`, touching only this condition type.
+//! It is written through `extensionconditions`, touching only this condition type. Its inputs
+//! come from watches (`seedwatch`): the Extension, its Cluster's version and GRM's status of the
+//! ManagedResources, so a shoot whose verdict did not change costs no request.
 
 use std::time::Duration;
 
 use kube::Client;
 use kube::api::{Api, DynamicObject};
-use kube::runtime::reflector::Store;
 
 use crate::apiresources::{managed_resource_resource, typed_managed_resource};
 use crate::clustercache::ClusterCache;
-use crate::extensionconditions::write_condition;
+use crate::extensionconditions::write_conditions_over;
+use crate::observerinputs::ObserverInputs;
+use crate::seedwatch::{Known, SeedWatches};
 use shoot_flux_core::gardener::types::Extension;
 use shoot_flux_core::health::{CONDITION_TYPE, verdict, with_sync_failure};
-use shoot_flux_core::managedresource::{CONFIG_NAME, INSTALL_NAME};
+use shoot_flux_core::managedresource::{CONFIG_NAME, INSTALL_NAME, ManagedResource};
+
+/// ManagedResource `name` of shoot namespace `namespace`, from the watch once it has listed.
+async fn managed_resource(
+    client: &Client,
+    watches: &SeedWatches,
+    namespace: &str,
+    name: &str,
+) -> Result<Option<ManagedResource>, kube::Error> {
+    match watches.managed_resource(namespace, name) {
+        Known::Present(mr) => Ok(Some(mr)),
+        Known::Absent => Ok(None),
+        Known::Unknown => {
+            let mrs: Api<DynamicObject> =
+                Api::namespaced_with(client.clone(), namespace, &managed_resource_resource());
+            Ok(mrs
+                .get_opt(name)
+                .await?
+                .as_ref()
+                .and_then(typed_managed_resource))
+        }
+    }
+}
 
 async fn check_one(
     client: &Client,
     clusters: &ClusterCache,
+    watches: &SeedWatches,
     object: &DynamicObject,
     fail_on_sync: bool,
 ) -> Result<(), kube::Error> {
@@ -39,24 +65,17 @@ async fn check_one(
     {
         return Ok(());
     }
-    let Some(cluster) = clusters.checked(client, &ext.namespace).await? else {
+    let Some(cluster) = clusters
+        .observed(client, &watches.clusters, &ext.namespace)
+        .await?
+    else {
         return Ok(());
     };
     let Ok(shoot) = &cluster.facts else {
         return Ok(());
     };
-    let mrs: Api<DynamicObject> =
-        Api::namespaced_with(client.clone(), &ext.namespace, &managed_resource_resource());
-    let install = mrs
-        .get_opt(INSTALL_NAME)
-        .await?
-        .as_ref()
-        .and_then(typed_managed_resource);
-    let config = mrs
-        .get_opt(CONFIG_NAME)
-        .await?
-        .as_ref()
-        .and_then(typed_managed_resource);
+    let install = managed_resource(client, watches, &ext.namespace, INSTALL_NAME).await?;
+    let config = managed_resource(client, watches, &ext.namespace, CONFIG_NAME).await?;
     let hibernated = shoot.is_hibernation_enabled();
     let verdict = verdict(hibernated, install.as_ref(), config.as_ref());
     let verdict = if fail_on_sync && !hibernated {
@@ -69,27 +88,31 @@ async fn check_one(
     } else {
         verdict
     };
-    write_condition(client, &ext.namespace, &ext.name, CONDITION_TYPE, &verdict).await
+    write_conditions_over(client, object, &[(CONDITION_TYPE, verdict)]).await
 }
 
 /// Checks every Extension of ours each `period`, until the process ends, as the controller's
 /// watch cache has them once it has listed (`listed`; no LIST here: at a thousand shoots each
 /// was tens of MiB to decode). Clusters come from `clusters` (shared with the reconciler) while
-/// their resourceVersion is unchanged: a metadata-only read per shoot. `fail_on_sync`: the
-/// operator's `syncStatus.failHealthCheck`.
+/// the Cluster watch reports their resourceVersion unchanged. `fail_on_sync`: the operator's
+/// `syncStatus.failHealthCheck`.
 pub async fn run(
-    client: Client,
-    extensions: Store<DynamicObject>,
-    listed: std::sync::Arc<crate::server::Readiness>,
+    inputs: ObserverInputs,
     period: Duration,
     fail_on_sync: bool,
     metrics: std::sync::Arc<crate::metrics::Metrics>,
-    clusters: std::sync::Arc<ClusterCache>,
 ) {
+    let ObserverInputs {
+        seed,
+        extensions,
+        listed,
+        clusters,
+        watches,
+    } = inputs;
     listed.wait().await;
     loop {
         for object in extensions.state() {
-            if let Err(e) = check_one(&client, &clusters, &object, fail_on_sync).await {
+            if let Err(e) = check_one(&seed, &clusters, &watches, &object, fail_on_sync).await {
                 tracing::warn!(namespace = ?object.metadata.namespace, error = %e, "health check failed");
             }
         }

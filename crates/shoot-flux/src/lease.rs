@@ -97,6 +97,10 @@ pub struct LeaderElection {
     /// a record unchanged for a whole lease duration is expired by this process's own clock too
     /// (as client-go judges it), whatever the holder's clock said.
     observed: std::sync::Mutex<Option<(String, std::time::Instant)>>,
+    /// The Lease as this process last wrote it while holding it: the leader renews on its
+    /// resourceVersion without reading first (as client-go's optimistic renewal does), so
+    /// holding the lease costs one request per retry period, not two.
+    held: std::sync::Mutex<Option<Lease>>,
 }
 
 fn expired(lease: &Lease, now: Timestamp) -> bool {
@@ -124,6 +128,7 @@ impl LeaderElection {
             identity: identity.to_string(),
             timing,
             observed: std::sync::Mutex::new(None),
+            held: std::sync::Mutex::new(None),
         }
     }
 
@@ -162,15 +167,55 @@ impl LeaderElection {
         }
     }
 
+    fn remember(&self, lease: Option<Lease>) {
+        if let Ok(mut held) = self.held.lock() {
+            *held = lease;
+        }
+    }
+
+    /// Renews the Lease as this process last wrote it, unread. None when it holds no such
+    /// record or the Lease changed since (a conflict): then the caller reads and decides.
+    async fn renew_unread(&self) -> Result<Option<bool>, kube::Error> {
+        let Some(last) = self.held.lock().ok().and_then(|held| held.clone()) else {
+            return Ok(None);
+        };
+        let spec = last.spec.clone().unwrap_or_default();
+        let patch = json!({
+            "metadata": {"resourceVersion": last.metadata.resource_version},
+            "spec": self.spec(spec.lease_transitions.unwrap_or(0), spec.acquire_time)
+        });
+        match self
+            .api
+            .patch(&self.name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+        {
+            Ok(written) => {
+                self.remember(Some(written));
+                Ok(Some(true))
+            }
+            Err(e) if is_conflict(&e) || crate::apierror::is_not_found(&e) => {
+                self.remember(None);
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     /// One attempt to acquire or renew; true while this process holds the Lease.
     pub async fn try_acquire_or_renew(&self) -> Result<bool, kube::Error> {
+        if let Some(renewed) = self.renew_unread().await? {
+            return Ok(renewed);
+        }
         let Some(lease) = self.api.get_opt(&self.name).await? else {
             let lease: Lease = serde_json::from_value(json!({
                 "metadata": {"name": self.name}, "spec": self.spec(0, None)
             }))
             .map_err(kube::Error::SerdeError)?;
             return match self.api.create(&PostParams::default(), &lease).await {
-                Ok(_) => Ok(true),
+                Ok(written) => {
+                    self.remember(Some(written));
+                    Ok(true)
+                }
                 Err(e) if is_conflict(&e) => Ok(false),
                 Err(e) => Err(e),
             };
@@ -197,7 +242,10 @@ impl LeaderElection {
             .patch(&self.name, &PatchParams::default(), &Patch::Merge(&patch))
             .await
         {
-            Ok(_) => Ok(true),
+            Ok(written) => {
+                self.remember(Some(written));
+                Ok(true)
+            }
             Err(e) if is_conflict(&e) => Ok(false),
             Err(e) => Err(e),
         }

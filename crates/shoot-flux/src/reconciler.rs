@@ -78,6 +78,8 @@ pub struct Reconciler {
     /// Filled with every Cluster the reconciler reads, for the health check and the sync poll.
     pub clusters: Arc<ClusterCache>,
     pub resync: Duration,
+    /// How long a reconcile runs before it writes Processing (`--processing-delay`).
+    pub processing_delay: Duration,
     pub metrics: Arc<Metrics>,
 }
 
@@ -479,8 +481,9 @@ impl Reconciler {
         }
     }
 
-    /// Processing -> actuator -> Succeeded (with what was installed as providerStatus, for the
-    /// sync status), or Error with lastError and codes. With `unrequested_success` (the current
+    /// Processing (once the work has run for `processing_delay`) -> actuator -> Succeeded (with
+    /// what was installed as providerStatus, for the sync status), or Error with lastError and
+    /// codes. With `unrequested_success` (the current
     /// status of an object Succeeded at its generation, reconciled without being asked), there is
     /// no Processing, and Succeeded is written only if the work wrote something or the status
     /// says something new: a resync with nothing changed writes nothing.
@@ -491,12 +494,28 @@ impl Reconciler {
         unrequested_success: Option<&Value>,
         work: impl std::future::Future<Output = Result<(Option<Installed>, bool), ActuatorError>>,
     ) -> Result<(), ReconcileError> {
-        if unrequested_success.is_none() {
-            progress::step("writing the Processing status", progress::SEED);
-            self.patch_status(ext, &status::processing(op, &now()))
-                .await?;
-        }
-        match work.await {
+        let outcome = if unrequested_success.is_some() {
+            work.await
+        } else {
+            // Processing only once the work has run for the delay: a quick reconcile's only
+            // status write is its outcome. The work goes on while Processing is written, and
+            // the outcome is written after it, never before.
+            let mut work = std::pin::pin!(work);
+            tokio::select! {
+                biased;
+                outcome = &mut work => outcome,
+                () = tokio::time::sleep(self.processing_delay) => {
+                    let processing = async {
+                        progress::step("writing the Processing status", progress::SEED);
+                        self.patch_status(ext, &status::processing(op, &now())).await
+                    };
+                    let (written, outcome) = tokio::join!(processing, &mut work);
+                    written?;
+                    outcome
+                }
+            }
+        };
+        match outcome {
             Ok((installed, wrote)) => {
                 progress::step("writing the Succeeded status", progress::SEED);
                 let patch = status::succeeded(

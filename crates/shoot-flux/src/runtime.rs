@@ -16,8 +16,10 @@ use crate::garden::{Garden, GardenCache};
 use crate::lease::{self, LeaderElection, Leadership};
 use crate::manifests::ManifestStore;
 use crate::metrics::Metrics;
+use crate::observerinputs::ObserverInputs;
 use crate::opsmetrics::{self, RequestCounter};
 use crate::reconciler::Reconciler;
+use crate::seedwatch::SeedWatches;
 use crate::server::{self, Readiness};
 use crate::{healthcheck, kubeclient, syncpoll};
 use shoot_flux_core::config::operator::{OperatorConfig, parse_duration};
@@ -262,6 +264,12 @@ pub async fn run(args: &Args) -> Result<()> {
         "30s",
     )?;
     let reconcile_timeout = duration_flag("reconcile-timeout", &args.reconcile_timeout, "2m30s")?;
+    let processing_delay = parse_duration(&args.processing_delay).with_context(|| {
+        format!(
+            "--processing-delay {:?} is not a duration like 2s",
+            args.processing_delay
+        )
+    })?;
     // Every reconcile in flight holds one seed connection (HTTP/1.1); keeping as many idle
     // avoids a TLS handshake per request while a burst lasts.
     let pool = kubeclient::Pool::shared(usize::from(args.lifecycle_max_concurrent_reconciles));
@@ -307,6 +315,7 @@ pub async fn run(args: &Args) -> Result<()> {
             metrics.clone(),
         ),
         resync,
+        processing_delay,
         metrics: metrics.clone(),
     });
     spawn_servers(args, metrics, ready.clone());
@@ -343,6 +352,8 @@ pub async fn run(args: &Args) -> Result<()> {
         async move { metrics.ops().leading() }
     });
     let extension_cache = controller::extension_cache();
+    // What the health check and the poll learn from watches instead of reading every period.
+    let watches = SeedWatches::spawn(&seed);
     spawn_when_leading(&leadership, {
         let (extensions, listed) = (extension_cache.as_reader(), ready.clone());
         let gauge = poll_metrics.ops().waiting_gauge();
@@ -351,27 +362,28 @@ pub async fn run(args: &Args) -> Result<()> {
             opsmetrics::count_waiting(extensions, health_period, gauge).await;
         }
     });
+    let inputs = ObserverInputs {
+        seed: seed.clone(),
+        extensions: extension_cache.as_reader(),
+        listed: ready.clone(),
+        clusters,
+        watches,
+    };
     let health_check = healthcheck::run(
-        seed.clone(),
-        extension_cache.as_reader(),
-        ready.clone(),
+        inputs.clone(),
         health_period,
         sync_status.fail_health_check,
         health_metrics,
-        clusters.clone(),
     );
     spawn_when_leading(&leadership, health_check);
     let poll = syncpoll::run(
-        seed.clone(),
-        extension_cache.as_reader(),
-        ready.clone(),
+        inputs,
         syncpoll::Options {
             period: health_period,
             concurrency: sync_status.concurrency,
             timeout: sync_status.timeout,
         },
         poll_metrics,
-        clusters,
     );
     spawn_when_leading(&leadership, poll);
     let controllers = controller::run(

@@ -88,23 +88,47 @@ pub fn kubeconfig_with_token(generic: &str, token: &str) -> Result<Kubeconfig, S
     Ok(kubeconfig)
 }
 
+/// Why there is no token yet.
+pub fn waiting_for_token() -> ShootAccessError {
+    ShootAccessError::Waiting(format!(
+        "the token requestor has not written a token to Secret {SECRET_NAME} yet"
+    ))
+}
+
+/// The access Secret as read: its resourceVersion (None: no Secret) and its token, if the token
+/// requestor wrote one.
+pub struct TokenRead {
+    pub version: Option<String>,
+    pub token: Option<String>,
+}
+
+/// Reads the access Secret in shoot namespace `namespace`.
+pub async fn read_token(seed: &kube::Client, namespace: &str) -> Result<TokenRead, kube::Error> {
+    let secrets: Api<Secret> = Api::namespaced(seed.clone(), namespace);
+    let Some(secret) = secrets.get_opt(SECRET_NAME).await? else {
+        return Ok(TokenRead {
+            version: None,
+            token: None,
+        });
+    };
+    let token = secret
+        .data
+        .as_ref()
+        .and_then(|d| d.get("token"))
+        .map(|v| String::from_utf8_lossy(&v.0).to_string())
+        .filter(|t| !t.is_empty());
+    Ok(TokenRead {
+        version: secret.metadata.resource_version,
+        token,
+    })
+}
+
 /// The token the token requestor wrote, or `Waiting`.
 pub async fn token(seed: &kube::Client, namespace: &str) -> Result<String, ShootAccessError> {
-    let secrets: Api<Secret> = Api::namespaced(seed.clone(), namespace);
-    secrets
-        .get_opt(SECRET_NAME)
+    read_token(seed, namespace)
         .await?
-        .and_then(|s| s.data)
-        .and_then(|d| {
-            d.get("token")
-                .map(|v| String::from_utf8_lossy(&v.0).to_string())
-        })
-        .filter(|t| !t.is_empty())
-        .ok_or_else(|| {
-            ShootAccessError::Waiting(format!(
-                "the token requestor has not written a token to Secret {SECRET_NAME} yet"
-            ))
-        })
+        .token
+        .ok_or_else(waiting_for_token)
 }
 
 /// A client with `token` for the shoot whose seed namespace is `namespace`, or `Waiting` while

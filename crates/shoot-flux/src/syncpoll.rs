@@ -12,11 +12,13 @@ use futures::StreamExt;
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::Client;
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, ListParams};
-use kube::runtime::reflector::Store;
 
 use crate::clustercache::ClusterCache;
 use crate::metrics::Metrics;
+use crate::observerinputs::ObserverInputs;
+use crate::seedwatch::{Known, SeedWatches};
 use crate::shootaccess::{self, ShootAccessError};
+use shoot_flux_core::access::SECRET_NAME;
 use shoot_flux_core::gardener::conditions;
 use shoot_flux_core::gardener::types::Extension;
 use shoot_flux_core::syncstatus::{Installed, Observation, SyncState, decide, with_shoot_facts};
@@ -30,33 +32,75 @@ pub struct Options {
     pub timeout: Duration,
 }
 
-/// Shoot clients by shoot namespace, with the token they were built with.
+/// What the access Secret of one shoot gave, at the Secret's resourceVersion.
+#[derive(Clone)]
+enum Access {
+    Ready(Client),
+    /// No token yet: asked again when the Secret changes.
+    NoToken,
+}
+
+impl Access {
+    fn result(self) -> Result<Client, ShootAccessError> {
+        match self {
+            Access::Ready(client) => Ok(client),
+            Access::NoToken => Err(shootaccess::waiting_for_token()),
+        }
+    }
+}
+
+/// Shoot clients by shoot namespace, with the access Secret's resourceVersion they were built
+/// at. While the Secret watch reports that version, the shoot costs the seed no request.
 #[derive(Default, Clone)]
-struct Clients(Arc<Mutex<HashMap<String, (String, Client)>>>);
+struct Clients(Arc<Mutex<HashMap<String, (String, Access)>>>);
 
 impl Clients {
-    /// The shoot's client, reused while the token is the same.
+    fn cached(&self, namespace: &str, version: &str) -> Option<Access> {
+        let clients = self.0.lock().ok()?;
+        clients
+            .get(namespace)
+            .filter(|(v, _)| v == version)
+            .map(|(_, access)| access.clone())
+    }
+
+    /// The shoot's client, reused while the access Secret is unchanged.
     async fn get(
         &self,
         seed: &Client,
+        watches: &SeedWatches,
         namespace: &str,
         generic_kubeconfig_secret: Option<&str>,
         timeout: Duration,
     ) -> Result<Client, ShootAccessError> {
-        let token = shootaccess::token(seed, namespace).await?;
-        if let Ok(clients) = self.0.lock()
-            && let Some((cached, client)) = clients.get(namespace)
-            && *cached == token
-        {
-            return Ok(client.clone());
+        match watches.access_secrets.version(Some(namespace), SECRET_NAME) {
+            Known::Present(version) => {
+                if let Some(access) = self.cached(namespace, &version) {
+                    return access.result();
+                }
+            }
+            Known::Absent => return Err(shootaccess::waiting_for_token()),
+            Known::Unknown => {}
         }
-        let client =
-            shootaccess::client(seed, namespace, generic_kubeconfig_secret, &token, timeout)
-                .await?;
+        let read = shootaccess::read_token(seed, namespace).await?;
+        let Some(version) = read.version else {
+            return Err(shootaccess::waiting_for_token());
+        };
+        if let Some(access) = self.cached(namespace, &version) {
+            return access.result();
+        }
+        let access = match read.token {
+            None => Access::NoToken,
+            // A failure to build the client (the generic kubeconfig not there yet) is not
+            // kept: it is tried again next round.
+            Some(token) => Access::Ready(
+                shootaccess::client(seed, namespace, generic_kubeconfig_secret, &token, timeout)
+                    .await?,
+            ),
+        };
         if let Ok(mut clients) = self.0.lock() {
-            clients.insert(namespace.to_string(), (token, client.clone()));
+            clients.insert(namespace.to_string(), (version, access.clone()));
         }
-        Ok(client)
+        access.result()
     }
 
     fn drop_client(&self, namespace: &str) {
@@ -71,8 +115,16 @@ impl Clients {
         }
     }
 
+    /// Shoots with a client (an open or openable connection).
     pub fn len(&self) -> usize {
-        self.0.lock().map(|c| c.len()).unwrap_or(0)
+        self.0
+            .lock()
+            .map(|c| {
+                c.values()
+                    .filter(|(_, a)| matches!(a, Access::Ready(_)))
+                    .count()
+            })
+            .unwrap_or(0)
     }
 }
 
@@ -146,6 +198,7 @@ enum Outcome {
 async fn check_one(
     seed: &Client,
     clusters: &ClusterCache,
+    watches: &SeedWatches,
     clients: &Clients,
     object: &DynamicObject,
     timeout: Duration,
@@ -167,7 +220,10 @@ async fn check_one(
     let Some(installed) = Installed::from_extension(&json) else {
         return Outcome::Skipped;
     };
-    let cluster = match clusters.checked(seed, &ext.namespace).await {
+    let cluster = match clusters
+        .observed(seed, &watches.clusters, &ext.namespace)
+        .await
+    {
         Ok(Some(cluster)) => cluster,
         Ok(None) => return Outcome::Skipped,
         Err(e) => {
@@ -186,7 +242,7 @@ async fn check_one(
     let generic = cluster.generic_kubeconfig.clone();
     let observe = async {
         match clients
-            .get(seed, &ext.namespace, generic.as_deref(), timeout)
+            .get(seed, watches, &ext.namespace, generic.as_deref(), timeout)
             .await
         {
             Ok(client) => read_shoot(&client, &installed)
@@ -221,13 +277,8 @@ async fn check_one(
     if conditions::merge(listed, &report.conditions, "").is_none() {
         return Outcome::Read(ext.namespace, report.state, refused);
     }
-    if let Err(e) = crate::extensionconditions::write_conditions(
-        seed,
-        &ext.namespace,
-        &ext.name,
-        &report.conditions,
-    )
-    .await
+    if let Err(e) =
+        crate::extensionconditions::write_conditions_over(seed, object, &report.conditions).await
     {
         tracing::warn!(namespace = %ext.namespace, error = %e, "writing the sync status failed");
     }
@@ -282,15 +333,16 @@ impl History {
 
 /// Reads every shoot of ours each period, until the process ends. The Extensions are the
 /// controller's watch cache (no LIST); Clusters come from `clusters` (shared with the
-/// reconciler) while their resourceVersion is unchanged.
-pub async fn run(
-    seed: Client,
-    extensions: Store<DynamicObject>,
-    listed: std::sync::Arc<crate::server::Readiness>,
-    options: Options,
-    metrics: Arc<Metrics>,
-    clusters: Arc<ClusterCache>,
-) {
+/// reconciler) while the Cluster watch reports them unchanged, and a shoot's client is reused
+/// while the access Secret watch does.
+pub async fn run(inputs: ObserverInputs, options: Options, metrics: Arc<Metrics>) {
+    let ObserverInputs {
+        seed,
+        extensions,
+        listed,
+        clusters,
+        watches,
+    } = inputs;
     let clients = Clients::default();
     let mut history = History::default();
     listed.wait().await;
@@ -308,8 +360,23 @@ pub async fn run(
         // Owned inputs per task keep the spawned future's type free of borrows.
         let outcomes: Vec<Outcome> = futures::stream::iter(items)
             .map(|object| {
-                let (seed, clients, clusters) = (seed.clone(), clients.clone(), clusters.clone());
-                async move { check_one(&seed, &clusters, &clients, &object, options.timeout).await }
+                let (seed, clients, clusters, watches) = (
+                    seed.clone(),
+                    clients.clone(),
+                    clusters.clone(),
+                    watches.clone(),
+                );
+                async move {
+                    check_one(
+                        &seed,
+                        &clusters,
+                        &watches,
+                        &clients,
+                        &object,
+                        options.timeout,
+                    )
+                    .await
+                }
             })
             .buffer_unordered(options.concurrency.max(1))
             .collect()

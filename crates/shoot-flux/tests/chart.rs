@@ -488,7 +488,7 @@ fn rbac_has_no_wildcards_and_the_pod_runs_locked_down_with_the_binarys_flags() {
                 Some("registry.example.com/fluxcd")
             );
             assert_eq!(config.deploy_keys.known_hosts.len(), 1);
-            // --ignore-operation-annotation watches Clusters: only then list/watch.
+            // Cluster metadata is always watched (the observers' seed watches).
             let cluster_role = one(&docs, "ClusterRole");
             let clusters = cluster_role["rules"]
                 .as_array()
@@ -1186,7 +1186,7 @@ enum Trigger {
     /// A reconcile of an Extension whose status holds no record of shoot-flux, as a predecessor
     /// leaves it (lists the namespace's ManagedResources and Secrets for its leftovers).
     Takeover,
-    /// The Lease renewals (heartbeat patch, leader get).
+    /// The Lease renewals (heartbeat and leader patch).
     LeaseRenewal,
     /// Missing Leases (created).
     MissingLeases,
@@ -1219,8 +1219,13 @@ fn trigger_for(resource: &str, verb: &str) -> Trigger {
         | ("clusters", "get")
         | ("managedresources", "get")
         | ("secrets", "get") => Trigger::Reconcile,
-        // The Extension watch lists first; the health check and the sync poll read its cache.
-        ("extensions", "list" | "watch") => Trigger::Restart,
+        // The Extension watch lists first; the health check and the sync poll read its cache,
+        // and the seed watches (Cluster metadata, our ManagedResources, the access Secrets'
+        // metadata) start with the process too.
+        ("extensions", "list" | "watch")
+        | ("clusters", "list" | "watch")
+        | ("managedresources", "watch")
+        | ("secrets", "watch") => Trigger::Restart,
         ("managedresources", "create") => Trigger::MissingManagedResource,
         ("managedresources", "patch") | ("secrets", "create") => Trigger::ProjectChange,
         ("secrets", "patch") => Trigger::ChangedAccessSecret,
@@ -1230,8 +1235,10 @@ fn trigger_for(resource: &str, verb: &str) -> Trigger {
             Trigger::Deletion
         }
         ("managedresources", "list") => Trigger::Takeover,
-        ("leases", "get" | "patch") => Trigger::LeaseRenewal,
-        ("leases", "create") => Trigger::MissingLeases,
+        ("leases", "patch") => Trigger::LeaseRenewal,
+        // The leader renews on the resourceVersion it last wrote, unread; it reads the Lease
+        // when that fails (here: the Lease is gone) and creates a missing one.
+        ("leases", "get" | "create") => Trigger::MissingLeases,
         other => panic!("no trigger known for {other:?}"),
     }
 }

@@ -872,3 +872,78 @@ async fn bad_inputs_are_configuration_errors_naming_the_field_and_keep_the_good_
         .ensure_running()
         .expect("the controller survived every case");
 }
+
+/// Every `lastOperation.state` the Extensions of `api` show, in order, as a watch sees them.
+fn record_states(
+    api: Api<DynamicObject>,
+) -> (
+    std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    tokio::task::JoinHandle<()>,
+) {
+    use futures::StreamExt;
+    use kube::runtime::{WatchStreamExt, watcher};
+    let states: std::sync::Arc<std::sync::Mutex<Vec<String>>> = Default::default();
+    let recorded = states.clone();
+    let task = tokio::spawn(async move {
+        let mut objects =
+            std::pin::pin!(watcher(api, watcher::Config::default()).applied_objects());
+        while let Some(Ok(object)) = objects.next().await {
+            let state = object.data["status"]["lastOperation"]["state"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            let mut states = recorded.lock().unwrap();
+            if states.last() != Some(&state) {
+                states.push(state);
+            }
+        }
+    });
+    (states, task)
+}
+
+/// A requested reconcile writes Processing only once it has run for `--processing-delay`: one
+/// that finishes sooner writes its outcome alone (one Extension write of the contract's three
+/// saved); with no delay, Processing comes first as before.
+#[tokio::test]
+async fn processing_is_written_only_when_a_reconcile_takes_longer_than_the_delay() {
+    let _serial = SERIAL.lock().await;
+    let bed = testbed::bed().await.unwrap();
+    project_with_fleet(bed, "delay").await;
+    let spec = ShootSpec::new("delay", "one");
+    let ns = spec.technical_id();
+    let (states, watch) = record_states(extension_api(bed, &ns).await);
+    let mut quick = start_extension(bed, &["--processing-delay=1h"]).await;
+    let _shoot = succeeded_shoot(&spec, false).await;
+    wait_past_last_update(bed, &ns).await;
+    annotate(bed, &ns, "reconcile").await;
+    wait_ready(bed, &ns, Duration::from_secs(90)).await;
+    wait_for("the watch to see both", Duration::from_secs(30), || async {
+        Ok((states.lock().unwrap().len() >= 2).then_some(()))
+    })
+    .await
+    .unwrap();
+    let seen = states.lock().unwrap().clone();
+    assert!(
+        !seen.iter().any(|s| s == "Processing"),
+        "a reconcile quicker than the delay writes no Processing: {seen:?}"
+    );
+    quick.process.stop(Duration::from_secs(10));
+
+    let _always = start_extension(bed, &["--processing-delay=0s"]).await;
+    states.lock().unwrap().clear();
+    wait_past_last_update(bed, &ns).await;
+    annotate(bed, &ns, "reconcile").await;
+    wait_ready(bed, &ns, Duration::from_secs(90)).await;
+    let processing_first = || {
+        let seen = states.lock().unwrap().clone();
+        seen.windows(2).any(|w| w == ["Processing", "Succeeded"])
+    };
+    wait_for(
+        "with no delay, Processing before Succeeded",
+        Duration::from_secs(30),
+        || async { Ok(processing_first().then_some(())) },
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}: {:?}", states.lock().unwrap()));
+    watch.abort();
+}

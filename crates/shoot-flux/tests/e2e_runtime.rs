@@ -484,3 +484,78 @@ async fn the_example_garden_clusterrole_grants_what_shoot_flux_reads() {
         .await
         .unwrap();
 }
+
+/// The controller's seed requests other than watches, from its own request counter.
+fn seed_requests_besides_watches(metrics: &str) -> f64 {
+    metrics
+        .lines()
+        .filter(|l| {
+            l.starts_with("shoot_flux_api_requests_total{")
+                && l.contains("cluster=\"seed\"")
+                && !l.contains("verb=\"watch\"")
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// A steady seed costs the observers nothing: with the health check and the sync status poll
+/// every second, once the shoots are ready and their conditions written, whole rounds of both
+/// pass without a single seed request (they learn from watches what changed). Before, each
+/// round read every shoot's Cluster twice, both ManagedResources, the access Secret and the
+/// Extension. A change still shows: the next test above turns the verdict False through GRM.
+#[tokio::test]
+async fn a_steady_seed_costs_the_observers_no_request() {
+    let _serial = SERIAL.lock().await;
+    let bed = testbed::bed().await.unwrap();
+    let seed = bed.seed().client().await.unwrap();
+    let extension = start_extension(bed, &["--healthcheck-sync-period=1s"]).await;
+    project_with_fleet(bed, "steady").await;
+    let mut shoots = Vec::new();
+    let mut namespaces = Vec::new();
+    for name in ["one", "two"] {
+        let spec = ShootSpec::new("steady", name);
+        namespaces.push(spec.technical_id());
+        shoots.push(shoot_with_grm(bed, spec.clone()).await);
+        gardenlet::apply_extension(&seed, &spec).await.unwrap();
+    }
+    for ns in &namespaces {
+        wait_ready(bed, ns, Duration::from_secs(90)).await;
+        wait_condition(
+            bed,
+            ns,
+            "SystemComponentsHealthy",
+            "True",
+            Duration::from_secs(120),
+            |c| c["status"] == "True",
+        )
+        .await;
+    }
+    let rounds = |text: &str| metric_sum(text, "shoot_flux_health_check_rounds_total");
+    let quiet = wait_for(
+        "three observer rounds without a seed request",
+        Duration::from_secs(180),
+        || async {
+            let text = extension.metrics().await;
+            let (requests, start) = (seed_requests_besides_watches(&text), rounds(&text));
+            let began = Instant::now();
+            loop {
+                let text = extension.metrics().await;
+                if rounds(&text) >= start + 3.0 {
+                    let sent = seed_requests_besides_watches(&text) - requests;
+                    if sent == 0.0 {
+                        return Ok(Some(began.elapsed()));
+                    }
+                    anyhow::bail!("{sent} seed requests in three rounds");
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        },
+    )
+    .await
+    .unwrap();
+    println!(
+        "three health check rounds over two steady shoots in {:.1}s, no seed request",
+        quiet.as_secs_f64()
+    );
+    drop(shoots);
+}
