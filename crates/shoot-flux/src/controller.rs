@@ -25,7 +25,7 @@ use crate::reconciler::{Next, Previous, ReconcileError, Reconciler};
 use crate::server::Readiness;
 use shoot_flux_core::config::project::CONFIGMAP_NAME;
 use shoot_flux_core::deploykey;
-use shoot_flux_core::gardener::operation::event_triggers;
+use shoot_flux_core::gardener::operation::{SeenExtension, event_triggers_after};
 use shoot_flux_core::gardener::types::{Extension, OPERATION_ANNOTATION, is_ours_json};
 
 #[derive(Debug, Clone)]
@@ -176,6 +176,86 @@ pub fn project_shoots(
         .collect()
 }
 
+/// Gardener's event predicates over the Extension watch. They remember a few facts of each
+/// object between its events (`SeenExtension`) and forget objects once deleted, also those
+/// deleted while the watch was down (gone from a relist).
+struct Predicates {
+    ignore_operation_annotation: bool,
+    seen: HashMap<String, SeenExtension>,
+    /// Malformed objects of ours, with the fingerprint of the last one reported.
+    malformed: HashMap<String, String>,
+    /// The keys listed since the current (re)list began.
+    relisted: Option<std::collections::HashSet<String>>,
+}
+
+impl Predicates {
+    fn new(ignore_operation_annotation: bool) -> Self {
+        Self {
+            ignore_operation_annotation,
+            seen: HashMap::new(),
+            malformed: HashMap::new(),
+            relisted: None,
+        }
+    }
+
+    /// The object to reconcile for a watch event, if the predicates pass it.
+    fn on(
+        &mut self,
+        event: Result<watcher::Event<DynamicObject>, watcher::Error>,
+    ) -> Option<Result<DynamicObject, watcher::Error>> {
+        match event {
+            Err(e) => Some(Err(e)),
+            Ok(watcher::Event::Init) => {
+                self.relisted = Some(std::collections::HashSet::new());
+                None
+            }
+            Ok(watcher::Event::InitApply(object)) => {
+                if let Some(listed) = self.relisted.as_mut() {
+                    listed.insert(key(&object));
+                }
+                self.passes(&object).then_some(Ok(object))
+            }
+            Ok(watcher::Event::InitDone) => {
+                if let Some(listed) = self.relisted.take() {
+                    self.seen.retain(|k, _| listed.contains(k));
+                    self.malformed.retain(|k, _| listed.contains(k));
+                }
+                None
+            }
+            Ok(watcher::Event::Apply(object)) => self.passes(&object).then_some(Ok(object)),
+            // Gone from the API: nothing left to reconcile (its finalizer was handled before).
+            Ok(watcher::Event::Delete(object)) => {
+                let k = key(&object);
+                self.seen.remove(&k);
+                self.malformed.remove(&k);
+                None
+            }
+        }
+    }
+
+    fn passes(&mut self, object: &DynamicObject) -> bool {
+        let json = serde_json::to_value(object).unwrap_or_default();
+        match Extension::from_json(&json) {
+            // A malformed object of ours goes to the reconciler, which reports it, once per
+            // change that could fix it (not on its own status write).
+            Err(_) => {
+                is_ours_json(&json) && {
+                    let print = fingerprint(&json);
+                    self.malformed.insert(key(object), print.clone()) != Some(print)
+                }
+            }
+            Ok(new) if !new.is_ours() => false,
+            Ok(new) => {
+                let k = key(object);
+                let pass =
+                    event_triggers_after(self.seen.get(&k), &new, self.ignore_operation_annotation);
+                self.seen.insert(k, SeenExtension::of(&new));
+                pass
+            }
+        }
+    }
+}
+
 /// Sets `flag` once the watch has listed.
 fn listed<K>(
     flag: Arc<std::sync::atomic::AtomicBool>,
@@ -205,9 +285,7 @@ pub async fn run(
     let extensions: Api<DynamicObject> = Api::all_with(seed.clone(), &resource);
     let store = writer.as_reader();
 
-    // Gardener's predicates need the previous version of each object.
-    let seen: Arc<Mutex<HashMap<String, Extension>>> = Arc::default();
-    let malformed: Arc<Mutex<HashMap<String, String>>> = Arc::default();
+    let mut predicates = Predicates::new(options.ignore_operation_annotation);
     let ignore = options.ignore_operation_annotation;
     let initial_list_done = ready.clone();
     // Lists in pages of 100: a page is decoded whole, and 500 Extensions with their status
@@ -223,40 +301,7 @@ pub async fn run(
                 tracing::info!("Extension cache synced; ready");
             }
         })
-        .touched_objects()
-        .filter(move |result| {
-            let pass = match result {
-                Err(_) => true,
-                Ok(obj) => {
-                    let json = serde_json::to_value(obj).unwrap_or_default();
-                    match Extension::from_json(&json) {
-                        // A malformed object of ours goes to the reconciler, which reports it,
-                        // once per change that could fix it (not on its own status write).
-                        Err(_) => {
-                            is_ours_json(&json) && {
-                                let mut malformed = malformed
-                                    .lock()
-                                    .unwrap_or_else(std::sync::PoisonError::into_inner);
-                                let k = key(obj);
-                                let print = fingerprint(&json);
-                                malformed.insert(k, print.clone()) != Some(print)
-                            }
-                        }
-                        Ok(new) if !new.is_ours() => false,
-                        Ok(new) => {
-                            let mut seen = seen
-                                .lock()
-                                .unwrap_or_else(std::sync::PoisonError::into_inner);
-                            let k = format!("{}/{}", new.namespace, new.name);
-                            let pass = event_triggers(seen.get(&k), &new, ignore);
-                            seen.insert(k, new);
-                            pass
-                        }
-                    }
-                }
-            };
-            std::future::ready(pass)
-        });
+        .filter_map(move |event| std::future::ready(predicates.on(event)));
 
     let mut controller = crate::trigger_backoff::each_trigger_backs_off_alone(
         Controller::for_stream_with(triggers, store.clone(), resource.clone()),
@@ -384,6 +429,53 @@ mod tests {
         let mut out: Vec<String> = refs.into_iter().filter_map(|r| r.namespace).collect();
         out.sort();
         out
+    }
+
+    fn ours(namespace: &str, annotation: Option<&str>, state: &str) -> DynamicObject {
+        serde_json::from_value(json!({
+            "apiVersion": "extensions.gardener.cloud/v1alpha1", "kind": "Extension",
+            "metadata": {"name": "shoot-flux", "namespace": namespace, "generation": 1,
+                "annotations": annotation.map(|a| json!({"gardener.cloud/operation": a}))
+                    .unwrap_or(json!({}))},
+            "spec": {"type": "shoot-flux"},
+            "status": {"observedGeneration": 1, "lastOperation": {"type": "Reconcile",
+                "state": state, "progress": 100, "description": "d",
+                "lastUpdateTime": "2026-12-05T00:00:00Z"}}
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn the_predicates_remember_little_and_forget_deleted_objects() {
+        let mut predicates = Predicates::new(false);
+        let passes = |p: &mut Predicates, event| p.on(Ok(event)).is_some();
+        // First sight of a quiet object: nothing to do; a new reconcile annotation: reconcile.
+        assert!(!passes(
+            &mut predicates,
+            watcher::Event::Apply(ours("a", None, "Succeeded"))
+        ));
+        assert!(passes(
+            &mut predicates,
+            watcher::Event::Apply(ours("a", Some("reconcile"), "Succeeded"))
+        ));
+        // Our own status write while the annotation is still there does not trigger again.
+        assert!(!passes(
+            &mut predicates,
+            watcher::Event::Apply(ours("a", Some("reconcile"), "Processing"))
+        ));
+        assert_eq!(predicates.seen.len(), 1);
+        // Deleted: forgotten.
+        predicates.on(Ok(watcher::Event::Delete(ours("a", None, "Succeeded"))));
+        assert!(predicates.seen.is_empty());
+        // Deleted while the watch was down: forgotten at the relist that misses it.
+        for ns in ["b", "c"] {
+            predicates.on(Ok(watcher::Event::Apply(ours(ns, None, "Succeeded"))));
+        }
+        predicates.on(Ok(watcher::Event::Init));
+        predicates.on(Ok(watcher::Event::InitApply(ours("b", None, "Succeeded"))));
+        assert_eq!(predicates.seen.len(), 2, "kept until the relist is done");
+        predicates.on(Ok(watcher::Event::InitDone));
+        assert_eq!(predicates.seen.keys().collect::<Vec<_>>(), ["b/shoot-flux"]);
     }
 
     #[test]
