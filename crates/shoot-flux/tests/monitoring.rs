@@ -364,11 +364,11 @@ async fn every_metric_of_the_rules_and_the_dashboard_is_exported_by_the_extensio
     // The seed's and the garden's clients count their requests.
     let text = extension.metrics().await;
     for cluster in ["seed", "garden"] {
-        let cluster = format!("{{cluster=\"{cluster}\",");
+        let label = format!("cluster=\"{cluster}\"");
         assert!(
             text.lines()
                 .any(|l| l.starts_with("shoot_flux_api_requests_total")
-                    && l.contains(&cluster)
+                    && l.contains(&label)
                     && l.contains("code=\"200\"")
                     && l.contains("verb=\"")
                     && l.contains("resource=\"")),
@@ -376,7 +376,7 @@ async fn every_metric_of_the_rules_and_the_dashboard_is_exported_by_the_extensio
         );
         assert!(
             text.lines()
-                .any(|l| l.starts_with(&format!("shoot_flux_api_connections_total{cluster}"))),
+                .any(|l| l.starts_with(&format!("shoot_flux_api_connections_total{{{label}}}"))),
             "{text}"
         );
     }

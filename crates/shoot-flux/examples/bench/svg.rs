@@ -7,7 +7,7 @@ use std::fmt::Write;
 
 use crate::run::Row;
 
-const WIDTH: f64 = 960.0;
+const WIDTH: f64 = 1000.0;
 const HEIGHT: f64 = 400.0;
 const PANEL_WIDTH: f64 = 380.0;
 const PANEL_HEIGHT: f64 = 260.0;
@@ -219,7 +219,7 @@ pub fn render(rows: &[Row]) -> String {
     };
     rates.axes(
         &mut out,
-        "Steady state: requests/s to the seed (solid), garden (dashed)",
+        "Steady state: requests/s, seed (solid) and garden (dashed)",
         "seconds into the measured window",
         "requests per second",
         false,
@@ -304,7 +304,7 @@ mod tests {
                     .chars()
                     .take_while(|c| !c.is_whitespace() && *c != '/')
                     .collect();
-                if tag.matches('"').count() % 2 != 0 {
+                if !tag.matches('"').count().is_multiple_of(2) {
                     return Err(format!("unbalanced quotes in <{tag}>"));
                 }
                 names.push(name.clone());
