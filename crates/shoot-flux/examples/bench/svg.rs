@@ -26,13 +26,25 @@ fn escape(text: &str) -> String {
         .replace('"', "&quot;")
 }
 
-/// A round upper bound for an axis (1, 2 or 5 times a power of ten) at or above `max`.
+/// A tick label: at most three decimals, without trailing zeros.
+fn number(v: f64) -> String {
+    let text = format!("{v:.3}");
+    let text = text.trim_end_matches('0').trim_end_matches('.');
+    if text == "-0" {
+        "0".into()
+    } else {
+        text.to_string()
+    }
+}
+
+/// A round upper bound for an axis (1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6 or 8 times a power of ten)
+/// at or above `max`.
 fn nice_max(max: f64) -> f64 {
     if !max.is_finite() || max <= 0.0 {
         return 1.0;
     }
     let power = 10f64.powf(max.log10().floor());
-    [1.0, 2.0, 5.0, 10.0]
+    [1.0, 1.2, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0]
         .into_iter()
         .map(|f| f * power)
         .find(|v| *v >= max)
@@ -70,7 +82,7 @@ struct Panel {
 
 impl Panel {
     fn x(&self, v: f64) -> f64 {
-        self.left + v / self.x_max * PANEL_WIDTH
+        self.left + v.min(self.x_max) / self.x_max * PANEL_WIDTH
     }
     fn y(&self, v: f64) -> f64 {
         TOP + PANEL_HEIGHT - v / self.y_max * PANEL_HEIGHT
@@ -106,17 +118,14 @@ impl Panel {
             let y_label = if y_percent {
                 format!("{:.0} %", yv * 100.0)
             } else {
-                format!("{yv:.3}")
-                    .trim_end_matches('0')
-                    .trim_end_matches('.')
-                    .to_string()
+                number(yv)
             };
             let _ = writeln!(
                 out,
                 r##"<line x1="{x:.1}" y1="{bottom:.1}" x2="{x:.1}" y2="{:.1}" stroke="#444"/><text x="{x:.1}" y="{:.1}" text-anchor="middle">{}</text>"##,
                 bottom + 5.0,
                 bottom + 20.0,
-                format!("{xv:.1}").trim_end_matches(".0")
+                number(xv)
             );
             let _ = writeln!(
                 out,
@@ -214,7 +223,9 @@ pub fn render(rows: &[Row]) -> String {
         .fold(0.0, f64::max);
     let rates = Panel {
         left: LEFT[1],
-        x_max: nice_max(window_max),
+        // The window runs a fraction of a second longer than asked: the axis ends at the
+        // window asked for (the last step is clipped to it).
+        x_max: nice_max(window_max.floor()),
         y_max: nice_max(rate_max),
     };
     rates.axes(
@@ -386,8 +397,12 @@ mod tests {
                 .all(|w| w[0].0 <= w[1].0 && w[0].1 <= w[1].1)
         );
         assert_eq!(nice_max(0.0), 1.0);
-        assert_eq!(nice_max(37.0), 50.0);
-        assert_eq!(nice_max(120.0), 200.0);
+        assert_eq!(nice_max(37.0), 40.0);
+        assert_eq!(nice_max(60.0), 60.0);
+        assert!((nice_max(0.55) - 0.6).abs() < 1e-9);
+        assert_eq!(number(0.6000000000000001 * 0.2), "0.12");
+        assert_eq!(number(24.0), "24");
+        assert_eq!(nice_max(130.0), 150.0);
     }
 
     #[test]
