@@ -65,7 +65,8 @@ pub fn client(
     counted_client(config, pool, request_timeout, None)
 }
 
-/// [`client`] whose requests are counted by `counter` (the seed's and the garden's clients).
+/// [`client`] whose requests and new connections are counted by `counter` (the seed's and the
+/// garden's clients; a shoot's with `request_counter("shoot")`).
 pub fn counted_client(
     config: kube::Config,
     pool: Pool,
@@ -76,6 +77,10 @@ pub fn counted_client(
     connector.set_connect_timeout(config.connect_timeout);
     connector.set_read_timeout(config.read_timeout);
     connector.set_write_timeout(config.write_timeout);
+    let connector = CountConnections {
+        inner: connector,
+        connections: counter.as_ref().map(|c| c.connection_counter()),
+    };
     let hyper = HyperClient::builder(TokioExecutor::new())
         .pool_timer(TokioTimer::new())
         .pool_idle_timeout(pool.idle_timeout)
@@ -96,9 +101,10 @@ pub fn counted_client(
                 span.record("http.status_code", response.status().as_u16());
             },
         );
+    // The counter first: it sees the path relative to the cluster URL, as the API server does.
     let service = ServiceBuilder::new()
-        .layer(config.base_uri_layer())
         .option_layer(counter)
+        .layer(config.base_uri_layer())
         .option_layer(config.auth_layer()?)
         .layer(config.extra_headers_layer()?)
         .layer(trace)
@@ -106,6 +112,40 @@ pub fn counted_client(
         .map_err(BoxError::from)
         .service(hyper);
     Ok(kube::Client::new(service, config.default_namespace))
+}
+
+/// A connector that counts the connections it opens (after the TCP connect and, over https, the
+/// TLS handshake succeeded): how often a client's pool had no kept connection to reuse.
+#[derive(Debug, Clone)]
+struct CountConnections<C> {
+    inner: C,
+    connections: Option<prometheus_client::metrics::counter::Counter>,
+}
+
+impl<C> tower::Service<http::Uri> for CountConnections<C>
+where
+    C: tower::Service<http::Uri>,
+    C::Future: Send + 'static,
+{
+    type Response = C::Response;
+    type Error = C::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<C::Response, C::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, uri: http::Uri) -> Self::Future {
+        let connections = self.connections.clone();
+        let connecting = self.inner.call(uri);
+        Box::pin(async move {
+            let connection = connecting.await;
+            if let (Ok(_), Some(counter)) = (&connection, connections) {
+                counter.inc();
+            }
+            connection
+        })
+    }
 }
 
 /// An error with its causes, for a status: kube and hyper name only the outermost layer
@@ -125,7 +165,7 @@ pub fn describe(error: &(dyn std::error::Error + 'static)) -> String {
 }
 
 /// Whether a request is a watch, which stays open by design and has no answer deadline.
-fn is_watch(uri: &http::Uri) -> bool {
+pub(crate) fn is_watch(uri: &http::Uri) -> bool {
     uri.query()
         .is_some_and(|q| q.split('&').any(|p| p == "watch=true" || p == "watch=1"))
 }
@@ -269,5 +309,96 @@ mod tests {
             watch.map(|_| ())
         );
         held.abort();
+    }
+
+    /// A plain HTTP/1.1 server that answers every GET with `{}` and keeps the connection open
+    /// (as an API server does); it counts the connections it accepted.
+    async fn keep_alive_server() -> (
+        std::net::SocketAddr,
+        std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    ) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = accepted.clone();
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                tokio::spawn(async move {
+                    let mut buffer = Vec::new();
+                    let mut chunk = [0u8; 4096];
+                    loop {
+                        let Ok(read) = socket.read(&mut chunk).await else {
+                            return;
+                        };
+                        if read == 0 {
+                            return;
+                        }
+                        buffer.extend_from_slice(&chunk[..read]);
+                        // Bodiless requests: each ends with an empty line.
+                        while let Some(end) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
+                            buffer.drain(..end + 4);
+                            let answer = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}";
+                            if socket.write_all(answer.as_bytes()).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                });
+            }
+        });
+        (address, accepted)
+    }
+
+    async fn two_gets(pool: Pool) -> (String, usize) {
+        let (address, accepted) = keep_alive_server().await;
+        let mut registry = prometheus_client::registry::Registry::with_prefix("shoot_flux");
+        let ops = crate::opsmetrics::OpsMetrics::registered(&mut registry);
+        let config = kube::Config::new(format!("http://{address}").parse().unwrap());
+        let client = counted_client(
+            config,
+            pool,
+            Duration::from_secs(30),
+            Some(ops.request_counter("shoot")),
+        )
+        .unwrap();
+        for _ in 0..2 {
+            let request = http::Request::get("/api/v1/namespaces/kube-system/configmaps/x")
+                .body(Vec::new())
+                .unwrap();
+            assert_eq!(client.request_text(request).await.unwrap(), "{}");
+        }
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &registry).unwrap();
+        (out, accepted.load(std::sync::atomic::Ordering::SeqCst))
+    }
+
+    /// Requests over a kept connection open it once; without idle connections kept, every
+    /// request opens one. The count is the server's.
+    #[tokio::test]
+    async fn new_connections_are_counted_per_cluster() {
+        let (kept, accepted) = two_gets(Pool::SHOOT).await;
+        assert_eq!(accepted, 1);
+        assert!(
+            kept.contains("shoot_flux_api_connections_total{cluster=\"shoot\"} 1\n"),
+            "{kept}"
+        );
+        assert!(
+            kept.contains(
+                "shoot_flux_api_requests_total{cluster=\"shoot\",code=\"200\",verb=\"get\",resource=\"configmaps\"} 2"
+            ),
+            "{kept}"
+        );
+        let none_kept = Pool {
+            max_idle: 0,
+            ..Pool::SHOOT
+        };
+        let (closed, accepted) = two_gets(none_kept).await;
+        assert_eq!(accepted, 2);
+        assert!(
+            closed.contains("shoot_flux_api_connections_total{cluster=\"shoot\"} 2\n"),
+            "{closed}"
+        );
     }
 }

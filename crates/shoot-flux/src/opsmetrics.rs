@@ -1,7 +1,8 @@
 //! The series the chart's alert rules and dashboard need beyond the reconcile and sync metrics:
 //! whether this process leads, how many Extensions wait for the controller, when the sync status
 //! poll last finished a round (and its period), which projects' deploy keys Git hosts refuse,
-//! and the API requests to the seed and the garden ([`RequestCounter`]).
+//! and the API requests to the seed and the garden ([`RequestCounter`]): by cluster, Kubernetes
+//! verb, resource and status code, and the connections the clients open.
 //!
 //! What counts as waiting (`gardener::operation::waits_for_controller`) and which key a report
 //! says is refused (`syncstatus::refused_key`) the core decides.
@@ -35,6 +36,13 @@ struct KeyLabels {
 struct RequestLabels {
     cluster: String,
     code: String,
+    verb: String,
+    resource: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ConnectionLabels {
+    cluster: String,
 }
 
 pub struct OpsMetrics {
@@ -45,6 +53,7 @@ pub struct OpsMetrics {
     poll_round_duration: Gauge<f64, AtomicU64>,
     keys_refused: Family<KeyLabels, Gauge>,
     api_requests: Family<RequestLabels, Counter>,
+    api_connections: Family<ConnectionLabels, Counter>,
     /// The refused keys with a series, so that keys no longer refused lose theirs.
     refused: Mutex<BTreeSet<KeyLabels>>,
 }
@@ -73,12 +82,18 @@ impl OpsMetrics {
             poll_round_duration: Gauge::default(),
             keys_refused: Family::default(),
             api_requests: Family::default(),
+            api_connections: Family::default(),
             refused: Mutex::new(BTreeSet::new()),
         };
         registry.register(
             "api_requests",
-            "API requests of shoot-flux's seed and garden clients by cluster and HTTP status code (error: no response); a watch counts once, when it starts",
+            "API requests of shoot-flux's seed and garden clients by cluster, HTTP status code (error: no response), Kubernetes verb (get, list, watch, create, update, patch, delete, deletecollection) and resource (plural, with /subresource; - for non-resource paths); a watch counts once, when it starts",
             this.api_requests.clone(),
+        );
+        registry.register(
+            "api_connections",
+            "Connections shoot-flux's clients opened by cluster (each a TCP connect and, over https, a TLS handshake); few per minute when connections are kept",
+            this.api_connections.clone(),
         );
         registry.register(
             "leader",
@@ -117,6 +132,7 @@ impl OpsMetrics {
     pub fn request_counter(&self, cluster: &'static str) -> RequestCounter {
         RequestCounter {
             requests: self.api_requests.clone(),
+            connections: self.api_connections.clone(),
             cluster,
         }
     }
@@ -171,10 +187,12 @@ impl OpsMetrics {
     }
 }
 
-/// A tower layer counting a client's requests by the status code of their answer.
+/// A tower layer counting a client's requests by verb, resource and the status code of their
+/// answer; [`RequestCounter::connection_counter`] counts the connections of the same client.
 #[derive(Clone)]
 pub struct RequestCounter {
     requests: Family<RequestLabels, Counter>,
+    connections: Family<ConnectionLabels, Counter>,
     cluster: &'static str,
 }
 
@@ -187,13 +205,87 @@ impl std::fmt::Debug for RequestCounter {
 }
 
 impl RequestCounter {
-    fn count(&self, code: String) {
+    fn count(&self, kind: &RequestKind, code: String) {
         self.requests
             .get_or_create(&RequestLabels {
                 cluster: self.cluster.to_string(),
                 code,
+                verb: kind.verb.clone(),
+                resource: kind.resource.clone(),
             })
             .inc();
+    }
+
+    /// The counter of this client's new connections (the client's connector increments it).
+    pub fn connection_counter(&self) -> Counter {
+        self.connections
+            .get_or_create(&ConnectionLabels {
+                cluster: self.cluster.to_string(),
+            })
+            .clone()
+    }
+}
+
+/// What a request does in the API server's terms: its verb and resource.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestKind {
+    pub verb: String,
+    /// The plural resource with `/subresource`; `-` for a path outside `/api` and `/apis`.
+    pub resource: String,
+}
+
+impl RequestKind {
+    /// The verb and resource of a request, as the API server derives them: the resource path
+    /// after `/api/v1` or `/apis/<group>/<version>` (and `namespaces/<ns>`), a GET without a
+    /// name is a `list`, and a `watch` when it asks for one (`watch=true` or the old `/watch/`
+    /// prefix).
+    pub fn of(method: &http::Method, uri: &http::Uri) -> Self {
+        let segments: Vec<&str> = uri.path().split('/').filter(|s| !s.is_empty()).collect();
+        let rest = match segments.as_slice() {
+            ["api", _version, rest @ ..] => Some(rest),
+            ["apis", _group, _version, rest @ ..] => Some(rest),
+            _ => None,
+        };
+        let Some(mut rest) = rest.filter(|r| !r.is_empty()) else {
+            return Self {
+                verb: method.as_str().to_ascii_lowercase(),
+                resource: "-".into(),
+            };
+        };
+        let mut watch = crate::kubeclient::is_watch(uri);
+        if let ["watch", after @ ..] = rest {
+            watch = true;
+            rest = after;
+        }
+        if let ["namespaces", _namespace, after @ ..] = rest
+            && !after.is_empty()
+        {
+            rest = after;
+        }
+        let (resource, name, subresource) = match rest {
+            [] => ("-", None, None),
+            [resource] => (*resource, None, None),
+            [resource, name] => (*resource, Some(*name), None),
+            [resource, name, subresource, ..] => (*resource, Some(*name), Some(*subresource)),
+        };
+        let verb = match *method {
+            http::Method::GET | http::Method::HEAD if watch => "watch",
+            http::Method::GET | http::Method::HEAD if name.is_none() => "list",
+            http::Method::GET | http::Method::HEAD => "get",
+            http::Method::POST => "create",
+            http::Method::PUT => "update",
+            http::Method::PATCH => "patch",
+            http::Method::DELETE if name.is_none() => "deletecollection",
+            http::Method::DELETE => "delete",
+            _ => "other",
+        };
+        Self {
+            verb: verb.into(),
+            resource: match subresource {
+                Some(sub) => format!("{resource}/{sub}"),
+                None => resource.to_string(),
+            },
+        }
     }
 }
 
@@ -231,13 +323,17 @@ where
 
     fn call(&mut self, request: http::Request<B>) -> Self::Future {
         let counter = self.counter.clone();
+        let kind = RequestKind::of(request.method(), request.uri());
         let response = self.inner.call(request);
         Box::pin(async move {
             let result = response.await;
-            counter.count(match &result {
-                Ok(response) => response.status().as_u16().to_string(),
-                Err(_) => "error".into(),
-            });
+            counter.count(
+                &kind,
+                match &result {
+                    Ok(response) => response.status().as_u16().to_string(),
+                    Err(_) => "error".into(),
+                },
+            );
             result
         })
     }
@@ -301,10 +397,95 @@ mod tests {
         let mut out = String::new();
         prometheus_client::encoding::text::encode(&mut out, &registry).unwrap();
         assert!(
-            out.contains("shoot_flux_api_requests_total{cluster=\"seed\",code=\"404\"} 2"),
+            out.contains(
+                "shoot_flux_api_requests_total{cluster=\"seed\",code=\"404\",verb=\"get\",resource=\"-\"} 2"
+            ),
             "{out}"
         );
-        assert!(out.contains("shoot_flux_api_requests_total{cluster=\"garden\",code=\"error\"} 1"));
+        assert!(out.contains(
+            "shoot_flux_api_requests_total{cluster=\"garden\",code=\"error\",verb=\"get\",resource=\"-\"} 1"
+        ));
+    }
+
+    #[test]
+    fn requests_are_named_by_verb_and_resource_as_the_api_server_does() {
+        let kind = |method: &str, uri: &str| {
+            let k = RequestKind::of(&method.parse().unwrap(), &uri.parse().unwrap());
+            format!("{} {}", k.verb, k.resource)
+        };
+        let ns = "/api/v1/namespaces/shoot--p--s";
+        let ext = "/apis/extensions.gardener.cloud/v1alpha1";
+        // Core, namespaced: named, collection, create, delete, deletecollection.
+        assert_eq!(kind("GET", &format!("{ns}/secrets/a")), "get secrets");
+        assert_eq!(
+            kind("GET", &format!("{ns}/secrets?labelSelector=x")),
+            "list secrets"
+        );
+        assert_eq!(kind("POST", &format!("{ns}/secrets")), "create secrets");
+        assert_eq!(kind("DELETE", &format!("{ns}/secrets/a")), "delete secrets");
+        assert_eq!(
+            kind("DELETE", &format!("{ns}/secrets")),
+            "deletecollection secrets"
+        );
+        // Grouped, namespaced, with subresource; update and patch.
+        assert_eq!(
+            kind(
+                "PUT",
+                &format!("{ext}/namespaces/x/extensions/shoot-flux/status")
+            ),
+            "update extensions/status"
+        );
+        assert_eq!(
+            kind(
+                "PATCH",
+                &format!("{ext}/namespaces/x/extensions/shoot-flux")
+            ),
+            "patch extensions"
+        );
+        // Cluster-scoped: named, list across, and a namespace itself.
+        assert_eq!(
+            kind("GET", &format!("{ext}/clusters/shoot--p--s")),
+            "get clusters"
+        );
+        assert_eq!(kind("GET", &format!("{ext}/clusters")), "list clusters");
+        assert_eq!(
+            kind("GET", &format!("{ext}/extensions?limit=500")),
+            "list extensions"
+        );
+        assert_eq!(kind("GET", "/api/v1/namespaces/garden"), "get namespaces");
+        assert_eq!(kind("GET", "/api/v1/namespaces"), "list namespaces");
+        // Watches: the query parameter and the old path prefix.
+        assert_eq!(
+            kind(
+                "GET",
+                &format!("{ext}/extensions?watch=true&resourceVersion=5")
+            ),
+            "watch extensions"
+        );
+        assert_eq!(
+            kind(
+                "GET",
+                "/apis/coordination.k8s.io/v1/namespaces/garden/leases?fieldSelector=metadata.name%3Dl&watch=1"
+            ),
+            "watch leases"
+        );
+        assert_eq!(
+            kind("GET", "/api/v1/watch/namespaces/x/secrets"),
+            "watch secrets"
+        );
+        // Not resources: discovery and other paths, by their method.
+        assert_eq!(
+            kind("GET", "/apis/resources.gardener.cloud/v1alpha1"),
+            "get -"
+        );
+        assert_eq!(kind("GET", "/api"), "get -");
+        assert_eq!(kind("GET", "/version"), "get -");
+        assert_eq!(kind("POST", "/metrics"), "post -");
+        // The absolute URI a client may carry counts the same.
+        assert_eq!(
+            kind("GET", &format!("https://127.0.0.1:6443{ns}/configmaps/c")),
+            "get configmaps"
+        );
     }
 
     #[test]

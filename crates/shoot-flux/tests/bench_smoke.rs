@@ -5,6 +5,8 @@
 #[path = "../examples/bench/run.rs"]
 #[allow(dead_code)]
 mod run;
+#[path = "../examples/bench/svg.rs"]
+mod svg;
 
 use std::time::Duration;
 
@@ -19,12 +21,16 @@ async fn the_benchmark_runs_at_20_shoots() {
         // Generous: a loaded 2-core CI machine; the run ends as soon as it converged.
         timeout: Duration::from_secs(300),
         extra_args: Vec::new(),
+        // Two whole periods of the health check and sync poll (30 s): the smallest window whose
+        // rates do not depend on where it starts, with samples of the rate for the picture.
+        // It adds about 90 s (one more period waits before the window).
+        steady: Some(Duration::from_secs(60)),
     };
     let rows = run::run(&options).await.unwrap();
     let table = run::table(&rows);
     println!("{table}\n{}", run::details(&rows));
     assert!(table.starts_with(
-        "| N | convergence s | floor s | ratio | resync writes | upgrade s | peak RSS MiB | CPU ms/shoot |"
+        "| N | convergence s | floor s | ratio | resync writes | upgrade s | peak RSS MiB | CPU ms/shoot | steady seed req/s | steady CPU % | steady RSS MiB |"
     ));
     let [row] = rows.as_slice() else {
         panic!("one row expected: {rows:?}")
@@ -54,4 +60,50 @@ async fn the_benchmark_runs_at_20_shoots() {
     assert_eq!(row.floor_objects, 20 * 7 + 1, "{row:?}");
     // A resync with nothing changed writes at most the status of each Extension (twice).
     assert!(row.resync_writes <= 2 * 20, "{row:?}");
+    // Every Extension's ready time, and each floor object's; the picture draws them.
+    assert_eq!(row.ready_times.len(), 20, "{row:?}");
+    assert_eq!(row.floor_times.len(), row.floor_objects, "{row:?}");
+    // The steady state was measured: present and finite (no bound on the figures: this is
+    // not a timed test).
+    let steady = row.steady.as_ref().expect("the steady state was measured");
+    assert!(steady.seconds >= 60.0, "{steady:?}");
+    for figure in [
+        steady.seed_rps,
+        steady.garden_rps,
+        steady.cpu_pct,
+        steady.rss_mean_mib,
+        steady.rss_max_mib,
+    ] {
+        assert!(figure.is_finite() && figure >= 0.0, "{steady:?}");
+    }
+    assert!(
+        steady.rss_mean_mib > 1.0 && steady.rss_mean_mib <= steady.rss_max_mib,
+        "{steady:?}"
+    );
+    // The leader Lease and the heartbeat are renewed in the window: the controller's own
+    // requests are counted by verb and resource.
+    assert!(
+        steady
+            .requests
+            .iter()
+            .any(|(kind, _)| kind.starts_with("seed ") && kind.ends_with(" leases")),
+        "{steady:?}"
+    );
+    assert!(steady.rates.len() >= 3, "{steady:?}");
+    assert!(
+        steady
+            .connections_per_period
+            .iter()
+            .any(|(c, _)| c == "seed"),
+        "{steady:?}"
+    );
+    assert!(table.contains(&format!(
+        "| {:.2} | {:.2} | {:.1} |",
+        steady.seed_rps, steady.cpu_pct, steady.rss_mean_mib
+    )));
+    let details = run::details(&rows);
+    assert!(details.contains("Steady-state requests per second by cluster, verb and resource"));
+    let picture = svg::render(&rows);
+    assert!(picture.contains("class=\"ready\" data-n=\"20\""));
+    assert!(picture.contains("class=\"steady-seed\" data-n=\"20\""));
 }

@@ -285,6 +285,7 @@ fn every_series() -> shoot_flux::metrics::Metrics {
     ops.poll_started(std::time::Duration::from_secs(30));
     ops.poll_round_done(std::time::Duration::from_secs(1));
     ops.keys_refused([("p", "SHA256:k")]);
+    ops.request_counter("seed").connection_counter().inc();
     metrics
 }
 
@@ -363,10 +364,19 @@ async fn every_metric_of_the_rules_and_the_dashboard_is_exported_by_the_extensio
     // The seed's and the garden's clients count their requests.
     let text = extension.metrics().await;
     for cluster in ["seed", "garden"] {
+        let label = format!("cluster=\"{cluster}\"");
         assert!(
-            text.contains(&format!(
-                "shoot_flux_api_requests_total{{cluster=\"{cluster}\",code=\"200\"}}"
-            )),
+            text.lines()
+                .any(|l| l.starts_with("shoot_flux_api_requests_total")
+                    && l.contains(&label)
+                    && l.contains("code=\"200\"")
+                    && l.contains("verb=\"")
+                    && l.contains("resource=\"")),
+            "{text}"
+        );
+        assert!(
+            text.lines()
+                .any(|l| l.starts_with(&format!("shoot_flux_api_connections_total{{{label}}}"))),
             "{text}"
         );
     }

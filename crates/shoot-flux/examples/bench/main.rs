@@ -9,10 +9,13 @@
 //! (`hack/bench` runs both.) Flags: `--shoots N,N,..` (default 100,300,1000),
 //! `--concurrency 1,4,16,64` (the floor's), `--timeout-seconds 900` (per convergence),
 //! `--output docs/benchmarks.md` (where the measured section is written), `--no-write` (print
-//! only), `--binary PATH` (default: `gardener-extension-shoot-flux` beside this example), and
-//! `-- ARGS` after which every argument goes to the controller.
+//! only), `--binary PATH` (default: `gardener-extension-shoot-flux` beside this example),
+//! `--steady-seconds 300` (the steady-state window per N; 0 skips it), and `-- ARGS` after
+//! which every argument goes to the controller. Besides the Markdown file it writes the picture
+//! (`docs/benchmarks.svg`: the same name with `.svg`).
 
 mod run;
+mod svg;
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -57,6 +60,7 @@ fn parse() -> Result<Args> {
     let mut output = Some(testbed::paths::repo_root().join("docs/benchmarks.md"));
     let mut binary = None;
     let mut extra_args = Vec::new();
+    let mut steady = Some(Duration::from_secs(300));
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let (flag, inline) = match arg.split_once('=') {
@@ -76,6 +80,12 @@ fn parse() -> Result<Args> {
             "--output" => output = Some(PathBuf::from(value()?)),
             "--no-write" => output = None,
             "--binary" => binary = Some(PathBuf::from(value()?)),
+            "--steady-seconds" => {
+                let seconds: u64 = value()?
+                    .parse()
+                    .context("--steady-seconds: a number of seconds")?;
+                steady = (seconds > 0).then(|| Duration::from_secs(seconds));
+            }
             "--" => extra_args.extend(args.by_ref()),
             other => bail!("unknown argument {other:?} (see examples/bench/main.rs)"),
         }
@@ -97,6 +107,7 @@ fn parse() -> Result<Args> {
             concurrencies,
             timeout,
             extra_args,
+            steady,
         },
         output,
     })
@@ -134,7 +145,7 @@ fn machine() -> String {
 }
 
 /// The measured section of docs/benchmarks.md.
-fn section(rows: &[run::Row], options: &run::Options) -> Result<String> {
+fn section(rows: &[run::Row], options: &run::Options, svg_name: &str) -> Result<String> {
     let versions = testbed::paths::versions()?;
     let root = testbed::paths::repo_root();
     let root = root.to_string_lossy();
@@ -149,8 +160,9 @@ fn section(rows: &[run::Row], options: &run::Options) -> Result<String> {
         "{BEGIN}\n\n\
          Measured {date} on commit `{commit}`{dirty}, {machine}; {rustc}; kube-apiserver {k8s}, \
          etcd {etcd}, gardener CRDs {gardener}, Flux {old} → {new}. Command: \
-         `cargo run --release -p shoot-flux --example bench -- --shoots {shoots}`.\n\n\
+         `cargo run --release -p shoot-flux --example bench -- --shoots {shoots}{steady}`.\n\n\
          {table}\n\
+         ![Extensions ready over time against the floor, and the steady-state request rate]({svg})\n\n\
          Details (floor per concurrency; the best is the table's floor):\n\n\
          {details}\n\
          {END}\n",
@@ -168,6 +180,13 @@ fn section(rows: &[run::Row], options: &run::Options) -> Result<String> {
         old = versions.flux_previous,
         new = versions.flux,
         shoots = shoots.join(","),
+        steady = match options.steady {
+            Some(w) if w != Duration::from_secs(300) =>
+                format!(" --steady-seconds {}", w.as_secs()),
+            Some(_) => String::new(),
+            None => " --steady-seconds 0".into(),
+        },
+        svg = svg_name,
         table = run::table(rows),
         details = run::details(rows),
     ))
@@ -182,14 +201,20 @@ async fn main() -> Result<()> {
     println!("{}", run::table(&rows));
     println!("{}", run::details(&rows));
     if let Some(path) = &args.output {
+        let picture = path.with_extension("svg");
+        let svg_name = picture
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default();
         run::write_marked(
             path,
             BEGIN,
             END,
             "# Benchmarks\n\n",
-            &section(&rows, &args.options)?,
+            &section(&rows, &args.options, &svg_name)?,
         )?;
-        println!("written to {}", path.display());
+        std::fs::write(&picture, svg::render(&rows))?;
+        println!("written to {} and {}", path.display(), picture.display());
     }
     Ok(())
 }

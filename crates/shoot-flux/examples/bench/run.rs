@@ -12,15 +12,21 @@
 //!    after a seed restart) and counts the write requests it makes, from the API servers'
 //!    `apiserver_request_total`;
 //! 5. changes the Flux version in every project and times the convergence again;
-//! 6. samples the controller's RSS and CPU time throughout.
+//! 6. samples the controller's RSS and CPU time throughout;
+//! 7. steady state: starts the controller as the chart runs it (default health check and sync
+//!    poll period of 30 s, resync 1h, leader election and heartbeat), waits until every
+//!    Extension is ready and the health check and sync poll finished a round, lets one period
+//!    pass, and then measures over the window (`Options::steady`) the controller's own requests
+//!    to the seed and the garden by verb and resource (its `shoot_flux_api_requests_total`), its
+//!    new connections, CPU and RSS, with nothing changing.
 //!
 //! Everything of one N is removed before the next.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
@@ -62,10 +68,40 @@ pub struct Options {
     pub timeout: Duration,
     /// Extra flags for the controller.
     pub extra_args: Vec<String>,
+    /// How long the steady state is measured; `None` skips it.
+    pub steady: Option<Duration>,
+}
+
+/// The period of the health check and the sync status poll the controller has by default (and
+/// the chart passes): the steady state is measured with it.
+pub const DEFAULT_PERIOD: Duration = Duration::from_secs(30);
+/// How often the request counters are sampled in the steady window (for the picture).
+const STEADY_SAMPLE: Duration = Duration::from_secs(5);
+/// The seed namespace of the steady controller's leader and heartbeat Leases.
+const LEASE_NAMESPACE: &str = "garden";
+
+/// The steady state of one N: the controller with default periods and nothing changing.
+#[derive(Debug, Clone, Default)]
+pub struct Steady {
+    /// Length of the measured window.
+    pub seconds: f64,
+    pub seed_rps: f64,
+    pub garden_rps: f64,
+    /// CPU time over wall time, in percent of one core.
+    pub cpu_pct: f64,
+    /// Mean and maximum of the RSS samples (every 100 ms) in the window.
+    pub rss_mean_mib: f64,
+    pub rss_max_mib: f64,
+    /// Requests per second by "cluster verb resource", most first.
+    pub requests: Vec<(String, f64)>,
+    /// New connections per period ([`DEFAULT_PERIOD`]) by cluster.
+    pub connections_per_period: Vec<(String, f64)>,
+    /// (seconds into the window, seed req/s, garden req/s) over each sample interval.
+    pub rates: Vec<(f64, f64, f64)>,
 }
 
 /// One line of the table.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Row {
     pub shoots: usize,
     pub convergence_s: f64,
@@ -78,7 +114,8 @@ pub struct Row {
     pub resync_s: f64,
     pub upgrade_s: f64,
     pub peak_rss_mib: f64,
-    pub steady_rss_mib: f64,
+    /// RSS 3 s after the first convergence.
+    pub settled_rss_mib: f64,
     pub cpu_ms_per_shoot: f64,
     pub upgrade_cpu_ms_per_shoot: f64,
     pub cluster_kib: f64,
@@ -91,6 +128,11 @@ pub struct Row {
     pub cluster_reads_s: f64,
     /// Requests the API servers answered while the controller converged, by kind.
     pub convergence_requests: String,
+    /// Seconds after the controller's start at which each Extension became ready, ascending.
+    pub ready_times: Vec<f64>,
+    /// Seconds after its start at which the best floor round had written each object, ascending.
+    pub floor_times: Vec<f64>,
+    pub steady: Option<Steady>,
 }
 
 impl Row {
@@ -106,11 +148,18 @@ impl Row {
 /// The table issue 8 asks for, as Markdown.
 pub fn table(rows: &[Row]) -> String {
     let mut out = String::from(
-        "| N | convergence s | floor s | ratio | resync writes | upgrade s | peak RSS MiB | CPU ms/shoot |\n|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+        "| N | convergence s | floor s | ratio | resync writes | upgrade s | peak RSS MiB | CPU ms/shoot | steady seed req/s | steady CPU % | steady RSS MiB |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     for r in rows {
+        let steady = match &r.steady {
+            Some(s) => format!(
+                "{:.2} | {:.2} | {:.1}",
+                s.seed_rps, s.cpu_pct, s.rss_mean_mib
+            ),
+            None => "– | – | –".into(),
+        };
         out.push_str(&format!(
-            "| {} | {:.1} | {:.1} | {:.2} | {} | {:.1} | {:.1} | {:.1} |\n",
+            "| {} | {:.1} | {:.1} | {:.2} | {} | {:.1} | {:.1} | {:.1} | {steady} |\n",
             r.shoots,
             r.convergence_s,
             r.floor_s,
@@ -127,7 +176,7 @@ pub fn table(rows: &[Row]) -> String {
 /// The details behind the table: floor per concurrency, sizes, steady RSS, resync duration.
 pub fn details(rows: &[Row]) -> String {
     let mut out = String::from(
-        "| N | Cluster KiB | floor objects | floor MiB | floor s by concurrency | best c | Cluster reads s | servers CPU s (controller / floor) | resync s | steady RSS MiB | upgrade CPU ms/shoot |\n|---:|---:|---:|---:|---|---:|---:|---|---:|---:|---:|\n",
+        "| N | Cluster KiB | floor objects | floor MiB | floor s by concurrency | best c | Cluster reads s | servers CPU s (controller / floor) | resync s | RSS after convergence MiB | upgrade CPU ms/shoot |\n|---:|---:|---:|---:|---|---:|---:|---|---:|---:|---:|\n",
     );
     for r in rows {
         let floors: Vec<String> = r
@@ -147,7 +196,7 @@ pub fn details(rows: &[Row]) -> String {
             r.servers_cpu_s,
             r.floor_servers_cpu_s,
             r.resync_s,
-            r.steady_rss_mib,
+            r.settled_rss_mib,
             r.upgrade_cpu_ms_per_shoot
         ));
     }
@@ -161,6 +210,56 @@ pub fn details(rows: &[Row]) -> String {
     for r in rows {
         out.push_str(&format!("- N = {}: {}\n", r.shoots, r.convergence_requests));
     }
+    let steady: Vec<(usize, &Steady)> = rows
+        .iter()
+        .filter_map(|r| Some((r.shoots, r.steady.as_ref()?)))
+        .collect();
+    if steady.is_empty() {
+        return out;
+    }
+    out.push_str(&format!(
+        "\nSteady state (default periods of {}s, nothing changing; the controller's own requests):\n\n\
+         | N | window s | seed req/s | garden req/s | CPU % of one core | RSS MiB mean / max | new connections per period |\n\
+         |---:|---:|---:|---:|---:|---|---|\n",
+        DEFAULT_PERIOD.as_secs()
+    ));
+    for (n, s) in &steady {
+        let connections: Vec<String> = s
+            .connections_per_period
+            .iter()
+            .map(|(cluster, c)| format!("{c:.2} {cluster}"))
+            .collect();
+        out.push_str(&format!(
+            "| {n} | {:.0} | {:.3} | {:.3} | {:.2} | {:.1} / {:.1} | {} |\n",
+            s.seconds,
+            s.seed_rps,
+            s.garden_rps,
+            s.cpu_pct,
+            s.rss_mean_mib,
+            s.rss_max_mib,
+            if connections.is_empty() {
+                "none".into()
+            } else {
+                connections.join(", ")
+            }
+        ));
+    }
+    out.push_str("\nSteady-state requests per second by cluster, verb and resource:\n\n");
+    for (n, s) in &steady {
+        let parts: Vec<String> = s
+            .requests
+            .iter()
+            .map(|(kind, rate)| format!("{rate:.3} {kind}"))
+            .collect();
+        out.push_str(&format!(
+            "- N = {n}: {}\n",
+            if parts.is_empty() {
+                "none".into()
+            } else {
+                parts.join(", ")
+            }
+        ));
+    }
     out
 }
 
@@ -170,6 +269,8 @@ pub struct Controller {
     metrics_port: u16,
     health_port: u16,
     peak_rss_kib: Arc<AtomicU64>,
+    /// Every RSS sample (KiB) with its time, for the steady window's mean.
+    rss_samples: Arc<Mutex<Vec<(Instant, u64)>>>,
     cpu_us: Arc<AtomicU64>,
     stop_sampler: Arc<AtomicBool>,
 }
@@ -182,6 +283,29 @@ impl Controller {
         label: &str,
         resync_all_at_start: bool,
     ) -> Result<Self> {
+        // The shoots of the benchmark have no API servers: the sync status poll would only
+        // report WaitingForShootAccess. It is kept out of the convergence measurement (see
+        // docs/benchmarks.md); the steady state measures it with its default period.
+        let mut flags = vec![
+            "--healthcheck-sync-period=1h".to_string(),
+            "--resync-period=1h".to_string(),
+        ];
+        if resync_all_at_start {
+            // Every Extension counts as seen for the first time: all are reconciled at once,
+            // through the same path as the --resync-period tick.
+            flags.push("--ignore-operation-annotation=true".into());
+        }
+        Self::start_with(bed, options, config, label, &flags).await
+    }
+
+    /// The controller with `flags` (then the options' extra flags) besides the bed's.
+    pub async fn start_with(
+        bed: &'static testbed::Bed,
+        options: &Options,
+        config: &Path,
+        label: &str,
+        flags: &[String],
+    ) -> Result<Self> {
         let (metrics_port, health_port) = (free_port()?, free_port()?);
         let mut command = Command::new(&options.binary);
         command
@@ -192,29 +316,25 @@ impl Controller {
             .arg(format!("--health-bind-address=127.0.0.1:{health_port}"))
             .arg("--log-format=json")
             .arg("--log-level=info")
-            // The shoots of the benchmark have no API servers: the sync status poll would only
-            // report WaitingForShootAccess. It is kept out of the measurement (see
-            // docs/benchmarks.md).
-            .arg("--healthcheck-sync-period=1h")
-            .arg("--resync-period=1h")
+            .args(flags)
             .args(&options.extra_args);
-        if resync_all_at_start {
-            // Every Extension counts as seen for the first time: all are reconciled at once,
-            // through the same path as the --resync-period tick.
-            command.arg("--ignore-operation-annotation=true");
-        }
         let log = bed.dir().join(format!("bench-{label}.log"));
         let process = Process::spawn(&format!("bench-{label}"), command, &log)?;
         let peak_rss_kib = Arc::new(AtomicU64::new(0));
         let cpu_us = Arc::new(AtomicU64::new(0));
+        let rss_samples = Arc::new(Mutex::new(Vec::new()));
         let stop_sampler = Arc::new(AtomicBool::new(false));
         let pid = process.pid();
         {
             let (peak, cpu, stop) = (peak_rss_kib.clone(), cpu_us.clone(), stop_sampler.clone());
+            let samples = rss_samples.clone();
             tokio::spawn(async move {
                 while !stop.load(Ordering::SeqCst) {
                     if let Some(rss) = process::rss_kib(pid) {
                         peak.fetch_max(rss, Ordering::SeqCst);
+                        if let Ok(mut samples) = samples.lock() {
+                            samples.push((Instant::now(), rss));
+                        }
                     }
                     if let Some(t) = process::cpu_time(pid) {
                         cpu.store(
@@ -231,9 +351,32 @@ impl Controller {
             metrics_port,
             health_port,
             peak_rss_kib,
+            rss_samples,
             cpu_us,
             stop_sampler,
         })
+    }
+
+    /// Mean and maximum RSS in MiB of the samples taken since `since`.
+    fn rss_since(&self, since: Instant) -> (f64, f64) {
+        let samples: Vec<u64> = self
+            .rss_samples
+            .lock()
+            .map(|s| {
+                s.iter()
+                    .filter(|(t, _)| *t >= since)
+                    .map(|(_, kib)| *kib)
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mib = |kib: f64| kib / 1024.0;
+        match samples.iter().max() {
+            Some(max) => (
+                mib(samples.iter().sum::<u64>() as f64 / samples.len() as f64),
+                mib(*max as f64),
+            ),
+            None => (f64::NAN, f64::NAN),
+        }
     }
 
     fn cpu(&self) -> Duration {
@@ -272,11 +415,16 @@ impl Controller {
         self.metric("shoot_flux_reconciles_total").await
     }
 
-    /// The sum of the samples of the controller's metric `name`.
-    async fn metric(&self, name: &str) -> Result<f64> {
+    /// The controller's metrics in the text exposition format.
+    async fn metrics_text(&self) -> Result<String> {
         let r = testbed::plainhttp::get(&format!("http://127.0.0.1:{}/metrics", self.metrics_port))
             .await?;
-        let text = String::from_utf8_lossy(&r.body).to_string();
+        Ok(String::from_utf8_lossy(&r.body).to_string())
+    }
+
+    /// The sum of the samples of the controller's metric `name`.
+    async fn metric(&self, name: &str) -> Result<f64> {
+        let text = self.metrics_text().await?;
         Ok(text
             .lines()
             .filter(|l| l.starts_with(name))
@@ -446,12 +594,13 @@ async fn wait_converged(
     version: &str,
     controller: &mut Controller,
     timeout: Duration,
-) -> Result<Duration> {
+) -> Result<(Duration, Vec<f64>)> {
     use kube::runtime::{WatchStreamExt, watcher};
     let namespaces: std::collections::HashSet<String> =
         landscape.namespaces().into_iter().collect();
     let started = Instant::now();
-    let mut converged = std::collections::HashSet::new();
+    // Namespace -> seconds after the start at which its Extension became ready (last time).
+    let mut converged = std::collections::HashMap::new();
     let mut events =
         std::pin::pin!(watcher(extensions.clone(), watcher::Config::default()).default_backoff());
     let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -464,7 +613,9 @@ async fn wait_converged(
                         let ns = e.metadata.namespace.clone().unwrap_or_default();
                         if namespaces.contains(&ns) {
                             if is_converged(&e, version) {
-                                converged.insert(ns);
+                                converged
+                                    .entry(ns)
+                                    .or_insert_with(|| started.elapsed().as_secs_f64());
                             } else {
                                 converged.remove(&ns);
                             }
@@ -478,7 +629,9 @@ async fn wait_converged(
                     None => bail!("the watch of Extensions ended"),
                 }
                 if converged.len() == namespaces.len() {
-                    return Ok(started.elapsed());
+                    let mut times: Vec<f64> = converged.into_values().collect();
+                    times.sort_by(f64::total_cmp);
+                    return Ok((started.elapsed(), times));
                 }
             }
             _ = tick.tick() => {
@@ -769,21 +922,23 @@ async fn read_clusters(
     Ok(started.elapsed())
 }
 
-/// Creates all objects with `concurrency` requests in flight; returns the time taken.
-async fn write_floor(objects: &[FloorObject], concurrency: usize) -> Result<Duration> {
+/// Creates all objects with `concurrency` requests in flight; returns the time taken and the
+/// time after the start at which each object was written, ascending.
+async fn write_floor(objects: &[FloorObject], concurrency: usize) -> Result<(Duration, Vec<f64>)> {
     let started = Instant::now();
-    stream::iter(objects)
+    let mut times = stream::iter(objects)
         .map(|o| async move {
             o.api
                 .create(&PostParams::default(), &o.body)
                 .await
                 .with_context(|| format!("floor: creating {:?}", o.body.metadata.name))?;
-            anyhow::Ok(())
+            anyhow::Ok(started.elapsed().as_secs_f64())
         })
         .buffer_unordered(concurrency)
         .try_collect::<Vec<_>>()
         .await?;
-    Ok(started.elapsed())
+    times.sort_by(f64::total_cmp);
+    Ok((started.elapsed(), times))
 }
 
 async fn delete_floor(objects: &[FloorObject]) -> Result<()> {
@@ -911,6 +1066,216 @@ async fn wait_reconciled(
     }
 }
 
+/// The controller's request counters by "cluster verb resource" (status codes summed) and its
+/// connection counters by cluster, from its metrics text.
+pub fn api_counters(text: &str) -> (BTreeMap<String, f64>, BTreeMap<String, f64>) {
+    let (mut requests, mut connections) = (BTreeMap::new(), BTreeMap::new());
+    for line in text.lines() {
+        let (into, rest) = if let Some(r) = line.strip_prefix("shoot_flux_api_requests_total{") {
+            (&mut requests, r)
+        } else if let Some(r) = line.strip_prefix("shoot_flux_api_connections_total{") {
+            (&mut connections, r)
+        } else {
+            continue;
+        };
+        let Some((labels, value)) = rest.rsplit_once("} ") else {
+            continue;
+        };
+        let label = |name: &str| {
+            labels
+                .split(',')
+                .find_map(|kv| kv.strip_prefix(&format!("{name}=\"")))
+                .map(|v| v.trim_end_matches('"').to_string())
+                .unwrap_or_default()
+        };
+        let key = if label("verb").is_empty() {
+            label("cluster")
+        } else {
+            format!(
+                "{} {} {}",
+                label("cluster"),
+                label("verb"),
+                label("resource")
+            )
+        };
+        *into.entry(key).or_insert(0.0) += value.trim().parse::<f64>().unwrap_or(0.0);
+    }
+    (requests, connections)
+}
+
+/// `after - before` per key over `seconds`, without zeros, most first.
+fn rates(
+    before: &BTreeMap<String, f64>,
+    after: &BTreeMap<String, f64>,
+    seconds: f64,
+) -> Vec<(String, f64)> {
+    let mut out: Vec<(String, f64)> = after
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.clone(),
+                (v - before.get(k).copied().unwrap_or(0.0)) / seconds,
+            )
+        })
+        .filter(|(_, r)| *r > 0.0)
+        .collect();
+    out.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    out
+}
+
+/// The sum of the rates whose key starts with `cluster `.
+fn cluster_rate(rates: &[(String, f64)], cluster: &str) -> f64 {
+    let prefix = format!("{cluster} ");
+    // Folded from +0.0: an empty f64 sum is -0.0, which would print as "-0.000".
+    rates
+        .iter()
+        .filter(|(k, _)| k.starts_with(&prefix))
+        .map(|(_, r)| r)
+        .fold(0.0, |sum, r| sum + r)
+}
+
+/// Waits until the controller's metric `name` (summed) is above `above`.
+async fn wait_metric_above(
+    controller: &mut Controller,
+    name: &str,
+    above: f64,
+    timeout: Duration,
+) -> Result<()> {
+    let started = Instant::now();
+    loop {
+        controller.process.ensure_running()?;
+        if controller.metric(name).await.unwrap_or(0.0) > above {
+            return Ok(());
+        }
+        if started.elapsed() > timeout {
+            bail!("{name} is not above {above} after {timeout:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// Sleeps `duration` while checking that the controller keeps running.
+async fn watch_running(controller: &mut Controller, duration: Duration) -> Result<()> {
+    let until = Instant::now() + duration;
+    while Instant::now() < until {
+        controller.process.ensure_running()?;
+        tokio::time::sleep(Duration::from_secs(1).min(until - Instant::now())).await;
+    }
+    Ok(())
+}
+
+/// The steady state: the controller as the chart runs it, on a converged landscape
+/// (`ready`: the Extensions, the landscape and its Flux version) with nothing changing, over
+/// `window` after every Extension is ready, the first health check and sync poll rounds, and one
+/// more period.
+async fn measure_steady(
+    bed: &'static testbed::Bed,
+    options: &Options,
+    config: &Path,
+    label: &str,
+    ready: (&Api<DynamicObject>, &Landscape, &str),
+    window: Duration,
+) -> Result<Steady> {
+    let (extensions, landscape, version) = ready;
+    let seed = bed.seed().client().await?;
+    let namespace: Namespace =
+        serde_json::from_value(json!({"metadata": {"name": LEASE_NAMESPACE}}))?;
+    Api::<Namespace>::all(seed)
+        .patch(
+            LEASE_NAMESPACE,
+            &PatchParams::apply("bench"),
+            &Patch::Apply(&namespace),
+        )
+        .await?;
+    // The chart's flags (charts/gardener-extension-shoot-flux/templates/deployment.yaml) with
+    // their default values; the health check and sync poll period is the binary's default.
+    let flags = [
+        "--leader-election=true".to_string(),
+        format!("--leader-election-namespace={LEASE_NAMESPACE}"),
+        "--resync-period=1h".into(),
+        "--reconcile-timeout=2m30s".into(),
+        "--heartbeat-renew-interval-seconds=30".into(),
+    ];
+    let mut controller = Controller::start_with(bed, options, config, label, &flags).await?;
+    let result = async {
+        wait_converged(
+            extensions,
+            landscape,
+            version,
+            &mut controller,
+            options.timeout,
+        )
+        .await?;
+        // Their first rounds run at start (and read every shoot); the steady state is after.
+        wait_metric_above(
+            &mut controller,
+            "shoot_flux_health_check_rounds_total",
+            0.0,
+            options.timeout,
+        )
+        .await?;
+        wait_metric_above(
+            &mut controller,
+            "shoot_flux_sync_poll_round_duration_seconds",
+            0.0,
+            options.timeout,
+        )
+        .await?;
+        watch_running(&mut controller, DEFAULT_PERIOD).await?;
+
+        let first = controller.metrics_text().await?;
+        let cpu_before = controller.cpu();
+        let started = Instant::now();
+        let mut last = (0.0, api_counters(&first).0);
+        let mut samples = Vec::new();
+        while started.elapsed() < window {
+            watch_running(
+                &mut controller,
+                STEADY_SAMPLE.min(window.saturating_sub(started.elapsed())),
+            )
+            .await?;
+            let now = started.elapsed().as_secs_f64();
+            let (requests, _) = api_counters(&controller.metrics_text().await?);
+            let interval = rates(&last.1, &requests, (now - last.0).max(1e-3));
+            samples.push((
+                now,
+                cluster_rate(&interval, "seed"),
+                cluster_rate(&interval, "garden"),
+            ));
+            last = (now, requests);
+        }
+        let seconds = started.elapsed().as_secs_f64();
+        let cpu = controller.cpu().saturating_sub(cpu_before).as_secs_f64();
+        let end = controller.metrics_text().await?;
+        let (requests_before, connections_before) = api_counters(&first);
+        let (requests_after, connections_after) = api_counters(&end);
+        let requests = rates(&requests_before, &requests_after, seconds);
+        let periods = seconds / DEFAULT_PERIOD.as_secs_f64();
+        let connections_per_period = connections_after
+            .iter()
+            .map(|(cluster, after)| {
+                let before = connections_before.get(cluster).copied().unwrap_or(0.0);
+                (cluster.clone(), (after - before) / periods)
+            })
+            .collect();
+        let (rss_mean_mib, rss_max_mib) = controller.rss_since(started);
+        anyhow::Ok(Steady {
+            seconds,
+            seed_rps: cluster_rate(&requests, "seed"),
+            garden_rps: cluster_rate(&requests, "garden"),
+            cpu_pct: cpu * 100.0 / seconds,
+            rss_mean_mib,
+            rss_max_mib,
+            requests,
+            connections_per_period,
+            rates: samples,
+        })
+    }
+    .await;
+    controller.stop();
+    result
+}
+
 /// Runs the benchmark for every N; prints progress to stderr.
 pub async fn run(options: &Options) -> Result<Vec<Row>> {
     let bed = testbed::bed().await?;
@@ -951,13 +1316,13 @@ pub async fn run(options: &Options) -> Result<Vec<Row>> {
         );
         let cluster_kib = create_landscape(bed, &landscape, &old, &ssh_url).await?;
 
-        eprintln!("[N={n}] 1/5 starting the controller; waiting for every Extension (Flux {old})");
+        eprintln!("[N={n}] 1/6 starting the controller; waiting for every Extension (Flux {old})");
         wait_quiet(bed).await;
         let requests_before = requests_now(&seed, &garden).await?;
         let servers_before = servers_cpu(bed);
         let mut controller =
             Controller::start(bed, options, &config, &format!("{run}-a"), false).await?;
-        let converged = wait_converged(
+        let (converged, ready_times) = wait_converged(
             &extensions,
             &landscape,
             &old,
@@ -973,12 +1338,12 @@ pub async fn run(options: &Options) -> Result<Vec<Row>> {
             writes_between(&requests_before, &requests_now(&seed, &garden).await?);
         check_written(&seed, &garden, &landscape).await?;
         tokio::time::sleep(Duration::from_secs(3)).await;
-        let steady_rss_mib = controller.process.rss_kib().unwrap_or(0) as f64 / 1024.0;
+        let settled_rss_mib = controller.process.rss_kib().unwrap_or(0) as f64 / 1024.0;
         let peak_rss_mib = controller.peak_rss_mib();
         controller.stop();
         eprintln!("[N={n}]   converged in {:.1}s", converged.as_secs_f64());
 
-        eprintln!("[N={n}] 2/5 floor: a bare client writes the same objects");
+        eprintln!("[N={n}] 2/6 floor: a bare client writes the same objects");
         let written = controller_objects(&seed, &garden, &landscape).await?;
         let mut floors = Vec::new();
         let mut floor_objects_count = 0;
@@ -989,7 +1354,7 @@ pub async fn run(options: &Options) -> Result<Vec<Row>> {
             floor_bytes = objects.iter().map(|o| o.bytes).sum::<usize>();
             wait_quiet(bed).await;
             let servers_before = servers_cpu(bed);
-            let took = write_floor(&objects, c).await?;
+            let (took, times) = write_floor(&objects, c).await?;
             let servers_s = servers_cpu(bed)
                 .saturating_sub(servers_before)
                 .as_secs_f64();
@@ -998,13 +1363,13 @@ pub async fn run(options: &Options) -> Result<Vec<Row>> {
                 objects.len(),
                 took.as_secs_f64()
             );
-            floors.push((c, took.as_secs_f64(), servers_s));
+            floors.push((c, took.as_secs_f64(), servers_s, times));
             delete_floor(&objects).await?;
         }
-        let (floor_concurrency, floor_s, floor_servers_cpu_s) = floors
+        let (floor_concurrency, floor_s, floor_servers_cpu_s, floor_times) = floors
             .iter()
-            .copied()
             .min_by(|a, b| a.1.total_cmp(&b.1))
+            .cloned()
             .context("no floor concurrency")?;
         let mut cluster_reads = Vec::new();
         for &c in &options.concurrencies {
@@ -1013,7 +1378,7 @@ pub async fn run(options: &Options) -> Result<Vec<Row>> {
         let cluster_reads_s = cluster_reads.iter().copied().fold(f64::INFINITY, f64::min);
         eprintln!("[N={n}]   reading every Cluster once: {cluster_reads_s:.2}s at best");
 
-        eprintln!("[N={n}] 3/5 resync: the controller starts again with nothing changed");
+        eprintln!("[N={n}] 3/6 resync: the controller starts again with nothing changed");
         // First one resync that is not counted: the health check and the sync status poll (run
         // at start, then hourly here) write their first conditions for the shoots that did not
         // have their ManagedResources yet when they last ran.
@@ -1038,7 +1403,7 @@ pub async fn run(options: &Options) -> Result<Vec<Row>> {
             resync.as_secs_f64()
         );
 
-        eprintln!("[N={n}] 4/5 upgrade: fluxVersion {old} -> {new} in every project");
+        eprintln!("[N={n}] 4/6 upgrade: fluxVersion {old} -> {new} in every project");
         wait_quiet(bed).await;
         let cpu_before = controller.cpu();
         let started = Instant::now();
@@ -1074,7 +1439,31 @@ pub async fn run(options: &Options) -> Result<Vec<Row>> {
         controller.stop();
         eprintln!("[N={n}]   upgraded in {:.1}s", upgrade.as_secs_f64());
 
-        eprintln!("[N={n}] 5/5 removing this N's objects");
+        let steady = match options.steady {
+            Some(window) => {
+                eprintln!(
+                    "[N={n}] 5/6 steady state: default periods, {}s measured after the first rounds and one period",
+                    window.as_secs()
+                );
+                let steady = measure_steady(
+                    bed,
+                    options,
+                    &config,
+                    &format!("{run}-steady"),
+                    (&extensions, &landscape, &new),
+                    window,
+                )
+                .await?;
+                eprintln!(
+                    "[N={n}]   {:.3} seed req/s, {:.3} garden req/s, {:.2} % CPU, {:.1} MiB RSS",
+                    steady.seed_rps, steady.garden_rps, steady.cpu_pct, steady.rss_mean_mib
+                );
+                Some(steady)
+            }
+            None => None,
+        };
+
+        eprintln!("[N={n}] 6/6 removing this N's objects");
         remove_landscape(bed, &landscape).await?;
 
         let row = Row {
@@ -1089,15 +1478,18 @@ pub async fn run(options: &Options) -> Result<Vec<Row>> {
             resync_s: resync.as_secs_f64(),
             upgrade_s: upgrade.as_secs_f64(),
             peak_rss_mib,
-            steady_rss_mib,
+            settled_rss_mib,
             cpu_ms_per_shoot: cpu.as_secs_f64() * 1000.0 / n as f64,
             upgrade_cpu_ms_per_shoot: upgrade_cpu.as_secs_f64() * 1000.0 / n as f64,
             cluster_kib,
-            floors: floors.iter().map(|&(c, s, _)| (c, s)).collect(),
+            floors: floors.iter().map(|(c, s, _, _)| (*c, *s)).collect(),
             servers_cpu_s,
             floor_servers_cpu_s,
             cluster_reads_s,
             convergence_requests,
+            ready_times,
+            floor_times,
+            steady,
         };
         println!("{}", table(std::slice::from_ref(&row)));
         rows.push(row);
