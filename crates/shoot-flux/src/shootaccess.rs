@@ -132,13 +132,15 @@ pub async fn token(seed: &kube::Client, namespace: &str) -> Result<String, Shoot
 }
 
 /// A client with `token` for the shoot whose seed namespace is `namespace`, or `Waiting` while
-/// the generic kubeconfig is not there. Connecting and each read give up after `timeout`.
+/// the generic kubeconfig is not there. Connecting and each read give up after `timeout`;
+/// `counter` counts its requests and connections.
 pub async fn client(
     seed: &kube::Client,
     namespace: &str,
     generic_kubeconfig_secret: Option<&str>,
     token: &str,
     timeout: std::time::Duration,
+    counter: Option<crate::opsmetrics::RequestCounter>,
 ) -> Result<kube::Client, ShootAccessError> {
     let secrets: Api<Secret> = Api::namespaced(seed.clone(), namespace);
     let generic_name = generic_kubeconfig_secret.ok_or_else(|| {
@@ -166,7 +168,7 @@ pub async fn client(
     // A stopped shoot API server must not hold a reader for long.
     config.connect_timeout = Some(timeout);
     config.read_timeout = Some(timeout);
-    crate::kubeclient::client(config, crate::kubeclient::Pool::SHOOT, timeout)
+    crate::kubeclient::counted_client(config, crate::kubeclient::Pool::SHOOT, timeout, counter)
         .map_err(|e| ShootAccessError::Kubeconfig(e.to_string()))
 }
 

@@ -146,6 +146,7 @@ async fn attempt(
         generic.as_deref(),
         &token,
         SHOOT_REQUEST_TIMEOUT,
+        None,
     )
     .await?;
     let migrations = plan(&shoot, &bundle.crds).await?;

@@ -51,12 +51,16 @@ impl Access {
 
 /// Shoot clients by shoot namespace, with the access Secret's resourceVersion they were built
 /// at. While the Secret watch reports that version, the shoot costs the seed no request.
-#[derive(Default, Clone)]
-struct Clients(Arc<Mutex<HashMap<String, (String, Access)>>>);
+#[derive(Clone)]
+struct Clients {
+    by_namespace: Arc<Mutex<HashMap<String, (String, Access)>>>,
+    /// Counts the shoot clients' requests and connections (`cluster="shoot"`).
+    counter: crate::opsmetrics::RequestCounter,
+}
 
 impl Clients {
     fn cached(&self, namespace: &str, version: &str) -> Option<Access> {
-        let clients = self.0.lock().ok()?;
+        let clients = self.by_namespace.lock().ok()?;
         clients
             .get(namespace)
             .filter(|(v, _)| v == version)
@@ -93,31 +97,38 @@ impl Clients {
             // A failure to build the client (the generic kubeconfig not there yet) is not
             // kept: it is tried again next round.
             Some(token) => Access::Ready(
-                shootaccess::client(seed, namespace, generic_kubeconfig_secret, &token, timeout)
-                    .await?,
+                shootaccess::client(
+                    seed,
+                    namespace,
+                    generic_kubeconfig_secret,
+                    &token,
+                    timeout,
+                    Some(self.counter.clone()),
+                )
+                .await?,
             ),
         };
-        if let Ok(mut clients) = self.0.lock() {
+        if let Ok(mut clients) = self.by_namespace.lock() {
             clients.insert(namespace.to_string(), (version, access.clone()));
         }
         access.result()
     }
 
     fn drop_client(&self, namespace: &str) {
-        if let Ok(mut clients) = self.0.lock() {
+        if let Ok(mut clients) = self.by_namespace.lock() {
             clients.remove(namespace);
         }
     }
 
     fn retain(&self, keep: impl Fn(&str) -> bool) {
-        if let Ok(mut clients) = self.0.lock() {
+        if let Ok(mut clients) = self.by_namespace.lock() {
             clients.retain(|ns, _| keep(ns));
         }
     }
 
     /// Shoots with a client (an open or openable connection).
     pub fn len(&self) -> usize {
-        self.0
+        self.by_namespace
             .lock()
             .map(|c| {
                 c.values()
@@ -343,7 +354,10 @@ pub async fn run(inputs: ObserverInputs, options: Options, metrics: Arc<Metrics>
         clusters,
         watches,
     } = inputs;
-    let clients = Clients::default();
+    let clients = Clients {
+        by_namespace: Arc::default(),
+        counter: metrics.ops().request_counter("shoot"),
+    };
     let mut history = History::default();
     listed.wait().await;
     metrics.ops().poll_started(options.period);

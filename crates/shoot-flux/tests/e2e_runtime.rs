@@ -485,14 +485,26 @@ async fn the_example_garden_clusterrole_grants_what_shoot_flux_reads() {
         .unwrap();
 }
 
-/// The controller's seed requests other than watches, from its own request counter.
-fn seed_requests_besides_watches(metrics: &str) -> f64 {
+/// The controller's requests to `cluster` other than watches, from its own request counter.
+fn requests_besides_watches(metrics: &str, cluster: &str) -> f64 {
     metrics
         .lines()
         .filter(|l| {
             l.starts_with("shoot_flux_api_requests_total{")
-                && l.contains("cluster=\"seed\"")
+                && l.contains(&format!("cluster=\"{cluster}\""))
                 && !l.contains("verb=\"watch\"")
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// The connections the controller opened to `cluster`.
+fn connections(metrics: &str, cluster: &str) -> f64 {
+    metrics
+        .lines()
+        .filter(|l| {
+            l.starts_with("shoot_flux_api_connections_total{")
+                && l.contains(&format!("cluster=\"{cluster}\""))
         })
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum()
@@ -502,7 +514,9 @@ fn seed_requests_besides_watches(metrics: &str) -> f64 {
 /// every second, once the shoots are ready and their conditions written, whole rounds of both
 /// pass without a single seed request (they learn from watches what changed). Before, each
 /// round read every shoot's Cluster twice, both ManagedResources, the access Secret and the
-/// Extension. A change still shows: the next test above turns the verdict False through GRM.
+/// Extension. The shoots are read once per round (a Deployment list and two GETs), over the
+/// connection kept from the round before. A change still shows: the test above turns the verdict
+/// False through GRM.
 #[tokio::test]
 async fn a_steady_seed_costs_the_observers_no_request() {
     let _serial = SERIAL.lock().await;
@@ -531,19 +545,26 @@ async fn a_steady_seed_costs_the_observers_no_request() {
         .await;
     }
     let rounds = |text: &str| metric_sum(text, "shoot_flux_health_check_rounds_total");
-    let quiet = wait_for(
+    let (window, shoot_requests, shoot_connections) = wait_for(
         "three observer rounds without a seed request",
         Duration::from_secs(180),
         || async {
             let text = extension.metrics().await;
-            let (requests, start) = (seed_requests_besides_watches(&text), rounds(&text));
+            let start = rounds(&text);
+            let seed_before = requests_besides_watches(&text, "seed");
+            let shoot_before = requests_besides_watches(&text, "shoot");
+            let connections_before = connections(&text, "shoot");
             let began = Instant::now();
             loop {
                 let text = extension.metrics().await;
                 if rounds(&text) >= start + 3.0 {
-                    let sent = seed_requests_besides_watches(&text) - requests;
+                    let sent = requests_besides_watches(&text, "seed") - seed_before;
                     if sent == 0.0 {
-                        return Ok(Some(began.elapsed()));
+                        return Ok(Some((
+                            began.elapsed(),
+                            requests_besides_watches(&text, "shoot") - shoot_before,
+                            connections(&text, "shoot") - connections_before,
+                        )));
                     }
                     anyhow::bail!("{sent} seed requests in three rounds");
                 }
@@ -554,8 +575,16 @@ async fn a_steady_seed_costs_the_observers_no_request() {
     .await
     .unwrap();
     println!(
-        "three health check rounds over two steady shoots in {:.1}s, no seed request",
-        quiet.as_secs_f64()
+        "three health check rounds over two steady shoots in {:.1}s: no seed request, {shoot_requests} shoot requests over {shoot_connections} new connections",
+        window.as_secs_f64()
     );
+    // The poll runs on the same period: at most one more round than the health check in the
+    // window, three reads per shoot and round.
+    let rounds_in_window = window.as_secs_f64().ceil() + 1.0;
+    assert!(
+        shoot_requests > 0.0 && shoot_requests <= rounds_in_window * 2.0 * 3.0,
+        "{shoot_requests} shoot requests in {window:?}"
+    );
+    assert_eq!(shoot_connections, 0.0, "the shoot connections are kept");
     drop(shoots);
 }
