@@ -80,7 +80,7 @@ fn parse() -> Result<(run::Options, Option<PathBuf>, Vec<String>)> {
             "--minutes" => {
                 let v = value()?;
                 let m: f64 = v.parse().with_context(|| format!("--minutes {v:?}"))?;
-                if !(m > 0.0) {
+                if m.is_nan() || m <= 0.0 {
                     bail!("--minutes {v:?}: must be positive");
                 }
                 options.duration = Duration::from_secs_f64(m * 60.0);
@@ -91,7 +91,7 @@ fn parse() -> Result<(run::Options, Option<PathBuf>, Vec<String>)> {
                 options.ops_per_minute = v
                     .parse()
                     .with_context(|| format!("--ops-per-minute {v:?}"))?;
-                if !(options.ops_per_minute > 0.0) {
+                if options.ops_per_minute.is_nan() || options.ops_per_minute <= 0.0 {
                     bail!("--ops-per-minute {v:?}: must be positive");
                 }
                 command_line.push(format!("--ops-per-minute {v}"));

@@ -1081,9 +1081,11 @@ pub async fn run(options: &Options) -> Result<Report> {
         final_convergence.as_secs_f64()
     );
 
-    let samples = samples
-        .lock()
-        .map_err(|_| anyhow::anyhow!("sampler poisoned"))?;
+    let samples = std::mem::take(
+        &mut *samples
+            .lock()
+            .map_err(|_| anyhow::anyhow!("sampler poisoned"))?,
+    );
     // The last op may end the churn a moment after its full minutes: that moment belongs to
     // the last minute.
     let minutes = ((churn_s / 60.0) - 0.1).ceil().max(1.0) as usize;
@@ -1155,7 +1157,6 @@ pub async fn run(options: &Options) -> Result<Report> {
         final_convergence_s: final_convergence.as_secs_f64(),
         ..Report::default()
     };
-    drop(samples);
     // A project's reconfiguration changes no Extension: the objects may still be catching up
     // with the last ones when every Extension looks ready. The check is repeated until it
     // passes or the timeout is over; what then remains is reported.
