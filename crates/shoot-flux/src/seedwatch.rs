@@ -165,10 +165,11 @@ fn slim_managed_resource(mr: &mut ManagedResourceStatusOnly) {
 impl SeedWatches {
     /// Starts the three watches (every replica runs them, so a standby takes over warm).
     pub fn spawn(seed: &Client) -> Self {
-        // A page of 500 Cluster metadata is small; the default page size is fine there.
+        // Pages of 50: a Cluster's metadata carries its managedFields, which name every field
+        // of its Shoot, Seed and CloudProfile (tens of KiB), until `slim_cluster` drops them.
         let clusters = Watched::spawn(
             Api::all(seed.clone()),
-            watcher::Config::default(),
+            watcher::Config::default().page_size(50),
             slim_cluster,
             "clusters",
         );

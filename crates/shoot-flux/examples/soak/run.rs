@@ -873,6 +873,7 @@ pub async fn run(options: &Options) -> Result<Report> {
         concurrencies: Vec::new(),
         timeout: options.timeout,
         extra_args,
+        steady: None,
     };
     let seed = bed.seed().client().await?;
     let garden = bed.garden().client().await?;
