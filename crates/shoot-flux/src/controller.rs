@@ -10,13 +10,14 @@ use std::time::Duration;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::Client;
-use kube::api::{Api, DynamicObject};
+use kube::api::Api;
 use kube::core::PartialObjectMeta;
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 
-use crate::apiresources::{Cluster, extension_resource};
+use crate::apiresources::Cluster;
+use crate::cachedextension::CachedExtension;
 use crate::clustercache::ClusterCache;
 use crate::garden::GardenCacheWriters;
 use crate::lease::Leadership;
@@ -44,25 +45,21 @@ struct Context {
     failures: Mutex<HashMap<String, u32>>,
     timeout: Duration,
     leadership: Leadership,
-    store: Store<DynamicObject>,
+    store: Store<CachedExtension>,
 }
 
-fn key(obj: &DynamicObject) -> String {
-    format!(
-        "{}/{}",
-        obj.metadata.namespace.as_deref().unwrap_or_default(),
-        obj.metadata.name.as_deref().unwrap_or_default()
-    )
+fn key(obj: &CachedExtension) -> String {
+    obj.key()
 }
 
-async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
+async fn reconcile(obj: Arc<CachedExtension>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
     // On a standby the object waits here (the scheduler keeps one entry per object meanwhile);
     // a standby that shuts down first leaves it alone.
     if !ctx.leadership.wait().await {
         return Ok(Action::await_change());
     }
     // The object as the cache has it now: the wait for leadership may have been long.
-    let reference = ObjectRef::from_obj_with(obj.as_ref(), extension_resource());
+    let reference = ObjectRef::from_obj(obj.as_ref());
     let Some(obj) = ctx.store.get(&reference) else {
         return Ok(Action::await_change());
     };
@@ -106,7 +103,7 @@ fn fingerprint(object: &serde_json::Value) -> String {
 
 /// Per-object exponential backoff (5 s doubling up to 5 min); errors only new input can fix wait
 /// their own, longer interval.
-fn error_policy(obj: Arc<DynamicObject>, error: &ReconcileError, ctx: Arc<Context>) -> Action {
+fn error_policy(obj: Arc<CachedExtension>, error: &ReconcileError, ctx: Arc<Context>) -> Action {
     // The actuator's errors are logged (and written to the status) where they happen; the others
     // (a denied or failed read of the Extension or Cluster, a status write) are only seen here.
     if !matches!(
@@ -132,12 +129,15 @@ fn error_policy(obj: Arc<DynamicObject>, error: &ReconcileError, ctx: Arc<Contex
 }
 
 /// Extensions in the shoot namespace `namespace`.
-fn in_namespace(store: &Store<DynamicObject>, namespace: &str) -> Vec<ObjectRef<DynamicObject>> {
+fn in_namespace(
+    store: &Store<CachedExtension>,
+    namespace: &str,
+) -> Vec<ObjectRef<CachedExtension>> {
     store
         .state()
         .iter()
         .filter(|o| o.metadata.namespace.as_deref() == Some(namespace))
-        .map(|o| ObjectRef::from_obj_with(o.as_ref(), extension_resource()))
+        .map(|o| ObjectRef::from_obj(o.as_ref()))
         .collect()
 }
 
@@ -146,17 +146,17 @@ fn in_namespace(store: &Store<DynamicObject>, namespace: &str) -> Vec<ObjectRef<
 /// `flux-source`) in a project's namespace maps to its shoots here, whatever the namespace's
 /// name. Empty when no shoot of the project is on this seed.
 pub fn project_shoots(
-    store: &Store<DynamicObject>,
+    store: &Store<CachedExtension>,
     clusters: &ClusterCache,
     namespace: Option<&str>,
-) -> Vec<ObjectRef<DynamicObject>> {
+) -> Vec<ObjectRef<CachedExtension>> {
     let Some(namespace) = namespace else {
         return Vec::new();
     };
     let ours: Vec<_> = store
         .state()
         .into_iter()
-        .filter(|o| is_ours_json(&o.data))
+        .filter(|o| is_ours_json(&o.to_json()))
         .collect();
     let shoots: std::collections::HashSet<&str> = clusters
         .of_project(
@@ -172,7 +172,7 @@ pub fn project_shoots(
                 .as_deref()
                 .is_some_and(|n| shoots.contains(n))
         })
-        .map(|o| ObjectRef::from_obj_with(o.as_ref(), extension_resource()))
+        .map(|o| ObjectRef::from_obj(o.as_ref()))
         .collect()
 }
 
@@ -201,8 +201,8 @@ impl Predicates {
     /// The object to reconcile for a watch event, if the predicates pass it.
     fn on(
         &mut self,
-        event: Result<watcher::Event<DynamicObject>, watcher::Error>,
-    ) -> Option<Result<DynamicObject, watcher::Error>> {
+        event: Result<watcher::Event<CachedExtension>, watcher::Error>,
+    ) -> Option<Result<CachedExtension, watcher::Error>> {
         match event {
             Err(e) => Some(Err(e)),
             Ok(watcher::Event::Init) => {
@@ -233,8 +233,8 @@ impl Predicates {
         }
     }
 
-    fn passes(&mut self, object: &DynamicObject) -> bool {
-        let json = serde_json::to_value(object).unwrap_or_default();
+    fn passes(&mut self, object: &CachedExtension) -> bool {
+        let json = object.to_json();
         match Extension::from_json(&json) {
             // A malformed object of ours goes to the reconciler, which reports it, once per
             // change that could fix it (not on its own status write).
@@ -269,8 +269,8 @@ fn listed<K>(
 
 /// The writer of the Extension cache, to be handed to `run`; its reader serves the reconciler,
 /// the health check and the sync status poll.
-pub fn extension_cache() -> reflector::store::Writer<DynamicObject> {
-    reflector::store::Writer::new(extension_resource())
+pub fn extension_cache() -> reflector::store::Writer<CachedExtension> {
+    reflector::store::Writer::default()
 }
 
 pub async fn run(
@@ -279,10 +279,9 @@ pub async fn run(
     reconciler: Arc<Reconciler>,
     options: Options,
     ready: Arc<Readiness>,
-    writer: reflector::store::Writer<DynamicObject>,
+    writer: reflector::store::Writer<CachedExtension>,
 ) {
-    let resource = extension_resource();
-    let extensions: Api<DynamicObject> = Api::all_with(seed.clone(), &resource);
+    let extensions: Api<CachedExtension> = Api::all(seed.clone());
     let store = writer.as_reader();
 
     let mut predicates = Predicates::new(options.ignore_operation_annotation);
@@ -292,8 +291,6 @@ pub async fn run(
     // were ~20 MiB of transient memory at the start.
     let triggers = watcher(extensions, watcher::Config::default().page_size(100))
         .default_backoff()
-        // Nobody reads managedFields; they are a good part of a cached object's size.
-        .modify(|ext| ext.metadata.managed_fields = None)
         .reflect(writer)
         .inspect(move |event| {
             if matches!(event, Ok(watcher::Event::InitDone)) && !initial_list_done.get() {
@@ -304,7 +301,7 @@ pub async fn run(
         .filter_map(move |event| std::future::ready(predicates.on(event)));
 
     let mut controller = crate::trigger_backoff::each_trigger_backs_off_alone(
-        Controller::for_stream_with(triggers, store.clone(), resource.clone()),
+        Controller::for_stream(triggers, store.clone()),
     )
     .with_config(ControllerConfig::default().concurrency(options.max_concurrent_reconciles));
 
@@ -312,7 +309,9 @@ pub async fn run(
         let clusters: Api<PartialObjectMeta<Cluster>> = Api::all(seed.clone());
         let store = store.clone();
         controller = controller.watches_stream(
-            watcher(clusters, watcher::Config::default())
+            // Pages of 50: each Cluster's metadata carries managedFields naming every field of
+            // its Shoot, Seed and CloudProfile.
+            watcher(clusters, watcher::Config::default().page_size(50))
                 .default_backoff()
                 .touched_objects(),
             move |cluster| {
@@ -399,7 +398,7 @@ mod tests {
     use serde_json::json;
     use shoot_flux_core::gardener::shoot::{ClusterInfo, ShootFacts};
 
-    fn extension(namespace: &str, type_: &str) -> DynamicObject {
+    fn extension(namespace: &str, type_: &str) -> CachedExtension {
         serde_json::from_value(json!({
             "apiVersion": "extensions.gardener.cloud/v1alpha1", "kind": "Extension",
             "metadata": {"name": type_, "namespace": namespace},
@@ -425,13 +424,13 @@ mod tests {
         cache.store(&name, Some("1".into()), &info);
     }
 
-    fn namespaces(refs: Vec<ObjectRef<DynamicObject>>) -> Vec<String> {
+    fn namespaces(refs: Vec<ObjectRef<CachedExtension>>) -> Vec<String> {
         let mut out: Vec<String> = refs.into_iter().filter_map(|r| r.namespace).collect();
         out.sort();
         out
     }
 
-    fn ours(namespace: &str, annotation: Option<&str>, state: &str) -> DynamicObject {
+    fn ours(namespace: &str, annotation: Option<&str>, state: &str) -> CachedExtension {
         serde_json::from_value(json!({
             "apiVersion": "extensions.gardener.cloud/v1alpha1", "kind": "Extension",
             "metadata": {"name": "shoot-flux", "namespace": namespace, "generation": 1,

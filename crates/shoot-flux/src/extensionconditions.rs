@@ -8,6 +8,7 @@ use serde_json::json;
 
 use crate::apierror::is_conflict;
 use crate::apiresources::extension_resource;
+use crate::cachedextension::CachedExtension;
 use shoot_flux_core::gardener::conditions::{self, Verdict};
 use shoot_flux_core::gardener::types::Condition;
 
@@ -24,7 +25,7 @@ pub fn now() -> String {
 /// was behind) the read-modify-write of `write_conditions`.
 pub async fn write_conditions_over(
     client: &Client,
-    listed: &DynamicObject,
+    listed: &CachedExtension,
     verdicts: &[(&str, Verdict)],
 ) -> Result<(), kube::Error> {
     let (Some(namespace), Some(name)) = (
@@ -34,7 +35,7 @@ pub async fn write_conditions_over(
         return Ok(());
     };
     let conditions: Vec<Condition> =
-        serde_json::from_value(listed.data["status"]["conditions"].clone()).unwrap_or_default();
+        serde_json::from_value(listed.conditions()).unwrap_or_default();
     let Some(updated) = conditions::merge(&conditions, verdicts, &now()) else {
         return Ok(());
     };

@@ -10,6 +10,7 @@ use kube::Client;
 use kube::api::{Api, DynamicObject};
 
 use crate::apiresources::{managed_resource_resource, typed_managed_resource};
+use crate::cachedextension::CachedExtension;
 use crate::clustercache::ClusterCache;
 use crate::extensionconditions::write_conditions_over;
 use crate::observerinputs::ObserverInputs;
@@ -44,10 +45,10 @@ async fn check_one(
     client: &Client,
     clusters: &ClusterCache,
     watches: &SeedWatches,
-    object: &DynamicObject,
+    object: &CachedExtension,
     fail_on_sync: bool,
 ) -> Result<(), kube::Error> {
-    let json = serde_json::to_value(object).unwrap_or_default();
+    let json = object.to_json();
     let Ok(ext) = Extension::from_json(&json) else {
         return Ok(());
     };

@@ -8,6 +8,7 @@ pub mod actuator;
 pub mod admission;
 pub mod apierror;
 pub mod apiresources;
+pub mod cachedextension;
 pub mod cli;
 pub mod clustercache;
 pub mod commands;

@@ -4,9 +4,9 @@
 use std::sync::Arc;
 
 use kube::Client;
-use kube::api::DynamicObject;
 use kube::runtime::reflector::Store;
 
+use crate::cachedextension::CachedExtension;
 use crate::clustercache::ClusterCache;
 use crate::seedwatch::SeedWatches;
 use crate::server::Readiness;
@@ -15,7 +15,7 @@ use crate::server::Readiness;
 pub struct ObserverInputs {
     pub seed: Client,
     /// The controller's Extension cache; the observers never LIST Extensions.
-    pub extensions: Store<DynamicObject>,
+    pub extensions: Store<CachedExtension>,
     /// Set once that cache has listed.
     pub listed: Arc<Readiness>,
     pub clusters: Arc<ClusterCache>,

@@ -15,7 +15,7 @@ use std::sync::atomic::AtomicU64;
 use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use kube::api::DynamicObject;
+use crate::cachedextension::CachedExtension;
 use kube::runtime::reflector::Store;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -342,13 +342,12 @@ where
 /// Counts the waiting Extensions of the controller's cache into `gauge` every `period`, until
 /// the process ends (only the leader runs it, once the cache has listed: a standby's count
 /// would say nothing about progress).
-pub async fn count_waiting(extensions: Store<DynamicObject>, period: Duration, gauge: Gauge) {
+pub async fn count_waiting(extensions: Store<CachedExtension>, period: Duration, gauge: Gauge) {
     loop {
         let waiting = extensions
             .state()
             .iter()
-            .filter_map(|o| serde_json::to_value(o.as_ref()).ok())
-            .filter_map(|json| Extension::from_json(&json).ok())
+            .filter_map(|o| Extension::from_json(&o.to_json()).ok())
             .filter(waits_for_controller)
             .count();
         gauge.set(i64::try_from(waiting).unwrap_or(i64::MAX));

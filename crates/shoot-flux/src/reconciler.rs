@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 use crate::actuator::{Actuator, ActuatorError};
 use crate::apierror::{is_conflict, is_not_found};
 use crate::apiresources::extension_resource;
+use crate::cachedextension::CachedExtension;
 use crate::clustercache::ClusterCache;
 use crate::extensionconditions::now;
 use crate::metrics::Metrics;
@@ -278,13 +279,13 @@ impl Reconciler {
     /// after the deadline, with the normal request timeout. Returns the error for the retry.
     pub async fn report_deadline(
         &self,
-        object: &DynamicObject,
+        object: &CachedExtension,
         limit: Duration,
         pending: Option<&Step>,
     ) -> ReconcileError {
         let in_step = pending.map(|s| s.since.elapsed()).unwrap_or_default();
         let (error, codes) = progress::deadline_error(limit, pending, in_step);
-        let json = serde_json::to_value(object).unwrap_or_default();
+        let json = object.to_json();
         if let Ok(ext) = Extension::from_json(&json)
             && ext.is_ours()
         {
@@ -301,12 +302,12 @@ impl Reconciler {
     /// object unless metadata has to be written).
     pub async fn reconcile(
         &self,
-        object: &DynamicObject,
+        object: &CachedExtension,
         previous: Previous,
     ) -> Result<Next, ReconcileError> {
         let namespace = object.metadata.namespace.as_deref().unwrap_or_default();
         let name = object.metadata.name.as_deref().unwrap_or_default();
-        let json = serde_json::to_value(object).unwrap_or_default();
+        let json = object.to_json();
         let mut ext = match Extension::from_json(&json) {
             Ok(ext) => ext,
             Err(e) if !is_ours_json(&json) => {
@@ -505,10 +506,9 @@ impl Reconciler {
                 biased;
                 outcome = &mut work => outcome,
                 () = tokio::time::sleep(self.processing_delay) => {
-                    let processing = async {
-                        progress::step("writing the Processing status", progress::SEED);
-                        self.patch_status(ext, &status::processing(op, &now())).await
-                    };
+                    // Not a progress step of its own: the step a deadline names is the work's.
+                    let patch = status::processing(op, &now());
+                    let processing = self.patch_status(ext, &patch);
                     let (written, outcome) = tokio::join!(processing, &mut work);
                     written?;
                     outcome

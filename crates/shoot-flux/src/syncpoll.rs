@@ -13,6 +13,7 @@ use k8s_openapi::api::apps::v1::Deployment;
 use kube::Client;
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, ListParams};
 
+use crate::cachedextension::CachedExtension;
 use crate::clustercache::ClusterCache;
 use crate::metrics::Metrics;
 use crate::observerinputs::ObserverInputs;
@@ -211,10 +212,10 @@ async fn check_one(
     clusters: &ClusterCache,
     watches: &SeedWatches,
     clients: &Clients,
-    object: &DynamicObject,
+    object: &CachedExtension,
     timeout: Duration,
 ) -> Outcome {
-    let json = serde_json::to_value(object).unwrap_or_default();
+    let json = object.to_json();
     let Ok(ext) = Extension::from_json(&json) else {
         return Outcome::Skipped;
     };
