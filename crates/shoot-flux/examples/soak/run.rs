@@ -6,7 +6,7 @@
 //!    Clusters in projects of 10, half with a public and half with a private repository;
 //! 2. starts the controller (a separate process) with the default periods (health check and sync
 //!    poll 30 s, resync 1h) and waits until every Extension is ready as gardenlet decides it;
-//! 3. measures a baseline with nothing changing (after the first health check round);
+//! 3. measures a baseline with nothing changing (after the second health check round);
 //! 4. churns for the given minutes at a steady rate: random operations from a seeded RNG, each
 //!    recorded (see [`OpKind`]), done as gardenlet does them;
 //! 5. samples the controller's RSS and CPU every second and its own request counter
@@ -932,14 +932,16 @@ pub async fn run(options: &Options) -> Result<Report> {
     eprintln!("[soak] converged in {:.1}s", initial.as_secs_f64());
     let pid = controller.process.pid();
     let port = metrics_port(pid)?;
-    // The first health check round reads every shoot; the baseline starts after it.
+    // The first rounds of the health check and the sync poll write every shoot's first
+    // conditions; the baseline starts after the second health check round, a period later,
+    // when nothing is left to write.
     let started = Instant::now();
     while read_counters(port)
         .await?
         .get("health check rounds")
         .copied()
         .unwrap_or(0.0)
-        < 1.0
+        < 2.0
     {
         controller.process.ensure_running()?;
         if started.elapsed() > options.timeout {
