@@ -24,6 +24,8 @@ use tower::{BoxError, ServiceBuilder};
 use tower_http::trace::TraceLayer;
 use tracing::Span;
 
+use crate::opsmetrics::is_watch;
+
 /// The connection pool of one client.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Pool {
@@ -162,12 +164,6 @@ pub fn describe(error: &(dyn std::error::Error + 'static)) -> String {
         source = cause.source();
     }
     text
-}
-
-/// Whether a request is a watch, which stays open by design and has no answer deadline.
-pub(crate) fn is_watch(uri: &http::Uri) -> bool {
-    uri.query()
-        .is_some_and(|q| q.split('&').any(|p| p == "watch=true" || p == "watch=1"))
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -187,6 +187,13 @@ impl OpsMetrics {
     }
 }
 
+/// Whether a request is a watch, which stays open by design (the clients give it no answer
+/// deadline).
+pub(crate) fn is_watch(uri: &http::Uri) -> bool {
+    uri.query()
+        .is_some_and(|q| q.split('&').any(|p| p == "watch=true" || p == "watch=1"))
+}
+
 /// A tower layer counting a client's requests by verb, resource and the status code of their
 /// answer; [`RequestCounter::connection_counter`] counts the connections of the same client.
 #[derive(Clone)]
@@ -252,7 +259,7 @@ impl RequestKind {
                 resource: "-".into(),
             };
         };
-        let mut watch = crate::kubeclient::is_watch(uri);
+        let mut watch = is_watch(uri);
         if let ["watch", after @ ..] = rest {
             watch = true;
             rest = after;
