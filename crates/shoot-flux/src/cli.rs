@@ -52,10 +52,11 @@ pub struct Args {
     /// status says why before gardenlet gives up waiting.
     #[arg(long, env = "RECONCILE_TIMEOUT", default_value = DEFAULT_RECONCILE_TIMEOUT)]
     pub reconcile_timeout: String,
-    /// How long a requested reconcile may run before it reports Processing (e.g. 2s; 0s:
-    /// always first). Most finish sooner, and their Succeeded (or Error) is then the only status
-    /// write; a longer one shows Processing while it runs.
-    #[arg(long, default_value = "2s")]
+    /// How long a requested reconcile may run before it reports Processing (0s: first, as
+    /// Gardener's library does; e.g. 2s: a quicker reconcile writes only its outcome). Not yet
+    /// safe above 0s: a request in the same second as the previous success would look done to
+    /// gardenlet until the outcome is written.
+    #[arg(long, default_value = "0s")]
     pub processing_delay: String,
     #[arg(long, default_value = "0.0.0.0:8080", value_parser = parse_addr)]
     pub metrics_bind_address: SocketAddr,
