@@ -497,6 +497,13 @@ impl Reconciler {
     ) -> Result<(), ReconcileError> {
         let outcome = if unrequested_success.is_some() {
             work.await
+        } else if self.processing_delay.is_zero() {
+            // Processing before any work, right after the annotation went: the old Succeeded
+            // may look done to gardenlet for the new request (same second) until it is written.
+            progress::step("writing the Processing status", progress::SEED);
+            self.patch_status(ext, &status::processing(op, &now()))
+                .await?;
+            work.await
         } else {
             // Processing only once the work has run for the delay: a quick reconcile's only
             // status write is its outcome. The work goes on while Processing is written, and
