@@ -132,13 +132,24 @@ impl ClusterCache {
             Err(e) if is_not_found(&e) => None,
             Err(e) => return Err(e),
         };
-        if let Some(info) = version.as_deref().and_then(|v| self.cached(name, v)) {
+        self.at_version(client, name, version.as_deref()).await
+    }
+
+    /// Cluster `name` from the cache when it holds `version`, else read whole (one read of a
+    /// Cluster at a time).
+    async fn at_version(
+        &self,
+        client: &kube::Client,
+        name: &str,
+        version: Option<&str>,
+    ) -> Result<Option<std::sync::Arc<ClusterInfo>>, kube::Error> {
+        if let Some(info) = version.and_then(|v| self.cached(name, v)) {
             return Ok(Some(info));
         }
         let gate = self.gate(name);
         let _reading = gate.lock().await;
         // A read that finished while this one waited may have brought this very version.
-        if let Some(info) = version.as_deref().and_then(|v| self.cached(name, v)) {
+        if let Some(info) = version.and_then(|v| self.cached(name, v)) {
             return Ok(Some(info));
         }
         self.read(client, name).await
@@ -159,17 +170,9 @@ impl ClusterCache {
             Known::Absent => return Ok(None),
             Known::Present(version) => version,
         };
-        if let Some(info) = self.cached(name, &version) {
-            return Ok(Some(info));
-        }
-        let gate = self.gate(name);
-        let _reading = gate.lock().await;
-        if let Some(info) = self.cached(name, &version) {
-            return Ok(Some(info));
-        }
-        // Read from the API server's watch cache, which may be a little ahead or behind the
-        // watch: a different version is read again next time, until both agree.
-        self.read(client, name).await
+        // A read comes from the API server's watch cache, which may be a little ahead or behind
+        // the watch: a different version is read again next time, until both agree.
+        self.at_version(client, name, Some(&version)).await
     }
 
     /// The facts of Cluster `name` for a reconcile: checked against the cache when this process

@@ -48,10 +48,6 @@ struct Context {
     store: Store<CachedExtension>,
 }
 
-fn key(obj: &CachedExtension) -> String {
-    obj.key()
-}
-
 async fn reconcile(obj: Arc<CachedExtension>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
     // On a standby the object waits here (the scheduler keeps one entry per object meanwhile);
     // a standby that shuts down first leaves it alone.
@@ -65,7 +61,7 @@ async fn reconcile(obj: Arc<CachedExtension>, ctx: Arc<Context>) -> Result<Actio
     };
     // error_policy counted a failure of the attempt before (it runs before a waiting request).
     let previous = match ctx.failures.lock() {
-        Ok(f) if f.contains_key(&key(&obj)) => Previous::Failed,
+        Ok(f) if f.contains_key(&obj.key()) => Previous::Failed,
         _ => Previous::Unremarkable,
     };
     let progress = Progress::default();
@@ -83,7 +79,7 @@ async fn reconcile(obj: Arc<CachedExtension>, ctx: Arc<Context>) -> Result<Actio
         }
     };
     if let Ok(mut f) = ctx.failures.lock() {
-        f.remove(&key(&obj));
+        f.remove(&obj.key());
     }
     Ok(match next {
         Next::AwaitChange => Action::await_change(),
@@ -110,7 +106,7 @@ fn error_policy(obj: Arc<CachedExtension>, error: &ReconcileError, ctx: Arc<Cont
         error,
         ReconcileError::Actuator(_) | ReconcileError::Deadline(_)
     ) {
-        tracing::warn!(object = %key(&obj), error = %error, label = error.label(), "reconcile failed");
+        tracing::warn!(object = %obj.key(), error = %error, label = error.label(), "reconcile failed");
     }
     if let Some(after) = error.requeue_after() {
         return Action::requeue(after);
@@ -119,7 +115,7 @@ fn error_policy(obj: Arc<CachedExtension>, error: &ReconcileError, ctx: Arc<Cont
         .failures
         .lock()
         .map(|mut f| {
-            let n = f.entry(key(&obj)).or_insert(0);
+            let n = f.entry(obj.key()).or_insert(0);
             *n = n.saturating_add(1);
             *n
         })
@@ -211,7 +207,7 @@ impl Predicates {
             }
             Ok(watcher::Event::InitApply(object)) => {
                 if let Some(listed) = self.relisted.as_mut() {
-                    listed.insert(key(&object));
+                    listed.insert(object.key());
                 }
                 self.passes(&object).then_some(Ok(object))
             }
@@ -225,7 +221,7 @@ impl Predicates {
             Ok(watcher::Event::Apply(object)) => self.passes(&object).then_some(Ok(object)),
             // Gone from the API: nothing left to reconcile (its finalizer was handled before).
             Ok(watcher::Event::Delete(object)) => {
-                let k = key(&object);
+                let k = object.key();
                 self.seen.remove(&k);
                 self.malformed.remove(&k);
                 None
@@ -241,12 +237,12 @@ impl Predicates {
             Err(_) => {
                 is_ours_json(&json) && {
                     let print = fingerprint(&json);
-                    self.malformed.insert(key(object), print.clone()) != Some(print)
+                    self.malformed.insert(object.key(), print.clone()) != Some(print)
                 }
             }
             Ok(new) if !new.is_ours() => false,
             Ok(new) => {
-                let k = key(object);
+                let k = object.key();
                 let pass =
                     event_triggers_after(self.seen.get(&k), &new, self.ignore_operation_annotation);
                 self.seen.insert(k, SeenExtension::of(&new));

@@ -36,22 +36,20 @@ pub async fn write_conditions_over(
     };
     let conditions: Vec<Condition> =
         serde_json::from_value(listed.conditions()).unwrap_or_default();
-    let Some(updated) = conditions::merge(&conditions, verdicts, &now()) else {
-        return Ok(());
-    };
-    let api: Api<DynamicObject> =
-        Api::namespaced_with(client.clone(), namespace, &extension_resource());
-    let patch = json!({
-        "metadata": {"resourceVersion": listed.metadata.resource_version},
-        "status": {"conditions": updated}
-    });
-    match api
-        .patch_status(name, &PatchParams::default(), &Patch::Merge(&patch))
-        .await
+    let version = listed.metadata.resource_version.as_deref();
+    match patch_at(
+        &api(client, namespace),
+        name,
+        version,
+        &conditions,
+        verdicts,
+    )
+    .await
     {
-        Err(e) if is_conflict(&e) => write_conditions(client, namespace, name, verdicts).await,
+        Ok(Patched::Done) => Ok(()),
+        Ok(Patched::Conflict) => write_conditions(client, namespace, name, verdicts).await,
         Err(e) if crate::apierror::is_not_found(&e) => Ok(()),
-        other => other.map(|_| ()),
+        Err(e) => Err(e),
     }
 }
 
@@ -63,8 +61,7 @@ pub async fn write_conditions(
     name: &str,
     verdicts: &[(&str, Verdict)],
 ) -> Result<(), kube::Error> {
-    let api: Api<DynamicObject> =
-        Api::namespaced_with(client.clone(), namespace, &extension_resource());
+    let api = api(client, namespace);
     for _ in 0..5 {
         let Some(current) = api.get_opt(name).await? else {
             return Ok(());
@@ -72,20 +69,48 @@ pub async fn write_conditions(
         let json = serde_json::to_value(&current).unwrap_or_default();
         let conditions: Vec<Condition> =
             serde_json::from_value(json["status"]["conditions"].clone()).unwrap_or_default();
-        let Some(updated) = conditions::merge(&conditions, verdicts, &now()) else {
+        let version = current.metadata.resource_version.as_deref();
+        if patch_at(&api, name, version, &conditions, verdicts).await? == Patched::Done {
             return Ok(());
-        };
-        let patch = json!({
-            "metadata": {"resourceVersion": current.metadata.resource_version},
-            "status": {"conditions": updated}
-        });
-        match api
-            .patch_status(name, &PatchParams::default(), &Patch::Merge(&patch))
-            .await
-        {
-            Err(e) if is_conflict(&e) => continue,
-            other => return other.map(|_| ()),
         }
     }
     Ok(())
+}
+
+fn api(client: &Client, namespace: &str) -> Api<DynamicObject> {
+    Api::namespaced_with(client.clone(), namespace, &extension_resource())
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Patched {
+    /// Written, or nothing to write.
+    Done,
+    /// The object is no longer at that resourceVersion.
+    Conflict,
+}
+
+/// Sets `verdicts` into `conditions`, the Extension's at resourceVersion `version`, and patches
+/// the status under that version; nothing when none changed.
+async fn patch_at(
+    api: &Api<DynamicObject>,
+    name: &str,
+    version: Option<&str>,
+    conditions: &[Condition],
+    verdicts: &[(&str, Verdict)],
+) -> Result<Patched, kube::Error> {
+    let Some(updated) = conditions::merge(conditions, verdicts, &now()) else {
+        return Ok(Patched::Done);
+    };
+    let patch = json!({
+        "metadata": {"resourceVersion": version},
+        "status": {"conditions": updated}
+    });
+    match api
+        .patch_status(name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+    {
+        Ok(_) => Ok(Patched::Done),
+        Err(e) if is_conflict(&e) => Ok(Patched::Conflict),
+        Err(e) => Err(e),
+    }
 }

@@ -173,6 +173,16 @@ impl LeaderElection {
         }
     }
 
+    /// Writes the Lease with a merge `patch` and remembers what was written.
+    async fn patch_remembered(&self, patch: &serde_json::Value) -> Result<(), kube::Error> {
+        let written = self
+            .api
+            .patch(&self.name, &PatchParams::default(), &Patch::Merge(patch))
+            .await?;
+        self.remember(Some(written));
+        Ok(())
+    }
+
     /// Renews the Lease as this process last wrote it, unread. None when it holds no such
     /// record or the Lease changed since (a conflict): then the caller reads and decides.
     async fn renew_unread(&self) -> Result<Option<bool>, kube::Error> {
@@ -184,15 +194,8 @@ impl LeaderElection {
             "metadata": {"resourceVersion": last.metadata.resource_version},
             "spec": self.spec(spec.lease_transitions.unwrap_or(0), spec.acquire_time)
         });
-        match self
-            .api
-            .patch(&self.name, &PatchParams::default(), &Patch::Merge(&patch))
-            .await
-        {
-            Ok(written) => {
-                self.remember(Some(written));
-                Ok(Some(true))
-            }
+        match self.patch_remembered(&patch).await {
+            Ok(()) => Ok(Some(true)),
             Err(e) if is_conflict(&e) || crate::apierror::is_not_found(&e) => {
                 self.remember(None);
                 Ok(None)
@@ -237,15 +240,8 @@ impl LeaderElection {
             "metadata": {"resourceVersion": lease.metadata.resource_version},
             "spec": self.spec(transitions, acquired)
         });
-        match self
-            .api
-            .patch(&self.name, &PatchParams::default(), &Patch::Merge(&patch))
-            .await
-        {
-            Ok(written) => {
-                self.remember(Some(written));
-                Ok(true)
-            }
+        match self.patch_remembered(&patch).await {
+            Ok(()) => Ok(true),
             Err(e) if is_conflict(&e) => Ok(false),
             Err(e) => Err(e),
         }

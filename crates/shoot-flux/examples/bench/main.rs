@@ -42,17 +42,6 @@ fn list(value: &str) -> Result<Vec<usize>> {
         .collect()
 }
 
-fn extension_binary() -> Result<PathBuf> {
-    // target/<profile>/examples/bench -> target/<profile>/gardener-extension-shoot-flux
-    let exe = std::env::current_exe()?;
-    let binary = exe
-        .parent()
-        .and_then(|p| p.parent())
-        .map(|p| p.join("gardener-extension-shoot-flux"))
-        .context("locating the extension binary")?;
-    Ok(binary)
-}
-
 fn parse() -> Result<Args> {
     let mut shoots = vec![100, 300, 1000];
     let mut concurrencies = vec![1, 4, 16, 64];
@@ -90,16 +79,7 @@ fn parse() -> Result<Args> {
             other => bail!("unknown argument {other:?} (see examples/bench/main.rs)"),
         }
     }
-    let binary = match binary {
-        Some(b) => b,
-        None => extension_binary()?,
-    };
-    if !binary.is_file() {
-        bail!(
-            "{} is missing: run `cargo build --release -p shoot-flux --bins` first (hack/bench does)",
-            binary.display()
-        );
-    }
+    let binary = run::extension_binary(binary, "bench")?;
     Ok(Args {
         options: run::Options {
             shoots,

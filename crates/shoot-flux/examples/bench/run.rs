@@ -72,6 +72,27 @@ pub struct Options {
     pub steady: Option<Duration>,
 }
 
+/// The extension binary to run: `given`, else `gardener-extension-shoot-flux` beside the
+/// running example (target/<profile>/examples/X -> target/<profile>/...); an error naming
+/// `hack/<script>` (which builds it) when it is not there.
+pub fn extension_binary(given: Option<PathBuf>, script: &str) -> Result<PathBuf> {
+    let binary = match given {
+        Some(binary) => binary,
+        None => std::env::current_exe()?
+            .parent()
+            .and_then(|p| p.parent())
+            .map(|p| p.join("gardener-extension-shoot-flux"))
+            .context("locating the extension binary")?,
+    };
+    if !binary.is_file() {
+        bail!(
+            "{} is missing: run `cargo build --release -p shoot-flux --bins` first (hack/{script} does)",
+            binary.display()
+        );
+    }
+    Ok(binary)
+}
+
 /// The period of the health check and the sync status poll the controller has by default (and
 /// the chart passes): the steady state is measured with it.
 pub const DEFAULT_PERIOD: Duration = Duration::from_secs(30);

@@ -114,23 +114,7 @@ fn parse() -> Result<(run::Options, Option<PathBuf>, Vec<String>)> {
         }
     }
     command_line.push(format!("--seed {}", options.seed));
-    options.binary = match binary {
-        Some(b) => b,
-        None => {
-            // target/<profile>/examples/soak -> target/<profile>/gardener-extension-shoot-flux
-            let exe = std::env::current_exe()?;
-            exe.parent()
-                .and_then(|p| p.parent())
-                .map(|p| p.join("gardener-extension-shoot-flux"))
-                .context("locating the extension binary")?
-        }
-    };
-    if !options.binary.is_file() {
-        bail!(
-            "{} is missing: run `cargo build --release -p shoot-flux --bins` first (hack/soak does)",
-            options.binary.display()
-        );
-    }
+    options.binary = bench::extension_binary(binary, "soak")?;
     Ok((options, output, command_line))
 }
 
