@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use http::{Request, Response};
 use hyper_util::client::legacy::Client as HyperClient;
+use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use kube::client::{Body, ConfigExt};
 use tower::{BoxError, ServiceBuilder};
@@ -26,6 +27,16 @@ use tracing::Span;
 
 use crate::opsmetrics::is_watch;
 
+/// The HTTP versions a client offers the API server (TLS ALPN).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocols {
+    /// HTTP/1.1 only, as kube's own client: each request in flight has a connection of its own.
+    Http1,
+    /// HTTP/2 where the server speaks it (Kubernetes API servers do), else HTTP/1.1: requests
+    /// share one connection.
+    Http2OrHttp1,
+}
+
 /// The connection pool of one client.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Pool {
@@ -33,6 +44,7 @@ pub struct Pool {
     pub max_idle: usize,
     /// How long an idle connection is kept.
     pub idle_timeout: Duration,
+    pub protocols: Protocols,
 }
 
 impl Pool {
@@ -40,6 +52,7 @@ impl Pool {
     pub const SHARED: Pool = Pool {
         max_idle: 4,
         idle_timeout: Duration::from_secs(30),
+        protocols: Protocols::Http1,
     };
     /// The seed or garden of a controller with `concurrency` reconciles in flight: as many idle
     /// connections as requests in flight (at least `SHARED`'s), closed after the burst.
@@ -49,11 +62,40 @@ impl Pool {
             ..Self::SHARED
         }
     }
-    /// One shoot: its requests go one after another, so one connection is all it needs.
+    /// One shoot: its requests go one after another, so one connection is all it needs. Over
+    /// HTTP/1.1, hyper's pool opens a new connection (and TLS handshake) whenever a request
+    /// comes before the previous connection is back in the pool, about 1 % of back-to-back
+    /// requests on an API server; over HTTP/2 they share the one connection.
     pub const SHOOT: Pool = Pool {
         max_idle: 1,
         idle_timeout: Duration::from_secs(90),
+        protocols: Protocols::Http2OrHttp1,
     };
+}
+
+/// kube's https connector (TLS from the config: CA, client identity, server name), offering
+/// `protocols`.
+fn https_connector(
+    config: &kube::Config,
+    protocols: Protocols,
+) -> Result<hyper_rustls::HttpsConnector<HttpConnector>, kube::Error> {
+    if protocols == Protocols::Http1 {
+        return config.rustls_https_connector();
+    }
+    let mut http = HttpConnector::new();
+    http.enforce_http(false);
+    let mut builder = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(config.rustls_client_config()?)
+        .https_or_http();
+    if let Some(name) = &config.tls_server_name {
+        let name = name
+            .clone()
+            .try_into()
+            .map_err(|e| kube::Error::Service(Box::new(e)))?;
+        builder =
+            builder.with_server_name_resolver(hyper_rustls::FixedServerNameResolver::new(name));
+    }
+    Ok(builder.enable_all_versions().wrap_connector(http))
 }
 
 /// A client for `config` with the given pool. The config's connect, read and write timeouts
@@ -75,7 +117,8 @@ pub fn counted_client(
     request_timeout: Duration,
     counter: Option<crate::opsmetrics::RequestCounter>,
 ) -> Result<kube::Client, kube::Error> {
-    let mut connector = hyper_timeout::TimeoutConnector::new(config.rustls_https_connector()?);
+    let mut connector =
+        hyper_timeout::TimeoutConnector::new(https_connector(&config, pool.protocols)?);
     connector.set_connect_timeout(config.connect_timeout);
     connector.set_read_timeout(config.read_timeout);
     connector.set_write_timeout(config.write_timeout);
