@@ -53,10 +53,9 @@ pub struct Args {
     #[arg(long, env = "RECONCILE_TIMEOUT", default_value = DEFAULT_RECONCILE_TIMEOUT)]
     pub reconcile_timeout: String,
     /// How long a requested reconcile may run before it reports Processing (0s: first, as
-    /// Gardener's library does; e.g. 2s: a quicker reconcile writes only its outcome). Not yet
-    /// safe above 0s: a request in the same second as the previous success would look done to
-    /// gardenlet until the outcome is written.
-    #[arg(long, default_value = "0s")]
+    /// Gardener's library does). A quicker reconcile writes only its outcome; until then the
+    /// request stays visible to gardenlet as the annotation or as a status that cannot pass.
+    #[arg(long, default_value = "2s")]
     pub processing_delay: String,
     #[arg(long, default_value = "0.0.0.0:8080", value_parser = parse_addr)]
     pub metrics_bind_address: SocketAddr,

@@ -17,7 +17,9 @@ use crate::clustercache::ClusterCache;
 use crate::extensionconditions::now;
 use crate::metrics::Metrics;
 use crate::progress::{self, Step};
-use shoot_flux_core::gardener::operation::{self, AnnotationStep, OperationType};
+use shoot_flux_core::gardener::operation::{
+    self, AnnotationRemoval, AnnotationStep, OperationType, Request,
+};
 use shoot_flux_core::gardener::shoot::ShootFacts;
 use shoot_flux_core::gardener::status::{self, ErrorCode};
 use shoot_flux_core::gardener::types::{Extension, FINALIZER, OPERATION_ANNOTATION, is_ours_json};
@@ -119,11 +121,15 @@ impl Reconciler {
         Api::namespaced_with(self.seed.clone(), namespace, &extension_resource())
     }
 
-    async fn patch_status(&self, ext: &Extension, patch: &Value) -> Result<(), kube::Error> {
+    /// Patches the status; returns the object as written.
+    async fn patch_status(
+        &self,
+        ext: &Extension,
+        patch: &Value,
+    ) -> Result<DynamicObject, kube::Error> {
         self.extensions(&ext.namespace)
             .patch_status(&ext.name, &PatchParams::default(), &Patch::Merge(patch))
             .await
-            .map(|_| ())
     }
 
     async fn patch_metadata(&self, ext: &Extension, metadata: Value) -> Result<(), kube::Error> {
@@ -213,13 +219,19 @@ impl Reconciler {
             .await
     }
 
-    /// Adds our finalizer and removes a pending `reconcile` annotation: one patch.
-    async fn ensure_finalizer(&self, ext: &Extension) -> Result<(), kube::Error> {
+    /// Adds our finalizer and, where it goes before the work, removes a pending `reconcile`
+    /// annotation: one patch.
+    async fn ensure_finalizer(
+        &self,
+        ext: &Extension,
+        removal: AnnotationRemoval,
+    ) -> Result<(), kube::Error> {
         progress::step(
             "adding the finalizer to the Extension in the seed",
             progress::SEED,
         );
-        let annotated = ext.operation_annotation() == Some("reconcile");
+        let annotated = ext.operation_annotation() == Some("reconcile")
+            && removal == AnnotationRemoval::BeforeWork;
         if ext.finalizers.iter().any(|x| x == FINALIZER) && !annotated {
             // The cached object has it; a concurrent removal of ours cannot happen (only we
             // remove it, after Delete).
@@ -253,7 +265,77 @@ impl Reconciler {
         Ok(())
     }
 
+    /// Ends a request whose `reconcile` annotation stayed on the object after the work began:
+    /// removes it from `written` (the object as the status write that no longer passes for done
+    /// returned it) with optimistic locking, unless gardenlet asked again meanwhile (a fresh
+    /// timestamp or generation): that request stays open for the next reconcile.
+    async fn close_request(
+        &self,
+        ext: &Extension,
+        written: Option<DynamicObject>,
+    ) -> Result<Closed, kube::Error> {
+        let api = self.extensions(&ext.namespace);
+        let asked = Request::of(ext);
+        let mut known = written;
+        let mut attempt = 0;
+        loop {
+            let object = match known.take() {
+                Some(object) => object,
+                None => match api.get_opt(&ext.name).await? {
+                    Some(object) => object,
+                    None => return Ok(Closed::Done),
+                },
+            };
+            let current = Request::in_object(
+                object
+                    .metadata
+                    .annotations
+                    .as_ref()
+                    .unwrap_or(&Default::default()),
+                object.metadata.generation.unwrap_or_default(),
+            );
+            if !current.is_open() {
+                return Ok(Closed::Done);
+            }
+            if current != asked {
+                return Ok(Closed::NewRequestWaits);
+            }
+            let patch = json!({"metadata": {
+                "resourceVersion": object.metadata.resource_version,
+                "annotations": {OPERATION_ANNOTATION: null},
+            }});
+            match api
+                .patch(&ext.name, &PatchParams::default(), &Patch::Merge(&patch))
+                .await
+            {
+                Ok(_) => return Ok(Closed::Done),
+                Err(e) if is_conflict(&e) && attempt < 5 => attempt += 1,
+                Err(e) if is_not_found(&e) => return Ok(Closed::Done),
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Writes the Processing status and then, for an `open_request`, removes its annotation:
+    /// Processing does not pass for done, so gardenlet sees the request taken up. Returns how
+    /// the request ended, None if it was not open.
+    async fn announce_processing(
+        &self,
+        ext: &Extension,
+        op: OperationType,
+        open_request: bool,
+    ) -> Result<Option<Closed>, kube::Error> {
+        let written = self
+            .patch_status(ext, &status::processing(op, &now()))
+            .await?;
+        if !open_request {
+            return Ok(None);
+        }
+        self.close_request(ext, Some(written)).await.map(Some)
+    }
+
     /// Records an error on the object: lastOperation Error (progress 50) and lastError.
+    /// Returns the object as written, None if the write failed.
     async fn report_error(
         &self,
         ext: &Extension,
@@ -261,17 +343,17 @@ impl Reconciler {
         what: &str,
         error: &str,
         codes: &[ErrorCode],
-    ) {
+    ) -> Option<DynamicObject> {
         let description = status::error_description(what, error);
-        if let Err(e) = self
-            .patch_status(
-                ext,
-                &status::error(op, ext.generation, &description, codes, &now()),
-            )
-            .await
-        {
+        self.patch_status(
+            ext,
+            &status::error(op, ext.generation, &description, codes, &now()),
+        )
+        .await
+        .inspect_err(|e| {
             tracing::warn!(namespace = %ext.namespace, error = %e, "could not write the error status");
-        }
+        })
+        .ok()
     }
 
     /// Ends a reconcile that ran out of time (after `limit`, at step `pending`) with an Error
@@ -349,8 +431,9 @@ impl Reconciler {
         }
         let op = operation::compute_operation_type(&ext);
         // The `reconcile` annotation goes with the finalizer in one patch where the operation
-        // adds one (Create, Reconcile, Restore); otherwise, and on every way out before that, it
-        // is removed on its own as the contract's wrapper does.
+        // adds one (Create, Reconcile, Restore), or after the outcome where the status would
+        // pass for done without it (`annotation_removal`); otherwise, and on every way out
+        // before the work, it is removed on its own as the contract's wrapper does.
         if !matches!(
             op,
             OperationType::Create | OperationType::Reconcile | OperationType::Restore
@@ -417,7 +500,7 @@ impl Reconciler {
     ) -> Result<Next, ReconcileError> {
         match op {
             OperationType::Migrate => {
-                self.run(ext, op, None, async {
+                self.run(ext, op, None, AnnotationRemoval::BeforeWork, async {
                     self.actuator
                         .migrate(ext, shoot)
                         .await
@@ -441,7 +524,8 @@ impl Reconciler {
                             .await
                             .map(|()| (None, true))
                     };
-                    self.run(ext, op, None, work).await?;
+                    self.run(ext, op, None, AnnotationRemoval::BeforeWork, work)
+                        .await?;
                 } else {
                     let work = async {
                         self.actuator
@@ -449,15 +533,17 @@ impl Reconciler {
                             .await
                             .map(|()| (None, true))
                     };
-                    self.run(ext, op, None, work).await?;
+                    self.run(ext, op, None, AnnotationRemoval::BeforeWork, work)
+                        .await?;
                 }
                 self.update_finalizers(ext, |f| f.into_iter().filter(|x| x != FINALIZER).collect())
                     .await?;
                 Ok(Next::AwaitChange)
             }
             OperationType::Restore => {
-                self.ensure_finalizer(ext).await?;
-                self.run(ext, op, None, async {
+                self.ensure_finalizer(ext, AnnotationRemoval::BeforeWork)
+                    .await?;
+                self.run(ext, op, None, AnnotationRemoval::BeforeWork, async {
                     self.actuator
                         .restore(ext, shoot)
                         .await
@@ -469,40 +555,50 @@ impl Reconciler {
                 Ok(Next::RequeueAfter(self.resync))
             }
             OperationType::Create | OperationType::Reconcile => {
-                self.ensure_finalizer(ext).await?;
-                self.run(ext, op, unrequested_success, async {
-                    self.actuator
-                        .reconcile(ext, shoot)
-                        .await
-                        .map(|r| (Some(r.installed), r.wrote))
+                let removal = operation::annotation_removal(ext);
+                self.ensure_finalizer(ext, removal).await?;
+                let closed = self
+                    .run(ext, op, unrequested_success, removal, async {
+                        self.actuator
+                            .reconcile(ext, shoot)
+                            .await
+                            .map(|r| (Some(r.installed), r.wrote))
+                    })
+                    .await?;
+                Ok(match closed {
+                    Closed::Done => Next::RequeueAfter(self.resync),
+                    Closed::NewRequestWaits => Next::RequeueAfter(Duration::ZERO),
                 })
-                .await?;
-                Ok(Next::RequeueAfter(self.resync))
             }
         }
     }
 
     /// Processing (once the work has run for `processing_delay`) -> actuator -> Succeeded (with
     /// what was installed as providerStatus, for the sync status), or Error with lastError and
-    /// codes. With `unrequested_success` (the current
-    /// status of an object Succeeded at its generation, reconciled without being asked), there is
-    /// no Processing, and Succeeded is written only if the work wrote something or the status
-    /// says something new: a resync with nothing changed writes nothing.
+    /// codes; with `AnnotationRemoval::AfterFirstStatusWrite`, the request's annotation goes right after
+    /// the first of these writes that no longer passes for done (Processing or the outcome). With
+    /// `unrequested_success` (the current status of an object Succeeded at its generation,
+    /// reconciled without being asked), there is no Processing, and Succeeded is written only if
+    /// the work wrote something or the status says something new: a resync with nothing changed
+    /// writes nothing.
     async fn run(
         &self,
         ext: &Extension,
         op: OperationType,
         unrequested_success: Option<&Value>,
+        removal: AnnotationRemoval,
         work: impl std::future::Future<Output = Result<(Option<Installed>, bool), ActuatorError>>,
-    ) -> Result<(), ReconcileError> {
+    ) -> Result<Closed, ReconcileError> {
+        // The request's annotation, where it stayed on the object: it goes with the first status
+        // write that no longer passes for done, Processing or the outcome.
+        let open_request = removal == AnnotationRemoval::AfterFirstStatusWrite
+            && ext.operation_annotation() == Some("reconcile");
+        let mut closed = None;
         let outcome = if unrequested_success.is_some() {
             work.await
         } else if self.processing_delay.is_zero() {
-            // Processing before any work, right after the annotation went: the old Succeeded
-            // may look done to gardenlet for the new request (same second) until it is written.
             progress::step("writing the Processing status", progress::SEED);
-            self.patch_status(ext, &status::processing(op, &now()))
-                .await?;
+            closed = self.announce_processing(ext, op, open_request).await?;
             work.await
         } else {
             // Processing only once the work has run for the delay: a quick reconcile's only
@@ -514,14 +610,14 @@ impl Reconciler {
                 outcome = &mut work => outcome,
                 () = tokio::time::sleep(self.processing_delay) => {
                     // Not a progress step of its own: the step a deadline names is the work's.
-                    let patch = status::processing(op, &now());
-                    let processing = self.patch_status(ext, &patch);
-                    let (written, outcome) = tokio::join!(processing, &mut work);
-                    written?;
+                    let announce = self.announce_processing(ext, op, open_request);
+                    let (announced, outcome) = tokio::join!(announce, &mut work);
+                    closed = announced?;
                     outcome
                 }
             }
         };
+        let close_after_outcome = open_request && closed.is_none();
         match outcome {
             Ok((installed, wrote)) => {
                 progress::step("writing the Succeeded status", progress::SEED);
@@ -544,21 +640,40 @@ impl Reconciler {
                     && unrequested_success.is_some_and(|current| says_nothing_new(current, &patch))
                 {
                     tracing::debug!(namespace = %ext.namespace, "unchanged; no status write");
-                    return Ok(());
+                    return Ok(Closed::Done);
                 }
-                self.patch_status(ext, &patch).await?;
+                let written = self.patch_status(ext, &patch).await?;
                 tracing::info!(namespace = %ext.namespace, operation = op.as_str(), "succeeded");
-                Ok(())
+                if close_after_outcome {
+                    return Ok(self.close_request(ext, Some(written)).await?);
+                }
+                Ok(closed.unwrap_or(Closed::Done))
             }
             Err(e) => {
                 let what = failure_prefix(op);
                 tracing::warn!(namespace = %ext.namespace, operation = op.as_str(), error = %e, label = e.label(), "failed");
-                self.report_error(ext, op, what, &e.to_string(), &e.codes())
+                let written = self
+                    .report_error(ext, op, what, &e.to_string(), &e.codes())
                     .await;
+                if close_after_outcome && written.is_some() {
+                    // The error is the request's answer; the retry comes from the backoff.
+                    if let Err(close) = self.close_request(ext, written).await {
+                        tracing::warn!(namespace = %ext.namespace, error = %close, "could not remove the operation annotation");
+                    }
+                }
                 Err(e.into())
             }
         }
     }
+}
+
+/// How a requested reconcile's annotation ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Closed {
+    /// Removed (or not ours to remove: it went before the work, or nobody asked).
+    Done,
+    /// gardenlet asked again while the work ran; the annotation stays for the next reconcile.
+    NewRequestWaits,
 }
 
 /// The head of the lastError description of a failed operation.

@@ -947,3 +947,168 @@ async fn processing_is_written_only_when_a_reconcile_takes_longer_than_the_delay
     .unwrap_or_else(|e| panic!("{e}: {:?}", states.lock().unwrap()));
     watch.abort();
 }
+
+/// gardenlet never takes the previous outcome for the answer to a new request, also when it asks
+/// in the very second of that outcome (its check compares whole seconds): with Processing first
+/// and with a delay, the `reconcile` annotation stays until the new outcome is written. The
+/// previous outcome is marked by its description; the first version after the request that passes
+/// gardenlet's check must carry a new one.
+#[tokio::test]
+async fn a_request_in_the_second_of_the_last_success_waits_for_its_own_outcome() {
+    let _serial = SERIAL.lock().await;
+    let bed = testbed::bed().await.unwrap();
+    project_with_fleet(bed, "same-second").await;
+    let spec = ShootSpec::new("same-second", "one");
+    let ns = spec.technical_id();
+    let api = extension_api(bed, &ns).await;
+    let mut shoot = None;
+    for delay in ["--processing-delay=1h", "--processing-delay=0s"] {
+        use futures::{StreamExt, TryStreamExt};
+        let mut extension = start_extension(bed, &[delay]).await;
+        if shoot.is_none() {
+            shoot = Some(succeeded_shoot(&spec, false).await);
+        }
+        wait_ready(bed, &ns, Duration::from_secs(90)).await;
+        let marker = "the previous request's outcome";
+        let marked = api
+            .patch_status(
+                "shoot-flux",
+                &PatchParams::default(),
+                &Patch::Merge(&json!({"status": {"lastOperation": {"description": marker}}})),
+            )
+            .await
+            .unwrap();
+        let marked = serde_json::to_value(marked).unwrap();
+        let last_update = marked["status"]["lastOperation"]["lastUpdateTime"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let rv = marked["metadata"]["resourceVersion"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let mut events = api
+            .watch(&kube::api::WatchParams::default(), &rv)
+            .await
+            .unwrap()
+            .boxed();
+        // gardenlet's clock in the second of the last success.
+        api.patch(
+            "shoot-flux",
+            &PatchParams::default(),
+            &Patch::Merge(&json!({"metadata": {"annotations": {
+                "gardener.cloud/operation": "reconcile", "gardener.cloud/timestamp": last_update
+            }}})),
+        )
+        .await
+        .unwrap();
+        let mut seen = Vec::new();
+        let first_ready = tokio::time::timeout(Duration::from_secs(90), async {
+            while let Some(event) = events.try_next().await.unwrap() {
+                if let kube::api::WatchEvent::Modified(object) = event {
+                    let object = serde_json::to_value(object).unwrap();
+                    seen.push(format!(
+                        "annotation {} description {}",
+                        object["metadata"]["annotations"]["gardener.cloud/operation"],
+                        object["status"]["lastOperation"]["description"]
+                    ));
+                    if gardenlet_ready(&object).is_ok() {
+                        return object;
+                    }
+                }
+            }
+            panic!("the watch ended");
+        })
+        .await
+        .unwrap_or_else(|_| panic!("{delay}: never ready; saw {seen:?}"));
+        assert_ne!(
+            first_ready["status"]["lastOperation"]["description"], marker,
+            "{delay}: the previous outcome passed for the new request's: {seen:?}"
+        );
+        extension.process.stop(Duration::from_secs(10));
+    }
+}
+
+/// A request gardenlet makes while the work for its previous one runs (a spec change with a
+/// fresh timestamp, the `reconcile` annotation still on the object: no Processing within the
+/// delay) is answered too: the first outcome leaves the annotation, and the next reconcile
+/// observes the new generation. The work is held at a gate in front of the release host, so the
+/// second request lands mid-work for certain.
+#[tokio::test]
+async fn a_request_made_while_the_work_runs_is_answered_too() {
+    let _serial = SERIAL.lock().await;
+    let bed = testbed::bed().await.unwrap();
+    project_with_fleet(bed, "again").await;
+    let spec = ShootSpec::new("again", "one");
+    let ns = spec.technical_id();
+    let mut first = start_extension(bed, &[]).await;
+    let _shoot = succeeded_shoot(&spec, false).await;
+    first.process.stop(Duration::from_secs(10));
+
+    // A fresh process has no Flux release cached: its reconcile fetches one through the gate.
+    let releases = bed.releases().await.unwrap();
+    let github_port: u16 = releases
+        .base_url()
+        .trim_start_matches("http://127.0.0.1:")
+        .split('/')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let gate = testbed::tcpgate::TcpGate::start(([127, 0, 0, 1], github_port).into())
+        .await
+        .unwrap();
+    let gated = releases.base_url().replace(
+        &format!("127.0.0.1:{github_port}/"),
+        &format!("127.0.0.1:{}/", gate.port()),
+    );
+    assert_ne!(gated, releases.base_url());
+    let config = format!(
+        "apiVersion: shoot-flux.extensions.gardener.cloud/v1alpha1\nkind: OperatorConfiguration\nflux:\n  manifests:\n    baseURL: {gated}\n    timeout: 5m\n"
+    );
+    let _held = start_extension_with_config(
+        bed,
+        "shoot-flux-held",
+        &["--processing-delay=1h"],
+        Some(bed.garden().kubeconfig_path()),
+        &config,
+    )
+    .await;
+    wait_past_last_update(bed, &ns).await;
+    annotate(bed, &ns, "reconcile").await;
+    wait_for(
+        "the reconcile to wait for the release host",
+        Duration::from_secs(60),
+        || async { Ok((gate.held() >= 1).then_some(())) },
+    )
+    .await
+    .unwrap();
+
+    // gardenlet changes the spec and asks again, as it does: annotation and a fresh timestamp.
+    let api = extension_api(bed, &ns).await;
+    let working = serde_json::to_value(api.get("shoot-flux").await.unwrap()).unwrap();
+    assert_eq!(
+        working["metadata"]["annotations"]["gardener.cloud/operation"], "reconcile",
+        "the first request is still open while its work runs: {working}"
+    );
+    let asked = api
+        .patch(
+            "shoot-flux",
+            &PatchParams::default(),
+            &Patch::Merge(&json!({
+                "metadata": {"annotations": {
+                    "gardener.cloud/operation": "reconcile",
+                    "gardener.cloud/timestamp": k8s_openapi::jiff::Timestamp::now().to_string(),
+                }},
+                "spec": {"providerConfig": {
+                    "apiVersion": "flux.extensions.gardener.cloud/v1alpha1", "kind": "FluxConfig"
+                }},
+            })),
+        )
+        .await
+        .unwrap();
+    let generation = asked.metadata.generation.unwrap();
+    gate.open();
+    let ext = wait_ready(bed, &ns, Duration::from_secs(120)).await;
+    assert_eq!(ext["status"]["observedGeneration"], generation, "{ext}");
+}

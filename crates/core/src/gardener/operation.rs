@@ -1,7 +1,9 @@
 //! Which operation an Extension asks for, and whether an event should trigger a reconcile: pure
 //! functions of the object.
 
-use super::types::{Extension, LastOperation};
+use std::collections::BTreeMap;
+
+use super::types::{Extension, LastOperation, OPERATION_ANNOTATION, TIMESTAMP_ANNOTATION};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OperationType {
@@ -59,8 +61,8 @@ pub fn should_skip(operation: OperationType, last: Option<&LastOperation>) -> bo
 pub enum AnnotationStep {
     /// `wait-for-state`: gardenlet is still restoring state; do nothing, do not requeue.
     Wait,
-    /// `reconcile`: remove the annotation right away, then reconcile.
-    RemoveThenReconcile,
+    /// `reconcile`: reconcile, and remove the annotation when `annotation_removal` says.
+    ReconcileRequested,
     /// Anything else (migrate/restore are removed only after success).
     Proceed,
 }
@@ -68,8 +70,75 @@ pub enum AnnotationStep {
 pub fn annotation_step(ext: &Extension) -> AnnotationStep {
     match ext.operation_annotation() {
         Some("wait-for-state") => AnnotationStep::Wait,
-        Some("reconcile") => AnnotationStep::RemoveThenReconcile,
+        Some("reconcile") => AnnotationStep::ReconcileRequested,
         _ => AnnotationStep::Proceed,
+    }
+}
+
+/// When a requested reconcile removes the `reconcile` annotation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AnnotationRemoval {
+    /// Before the work (with the finalizer, in one patch): the status cannot pass for the
+    /// request's outcome until the reconcile rewrites it.
+    BeforeWork,
+    /// Only after a status write that cannot pass (Processing, or the outcome if it comes
+    /// first): the status would pass as it is, so until then the annotation is what tells
+    /// gardenlet that its request is still open.
+    AfterFirstStatusWrite,
+}
+
+/// When to remove the `reconcile` annotation of a requested reconcile. gardenlet takes an
+/// Extension for done when it has no operation annotation and its status passes
+/// `status_passes_for_done`; it compares the request's timestamp with `lastUpdateTime` in whole
+/// seconds, so a success written in the second of the request passes for the request's outcome.
+/// Removing the annotation first is safe only where the status cannot pass anyway.
+pub fn annotation_removal(ext: &Extension) -> AnnotationRemoval {
+    if status_passes_for_done(ext) {
+        AnnotationRemoval::AfterFirstStatusWrite
+    } else {
+        AnnotationRemoval::BeforeWork
+    }
+}
+
+/// gardenlet's readiness rule for an Extension without its operation annotation, apart from
+/// the request's timestamp: no lastError, the current generation observed, the last operation
+/// Succeeded.
+pub fn status_passes_for_done(ext: &Extension) -> bool {
+    ext.status.last_error.is_none()
+        && ext.status.observed_generation == Some(ext.generation)
+        && ext
+            .status
+            .last_operation
+            .as_ref()
+            .is_some_and(|l| l.state == "Succeeded")
+}
+
+/// What identifies one of gardenlet's requests: the operation annotation, its timestamp
+/// (gardenlet sets a fresh one with every request) and the generation it asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    operation: Option<String>,
+    timestamp: Option<String>,
+    generation: i64,
+}
+
+impl Request {
+    pub fn of(ext: &Extension) -> Self {
+        Self::in_object(&ext.annotations, ext.generation)
+    }
+
+    /// The request an object's annotations and generation carry.
+    pub fn in_object(annotations: &BTreeMap<String, String>, generation: i64) -> Self {
+        Self {
+            operation: annotations.get(OPERATION_ANNOTATION).cloned(),
+            timestamp: annotations.get(TIMESTAMP_ANNOTATION).cloned(),
+            generation,
+        }
+    }
+
+    /// Whether the object still carries an operation annotation.
+    pub fn is_open(&self) -> bool {
+        self.operation.is_some()
     }
 }
 
@@ -81,12 +150,13 @@ fn has_trigger_annotation(ext: &Extension) -> bool {
 }
 
 /// What the event predicates remember of an Extension between its watch events: its
-/// generation, operation annotation and a fingerprint of its status; a few bytes instead of a
-/// decoded copy of every object.
+/// generation, operation annotation and its timestamp, and a fingerprint of its status; a few
+/// bytes instead of a decoded copy of every object.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SeenExtension {
     generation: i64,
     operation_annotation: Option<String>,
+    operation_timestamp: Option<String>,
     status: u64,
 }
 
@@ -102,6 +172,7 @@ impl SeenExtension {
         Self {
             generation: ext.generation,
             operation_annotation: ext.operation_annotation().map(str::to_string),
+            operation_timestamp: ext.annotations.get(TIMESTAMP_ANNOTATION).cloned(),
             status: hasher.finish(),
         }
     }
@@ -155,12 +226,15 @@ pub fn event_triggers_after(
                             .is_some_and(|g| g < new.generation)
                 })
         }
-        // Update events: our own status and finalizer patches must not re-trigger, also while a
-        // restore or migrate annotation is still on the object (it is removed only after
-        // success), so only a newly set annotation counts.
+        // Update events: our own status and finalizer patches must not re-trigger, also while an
+        // operation annotation is still on the object (restore, migrate and, where the status
+        // already passes, reconcile are removed only after the outcome), so only a new request
+        // counts: a newly set annotation, or the same one with gardenlet's fresh timestamp.
         Some(old) => {
             (has_trigger_annotation(new)
-                && old.operation_annotation.as_deref() != new.operation_annotation())
+                && (old.operation_annotation.as_deref() != new.operation_annotation()
+                    || old.operation_timestamp.as_ref()
+                        != new.annotations.get(TIMESTAMP_ANNOTATION)))
                 || (new.deletion_timestamp.is_some() && old.status == SeenExtension::of(new).status)
         }
     }
@@ -299,7 +373,7 @@ mod tests {
         );
         assert_eq!(
             annotation_step(&ext(Some("reconcile"), false, None)),
-            AnnotationStep::RemoveThenReconcile
+            AnnotationStep::ReconcileRequested
         );
         assert_eq!(
             annotation_step(&ext(Some("migrate"), false, None)),
@@ -341,11 +415,61 @@ mod tests {
         let restored = ext(Some("restore"), false, Some(("Restore", "Succeeded")));
         assert!(event_triggers(Some(&succeeded), &restoring, false));
         assert!(!event_triggers(Some(&restoring), &restored, false));
+        // gardenlet asking again while the annotation is still on the object: a fresh timestamp.
+        let mut asked = ext(Some("reconcile"), false, Some(("Reconcile", "Succeeded")));
+        asked
+            .annotations
+            .insert(TIMESTAMP_ANNOTATION.into(), "2026-01-01T00:00:00Z".into());
+        let mut asked_again = asked.clone();
+        assert!(!event_triggers(Some(&asked), &asked_again, false));
+        asked_again
+            .annotations
+            .insert(TIMESTAMP_ANNOTATION.into(), "2026-01-01T00:00:07Z".into());
+        assert!(event_triggers(Some(&asked), &asked_again, false));
         // Deletion with unchanged status triggers; a status change during deletion does not.
         let deleting = ext(None, true, Some(("Reconcile", "Succeeded")));
         assert!(event_triggers(Some(&succeeded), &deleting, false));
         let deleting_error = ext(None, true, Some(("Delete", "Error")));
         assert!(!event_triggers(Some(&deleting), &deleting_error, false));
+    }
+
+    #[test]
+    fn the_annotation_goes_first_only_where_the_status_cannot_pass_for_done() {
+        use AnnotationRemoval::*;
+        let mut done = ext(Some("reconcile"), false, Some(("Reconcile", "Succeeded")));
+        done.status.observed_generation = Some(1);
+        assert_eq!(annotation_removal(&done), AfterFirstStatusWrite);
+        assert_eq!(
+            annotation_removal(&ext(Some("reconcile"), false, None)),
+            BeforeWork
+        );
+        let mut processing = ext(Some("reconcile"), false, Some(("Reconcile", "Processing")));
+        processing.status.observed_generation = Some(1);
+        assert_eq!(annotation_removal(&processing), BeforeWork);
+        let mut behind = done.clone();
+        behind.generation = 2;
+        assert_eq!(annotation_removal(&behind), BeforeWork);
+        let mut failed = done.clone();
+        failed.status.last_error = Some(crate::gardener::types::LastError {
+            description: "boom".into(),
+            task_id: None,
+            codes: vec![],
+            last_update_time: None,
+        });
+        assert_eq!(annotation_removal(&failed), BeforeWork);
+    }
+
+    #[test]
+    fn a_request_is_its_annotation_timestamp_and_generation() {
+        let a = ext(Some("reconcile"), false, None);
+        let mut b = a.clone();
+        assert_eq!(Request::of(&a), Request::of(&b));
+        b.annotations
+            .insert(TIMESTAMP_ANNOTATION.into(), "2026-01-01T00:00:07Z".into());
+        assert_ne!(Request::of(&a), Request::of(&b));
+        let mut c = a.clone();
+        c.generation = 2;
+        assert_ne!(Request::of(&a), Request::of(&c));
     }
 
     #[test]

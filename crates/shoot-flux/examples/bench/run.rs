@@ -1362,7 +1362,10 @@ pub async fn run(options: &Options) -> Result<Vec<Row>> {
         let settled_rss_mib = controller.process.rss_kib().unwrap_or(0) as f64 / 1024.0;
         let peak_rss_mib = controller.peak_rss_mib();
         controller.stop();
-        eprintln!("[N={n}]   converged in {:.1}s", converged.as_secs_f64());
+        eprintln!(
+            "[N={n}]   converged in {:.1}s (peak RSS {peak_rss_mib:.1} MiB)",
+            converged.as_secs_f64()
+        );
 
         eprintln!("[N={n}] 2/6 floor: a bare client writes the same objects");
         let written = controller_objects(&seed, &garden, &landscape).await?;
@@ -1420,7 +1423,7 @@ pub async fn run(options: &Options) -> Result<Vec<Row>> {
             Controller::start(bed, options, &config, &format!("{run}-c"), false).await?;
         controller.wait_ready().await?;
         eprintln!(
-            "[N={n}]   {resync_writes} writes in {:.1}s: {resync_write_kinds}",
+            "[N={n}]   {resync_writes} writes in {:.1}s: {resync_write_kinds} (peak RSS so far {peak_rss_mib:.1} MiB)",
             resync.as_secs_f64()
         );
 
@@ -1456,9 +1459,13 @@ pub async fn run(options: &Options) -> Result<Vec<Row>> {
         .await?;
         let upgrade = started.elapsed();
         let upgrade_cpu = controller.cpu().saturating_sub(cpu_before);
-        peak_rss_mib = peak_rss_mib.max(controller.peak_rss_mib());
+        let upgrade_peak_rss_mib = controller.peak_rss_mib();
+        peak_rss_mib = peak_rss_mib.max(upgrade_peak_rss_mib);
         controller.stop();
-        eprintln!("[N={n}]   upgraded in {:.1}s", upgrade.as_secs_f64());
+        eprintln!(
+            "[N={n}]   upgraded in {:.1}s (upgrade's peak RSS {upgrade_peak_rss_mib:.1} MiB)",
+            upgrade.as_secs_f64(),
+        );
 
         let steady = match options.steady {
             Some(window) => {
