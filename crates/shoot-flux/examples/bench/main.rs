@@ -50,19 +50,10 @@ fn parse() -> Result<Args> {
     let mut binary = None;
     let mut extra_args = Vec::new();
     let mut steady = Some(Duration::from_secs(300));
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        let (flag, inline) = match arg.split_once('=') {
-            Some((f, v)) => (f.to_string(), Some(v.to_string())),
-            None => (arg.clone(), None),
-        };
-        let mut value = || -> Result<String> {
-            inline
-                .clone()
-                .or_else(|| args.next())
-                .with_context(|| format!("{flag} needs a value"))
-        };
-        match flag.as_str() {
+    let mut flags = run::Flags::from_env();
+    while let Some(flag) = flags.next_flag() {
+        let mut value = || flags.value(&flag);
+        match flag.name.as_str() {
             "--shoots" => shoots = list(&value()?)?,
             "--concurrency" => concurrencies = list(&value()?)?,
             "--timeout-seconds" => timeout = Duration::from_secs(value()?.parse()?),
@@ -75,7 +66,7 @@ fn parse() -> Result<Args> {
                     .context("--steady-seconds: a number of seconds")?;
                 steady = (seconds > 0).then(|| Duration::from_secs(seconds));
             }
-            "--" => extra_args.extend(args.by_ref()),
+            "--" => extra_args.extend(flags.rest()),
             other => bail!("unknown argument {other:?} (see examples/bench/main.rs)"),
         }
     }

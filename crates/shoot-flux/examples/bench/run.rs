@@ -72,6 +72,73 @@ pub struct Options {
     pub steady: Option<Duration>,
 }
 
+/// The command line of the benchmark, the soak and the fault injector: `--flag value` or
+/// `--flag=value`, and after `--` the controller's own arguments.
+pub struct Flags {
+    args: std::vec::IntoIter<String>,
+}
+
+/// One flag of a [`Flags`] command line.
+pub struct Flag {
+    pub name: String,
+    inline: Option<String>,
+}
+
+impl Flags {
+    pub fn from_env() -> Self {
+        Self {
+            args: std::env::args().skip(1).collect::<Vec<_>>().into_iter(),
+        }
+    }
+
+    pub fn next_flag(&mut self) -> Option<Flag> {
+        let arg = self.args.next()?;
+        Some(match arg.split_once('=') {
+            Some((name, value)) => Flag {
+                name: name.to_string(),
+                inline: Some(value.to_string()),
+            },
+            None => Flag {
+                name: arg,
+                inline: None,
+            },
+        })
+    }
+
+    /// The value of `flag`: what followed `=`, else the next argument.
+    pub fn value(&mut self, flag: &Flag) -> Result<String> {
+        flag.inline
+            .clone()
+            .or_else(|| self.args.next())
+            .with_context(|| format!("{} needs a value", flag.name))
+    }
+
+    /// Everything left (after `--`).
+    pub fn rest(&mut self) -> Vec<String> {
+        self.args.by_ref().collect()
+    }
+}
+
+/// A fleet repository `name` on the bed's Git host (only its SSH address matters: nothing
+/// clones it; a second run in the same bed finds it), and the operator configuration the
+/// benchmark, the soak and the fault injector run the controller with: the bed's Flux
+/// releases, the Git host's key trusted. Returns the configuration's path and the SSH URL.
+pub async fn fleet_and_config(bed: &testbed::Bed, name: &str) -> Result<(PathBuf, String)> {
+    let releases = bed.releases().await?;
+    let git = bed.git().await?;
+    let _ = git.create_repository(&format!("{name}-fleet"), &[("README.md", "fleet\n")]);
+    let config = bed.dir().join(format!("{name}-operator-config.yaml"));
+    std::fs::write(
+        &config,
+        format!(
+            "apiVersion: shoot-flux.extensions.gardener.cloud/v1alpha1\nkind: OperatorConfiguration\nflux:\n  manifests:\n    baseURL: {}\n    timeout: 30s\ndeployKeys:\n  knownHosts:\n  - {:?}\n",
+            releases.base_url(),
+            git.known_hosts().trim()
+        ),
+    )?;
+    Ok((config, git.ssh_url(&format!("{name}-fleet"))))
+}
+
 /// The extension binary to run: `given`, else `gardener-extension-shoot-flux` beside the
 /// running example (target/<profile>/examples/X -> target/<profile>/...); an error naming
 /// `hack/<script>` (which builds it) when it is not there.
@@ -1301,21 +1368,7 @@ async fn measure_steady(
 pub async fn run(options: &Options) -> Result<Vec<Row>> {
     let bed = testbed::bed().await?;
     let versions = testbed::paths::versions()?;
-    let releases = bed.releases().await?;
-    let git = bed.git().await?;
-    // Only its SSH address matters (nothing clones it); a second run in the same bed finds it.
-    let _ = git.create_repository("bench-fleet", &[("README.md", "benchmark\n")]);
-    let ssh_url = git.ssh_url("bench-fleet");
-    let known_hosts = git.known_hosts();
-    let config = bed.dir().join("bench-operator-config.yaml");
-    std::fs::write(
-        &config,
-        format!(
-            "apiVersion: shoot-flux.extensions.gardener.cloud/v1alpha1\nkind: OperatorConfiguration\nflux:\n  manifests:\n    baseURL: {}\n    timeout: 30s\ndeployKeys:\n  knownHosts:\n  - {:?}\n",
-            releases.base_url(),
-            known_hosts.trim()
-        ),
-    )?;
+    let (config, ssh_url) = fleet_and_config(bed, "bench").await?;
     let seed = bed.seed().client().await?;
     let garden = bed.garden().client().await?;
     let extensions = dynamic_api(

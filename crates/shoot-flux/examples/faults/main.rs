@@ -55,19 +55,10 @@ fn parse() -> Result<(run::Options, Option<PathBuf>, Vec<String>)> {
     let mut output = Some(testbed::paths::repo_root().join("docs/reliability.md"));
     let mut binary = None;
     let mut command_line = Vec::new();
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        let (flag, inline) = match arg.split_once('=') {
-            Some((f, v)) => (f.to_string(), Some(v.to_string())),
-            None => (arg.clone(), None),
-        };
-        let mut value = || -> Result<String> {
-            inline
-                .clone()
-                .or_else(|| args.next())
-                .with_context(|| format!("{flag} needs a value"))
-        };
-        match flag.as_str() {
+    let mut flags = bench::Flags::from_env();
+    while let Some(flag) = flags.next_flag() {
+        let mut value = || flags.value(&flag);
+        match flag.name.as_str() {
             "--shoots" => {
                 let v = value()?;
                 options.shoots = v.parse().with_context(|| format!("--shoots {v:?}"))?;
@@ -80,7 +71,7 @@ fn parse() -> Result<(run::Options, Option<PathBuf>, Vec<String>)> {
             }
             "--no-seed-restart" => {
                 options.restart_seed = false;
-                command_line.push(flag.clone());
+                command_line.push(flag.name.clone());
             }
             "--etcd-outage-seconds" => {
                 let v = value()?;
@@ -104,7 +95,7 @@ fn parse() -> Result<(run::Options, Option<PathBuf>, Vec<String>)> {
             "--output" => output = Some(PathBuf::from(value()?)),
             "--no-write" => output = None,
             "--binary" => binary = Some(PathBuf::from(value()?)),
-            "--" => options.extra_args.extend(args.by_ref()),
+            "--" => options.extra_args.extend(flags.rest()),
             other => bail!("unknown argument {other:?} (see examples/faults/main.rs)"),
         }
     }

@@ -306,19 +306,7 @@ async fn start_controller(
 pub async fn run(options: &Options) -> Result<Report> {
     let bed = testbed::bed().await?;
     let versions = testbed::paths::versions()?;
-    let releases = bed.releases().await?;
-    let git = bed.git().await?;
-    let _ = git.create_repository("faults-fleet", &[("README.md", "faults\n")]);
-    let ssh_url = git.ssh_url("faults-fleet");
-    let config = bed.dir().join("faults-operator-config.yaml");
-    std::fs::write(
-        &config,
-        format!(
-            "apiVersion: shoot-flux.extensions.gardener.cloud/v1alpha1\nkind: OperatorConfiguration\nflux:\n  manifests:\n    baseURL: {}\n    timeout: 30s\ndeployKeys:\n  knownHosts:\n  - {:?}\n",
-            releases.base_url(),
-            git.known_hosts().trim()
-        ),
-    )?;
+    let (config, ssh_url) = bench::fleet_and_config(bed, "faults").await?;
     let bench_options = bench::Options {
         shoots: vec![options.shoots],
         binary: options.binary.clone(),

@@ -847,19 +847,7 @@ fn rss_trend(samples: &[ProcessSample], churn_s: f64) -> Option<Trend> {
 pub async fn run(options: &Options) -> Result<Report> {
     let bed = testbed::bed().await?;
     let versions = testbed::paths::versions()?;
-    let releases = bed.releases().await?;
-    let git = bed.git().await?;
-    let _ = git.create_repository("soak-fleet", &[("README.md", "soak\n")]);
-    let ssh_url = git.ssh_url("soak-fleet");
-    let config = bed.dir().join("soak-operator-config.yaml");
-    std::fs::write(
-        &config,
-        format!(
-            "apiVersion: shoot-flux.extensions.gardener.cloud/v1alpha1\nkind: OperatorConfiguration\nflux:\n  manifests:\n    baseURL: {}\n    timeout: 30s\ndeployKeys:\n  knownHosts:\n  - {:?}\n",
-            releases.base_url(),
-            git.known_hosts().trim()
-        ),
-    )?;
+    let (config, ssh_url) = bench::fleet_and_config(bed, "soak").await?;
     // The benchmark's controller has the health check, sync poll and resync at 1h; the flags
     // given later win, and these are the binary's (and the chart's) defaults.
     let mut extra_args = vec![
