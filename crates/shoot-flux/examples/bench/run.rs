@@ -1453,7 +1453,16 @@ pub async fn run(options: &Options) -> Result<Vec<Row>> {
             cluster_reads.push(read_clusters(&seed, &landscape, c).await?.as_secs_f64());
         }
         let cluster_reads_s = cluster_reads.iter().copied().fold(f64::INFINITY, f64::min);
-        eprintln!("[N={n}]   reading every Cluster once: {cluster_reads_s:.2}s at best");
+        let by_concurrency: Vec<String> = options
+            .concurrencies
+            .iter()
+            .zip(&cluster_reads)
+            .map(|(c, s)| format!("{s:.2}s (c={c})"))
+            .collect();
+        eprintln!(
+            "[N={n}]   reading every Cluster once: {cluster_reads_s:.2}s at best; {}",
+            by_concurrency.join(", ")
+        );
 
         eprintln!("[N={n}] 3/6 resync: the controller starts again with nothing changed");
         // First one resync that is not counted: the health check and the sync status poll (run
