@@ -44,6 +44,7 @@ pub struct Pool {
     pub max_idle: usize,
     /// How long an idle connection is kept.
     pub idle_timeout: Duration,
+    /// The HTTP versions offered to the API server.
     pub protocols: Protocols,
 }
 

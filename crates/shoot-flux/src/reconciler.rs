@@ -272,11 +272,12 @@ impl Reconciler {
     async fn close_request(
         &self,
         ext: &Extension,
-        written: Option<DynamicObject>,
+        written: DynamicObject,
     ) -> Result<Closed, kube::Error> {
         let api = self.extensions(&ext.namespace);
         let asked = Request::of(ext);
-        let mut known = written;
+        // The object as written first; after a conflict, as it is now.
+        let mut known = Some(written);
         let mut attempt = 0;
         loop {
             let object = match known.take() {
@@ -331,7 +332,7 @@ impl Reconciler {
         if !open_request {
             return Ok(None);
         }
-        self.close_request(ext, Some(written)).await.map(Some)
+        self.close_request(ext, written).await.map(Some)
     }
 
     /// Records an error on the object: lastOperation Error (progress 50) and lastError.
@@ -431,9 +432,9 @@ impl Reconciler {
         }
         let op = operation::compute_operation_type(&ext);
         // The `reconcile` annotation goes with the finalizer in one patch where the operation
-        // adds one (Create, Reconcile, Restore), or after the outcome where the status would
-        // pass for done without it (`annotation_removal`); otherwise, and on every way out
-        // before the work, it is removed on its own as the contract's wrapper does.
+        // adds one (Create, Reconcile, Restore), or after the first status write where the
+        // status would pass for done without it (`annotation_removal`); otherwise, and on every
+        // way out before the work, it is removed on its own as the contract's wrapper does.
         if !matches!(
             op,
             OperationType::Create | OperationType::Reconcile | OperationType::Restore
@@ -575,8 +576,9 @@ impl Reconciler {
 
     /// Processing (once the work has run for `processing_delay`) -> actuator -> Succeeded (with
     /// what was installed as providerStatus, for the sync status), or Error with lastError and
-    /// codes; with `AnnotationRemoval::AfterFirstStatusWrite`, the request's annotation goes right after
-    /// the first of these writes that no longer passes for done (Processing or the outcome). With
+    /// codes; with `AnnotationRemoval::AfterFirstStatusWrite`, the request's annotation goes
+    /// right after the first of these writes (Processing or the outcome), which cannot pass for
+    /// done by mistake. With
     /// `unrequested_success` (the current status of an object Succeeded at its generation,
     /// reconciled without being asked), there is no Processing, and Succeeded is written only if
     /// the work wrote something or the status says something new: a resync with nothing changed
@@ -645,7 +647,7 @@ impl Reconciler {
                 let written = self.patch_status(ext, &patch).await?;
                 tracing::info!(namespace = %ext.namespace, operation = op.as_str(), "succeeded");
                 if close_after_outcome {
-                    return Ok(self.close_request(ext, Some(written)).await?);
+                    return Ok(self.close_request(ext, written).await?);
                 }
                 Ok(closed.unwrap_or(Closed::Done))
             }
@@ -655,7 +657,7 @@ impl Reconciler {
                 let written = self
                     .report_error(ext, op, what, &e.to_string(), &e.codes())
                     .await;
-                if close_after_outcome && written.is_some() {
+                if let Some(written) = written.filter(|_| close_after_outcome) {
                     // The error is the request's answer; the retry comes from the backoff.
                     if let Err(close) = self.close_request(ext, written).await {
                         tracing::warn!(namespace = %ext.namespace, error = %close, "could not remove the operation annotation");
@@ -704,11 +706,12 @@ fn writes_only_changes(
 /// The object's last operation is a Succeeded Create or Reconcile of its current generation,
 /// without an error.
 fn quiet_status(ext: &Extension) -> bool {
-    ext.status.last_error.is_none()
-        && ext.status.observed_generation == Some(ext.generation)
-        && ext.status.last_operation.as_ref().is_some_and(|l| {
-            l.state == "Succeeded" && matches!(l.type_.as_str(), "Create" | "Reconcile")
-        })
+    operation::status_passes_for_done(ext)
+        && ext
+            .status
+            .last_operation
+            .as_ref()
+            .is_some_and(|l| matches!(l.type_.as_str(), "Create" | "Reconcile"))
 }
 
 /// Whether a Succeeded patch would only move `lastUpdateTime`: the same providerStatus and the

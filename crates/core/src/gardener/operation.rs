@@ -140,6 +140,12 @@ impl Request {
     pub fn is_open(&self) -> bool {
         self.operation.is_some()
     }
+
+    /// Whether `other` asks something else: another operation annotation, or the same one with
+    /// a fresh timestamp (the generation alone is no request).
+    pub fn asks_other_than(&self, other: &Request) -> bool {
+        self.operation != other.operation || self.timestamp != other.timestamp
+    }
 }
 
 fn has_trigger_annotation(ext: &Extension) -> bool {
@@ -149,14 +155,12 @@ fn has_trigger_annotation(ext: &Extension) -> bool {
     )
 }
 
-/// What the event predicates remember of an Extension between its watch events: its
-/// generation, operation annotation and its timestamp, and a fingerprint of its status; a few
-/// bytes instead of a decoded copy of every object.
+/// What the event predicates remember of an Extension between its watch events: the request it
+/// carried (annotation, timestamp, generation) and a fingerprint of its status; a few bytes
+/// instead of a decoded copy of every object.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SeenExtension {
-    generation: i64,
-    operation_annotation: Option<String>,
-    operation_timestamp: Option<String>,
+    request: Request,
     status: u64,
 }
 
@@ -170,9 +174,7 @@ impl SeenExtension {
             .hash(&mut hasher);
         ext.status.provider_status_kind.hash(&mut hasher);
         Self {
-            generation: ext.generation,
-            operation_annotation: ext.operation_annotation().map(str::to_string),
-            operation_timestamp: ext.annotations.get(TIMESTAMP_ANNOTATION).cloned(),
+            request: Request::of(ext),
             status: hasher.finish(),
         }
     }
@@ -202,7 +204,7 @@ pub fn event_triggers_after(
     if ignore_operation_annotation {
         return match old {
             None => true,
-            Some(old) => old.generation != new.generation,
+            Some(old) => old.request.generation != new.generation,
         };
     }
     match old {
@@ -231,10 +233,7 @@ pub fn event_triggers_after(
         // already passes, reconcile are removed only after the outcome), so only a new request
         // counts: a newly set annotation, or the same one with gardenlet's fresh timestamp.
         Some(old) => {
-            (has_trigger_annotation(new)
-                && (old.operation_annotation.as_deref() != new.operation_annotation()
-                    || old.operation_timestamp.as_ref()
-                        != new.annotations.get(TIMESTAMP_ANNOTATION)))
+            (has_trigger_annotation(new) && old.request.asks_other_than(&Request::of(new)))
                 || (new.deletion_timestamp.is_some() && old.status == SeenExtension::of(new).status)
         }
     }
