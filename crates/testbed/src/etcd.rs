@@ -1,6 +1,7 @@
 //! One etcd for the whole bed; every API server uses its own key prefix in it. For fault
 //! injection it can be frozen ([`Etcd::pause`], SIGSTOP) or stopped and started again on the same
-//! ports and data directory ([`Etcd::stop`], [`Etcd::start_again`]).
+//! ports and data directory ([`Etcd::stop`], [`Etcd::start_again`]). The data directory goes
+//! when the `Etcd` is dropped or, for a bed shared until the binary exits, at exit.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -29,6 +30,7 @@ impl Etcd {
         let peer_port = free_port()?;
         let data = dir.join("etcd-data");
         std::fs::create_dir_all(&data)?;
+        crate::process::remove_at_exit(&data);
         let etcd = Self {
             url: format!("http://127.0.0.1:{client_port}"),
             peer: format!("http://127.0.0.1:{peer_port}"),
@@ -122,5 +124,12 @@ impl Etcd {
     /// Resident memory in KiB.
     pub fn rss_kib(&self) -> Option<u64> {
         crate::process::rss_kib(self.pid()?)
+    }
+}
+
+impl Drop for Etcd {
+    fn drop(&mut self) {
+        self.stop(Duration::from_secs(5));
+        let _ = std::fs::remove_dir_all(&self.data);
     }
 }

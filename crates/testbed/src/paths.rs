@@ -140,7 +140,10 @@ pub fn versions() -> Result<Versions> {
 }
 
 /// A fresh directory for one bed's state and logs under the build directory
-/// (`target/testbed/<program>-<pid>-<n>`).
+/// (`target/testbed/<program>-<pid>-<label>`).
+///
+/// Also removes the etcd data that runs killed before their exit hook left behind (their logs
+/// stay): without it every killed run kept 60–170 MiB.
 pub fn new_run_dir(label: &str) -> Result<PathBuf> {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map_or_else(|| repo_root().join("target"), PathBuf::from);
@@ -148,9 +151,9 @@ pub fn new_run_dir(label: &str) -> Result<PathBuf> {
         .ok()
         .and_then(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
         .unwrap_or_else(|| "bed".into());
-    let dir = target
-        .join("testbed")
-        .join(format!("{program}-{}-{label}", std::process::id()));
+    let runs = target.join("testbed");
+    remove_data_of_ended_runs(&runs);
+    let dir = runs.join(format!("{program}-{}-{label}", std::process::id()));
     if dir.exists() {
         std::fs::remove_dir_all(&dir).with_context(|| format!("clearing {}", dir.display()))?;
     }
@@ -158,9 +161,65 @@ pub fn new_run_dir(label: &str) -> Result<PathBuf> {
     Ok(dir)
 }
 
+/// Removes `etcd-data` under every run directory in `runs` whose process has ended.
+fn remove_data_of_ended_runs(runs: &Path) {
+    let Ok(entries) = std::fs::read_dir(runs) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let data = entry.path().join("etcd-data");
+        if run_pid(&name).is_some_and(|pid| !process_exists(pid)) && data.exists() {
+            let _ = std::fs::remove_dir_all(data);
+        }
+    }
+}
+
+/// The PID in a run directory's name `<program>-<pid>-<label>` (the label has no `-`).
+fn run_pid(name: &str) -> Option<i32> {
+    let mut parts = name.rsplitn(3, '-');
+    let _label = parts.next()?;
+    let pid = parts.next()?.parse().ok()?;
+    parts.next().map(|_program| pid)
+}
+
+#[allow(unsafe_code)]
+fn process_exists(pid: i32) -> bool {
+    // SAFETY: kill(2) with signal 0 only checks whether the PID exists; EPERM means it does.
+    let result = unsafe { libc::kill(pid, 0) };
+    result == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_run_directory_names_its_pid() {
+        assert_eq!(
+            run_pid("e2e_contract-4176bb9897796ff2-6979-bed"),
+            Some(6979)
+        );
+        assert_eq!(run_pid("soak-11797-bed"), Some(11797));
+        assert_eq!(run_pid("bed"), None);
+        assert_eq!(run_pid("x-notapid-bed"), None);
+    }
+
+    #[test]
+    fn only_the_data_of_ended_runs_is_removed() {
+        let runs = std::env::temp_dir().join(format!("run-dirs-{}", std::process::id()));
+        let ended = runs.join("prog-999999999-bed");
+        let running = runs.join(format!("prog-{}-bed", std::process::id()));
+        for dir in [&ended, &running] {
+            std::fs::create_dir_all(dir.join("etcd-data")).unwrap();
+            std::fs::write(dir.join("etcd.log"), "log").unwrap();
+        }
+        remove_data_of_ended_runs(&runs);
+        assert!(!ended.join("etcd-data").exists());
+        assert!(ended.join("etcd.log").exists(), "logs stay");
+        assert!(running.join("etcd-data").exists());
+        std::fs::remove_dir_all(&runs).unwrap();
+    }
 
     #[test]
     fn a_missing_binary_names_the_component_that_builds_it() {
