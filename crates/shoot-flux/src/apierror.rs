@@ -21,7 +21,7 @@ pub fn is_refused_credentials(error: &kube::Error) -> bool {
     matches!(status_code(error), Some(401 | 403))
 }
 
-fn status_code(error: &kube::Error) -> Option<u16> {
+pub(crate) fn status_code(error: &kube::Error) -> Option<u16> {
     match error {
         kube::Error::Api(status) => Some(status.code),
         _ => None,
