@@ -169,7 +169,7 @@ fn remove_data_of_ended_runs(runs: &Path) {
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
         let data = entry.path().join("etcd-data");
-        if run_pid(&name).is_some_and(|pid| !process_exists(pid)) && data.exists() {
+        if run_pid(&name).is_some_and(|pid| !crate::process::exists(pid)) && data.exists() {
             let _ = std::fs::remove_dir_all(data);
         }
     }
@@ -181,13 +181,6 @@ fn run_pid(name: &str) -> Option<i32> {
     let _label = parts.next()?;
     let pid = parts.next()?.parse().ok()?;
     parts.next().map(|_program| pid)
-}
-
-#[allow(unsafe_code)]
-fn process_exists(pid: i32) -> bool {
-    // SAFETY: kill(2) with signal 0 only checks whether the PID exists; EPERM means it does.
-    let result = unsafe { libc::kill(pid, 0) };
-    result == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }
 
 #[cfg(test)]

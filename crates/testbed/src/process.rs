@@ -279,6 +279,13 @@ impl Drop for Process {
     }
 }
 
+/// Whether a process with `pid` exists (any process, not only a child of this one).
+pub fn exists(pid: i32) -> bool {
+    // SAFETY: kill(2) with signal 0 only checks whether the PID exists; EPERM means it does.
+    let result = unsafe { libc::kill(pid, 0) };
+    result == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
+
 /// The resident set size of process `pid` in KiB, from /proc (also for samplers that do not
 /// own the `Process`).
 pub fn rss_kib(pid: i32) -> Option<u64> {
