@@ -1423,8 +1423,19 @@ async fn the_controller_works_with_exactly_the_charts_seed_rbac_and_needs_every_
     )
     .await
     .unwrap();
-    let ext = wait_ready(bed, &ns, Duration::from_secs(90)).await;
-    assert_eq!(ext["status"]["lastOperation"]["type"], "Reconcile");
+    // The new install MR comes before the reconcile's outcome, and until then the Create's
+    // success still stands (the reconcile was not requested): wait for the outcome itself.
+    wait_extension(
+        bed,
+        &ns,
+        "the upgrade's Reconcile to be ready for gardenlet",
+        Duration::from_secs(90),
+        |ext| {
+            gardenlet_ready(ext).map_err(anyhow::Error::msg)?;
+            Ok((ext["status"]["lastOperation"]["type"] == "Reconcile").then_some(()))
+        },
+    )
+    .await;
     assert!(install_objects().await.contains(&new_image));
 
     // Delete: the finalizer goes once the ManagedResources and our secrets are gone.
