@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::Secret;
 use kube::Client;
-use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
 use serde_json::{Value, json};
 
 use crate::apierror::{is_conflict, is_not_found};
@@ -498,10 +498,7 @@ impl Actuator {
             .as_ref()
             .is_some_and(|mr| mr.references(&desired.secret_name));
         if !referenced || patch.is_none() {
-            match secrets
-                .create(&PostParams::default(), &desired.secret)
-                .await
-            {
+            match crate::kubeclient::create_unread(&secrets, &desired.secret).await {
                 Ok(_) => {}
                 Err(e) if is_conflict(&e) => {}
                 Err(e) => return Err(e.into()),
@@ -512,7 +509,7 @@ impl Actuator {
             (false, Some(object)) => {
                 let object: DynamicObject = serde_json::from_value(object)
                     .map_err(|e| ActuatorError::Configuration(e.to_string()))?;
-                match mrs.create(&PostParams::default(), &object).await {
+                match crate::kubeclient::create_unread(&mrs, &object).await {
                     Ok(_) => {}
                     // Created meanwhile (another process, or a cache that had not seen it):
                     // patched like an existing one.

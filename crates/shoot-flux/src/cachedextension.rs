@@ -101,6 +101,11 @@ impl CachedExtension {
         object
     }
 
+    /// Whether it is a shoot-flux Extension (`is_ours_json`), from its spec alone.
+    pub fn is_ours(&self) -> bool {
+        shoot_flux_core::gardener::types::is_ours_spec(&parsed(self.spec.as_deref()))
+    }
+
     /// `status.conditions` as JSON (Null when there are none).
     pub fn conditions(&self) -> Value {
         parsed(self.status.as_deref())
@@ -139,6 +144,16 @@ mod tests {
         assert_eq!(cached.to_json(), sent);
         assert_eq!(cached.conditions()[0]["type"], "SystemComponentsHealthy");
         assert_eq!(cached.key(), "shoot--a--b/shoot-flux");
+        assert!(cached.is_ours());
+        for spec in [
+            json!({"type": "shoot-dns-service"}),
+            json!({"type": "shoot-flux", "class": "garden"}),
+            json!(null),
+        ] {
+            let other: CachedExtension =
+                serde_json::from_str(&json!({"metadata": {}, "spec": spec}).to_string()).unwrap();
+            assert!(!other.is_ours(), "{spec}");
+        }
         // Watch events carry the object inside an envelope; a list, inside `items`.
         let event: kube::core::WatchEvent<CachedExtension> =
             serde_json::from_str(&json!({"type": "MODIFIED", "object": sent}).to_string()).unwrap();

@@ -149,24 +149,26 @@ pub fn project_shoots(
     let Some(namespace) = namespace else {
         return Vec::new();
     };
-    let ours: Vec<_> = store
-        .state()
-        .into_iter()
-        .filter(|o| is_ours_json(&o.to_json()))
-        .collect();
+    // The project's shoots first, by namespace: a garden watch's (re)list brings an event per
+    // project, and parsing every Extension for each of them grew with projects times shoots.
+    let objects = store.state();
     let shoots: std::collections::HashSet<&str> = clusters
         .of_project(
             namespace,
-            ours.iter().filter_map(|o| o.metadata.namespace.as_deref()),
+            objects
+                .iter()
+                .filter_map(|o| o.metadata.namespace.as_deref()),
         )
         .into_iter()
         .collect();
-    ours.iter()
+    objects
+        .iter()
         .filter(|o| {
             o.metadata
                 .namespace
                 .as_deref()
                 .is_some_and(|n| shoots.contains(n))
+                && o.is_ours()
         })
         .map(|o| ObjectRef::from_obj(o.as_ref()))
         .collect()

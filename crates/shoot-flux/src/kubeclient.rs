@@ -74,11 +74,13 @@ impl Pool {
     };
 }
 
-/// The largest read buffer of an HTTP/1.1 connection. hyper's default (~400 KiB) lets the
-/// buffer of each connection grow to twice a ~200 KiB Cluster body and hands the body on in
+/// The largest read of an HTTP/1.1 connection into its buffer. hyper's default (~400 KiB) lets
+/// the buffer of each connection grow to twice a ~200 KiB Cluster body and hands the body on in
 /// slices of it; with one connection per reconcile in flight, that was 14 MiB of a restart's
-/// 32 MiB heap peak at N = 300. Larger bodies still arrive whole, in more reads.
-const HTTP1_MAX_BUFFER: usize = 64 * 1024;
+/// 32 MiB heap peak at N = 300, and with 64 KiB still 5.9 of 34 MiB at N = 1000 (a buffer grows
+/// to twice this while slices of it are still held, and every pooled connection keeps its
+/// own). 16 KiB is one TLS record. Larger bodies still arrive whole, in more reads.
+const HTTP1_MAX_BUFFER: usize = 16 * 1024;
 
 /// kube's https connector (TLS from the config: CA, client identity, server name), offering
 /// `protocols`.
@@ -199,6 +201,26 @@ where
             connection
         })
     }
+}
+
+/// Creates `object` through `api`, reading the answer only for its status. The API server
+/// echoes the whole object back, and for the content secrets of ManagedResources (the install's
+/// is 37 KiB of base64) decoding that echo cost more CPU than sending the request. Errors are
+/// `Api::create`'s (a conflict is `kube::Error::Api` with code 409).
+pub async fn create_unread<K: kube::Resource + Clone + serde::Serialize>(
+    api: &kube::Api<K>,
+    object: &K,
+) -> Result<(), kube::Error> {
+    let body = serde_json::to_vec(object).map_err(kube::Error::SerdeError)?;
+    let request = kube::core::Request::new(api.resource_url())
+        .create(&kube::api::PostParams::default(), body)
+        .map_err(kube::Error::BuildRequest)?;
+    let answer = api.clone().into_client().request_stream(request).await?;
+    // Read to the end, so that the connection goes back to the pool.
+    futures::io::copy_buf(answer, &mut futures::io::sink())
+        .await
+        .map_err(|e| kube::Error::Service(Box::new(e)))?;
+    Ok(())
 }
 
 /// An error with its causes, for a status: kube and hyper name only the outermost layer
@@ -375,19 +397,37 @@ pub(crate) mod tests {
         std::net::SocketAddr,
         std::sync::Arc<std::sync::atomic::AtomicUsize>,
     ) {
+        let (address, accepted, _) = keep_alive_server_holding(status, body, Duration::ZERO).await;
+        (address, accepted)
+    }
+
+    /// [`keep_alive_server_answering`] that holds each answer for `hold` and also returns the
+    /// most requests it held at once.
+    pub(crate) async fn keep_alive_server_holding(
+        status: u16,
+        body: String,
+        hold: Duration,
+    ) -> (
+        std::net::SocketAddr,
+        std::sync::Arc<std::sync::atomic::AtomicUsize>,
+        std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    ) {
+        use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
-        let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let counted = accepted.clone();
+        let accepted = std::sync::Arc::new(AtomicUsize::new(0));
+        let most_in_flight = std::sync::Arc::new(AtomicUsize::new(0));
+        let (counted, most) = (accepted.clone(), most_in_flight.clone());
         tokio::spawn(async move {
             let answer = std::sync::Arc::new(format!(
                 "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
                 body.len()
             ));
+            let in_flight = std::sync::Arc::new(AtomicUsize::new(0));
             while let Ok((mut socket, _)) = listener.accept().await {
-                counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                let answer = answer.clone();
+                counted.fetch_add(1, SeqCst);
+                let (answer, in_flight, most) = (answer.clone(), in_flight.clone(), most.clone());
                 tokio::spawn(async move {
                     let mut buffer = Vec::new();
                     let mut chunk = [0u8; 4096];
@@ -402,6 +442,9 @@ pub(crate) mod tests {
                         // Bodiless requests: each ends with an empty line.
                         while let Some(end) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
                             buffer.drain(..end + 4);
+                            most.fetch_max(in_flight.fetch_add(1, SeqCst) + 1, SeqCst);
+                            tokio::time::sleep(hold).await;
+                            in_flight.fetch_sub(1, SeqCst);
                             if socket.write_all(answer.as_bytes()).await.is_err() {
                                 return;
                             }
@@ -410,12 +453,12 @@ pub(crate) mod tests {
                 });
             }
         });
-        (address, accepted)
+        (address, accepted, most_in_flight)
     }
 
     #[tokio::test]
     async fn a_body_larger_than_the_read_buffer_arrives_whole() {
-        // 4 MiB of JSON through the 64 KiB buffer, twice over the kept connection.
+        // 4 MiB of JSON through the 16 KiB buffer, twice over the kept connection.
         let body = format!("\"{}\"", "x".repeat(4 << 20));
         let (address, accepted) = keep_alive_server_answering(200, body.clone()).await;
         let config = kube::Config::new(format!("http://{address}").parse().unwrap());
@@ -427,6 +470,44 @@ pub(crate) mod tests {
             assert!(client.request_text(request).await.unwrap() == body);
         }
         assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn a_create_reads_the_answer_to_its_end_and_keeps_its_errors() {
+        use k8s_openapi::api::core::v1::Secret;
+        let secret = Secret {
+            metadata: kube::api::ObjectMeta {
+                name: Some("s".into()),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        // The echo is larger than the read buffer: it is drained, so the connection is reused.
+        let echo = serde_json::json!({"kind": "Secret", "data": {"k": "x".repeat(256 << 10)}});
+        let (address, accepted) = keep_alive_server_answering(201, echo.to_string()).await;
+        let config = kube::Config::new(format!("http://{address}").parse().unwrap());
+        let api: kube::Api<Secret> = kube::Api::namespaced(
+            client(config, Pool::SHARED, Duration::from_secs(30)).unwrap(),
+            "ns",
+        );
+        for _ in 0..3 {
+            create_unread(&api, &secret).await.unwrap();
+        }
+        assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 1);
+
+        let exists = serde_json::json!({"kind": "Status", "apiVersion": "v1", "status": "Failure",
+            "reason": "AlreadyExists", "code": 409, "message": "secrets \"s\" already exists"});
+        let (address, _) = keep_alive_server_answering(409, exists.to_string()).await;
+        let config = kube::Config::new(format!("http://{address}").parse().unwrap());
+        let api: kube::Api<Secret> = kube::Api::namespaced(
+            client(config, Pool::SHARED, Duration::from_secs(30)).unwrap(),
+            "ns",
+        );
+        let conflict = create_unread(&api, &secret).await;
+        assert!(
+            matches!(&conflict, Err(e) if crate::apierror::is_conflict(e)),
+            "{conflict:?}"
+        );
     }
 
     async fn two_gets(pool: Pool) -> (String, usize) {

@@ -492,6 +492,8 @@ impl Reconciler {
         result
     }
 
+    /// The actuator's work is boxed: it is most of a reconcile's state (about 60 KiB), which
+    /// every reconcile in flight held from its start, also while it waited to read its Cluster.
     async fn dispatch(
         &self,
         ext: &Extension,
@@ -501,13 +503,14 @@ impl Reconciler {
     ) -> Result<Next, ReconcileError> {
         match op {
             OperationType::Migrate => {
-                self.run(ext, op, None, AnnotationRemoval::BeforeWork, async {
+                let work = Box::pin(async {
                     self.actuator
                         .migrate(ext, shoot)
                         .await
                         .map(|()| (None, true))
-                })
-                .await?;
+                });
+                self.run(ext, op, None, AnnotationRemoval::BeforeWork, work)
+                    .await?;
                 // Migrate removes every finalizer, not only ours, then the annotation.
                 self.update_finalizers(ext, |_| Vec::new()).await?;
                 self.patch_metadata(ext, json!({"annotations": {OPERATION_ANNOTATION: null}}))
@@ -519,21 +522,21 @@ impl Reconciler {
                     return Ok(Next::AwaitChange);
                 }
                 if shoot.force_deletion {
-                    let work = async {
+                    let work = Box::pin(async {
                         self.actuator
                             .force_delete(ext, shoot)
                             .await
                             .map(|()| (None, true))
-                    };
+                    });
                     self.run(ext, op, None, AnnotationRemoval::BeforeWork, work)
                         .await?;
                 } else {
-                    let work = async {
+                    let work = Box::pin(async {
                         self.actuator
                             .delete(ext, shoot)
                             .await
                             .map(|()| (None, true))
-                    };
+                    });
                     self.run(ext, op, None, AnnotationRemoval::BeforeWork, work)
                         .await?;
                 }
@@ -544,13 +547,14 @@ impl Reconciler {
             OperationType::Restore => {
                 self.ensure_finalizer(ext, AnnotationRemoval::BeforeWork)
                     .await?;
-                self.run(ext, op, None, AnnotationRemoval::BeforeWork, async {
+                let work = Box::pin(async {
                     self.actuator
                         .restore(ext, shoot)
                         .await
                         .map(|i| (Some(i), true))
-                })
-                .await?;
+                });
+                self.run(ext, op, None, AnnotationRemoval::BeforeWork, work)
+                    .await?;
                 self.patch_metadata(ext, json!({"annotations": {OPERATION_ANNOTATION: null}}))
                     .await?;
                 Ok(Next::RequeueAfter(self.resync))
@@ -558,13 +562,14 @@ impl Reconciler {
             OperationType::Create | OperationType::Reconcile => {
                 let removal = operation::annotation_removal(ext);
                 self.ensure_finalizer(ext, removal).await?;
+                let work = Box::pin(async {
+                    self.actuator
+                        .reconcile(ext, shoot)
+                        .await
+                        .map(|r| (Some(r.installed), r.wrote))
+                });
                 let closed = self
-                    .run(ext, op, unrequested_success, removal, async {
-                        self.actuator
-                            .reconcile(ext, shoot)
-                            .await
-                            .map(|r| (Some(r.installed), r.wrote))
-                    })
+                    .run(ext, op, unrequested_success, removal, work)
                     .await?;
                 Ok(match closed {
                     Closed::Done => Next::RequeueAfter(self.resync),

@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::Secret;
-use kube::api::{Api, Patch, PatchParams, PostParams};
+use kube::api::{Api, Patch, PatchParams};
 use kube::config::{AuthInfo, KubeConfigOptions, Kubeconfig};
 use serde_json::json;
 
@@ -37,14 +37,14 @@ pub async fn ensure_secret(
     let api: Api<Secret> = Api::namespaced(seed.clone(), namespace);
     let desired = access_secret(namespace);
     if mode == WriteMode::CreateFirst {
-        match api.create(&PostParams::default(), &desired).await {
+        match crate::kubeclient::create_unread(&api, &desired).await {
             Ok(_) => return Ok(()),
             Err(e) if is_conflict(&e) => {}
             Err(e) => return Err(e),
         }
     }
     match api.get_metadata_opt(SECRET_NAME).await? {
-        None => match api.create(&PostParams::default(), &desired).await {
+        None => match crate::kubeclient::create_unread(&api, &desired).await {
             Ok(_) => Ok(()),
             Err(e) if is_conflict(&e) => Ok(()),
             Err(e) => Err(e),

@@ -157,7 +157,11 @@ pub fn json_kind(value: &serde_json::Value) -> &'static str {
 /// `spec.type` is shoot-flux and `spec.class` is unset, empty or `shoot`. An object that does not
 /// say so is another controller's (or nobody's), and is never written to.
 pub fn is_ours_json(object: &serde_json::Value) -> bool {
-    let spec = &object["spec"];
+    is_ours_spec(&object["spec"])
+}
+
+/// `is_ours_json` of an Extension's spec.
+pub fn is_ours_spec(spec: &serde_json::Value) -> bool {
     spec["type"].as_str() == Some(EXTENSION_TYPE)
         && match &spec["class"] {
             serde_json::Value::Null => true,
