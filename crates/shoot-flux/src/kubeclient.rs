@@ -77,9 +77,9 @@ impl Pool {
 /// The largest read of an HTTP/1.1 connection into its buffer. hyper's default (~400 KiB) lets
 /// the buffer of each connection grow to twice a ~200 KiB Cluster body and hands the body on in
 /// slices of it; with one connection per reconcile in flight, that was 14 MiB of a restart's
-/// 32 MiB heap peak at N = 300, and with 64 KiB still 5.9 of 34 MiB at N = 1000 (a buffer grows
-/// to twice this while slices of it are still held, and every pooled connection keeps its
-/// own). 16 KiB is one TLS record. Larger bodies still arrive whole, in more reads.
+/// 32 MiB heap peak at N = 300, and with 64 KiB still 5.9 of 34 MiB at N = 1000 (a buffer
+/// whose slices are still held is replaced by a larger one, and every pooled connection keeps
+/// its own). 16 KiB is one TLS record. Larger bodies still arrive whole, in more reads.
 const HTTP1_MAX_BUFFER: usize = 16 * 1024;
 
 /// kube's https connector (TLS from the config: CA, client identity, server name), offering
@@ -204,9 +204,9 @@ where
 }
 
 /// Creates `object` through `api`, reading the answer only for its status. The API server
-/// echoes the whole object back, and for the content secrets of ManagedResources (the install's
-/// is 37 KiB of base64) decoding that echo cost more CPU than sending the request. Errors are
-/// `Api::create`'s (a conflict is `kube::Error::Api` with code 409).
+/// echoes the whole object back, and nobody reads it: for the content secrets of
+/// ManagedResources (the install's is 37 KiB of base64) decoding it was a good part of a
+/// create's CPU. Errors are `Api::create`'s (a conflict is `kube::Error::Api` with code 409).
 pub async fn create_unread<K: kube::Resource + Clone + serde::Serialize>(
     api: &kube::Api<K>,
     object: &K,

@@ -492,8 +492,9 @@ impl Reconciler {
         result
     }
 
-    /// The actuator's work is boxed: it is most of a reconcile's state (about 60 KiB), which
-    /// every reconcile in flight held from its start, also while it waited to read its Cluster.
+    /// The actuator's work is boxed: it is most of a reconcile's state (the task took 67 KiB
+    /// with it inline, 12.7 KiB without), which every reconcile in flight held from its start,
+    /// also while it waited to read its Cluster.
     async fn dispatch(
         &self,
         ext: &Extension,
