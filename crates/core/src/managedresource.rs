@@ -6,11 +6,13 @@
 
 use std::collections::BTreeMap;
 use std::io::Write;
+use std::sync::Arc;
 
-use k8s_openapi::ByteString;
-use k8s_openapi::api::core::v1::Secret;
+use base64::Engine;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use serde::ser::SerializeMap;
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
@@ -150,13 +152,72 @@ fn short_sha(data: &[u8]) -> String {
     hex::encode(Sha256::digest(data))[..8].to_string()
 }
 
+/// The compressed objects of a ManagedResource's Secret, hashed and encoded once. The install
+/// bundle's (27.7 KB compressed, 37 KB in base64) is the same for every shoot of a Flux version:
+/// hashing, base64-encoding and JSON-escaping it per shoot took 2 to 3 % of the controller's CPU
+/// while converging.
+#[derive(Debug, Clone)]
+pub struct SecretContent {
+    /// The first 8 hex digits of the compressed bytes' SHA-256: the Secret's name ends in them.
+    digest: String,
+    /// The Secret's `data` as JSON text: `{"data.yaml.br": "<base64>"}`.
+    data: Arc<RawValue>,
+}
+
+impl SecretContent {
+    pub fn new(compressed: &[u8]) -> Result<Self, String> {
+        let encoded = base64::engine::general_purpose::STANDARD.encode(compressed);
+        // Base64 has nothing to escape in a JSON string.
+        let data = RawValue::from_string(format!("{{\"{DATA_KEY}\":\"{encoded}\"}}"))
+            .map_err(|e| format!("encoding the ManagedResource content: {e}"))?;
+        Ok(Self {
+            digest: short_sha(compressed),
+            data: Arc::from(data),
+        })
+    }
+}
+
+impl PartialEq for SecretContent {
+    fn eq(&self, other: &Self) -> bool {
+        self.digest == other.digest && self.data.get() == other.data.get()
+    }
+}
+
+/// A ManagedResource's objects with their Secret's content.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EncodedObjects {
+    pub objects: Arc<Vec<Value>>,
+    pub content: SecretContent,
+}
+
+/// The immutable, content-named Secret a ManagedResource references; it serializes as the
+/// core/v1 Secret the API server receives.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ContentSecret {
+    pub metadata: ObjectMeta,
+    pub content: SecretContent,
+}
+
+impl Serialize for ContentSecret {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(6))?;
+        map.serialize_entry("apiVersion", "v1")?;
+        map.serialize_entry("kind", "Secret")?;
+        map.serialize_entry("metadata", &self.metadata)?;
+        map.serialize_entry("type", "Opaque")?;
+        map.serialize_entry("immutable", &true)?;
+        map.serialize_entry("data", &*self.content.data)?;
+        map.end()
+    }
+}
+
 /// One ManagedResource and the Secret it references.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DesiredManagedResource {
     pub name: String,
     pub namespace: String,
     pub secret_name: String,
-    pub secret: Secret,
+    pub secret: ContentSecret,
     pub managed_resource: ManagedResource,
 }
 
@@ -169,23 +230,17 @@ fn labels(pairs: &[(&str, &str)]) -> Option<BTreeMap<String, String>> {
     )
 }
 
-/// Builds the MR `name` in `namespace` over already compressed `data.yaml.br` content.
-pub fn build(name: &str, namespace: &str, compressed: &[u8]) -> DesiredManagedResource {
-    let secret_name = format!("managedresource-{name}-{}", short_sha(compressed));
-    let secret = Secret {
+/// Builds the MR `name` in `namespace` over its Secret's `content`.
+pub fn build(name: &str, namespace: &str, content: &SecretContent) -> DesiredManagedResource {
+    let secret_name = format!("managedresource-{name}-{}", content.digest);
+    let secret = ContentSecret {
         metadata: ObjectMeta {
             name: Some(secret_name.clone()),
             namespace: Some(namespace.into()),
             labels: labels(&[(GC_LABEL, "true"), (OWNER_LABEL, name)]),
             ..Default::default()
         },
-        type_: Some("Opaque".into()),
-        immutable: Some(true),
-        data: Some(BTreeMap::from([(
-            DATA_KEY.to_string(),
-            ByteString(compressed.to_vec()),
-        )])),
-        ..Default::default()
+        content: content.clone(),
     };
     let managed_resource = ManagedResource {
         api_version: API_VERSION.into(),
@@ -355,6 +410,10 @@ pub fn predecessor_leftovers(
 mod tests {
     use super::*;
 
+    fn content(compressed: &[u8]) -> SecretContent {
+        SecretContent::new(compressed).unwrap()
+    }
+
     /// A ManagedResource decoded from the API's JSON.
     fn typed(value: Value) -> ManagedResource {
         serde_json::from_value(value).unwrap()
@@ -377,8 +436,12 @@ mod tests {
     /// others keep there.
     #[test]
     fn predecessor_leftovers_are_exactly_the_unreferenced_unlabelled_predecessor_secrets() {
-        let install = build(INSTALL_NAME, "ns", &brotli_compress(b"install"));
-        let config = build(CONFIG_NAME, "ns", &brotli_compress_small(b"config"));
+        let install = build(INSTALL_NAME, "ns", &content(&brotli_compress(b"install")));
+        let config = build(
+            CONFIG_NAME,
+            "ns",
+            &content(&brotli_compress_small(b"config")),
+        );
         let other_mr = typed(json!({
             "metadata": {"name": "extension-shoot-dns-service-shoot", "labels": {"origin": "shoot-dns-service"}},
             "spec": {"secretRefs": [{"name": "managedresource-extension-shoot-dns-service-shoot"}]}
@@ -479,8 +542,16 @@ mod tests {
 
     #[test]
     fn the_shoots_crds_are_looked_at_only_when_an_applied_install_changes_or_is_not_applied() {
-        let old = build(INSTALL_NAME, "shoot--p--s", &brotli_compress(b"kind: A"));
-        let new = build(INSTALL_NAME, "shoot--p--s", &brotli_compress(b"kind: B"));
+        let old = build(
+            INSTALL_NAME,
+            "shoot--p--s",
+            &content(&brotli_compress(b"kind: A")),
+        );
+        let new = build(
+            INSTALL_NAME,
+            "shoot--p--s",
+            &content(&brotli_compress(b"kind: B")),
+        );
         let with_status = |desired: &DesiredManagedResource, status: Value| {
             let mut object = serde_json::to_value(&desired.managed_resource).unwrap();
             object["status"] = status;
@@ -504,10 +575,51 @@ mod tests {
         ));
     }
 
+    /// The content is encoded once, and the Secret still reaches the API server as the core/v1
+    /// Secret it was when built per shoot (same name, same bytes), so no shoot's secret is
+    /// renamed or rewritten.
+    #[test]
+    fn a_content_secret_is_the_secret_it_stands_for() {
+        let compressed = brotli_compress(b"kind: A\n".repeat(500).as_slice());
+        let desired = build(INSTALL_NAME, "shoot--p--s", &content(&compressed));
+        let core = k8s_openapi::api::core::v1::Secret {
+            metadata: ObjectMeta {
+                name: Some(format!(
+                    "managedresource-{INSTALL_NAME}-{}",
+                    &hex::encode(Sha256::digest(&compressed))[..8]
+                )),
+                namespace: Some("shoot--p--s".into()),
+                labels: labels(&[(GC_LABEL, "true"), (OWNER_LABEL, INSTALL_NAME)]),
+                ..Default::default()
+            },
+            type_: Some("Opaque".into()),
+            immutable: Some(true),
+            data: Some(BTreeMap::from([(
+                DATA_KEY.to_string(),
+                k8s_openapi::ByteString(compressed.clone()),
+            )])),
+            ..Default::default()
+        };
+        assert_eq!(desired.secret.metadata.name, core.metadata.name);
+        assert_eq!(
+            serde_json::to_value(&desired.secret).unwrap(),
+            serde_json::to_value(&core).unwrap()
+        );
+        assert_ne!(content(&compressed), content(b"other"));
+    }
+
     #[test]
     fn content_named_secret_and_reference_annotation() {
-        let a = build(INSTALL_NAME, "shoot--p--s", &brotli_compress(b"kind: A"));
-        let b = build(INSTALL_NAME, "shoot--p--s", &brotli_compress(b"kind: B"));
+        let a = build(
+            INSTALL_NAME,
+            "shoot--p--s",
+            &content(&brotli_compress(b"kind: A")),
+        );
+        let b = build(
+            INSTALL_NAME,
+            "shoot--p--s",
+            &content(&brotli_compress(b"kind: B")),
+        );
         assert_ne!(a.secret_name, b.secret_name, "content changes the name");
         assert!(
             a.secret_name
@@ -537,8 +649,8 @@ mod tests {
 
     #[test]
     fn merge_patch_is_none_when_unchanged_and_cleans_up_otherwise() {
-        let a = build(CONFIG_NAME, "ns", &brotli_compress(b"1"));
-        let b = build(CONFIG_NAME, "ns", &brotli_compress(b"2"));
+        let a = build(CONFIG_NAME, "ns", &content(&brotli_compress(b"1")));
+        let b = build(CONFIG_NAME, "ns", &content(&brotli_compress(b"2")));
         assert_eq!(merge_patch(Some(&a.managed_resource), &a), None);
         let patch = merge_patch(Some(&a.managed_resource), &b).unwrap();
         assert_eq!(

@@ -2,6 +2,7 @@
 //! ManagedResources and Secrets the seed should hold.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde_json::Value;
 
@@ -30,7 +31,7 @@ pub struct Desired {
     /// The objects inside the config MR.
     pub config_objects: Vec<Value>,
     /// The objects inside the access MR.
-    pub access_objects: Vec<Value>,
+    pub access_objects: Arc<Vec<Value>>,
 }
 
 /// What rendering needs besides the configuration: the project's deploy key (private project
@@ -109,6 +110,25 @@ pub fn config_objects(
     Ok(out)
 }
 
+/// The shoot-access ManagedResource's objects for Flux in `flux_namespace` with `crds`: the
+/// same for every shoot of an install bundle, which therefore carries them prepared.
+pub fn access_objects(
+    flux_namespace: &str,
+    crds: &[storedversions::BundleCrd],
+) -> Result<managedresource::EncodedObjects, String> {
+    let objects = access::rbac_objects(flux_namespace, storedversions::migration_rules(crds));
+    let content = small_content(&transform::to_yaml(&objects)?)?;
+    Ok(managedresource::EncodedObjects {
+        objects: Arc::new(objects),
+        content,
+    })
+}
+
+/// A shoot's own (small) ManagedResource content.
+fn small_content(yaml: &str) -> Result<managedresource::SecretContent, String> {
+    managedresource::SecretContent::new(&managedresource::brotli_compress_small(yaml.as_bytes()))
+}
+
 /// The ManagedResources of one shoot from its effective configuration and fetched inputs.
 pub fn render(
     shoot: &ShootFacts,
@@ -119,27 +139,21 @@ pub fn render(
     let namespace = &shoot.cluster_name;
     let config_objects = config_objects(shoot, config, inputs)?;
     let config_yaml = transform::to_yaml(&config_objects)?;
-    let crds = install
-        .map(|bundle| bundle.crds.as_slice())
-        .unwrap_or_default();
-    let access_objects =
-        access::rbac_objects(&config.namespace, storedversions::migration_rules(crds));
-    let access_yaml = transform::to_yaml(&access_objects)?;
+    let access = match install {
+        Some(bundle) if bundle.namespace == config.namespace => match &bundle.access {
+            Some(prepared) => prepared.clone(),
+            None => access_objects(&config.namespace, &bundle.crds)?,
+        },
+        Some(bundle) => access_objects(&config.namespace, &bundle.crds)?,
+        None => access_objects(&config.namespace, &[])?,
+    };
     Ok(Desired {
         install: install
-            .map(|bundle| managedresource::build(INSTALL_NAME, namespace, &bundle.compressed)),
-        config: managedresource::build(
-            CONFIG_NAME,
-            namespace,
-            &managedresource::brotli_compress_small(config_yaml.as_bytes()),
-        ),
-        access: managedresource::build(
-            ACCESS_NAME,
-            namespace,
-            &managedresource::brotli_compress_small(access_yaml.as_bytes()),
-        ),
+            .map(|bundle| managedresource::build(INSTALL_NAME, namespace, &bundle.content)),
+        config: managedresource::build(CONFIG_NAME, namespace, &small_content(&config_yaml)?),
+        access: managedresource::build(ACCESS_NAME, namespace, &access.content),
         config_objects,
-        access_objects,
+        access_objects: access.objects,
     })
 }
 
@@ -453,6 +467,39 @@ mod tests {
             a_install.managed_resource.metadata.namespace.as_deref(),
             Some("shoot--dev--app")
         );
+    }
+
+    /// A bundle's prepared access objects are what each shoot would get rendered on its own,
+    /// and are used only for the namespace they were prepared for.
+    #[test]
+    fn a_bundles_prepared_access_objects_are_the_shoots_own() {
+        let none = Inputs::default();
+        let mut bundle = bundle();
+        bundle.crds = vec![storedversions::BundleCrd {
+            name: "gitrepositories.source.toolkit.fluxcd.io".into(),
+            group: "source.toolkit.fluxcd.io".into(),
+            plural: "gitrepositories".into(),
+            storage_version: "v1".into(),
+            versions: vec!["v1".into()],
+            spec_versions: vec![],
+        }];
+        let alone = render(&shoot(), &config(true), Some(&bundle), &none).unwrap();
+        bundle.access = Some(access_objects(&bundle.namespace, &bundle.crds).unwrap());
+        let prepared = render(&shoot(), &config(true), Some(&bundle), &none).unwrap();
+        assert_eq!(alone, prepared);
+        assert!(!prepared.access_objects.is_empty());
+        // They are taken as prepared, not rendered again.
+        let mut marked = access_objects(&bundle.namespace, &[]).unwrap();
+        marked.objects = Arc::new(vec![json!({"kind": "Marked"})]);
+        bundle.access = Some(marked.clone());
+        let taken = render(&shoot(), &config(true), Some(&bundle), &none).unwrap();
+        assert_eq!(taken.access_objects, marked.objects);
+
+        // Prepared for another namespace: not this shoot's.
+        bundle.namespace = "other".into();
+        bundle.access = Some(access_objects("other", &bundle.crds).unwrap());
+        let elsewhere = render(&shoot(), &config(true), Some(&bundle), &none).unwrap();
+        assert_eq!(elsewhere, alone);
     }
 
     /// An OCIRepository's `source.secretResourceName` Secret must be a docker-registry Secret:

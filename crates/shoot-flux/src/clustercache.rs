@@ -289,13 +289,11 @@ mod tests {
     ) -> Result<Option<serde_json::Value>, kube::Error> {
         let (address, _) =
             crate::kubeclient::tests::keep_alive_server_answering(status, body).await;
-        let config = kube::Config::new(format!("http://{address}").parse().unwrap());
-        let client = crate::kubeclient::client(
-            config,
+        let client = crate::kubeclient::tests::client_for(
+            address,
             crate::kubeclient::Pool::SHARED,
             std::time::Duration::from_secs(30),
-        )
-        .unwrap();
+        );
         request_cluster::<serde_json::Value>(&client, "shoot--p--s", true).await
     }
 
@@ -334,13 +332,11 @@ mod tests {
             std::time::Duration::from_millis(200),
         )
         .await;
-        let config = kube::Config::new(format!("http://{address}").parse().unwrap());
-        let client = crate::kubeclient::client(
-            config,
+        let client = crate::kubeclient::tests::client_for(
+            address,
             crate::kubeclient::Pool::shared(32),
             std::time::Duration::from_secs(30),
-        )
-        .unwrap();
+        );
         let cache = ClusterCache::default();
         let names: Vec<String> = (0..3 * WHOLE_READS_AT_ONCE)
             .map(|i| format!("shoot--p--s{i}"))

@@ -207,15 +207,59 @@ where
 /// echoes the whole object back, and nobody reads it: for the content secrets of
 /// ManagedResources (the install's is 37 KiB of base64) decoding it was a good part of a
 /// create's CPU. Errors are `Api::create`'s (a conflict is `kube::Error::Api` with code 409).
-pub async fn create_unread<K: kube::Resource + Clone + serde::Serialize>(
+pub async fn create_unread<K: kube::Resource + Clone>(
     api: &kube::Api<K>,
-    object: &K,
+    object: &impl serde::Serialize,
 ) -> Result<(), kube::Error> {
     let body = serde_json::to_vec(object).map_err(kube::Error::SerdeError)?;
     let request = kube::core::Request::new(api.resource_url())
         .create(&kube::api::PostParams::default(), body)
         .map_err(kube::Error::BuildRequest)?;
-    let answer = api.clone().into_client().request_stream(request).await?;
+    send_unread(api.clone().into_client(), request).await
+}
+
+/// Merge-patches object `name` through `api` like `Api::patch`, reading the answer only for its
+/// status (the object it echoes is not decoded).
+pub async fn merge_patch_unread<K: kube::Resource + Clone>(
+    api: &kube::Api<K>,
+    name: &str,
+    patch: &serde_json::Value,
+) -> Result<(), kube::Error> {
+    let request = kube::core::Request::new(api.resource_url())
+        .patch(name, &Default::default(), &kube::api::Patch::Merge(patch))
+        .map_err(kube::Error::BuildRequest)?;
+    send_unread(api.clone().into_client(), request).await
+}
+
+/// Merge-patches the status of object `name` through `api` like `Api::patch_status`, and
+/// decodes of the answer only the metadata (spec and status are skipped).
+pub async fn merge_patch_status_metadata<K: kube::Resource + Clone>(
+    api: &kube::Api<K>,
+    name: &str,
+    patch: &serde_json::Value,
+) -> Result<kube::api::ObjectMeta, kube::Error> {
+    #[derive(serde::Deserialize)]
+    struct MetadataOf {
+        #[serde(default)]
+        metadata: kube::api::ObjectMeta,
+    }
+    let request = kube::core::Request::new(api.resource_url())
+        .patch_subresource(
+            "status",
+            name,
+            &Default::default(),
+            &kube::api::Patch::Merge(patch),
+        )
+        .map_err(kube::Error::BuildRequest)?;
+    let answer: MetadataOf = api.clone().into_client().request(request).await?;
+    Ok(answer.metadata)
+}
+
+async fn send_unread(
+    client: kube::Client,
+    request: http::Request<Vec<u8>>,
+) -> Result<(), kube::Error> {
+    let answer = client.request_stream(request).await?;
     // Read to the end, so that the connection goes back to the pool.
     futures::io::copy_buf(answer, &mut futures::io::sink())
         .await
@@ -354,8 +398,7 @@ pub(crate) mod tests {
                 open.push(socket);
             }
         });
-        let config = kube::Config::new(format!("http://{address}").parse().unwrap());
-        let client = client(config, Pool::SHARED, Duration::from_millis(300)).unwrap();
+        let client = client_for(address, Pool::SHARED, Duration::from_millis(300));
         let api: kube::Api<k8s_openapi::api::core::v1::ConfigMap> =
             kube::Api::namespaced(client.clone(), "garden-p");
         let started = std::time::Instant::now();
@@ -380,8 +423,32 @@ pub(crate) mod tests {
         held.abort();
     }
 
-    /// A plain HTTP/1.1 server that answers every GET with `{}` and keeps the connection open
-    /// (as an API server does); it counts the connections it accepted.
+    /// A client of the plain HTTP server at `address`.
+    pub(crate) fn client_for(
+        address: std::net::SocketAddr,
+        pool: Pool,
+        timeout: Duration,
+    ) -> kube::Client {
+        let config = kube::Config::new(format!("http://{address}").parse().unwrap());
+        client(config, pool, timeout).unwrap()
+    }
+
+    /// The length of the first whole request in `buffer` (head and body), if it has arrived.
+    fn request_length(buffer: &[u8]) -> Option<usize> {
+        let head = buffer.windows(4).position(|w| w == b"\r\n\r\n")? + 4;
+        let body = String::from_utf8_lossy(&buffer[..head])
+            .lines()
+            .find_map(|line| {
+                let (name, value) = line.split_once(':')?;
+                name.eq_ignore_ascii_case("content-length")
+                    .then(|| value.trim().parse::<usize>().ok())?
+            })
+            .unwrap_or(0);
+        (buffer.len() >= head + body).then_some(head + body)
+    }
+
+    /// A plain HTTP/1.1 server that answers every request with `{}` and keeps the connection
+    /// open (as an API server does); it counts the connections it accepted.
     async fn keep_alive_server() -> (
         std::net::SocketAddr,
         std::sync::Arc<std::sync::atomic::AtomicUsize>,
@@ -389,7 +456,7 @@ pub(crate) mod tests {
         keep_alive_server_answering(200, "{}".into()).await
     }
 
-    /// [`keep_alive_server`] answering every GET with `status` and `body` (JSON).
+    /// [`keep_alive_server`] answering every request with `status` and `body` (JSON).
     pub(crate) async fn keep_alive_server_answering(
         status: u16,
         body: String,
@@ -439,9 +506,10 @@ pub(crate) mod tests {
                             return;
                         }
                         buffer.extend_from_slice(&chunk[..read]);
-                        // Bodiless requests: each ends with an empty line.
-                        while let Some(end) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
-                            buffer.drain(..end + 4);
+                        // A request is its head up to the empty line and `content-length`
+                        // bytes of body (kube's clients send no chunked bodies).
+                        while let Some(length) = request_length(&buffer) {
+                            buffer.drain(..length);
                             most.fetch_max(in_flight.fetch_add(1, SeqCst) + 1, SeqCst);
                             tokio::time::sleep(hold).await;
                             in_flight.fetch_sub(1, SeqCst);
@@ -461,8 +529,7 @@ pub(crate) mod tests {
         // 4 MiB of JSON through the 16 KiB buffer, twice over the kept connection.
         let body = format!("\"{}\"", "x".repeat(4 << 20));
         let (address, accepted) = keep_alive_server_answering(200, body.clone()).await;
-        let config = kube::Config::new(format!("http://{address}").parse().unwrap());
-        let client = client(config, Pool::SHARED, Duration::from_secs(30)).unwrap();
+        let client = client_for(address, Pool::SHARED, Duration::from_secs(30));
         for _ in 0..2 {
             let request = http::Request::get("/apis/extensions.gardener.cloud/v1alpha1/clusters/x")
                 .body(Vec::new())
@@ -485,9 +552,8 @@ pub(crate) mod tests {
         // The echo is larger than the read buffer: it is drained, so the connection is reused.
         let echo = serde_json::json!({"kind": "Secret", "data": {"k": "x".repeat(256 << 10)}});
         let (address, accepted) = keep_alive_server_answering(201, echo.to_string()).await;
-        let config = kube::Config::new(format!("http://{address}").parse().unwrap());
         let api: kube::Api<Secret> = kube::Api::namespaced(
-            client(config, Pool::SHARED, Duration::from_secs(30)).unwrap(),
+            client_for(address, Pool::SHARED, Duration::from_secs(30)),
             "ns",
         );
         for _ in 0..3 {
@@ -498,9 +564,8 @@ pub(crate) mod tests {
         let exists = serde_json::json!({"kind": "Status", "apiVersion": "v1", "status": "Failure",
             "reason": "AlreadyExists", "code": 409, "message": "secrets \"s\" already exists"});
         let (address, _) = keep_alive_server_answering(409, exists.to_string()).await;
-        let config = kube::Config::new(format!("http://{address}").parse().unwrap());
         let api: kube::Api<Secret> = kube::Api::namespaced(
-            client(config, Pool::SHARED, Duration::from_secs(30)).unwrap(),
+            client_for(address, Pool::SHARED, Duration::from_secs(30)),
             "ns",
         );
         let conflict = create_unread(&api, &secret).await;
@@ -508,6 +573,54 @@ pub(crate) mod tests {
             matches!(&conflict, Err(e) if crate::apierror::is_conflict(e)),
             "{conflict:?}"
         );
+    }
+
+    #[tokio::test]
+    async fn a_patch_reads_the_answer_for_its_status_or_metadata_and_keeps_its_errors() {
+        use k8s_openapi::api::core::v1::ConfigMap;
+        let api_at = |address| -> kube::Api<ConfigMap> {
+            kube::Api::namespaced(
+                client_for(address, Pool::SHARED, Duration::from_secs(30)),
+                "ns",
+            )
+        };
+        let patch = serde_json::json!({"metadata": {"resourceVersion": "6", "finalizers": ["f"]}});
+        // Echoes larger than the read buffer, drained or decoded to the end: one connection.
+        let echo = serde_json::json!({"kind": "ConfigMap",
+            "metadata": {"name": "c", "resourceVersion": "7", "generation": 2,
+                "annotations": {"gardener.cloud/operation": "reconcile"}},
+            "status": {"k": "x".repeat(256 << 10)}});
+        let (address, accepted) = keep_alive_server_answering(200, echo.to_string()).await;
+        let api = api_at(address);
+        for _ in 0..3 {
+            merge_patch_unread(&api, "c", &patch).await.unwrap();
+            let written = merge_patch_status_metadata(&api, "c", &patch)
+                .await
+                .unwrap();
+            assert_eq!(written.resource_version.as_deref(), Some("7"));
+            assert_eq!(written.generation, Some(2));
+            assert_eq!(
+                written.annotations.unwrap()["gardener.cloud/operation"],
+                "reconcile"
+            );
+        }
+        assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 1);
+
+        for (code, reason) in [(409, "Conflict"), (404, "NotFound")] {
+            let status = serde_json::json!({"kind": "Status", "apiVersion": "v1",
+                "status": "Failure", "reason": reason, "code": code, "message": "m"});
+            let (address, _) = keep_alive_server_answering(code, status.to_string()).await;
+            let api = api_at(address);
+            let unread = merge_patch_unread(&api, "c", &patch).await;
+            let status_write = merge_patch_status_metadata(&api, "c", &patch).await;
+            for answer in [unread.err(), status_write.err()] {
+                assert_eq!(
+                    answer.as_ref().and_then(crate::apierror::status_code),
+                    Some(code),
+                    "{answer:?}"
+                );
+            }
+        }
     }
 
     async fn two_gets(pool: Pool) -> (String, usize) {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kube::Client;
-use kube::api::{Api, DynamicObject, Patch, PatchParams};
+use kube::api::{Api, DynamicObject, ObjectMeta};
 use serde_json::{Value, json};
 
 use crate::actuator::{Actuator, ActuatorError};
@@ -121,26 +121,27 @@ impl Reconciler {
         Api::namespaced_with(self.seed.clone(), namespace, &extension_resource())
     }
 
-    /// Patches the status; returns the object as written.
+    /// Patches the status; returns the metadata of the object as written.
     async fn patch_status(
         &self,
         ext: &Extension,
         patch: &Value,
-    ) -> Result<DynamicObject, kube::Error> {
-        self.extensions(&ext.namespace)
-            .patch_status(&ext.name, &PatchParams::default(), &Patch::Merge(patch))
-            .await
+    ) -> Result<ObjectMeta, kube::Error> {
+        crate::kubeclient::merge_patch_status_metadata(
+            &self.extensions(&ext.namespace),
+            &ext.name,
+            patch,
+        )
+        .await
     }
 
     async fn patch_metadata(&self, ext: &Extension, metadata: Value) -> Result<(), kube::Error> {
-        self.extensions(&ext.namespace)
-            .patch(
-                &ext.name,
-                &PatchParams::default(),
-                &Patch::Merge(&json!({"metadata": metadata})),
-            )
-            .await
-            .map(|_| ())
+        crate::kubeclient::merge_patch_unread(
+            &self.extensions(&ext.namespace),
+            &ext.name,
+            &json!({"metadata": metadata}),
+        )
+        .await
     }
 
     /// Changes the finalizers, and removes the `reconcile` operation annotation if asked, in one
@@ -194,17 +195,16 @@ impl Reconciler {
             if annotated {
                 metadata["annotations"] = json!({OPERATION_ANNOTATION: null});
             }
-            match api
-                .patch(
-                    &ext.name,
-                    &PatchParams::default(),
-                    &Patch::Merge(&json!({"metadata": metadata})),
-                )
-                .await
+            match crate::kubeclient::merge_patch_unread(
+                &api,
+                &ext.name,
+                &json!({"metadata": metadata}),
+            )
+            .await
             {
                 Err(e) if is_conflict(&e) && attempt < 5 => attempt += 1,
                 Err(e) if is_not_found(&e) => return Ok(()),
-                other => return other.map(|_| ()),
+                other => return other,
             }
         }
     }
@@ -272,7 +272,7 @@ impl Reconciler {
     async fn close_request(
         &self,
         ext: &Extension,
-        written: DynamicObject,
+        written: ObjectMeta,
     ) -> Result<Closed, kube::Error> {
         let api = self.extensions(&ext.namespace);
         let asked = Request::of(ext);
@@ -280,20 +280,16 @@ impl Reconciler {
         let mut known = Some(written);
         let mut attempt = 0;
         loop {
-            let object = match known.take() {
-                Some(object) => object,
+            let metadata = match known.take() {
+                Some(metadata) => metadata,
                 None => match api.get_opt(&ext.name).await? {
-                    Some(object) => object,
+                    Some(object) => object.metadata,
                     None => return Ok(Closed::Done),
                 },
             };
             let current = Request::in_object(
-                object
-                    .metadata
-                    .annotations
-                    .as_ref()
-                    .unwrap_or(&Default::default()),
-                object.metadata.generation.unwrap_or_default(),
+                metadata.annotations.as_ref().unwrap_or(&Default::default()),
+                metadata.generation.unwrap_or_default(),
             );
             if !current.is_open() {
                 return Ok(Closed::Done);
@@ -302,13 +298,10 @@ impl Reconciler {
                 return Ok(Closed::NewRequestWaits);
             }
             let patch = json!({"metadata": {
-                "resourceVersion": object.metadata.resource_version,
+                "resourceVersion": metadata.resource_version,
                 "annotations": {OPERATION_ANNOTATION: null},
             }});
-            match api
-                .patch(&ext.name, &PatchParams::default(), &Patch::Merge(&patch))
-                .await
-            {
+            match crate::kubeclient::merge_patch_unread(&api, &ext.name, &patch).await {
                 Ok(_) => return Ok(Closed::Done),
                 Err(e) if is_conflict(&e) && attempt < 5 => attempt += 1,
                 Err(e) if is_not_found(&e) => return Ok(Closed::Done),
@@ -344,7 +337,7 @@ impl Reconciler {
         what: &str,
         error: &str,
         codes: &[ErrorCode],
-    ) -> Option<DynamicObject> {
+    ) -> Option<ObjectMeta> {
         let description = status::error_description(what, error);
         self.patch_status(
             ext,

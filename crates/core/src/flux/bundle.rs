@@ -74,7 +74,13 @@ pub fn components_from_tarball(
 pub struct InstallBundle {
     pub version: FluxVersion,
     pub yaml: String,
-    pub compressed: Vec<u8>,
+    /// The install ManagedResource's content: `yaml` compressed and encoded, once per bundle.
+    pub content: crate::managedresource::SecretContent,
+    /// The Flux namespace the manifests were transformed for.
+    pub namespace: String,
+    /// The shoot-access ManagedResource that goes with this bundle's CRDs in `namespace`, the
+    /// same for each of its shoots (`render::access_objects`); None: rendered per shoot.
+    pub access: Option<crate::managedresource::EncodedObjects>,
     pub images: Vec<String>,
     /// Controller Deployment names with their images, for the `FluxInstalled` condition.
     pub controllers: Vec<(String, String)>,
@@ -90,7 +96,12 @@ impl InstallBundle {
         Self {
             version: FluxVersion(semver::Version::new(2, 9, 5)),
             yaml: yaml.into(),
-            compressed: crate::managedresource::brotli_compress(yaml.as_bytes()),
+            content: crate::managedresource::SecretContent::new(
+                &crate::managedresource::brotli_compress(yaml.as_bytes()),
+            )
+            .unwrap(),
+            namespace: "flux-system".into(),
+            access: None,
             images: vec![],
             controllers: vec![],
             crds: vec![],

@@ -81,8 +81,9 @@ fn opt_bool(value: &Value, pointer: &str) -> Result<bool, DecodeError> {
     }
 }
 
-/// The parts of a Cluster shoot-flux reads. The CloudProfile (often hundreds of KiB in a real
-/// landscape) and the metadata's managedFields are skipped while parsing, never built as values.
+/// The parts of a Cluster shoot-flux reads: its metadata, and of its spec the Shoot and the Seed.
+/// The CloudProfile (often hundreds of KiB in a real landscape) is skipped while parsing, never
+/// built as a value.
 pub struct SlimCluster {
     pub metadata: Value,
     spec: SlimClusterSpec,
@@ -208,9 +209,13 @@ pub struct SlimMeta {
     pub resource_version: Option<String>,
 }
 
+/// The slim Cluster as one JSON value. Its parts are moved in: `json!` would copy each of them
+/// through serialization (2.5 % of the controller's CPU while converging).
 pub fn slim_to_value(cluster: SlimCluster) -> Value {
+    let mut object = serde_json::Map::new();
+    object.insert("metadata".into(), cluster.metadata);
     let spec = match cluster.spec {
-        SlimClusterSpec::Missing => return serde_json::json!({"metadata": cluster.metadata}),
+        SlimClusterSpec::Missing => return Value::Object(object),
         SlimClusterSpec::Object { shoot, seed } => {
             let mut spec = serde_json::Map::new();
             if let Some(shoot) = shoot {
@@ -223,7 +228,8 @@ pub fn slim_to_value(cluster: SlimCluster) -> Value {
         }
         SlimClusterSpec::Other(value) => value,
     };
-    serde_json::json!({"metadata": cluster.metadata, "spec": spec})
+    object.insert("spec".into(), spec);
+    Value::Object(object)
 }
 
 /// What shoot-flux keeps of one Cluster: the decoded facts (or why they do not decode) and the

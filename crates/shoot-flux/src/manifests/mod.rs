@@ -23,7 +23,8 @@ use shoot_flux_core::flux::ociartifact::ArtifactRelease;
 use shoot_flux_core::flux::storedversions;
 use shoot_flux_core::flux::transform::{self, InstallOptions};
 use shoot_flux_core::fluxversion::{self, FluxVersion, VersionRequest};
-use shoot_flux_core::managedresource::brotli_compress;
+use shoot_flux_core::managedresource::{SecretContent, brotli_compress};
+use shoot_flux_core::render;
 
 /// How long a resolved `latest` is reused before asking again, unless configured.
 pub const DEFAULT_LATEST_REFRESH: Duration = Duration::from_secs(3600);
@@ -280,14 +281,23 @@ impl ManifestStore {
                 version: version.tag(),
                 message,
             })?;
-            let compressed = brotli_compress(yaml.as_bytes());
+            let malformed = |message| ManifestError::Malformed {
+                version: version.tag(),
+                message,
+            };
+            let content =
+                SecretContent::new(&brotli_compress(yaml.as_bytes())).map_err(malformed)?;
+            let crds = storedversions::bundle_crds(&docs);
+            let access = render::access_objects(&options.namespace, &crds).map_err(malformed)?;
             Ok(Arc::new(InstallBundle {
                 version: version.clone(),
                 images: transform::images(&docs),
                 controllers: transform::controllers(&docs),
-                crds: storedversions::bundle_crds(&docs),
+                crds,
                 yaml,
-                compressed,
+                content,
+                namespace: options.namespace.clone(),
+                access: Some(access),
             }))
         })
         .await

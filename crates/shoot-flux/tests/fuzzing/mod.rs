@@ -262,7 +262,9 @@ fn bundle() -> InstallBundle {
     InstallBundle {
         version: parse_exact("v2.9.5").unwrap(),
         yaml: String::new(),
-        compressed: Vec::new(),
+        content: shoot_flux_core::managedresource::SecretContent::new(&[]).unwrap(),
+        namespace: "flux-system".into(),
+        access: None,
         images: Vec::new(),
         controllers: Vec::new(),
         crds: Vec::new(),
