@@ -165,6 +165,7 @@ pub struct SecretContent {
 }
 
 impl SecretContent {
+    /// Hashes and encodes `compressed` (the brotli-compressed objects).
     pub fn new(compressed: &[u8]) -> Result<Self, String> {
         let encoded = base64::engine::general_purpose::STANDARD.encode(compressed);
         // Base64 has nothing to escape in a JSON string.
@@ -414,6 +415,15 @@ mod tests {
         SecretContent::new(compressed).unwrap()
     }
 
+    /// The install ManagedResource of shoot namespace `shoot--p--s` over `yaml`.
+    fn install_of(yaml: &[u8]) -> DesiredManagedResource {
+        build(
+            INSTALL_NAME,
+            "shoot--p--s",
+            &content(&brotli_compress(yaml)),
+        )
+    }
+
     /// A ManagedResource decoded from the API's JSON.
     fn typed(value: Value) -> ManagedResource {
         serde_json::from_value(value).unwrap()
@@ -542,16 +552,8 @@ mod tests {
 
     #[test]
     fn the_shoots_crds_are_looked_at_only_when_an_applied_install_changes_or_is_not_applied() {
-        let old = build(
-            INSTALL_NAME,
-            "shoot--p--s",
-            &content(&brotli_compress(b"kind: A")),
-        );
-        let new = build(
-            INSTALL_NAME,
-            "shoot--p--s",
-            &content(&brotli_compress(b"kind: B")),
-        );
+        let old = install_of(b"kind: A");
+        let new = install_of(b"kind: B");
         let with_status = |desired: &DesiredManagedResource, status: Value| {
             let mut object = serde_json::to_value(&desired.managed_resource).unwrap();
             object["status"] = status;
@@ -610,16 +612,8 @@ mod tests {
 
     #[test]
     fn content_named_secret_and_reference_annotation() {
-        let a = build(
-            INSTALL_NAME,
-            "shoot--p--s",
-            &content(&brotli_compress(b"kind: A")),
-        );
-        let b = build(
-            INSTALL_NAME,
-            "shoot--p--s",
-            &content(&brotli_compress(b"kind: B")),
-        );
+        let a = install_of(b"kind: A");
+        let b = install_of(b"kind: B");
         assert_ne!(a.secret_name, b.secret_name, "content changes the name");
         assert!(
             a.secret_name

@@ -140,11 +140,10 @@ pub fn render(
     let config_objects = config_objects(shoot, config, inputs)?;
     let config_yaml = transform::to_yaml(&config_objects)?;
     let access = match install {
-        Some(bundle) if bundle.namespace == config.namespace => match &bundle.access {
-            Some(prepared) => prepared.clone(),
-            None => access_objects(&config.namespace, &bundle.crds)?,
+        Some(bundle) => match &bundle.access {
+            Some(prepared) if bundle.namespace == config.namespace => prepared.clone(),
+            _ => access_objects(&config.namespace, &bundle.crds)?,
         },
-        Some(bundle) => access_objects(&config.namespace, &bundle.crds)?,
         None => access_objects(&config.namespace, &[])?,
     };
     Ok(Desired {

@@ -329,7 +329,7 @@ impl Reconciler {
     }
 
     /// Records an error on the object: lastOperation Error (progress 50) and lastError.
-    /// Returns the object as written, None if the write failed.
+    /// Returns the metadata of the object as written, None if the write failed.
     async fn report_error(
         &self,
         ext: &Extension,
