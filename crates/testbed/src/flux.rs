@@ -1,7 +1,13 @@
 //! Flux's source-controller and kustomize-controller as local processes against one shoot API
 //! server. Start them only after the Flux CRDs exist in that shoot.
+//!
+//! Like the real Pods, which each get their own `/tmp`, every controller here gets its own
+//! temporary directory (`TMPDIR`) under the bed's run directory. Sharing the machine's `/tmp`
+//! is not what the real controllers expect: kustomize-controller (v1.9.5 here) removes every
+//! `kustomization-*` directory in its temporary directory when it starts, as leftovers of its
+//! own earlier life, and so deleted the build directory of another bed's controller mid-build.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -39,6 +45,13 @@ async fn wait_healthy(process: &mut Process, port: u16) -> Result<()> {
     }
 }
 
+/// A fresh temporary directory for one controller of one shoot, inside the bed's run directory.
+fn own_temp_dir(dir: &Path, controller: &str, shoot: &ApiServer) -> Result<PathBuf> {
+    let tmp = dir.join(format!("{controller}-{}-tmp", shoot.name()));
+    std::fs::create_dir_all(&tmp)?;
+    Ok(tmp)
+}
+
 impl FluxControllers {
     pub async fn start(shoot: &ApiServer, dir: &Path) -> Result<Self> {
         let storage = dir.join(format!("flux-{}-storage", shoot.name()));
@@ -46,6 +59,7 @@ impl FluxControllers {
         let (storage_port, sc_health, sc_metrics) = (free_port()?, free_port()?, free_port()?);
         let mut source = Command::new(paths::binary("source-controller")?);
         source
+            .env("TMPDIR", own_temp_dir(dir, "source-controller", shoot)?)
             .env("KUBECONFIG", shoot.kubeconfig_path())
             .env("RUNTIME_NAMESPACE", "flux-system")
             .arg("--watch-all-namespaces=true")
@@ -63,6 +77,7 @@ impl FluxControllers {
         let (kc_health, kc_metrics) = (free_port()?, free_port()?);
         let mut kustomize = Command::new(paths::binary("kustomize-controller")?);
         kustomize
+            .env("TMPDIR", own_temp_dir(dir, "kustomize-controller", shoot)?)
             .env("KUBECONFIG", shoot.kubeconfig_path())
             .env("RUNTIME_NAMESPACE", "flux-system")
             .arg("--watch-all-namespaces=true")

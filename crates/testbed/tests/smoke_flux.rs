@@ -1,7 +1,8 @@
 //! Flux is real: source-controller and kustomize-controller, as local processes against a shoot
 //! API server of their own, sync a private repository over SSH (sshd, a deploy key made here and
 //! `known_hosts` from the sshd host key) and a public one over smart HTTP. A key the Git server
-//! does not know leaves the source not Ready.
+//! does not know leaves the source not Ready. Each controller has a temporary directory of its
+//! own.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::Duration;
@@ -236,4 +237,47 @@ async fn flux_syncs_a_public_repository_over_smart_http() {
         "{:?}",
         git.http_requests()
     );
+}
+
+/// The value of `variable` in the environment a running process was started with.
+fn environment_of(pid: i32, variable: &str) -> Option<String> {
+    let environ = std::fs::read(format!("/proc/{pid}/environ")).ok()?;
+    environ.split(|b| *b == 0).find_map(|entry| {
+        let entry = String::from_utf8_lossy(entry);
+        entry
+            .strip_prefix(&format!("{variable}="))
+            .map(str::to_string)
+    })
+}
+
+/// kustomize-controller removes every `kustomization-*` directory of its temporary directory when
+/// it starts. Other beds' controllers build in such directories, so each controller must have a
+/// temporary directory of its own, as each real Pod has.
+#[tokio::test]
+async fn each_flux_controller_has_a_temporary_directory_of_its_own() {
+    let in_use = std::env::temp_dir().join(format!("kustomization-in-use-{}", std::process::id()));
+    std::fs::create_dir_all(&in_use).unwrap();
+    let shoot = shoot_with_flux("tmpdirs").await;
+    let bed_dir = testbed::bed().await.unwrap().dir().to_path_buf();
+    let flux = shoot.flux().unwrap();
+    let mut seen = Vec::new();
+    for process in [&flux.source_controller, &flux.kustomize_controller] {
+        let tmp = environment_of(process.pid(), "TMPDIR")
+            .unwrap_or_else(|| panic!("{} runs without TMPDIR", process.name()));
+        let tmp = std::path::PathBuf::from(tmp);
+        assert!(
+            tmp.starts_with(&bed_dir) && tmp.is_dir(),
+            "{}: TMPDIR {} is not a directory in the bed {}",
+            process.name(),
+            tmp.display(),
+            bed_dir.display()
+        );
+        assert!(!seen.contains(&tmp), "{} shares its TMPDIR", process.name());
+        seen.push(tmp);
+    }
+    assert!(
+        in_use.is_dir(),
+        "a build directory in the machine's temporary directory was removed"
+    );
+    std::fs::remove_dir_all(&in_use).unwrap();
 }
