@@ -277,14 +277,11 @@ impl ManifestStore {
             }
             let mut docs = transform::transform(&input, options);
             transform::label_as_flux_install(&mut docs, &version.tag(), &options.namespace);
-            let yaml = transform::to_yaml(&docs).map_err(|message| ManifestError::Malformed {
-                version: version.tag(),
-                message,
-            })?;
             let malformed = |message| ManifestError::Malformed {
                 version: version.tag(),
                 message,
             };
+            let yaml = transform::to_yaml(&docs).map_err(malformed)?;
             let content =
                 SecretContent::new(&brotli_compress(yaml.as_bytes())).map_err(malformed)?;
             let crds = storedversions::bundle_crds(&docs);
