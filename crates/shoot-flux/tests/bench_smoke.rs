@@ -58,6 +58,30 @@ async fn the_benchmark_runs_at_20_shoots() {
     // 20 shoots: 3 ManagedResources, their 3 secrets and the access secret each, plus one
     // deploy key per private project (1 of 2).
     assert_eq!(row.floor_objects, 20 * 7 + 1, "{row:?}");
+    // The contract floor ran at every concurrency, and its copies of the Extensions are gone.
+    assert_eq!(row.contract_floors.len(), 4, "{row:?}");
+    assert!(
+        row.contract_floor_s > 0.0 && row.contract_ratio().is_finite(),
+        "{row:?}"
+    );
+    let extensions = testbed::kubeutil::dynamic_api(
+        &bed.seed().client().await.unwrap(),
+        "extensions.gardener.cloud/v1alpha1",
+        "Extension",
+        None,
+    )
+    .await
+    .unwrap();
+    let left: Vec<_> = extensions
+        .list(&Default::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter(|e| e.data["spec"]["type"] == "bench-contract-floor")
+        .filter_map(|e| e.metadata.name)
+        .collect();
+    assert!(left.is_empty(), "contract floor Extensions left: {left:?}");
     // A resync with nothing changed writes at most the status of each Extension (twice).
     assert!(row.resync_writes <= 2 * 20, "{row:?}");
     // Every Extension's ready time, and each floor object's; the picture draws them.

@@ -7,7 +7,9 @@
 //! 2. starts the controller (a separate process) and times it until every Extension is
 //!    Succeeded with its ManagedResources and secrets written;
 //! 3. stops it and times the floor: one bare client writing the same objects (same count and
-//!    sizes) to the same API servers, best of concurrency 1, 4, 16 and 64;
+//!    sizes) to the same API servers, best of concurrency 1, 4, 16 and 64; then the contract
+//!    floor: the same with, per shoot, the whole Cluster read and the two Extension writes that
+//!    Gardener's contract asks of any controller;
 //! 4. starts the controller again with nothing changed (its start reconciles every shoot, as
 //!    after a seed restart) and counts the write requests it makes, from the API servers'
 //!    `apiserver_request_total`;
@@ -214,6 +216,11 @@ pub struct Row {
     pub floor_servers_cpu_s: f64,
     /// A bare client reading every Cluster once (as the controller must), best concurrency.
     pub cluster_reads_s: f64,
+    /// The contract floor (`write_contract_floor`) by concurrency, in seconds.
+    pub contract_floors: Vec<(usize, f64)>,
+    /// The best of them, and the API servers' and etcd's CPU seconds during that round.
+    pub contract_floor_s: f64,
+    pub contract_floor_servers_cpu_s: f64,
     /// Requests the API servers answered while the controller converged, by kind.
     pub convergence_requests: String,
     /// Seconds after the controller's start at which each Extension became ready, ascending.
@@ -227,6 +234,15 @@ impl Row {
     pub fn ratio(&self) -> f64 {
         if self.floor_s > 0.0 {
             self.convergence_s / self.floor_s
+        } else {
+            f64::NAN
+        }
+    }
+
+    /// Convergence against the contract floor: what is left to gain without leaving the contract.
+    pub fn contract_ratio(&self) -> f64 {
+        if self.contract_floor_s > 0.0 {
+            self.convergence_s / self.contract_floor_s
         } else {
             f64::NAN
         }
@@ -264,7 +280,7 @@ pub fn table(rows: &[Row]) -> String {
 /// The details behind the table: floor per concurrency, sizes, steady RSS, resync duration.
 pub fn details(rows: &[Row]) -> String {
     let mut out = String::from(
-        "| N | Cluster KiB | floor objects | floor MiB | floor s by concurrency | best c | Cluster reads s | servers CPU s (controller / floor) | resync s | RSS after convergence MiB | upgrade CPU ms/shoot |\n|---:|---:|---:|---:|---|---:|---:|---|---:|---:|---:|\n",
+        "| N | Cluster KiB | floor objects | floor MiB | floor s by concurrency | best c | Cluster reads s | contract floor s by concurrency | convergence / contract floor | servers CPU s (controller / floor / contract floor) | resync s | RSS after convergence MiB | upgrade CPU ms/shoot |\n|---:|---:|---:|---:|---|---:|---:|---|---:|---|---:|---:|---:|\n",
     );
     for r in rows {
         let floors: Vec<String> = r
@@ -272,8 +288,13 @@ pub fn details(rows: &[Row]) -> String {
             .iter()
             .map(|(c, s)| format!("{s:.1} (c={c})"))
             .collect();
+        let contract_floors: Vec<String> = r
+            .contract_floors
+            .iter()
+            .map(|(c, s)| format!("{s:.1} (c={c})"))
+            .collect();
         out.push_str(&format!(
-            "| {} | {:.0} | {} | {:.1} | {} | {} | {:.1} | {:.1} / {:.1} | {:.1} | {:.1} | {:.1} |\n",
+            "| {} | {:.0} | {} | {:.1} | {} | {} | {:.1} | {} | {:.2} | {:.1} / {:.1} / {:.1} | {:.1} | {:.1} | {:.1} |\n",
             r.shoots,
             r.cluster_kib,
             r.floor_objects,
@@ -281,8 +302,11 @@ pub fn details(rows: &[Row]) -> String {
             floors.join(", "),
             r.floor_concurrency,
             r.cluster_reads_s,
+            contract_floors.join(", "),
+            r.contract_ratio(),
             r.servers_cpu_s,
             r.floor_servers_cpu_s,
+            r.contract_floor_servers_cpu_s,
             r.resync_s,
             r.settled_rss_mib,
             r.upgrade_cpu_ms_per_shoot
@@ -1045,6 +1069,195 @@ async fn delete_floor(objects: &[FloorObject]) -> Result<()> {
     Ok(())
 }
 
+/// One shoot of the contract floor: what any controller that keeps Gardener's extension contract
+/// must send for it at the least. Its Extension is a copy of the shoot's (another name and type,
+/// so that no controller acts on it) that the round patches as a reconcile must: the finalizer
+/// on and the operation annotation off in one metadata patch, the outcome in one status patch.
+struct ContractShoot {
+    cluster_path: String,
+    extensions: Api<DynamicObject>,
+    extension_name: String,
+    status: serde_json::Value,
+    objects: Vec<FloorObject>,
+}
+
+/// The Extension type of the contract floor's copies: no controller reconciles it.
+const CONTRACT_FLOOR_TYPE: &str = "bench-contract-floor";
+
+/// Prepares the contract floor (not timed): per shoot the floor's objects of its namespace, the
+/// path of its Cluster and a fresh copy of its Extension as gardenlet creates one (operation
+/// annotation, no finalizer, no status), carrying the status the controller wrote to write again.
+/// The deploy keys of the garden come as a shoot without Cluster or Extension.
+async fn prepare_contract_floor(
+    seed: &Client,
+    landscape: &Landscape,
+    written: &[(Api<DynamicObject>, DynamicObject)],
+    prefix: &str,
+) -> Result<Vec<ContractShoot>> {
+    let objects = floor_objects(written, prefix)?;
+    let extensions = dynamic_api(
+        seed,
+        "extensions.gardener.cloud/v1alpha1",
+        "Extension",
+        None,
+    )
+    .await?;
+    let shoots = stream::iter(landscape.namespaces())
+        .map(|ns| {
+            let seed = seed.clone();
+            let objects: Vec<FloorObject> = objects
+                .iter()
+                .filter(|o| o.body.metadata.namespace.as_deref() == Some(ns.as_str()))
+                .cloned()
+                .collect();
+            async move {
+                let api = dynamic_api(
+                    &seed,
+                    "extensions.gardener.cloud/v1alpha1",
+                    "Extension",
+                    Some(&ns),
+                )
+                .await?;
+                let original = api.get(gardenlet::EXTENSION_TYPE).await?;
+                let status = original.data["status"].clone();
+                let name = format!("{prefix}-{}", gardenlet::EXTENSION_TYPE);
+                let mut annotations = original.metadata.annotations.clone().unwrap_or_default();
+                annotations.insert("gardener.cloud/operation".into(), "reconcile".into());
+                let mut copy = json!({
+                    "apiVersion": "extensions.gardener.cloud/v1alpha1",
+                    "kind": "Extension",
+                    "metadata": {"name": name, "namespace": ns, "annotations": annotations},
+                    "spec": {"type": CONTRACT_FLOOR_TYPE}
+                });
+                if let Some(config) = original.data["spec"].get("providerConfig") {
+                    copy["spec"]["providerConfig"] = config.clone();
+                }
+                let copy: DynamicObject = serde_json::from_value(copy)?;
+                api.create(&PostParams::default(), &copy).await?;
+                anyhow::Ok(ContractShoot {
+                    cluster_path: format!(
+                        "/apis/extensions.gardener.cloud/v1alpha1/clusters/{ns}?resourceVersion=0"
+                    ),
+                    extensions: api,
+                    extension_name: name,
+                    status,
+                    objects,
+                })
+            }
+        })
+        .buffer_unordered(SETUP_CONCURRENCY)
+        .try_collect::<Vec<_>>()
+        .await?;
+    let seed_namespaces = landscape.namespaces();
+    let garden_objects: Vec<FloorObject> = objects
+        .into_iter()
+        .filter(|o| {
+            !seed_namespaces
+                .iter()
+                .any(|ns| o.body.metadata.namespace.as_deref() == Some(ns.as_str()))
+        })
+        .collect();
+    let mut all = shoots;
+    all.extend(garden_objects.into_iter().map(|o| ContractShoot {
+        cluster_path: String::new(),
+        extensions: extensions.clone(),
+        extension_name: String::new(),
+        status: serde_json::Value::Null,
+        objects: vec![o],
+    }));
+    Ok(all)
+}
+
+/// The contract floor: per shoot, in this order, one whole Cluster read (from the watch cache),
+/// the Extension's metadata patch, the floor's objects and the Extension's status patch, with
+/// `concurrency` shoots in flight. The floor without the contract leaves out the Cluster read
+/// and the two Extension writes; a controller that keeps the contract cannot be faster than
+/// this on the same servers. Returns the time taken.
+async fn write_contract_floor(
+    seed: &Client,
+    shoots: &[ContractShoot],
+    concurrency: usize,
+) -> Result<Duration> {
+    let started = Instant::now();
+    stream::iter(shoots)
+        .map(|shoot| async move {
+            if !shoot.cluster_path.is_empty() {
+                let request = http::Request::get(&shoot.cluster_path).body(Vec::new())?;
+                let text = seed.request_text(request).await?;
+                ensure!(
+                    text.len() > 1024,
+                    "{}: {} bytes",
+                    shoot.cluster_path,
+                    text.len()
+                );
+                shoot
+                    .extensions
+                    .patch(
+                        &shoot.extension_name,
+                        &PatchParams::default(),
+                        &Patch::Merge(&json!({"metadata": {
+                            "finalizers": [shoot_flux_core::gardener::types::FINALIZER],
+                            "annotations": {"gardener.cloud/operation": null}
+                        }})),
+                    )
+                    .await?;
+            }
+            for o in &shoot.objects {
+                o.api
+                    .create(&PostParams::default(), &o.body)
+                    .await
+                    .with_context(|| {
+                        format!("contract floor: creating {:?}", o.body.metadata.name)
+                    })?;
+            }
+            if !shoot.cluster_path.is_empty() {
+                shoot
+                    .extensions
+                    .patch_status(
+                        &shoot.extension_name,
+                        &PatchParams::default(),
+                        &Patch::Merge(&json!({"status": shoot.status})),
+                    )
+                    .await?;
+            }
+            anyhow::Ok(())
+        })
+        .buffer_unordered(concurrency)
+        .try_collect::<Vec<_>>()
+        .await?;
+    Ok(started.elapsed())
+}
+
+/// Removes the contract floor's objects and Extension copies (their finalizer first).
+async fn delete_contract_floor(shoots: &[ContractShoot]) -> Result<()> {
+    let objects: Vec<FloorObject> = shoots.iter().flat_map(|s| s.objects.clone()).collect();
+    delete_floor(&objects).await?;
+    stream::iter(shoots.iter().filter(|s| !s.extension_name.is_empty()))
+        .map(|shoot| async move {
+            shoot
+                .extensions
+                .patch(
+                    &shoot.extension_name,
+                    &PatchParams::default(),
+                    &Patch::Merge(&json!({"metadata": {"finalizers": null}})),
+                )
+                .await?;
+            match shoot
+                .extensions
+                .delete(&shoot.extension_name, &DeleteParams::default())
+                .await
+            {
+                Ok(_) => Ok(()),
+                Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
+                Err(e) => Err(anyhow::Error::from(e)),
+            }
+        })
+        .buffer_unordered(SETUP_CONCURRENCY)
+        .try_collect::<Vec<_>>()
+        .await?;
+    Ok(())
+}
+
 /// Removes everything of one N (the controller is stopped): finalizers, Extensions,
 /// ManagedResources, secrets, Clusters, project ConfigMaps and deploy keys. The namespaces stay
 /// (the bed's seed has no namespace controller to finish their deletion); they are empty.
@@ -1463,6 +1676,29 @@ pub async fn run(options: &Options) -> Result<Vec<Row>> {
             "[N={n}]   reading every Cluster once: {cluster_reads_s:.2}s at best; {}",
             by_concurrency.join(", ")
         );
+        let mut contract_floors = Vec::new();
+        for &c in &options.concurrencies {
+            let shoots =
+                prepare_contract_floor(&seed, &landscape, &written, &format!("contract{c}"))
+                    .await?;
+            wait_quiet(bed).await;
+            let servers_before = servers_cpu(bed);
+            let took = write_contract_floor(&seed, &shoots, c).await?;
+            let servers_s = servers_cpu(bed)
+                .saturating_sub(servers_before)
+                .as_secs_f64();
+            eprintln!(
+                "[N={n}]   contract floor c={c}: {:.2}s ({servers_s:.1} s servers' CPU)",
+                took.as_secs_f64()
+            );
+            contract_floors.push((c, took.as_secs_f64(), servers_s));
+            delete_contract_floor(&shoots).await?;
+        }
+        let (_, contract_floor_s, contract_floor_servers_cpu_s) = contract_floors
+            .iter()
+            .copied()
+            .min_by(|a, b| a.1.total_cmp(&b.1))
+            .context("no contract floor concurrency")?;
 
         eprintln!("[N={n}] 3/6 resync: the controller starts again with nothing changed");
         // First one resync that is not counted: the health check and the sync status poll (run
@@ -1576,6 +1812,9 @@ pub async fn run(options: &Options) -> Result<Vec<Row>> {
             servers_cpu_s,
             floor_servers_cpu_s,
             cluster_reads_s,
+            contract_floors: contract_floors.iter().map(|(c, s, _)| (*c, *s)).collect(),
+            contract_floor_s,
+            contract_floor_servers_cpu_s,
             convergence_requests,
             ready_times,
             floor_times,
