@@ -1053,15 +1053,20 @@ async fn write_floor(objects: &[FloorObject], concurrency: usize) -> Result<(Dur
     Ok((started.elapsed(), times))
 }
 
+/// Deletes `name`; one that is gone already is fine.
+async fn delete_if_present(api: &Api<DynamicObject>, name: &str) -> Result<()> {
+    match api.delete(name, &DeleteParams::default()).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
 async fn delete_floor(objects: &[FloorObject]) -> Result<()> {
     stream::iter(objects)
         .map(|o| async move {
             let name = o.body.metadata.name.clone().unwrap_or_default();
-            match o.api.delete(&name, &DeleteParams::default()).await {
-                Ok(_) => Ok(()),
-                Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
-                Err(e) => Err(anyhow::Error::from(e)),
-            }
+            delete_if_present(&o.api, &name).await
         })
         .buffer_unordered(SETUP_CONCURRENCY)
         .try_collect::<Vec<_>>()
@@ -1242,15 +1247,7 @@ async fn delete_contract_floor(shoots: &[ContractShoot]) -> Result<()> {
                     &Patch::Merge(&json!({"metadata": {"finalizers": null}})),
                 )
                 .await?;
-            match shoot
-                .extensions
-                .delete(&shoot.extension_name, &DeleteParams::default())
-                .await
-            {
-                Ok(_) => Ok(()),
-                Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
-                Err(e) => Err(anyhow::Error::from(e)),
-            }
+            delete_if_present(&shoot.extensions, &shoot.extension_name).await
         })
         .buffer_unordered(SETUP_CONCURRENCY)
         .try_collect::<Vec<_>>()
