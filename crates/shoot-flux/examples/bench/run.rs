@@ -1078,12 +1078,18 @@ async fn delete_floor(objects: &[FloorObject]) -> Result<()> {
 /// must send for it at the least. Its Extension is a copy of the shoot's (another name and type,
 /// so that no controller acts on it) that the round patches as a reconcile must: the finalizer
 /// on and the operation annotation off in one metadata patch, the outcome in one status patch.
+/// The deploy keys of the garden come without a shoot (`shoot: None`).
 struct ContractShoot {
-    cluster_path: String,
-    extensions: Api<DynamicObject>,
-    extension_name: String,
-    status: serde_json::Value,
+    shoot: Option<ContractExtension>,
     objects: Vec<FloorObject>,
+}
+
+/// A shoot's Cluster, and the copy of its Extension with the status to write.
+struct ContractExtension {
+    cluster_path: String,
+    api: Api<DynamicObject>,
+    name: String,
+    status: serde_json::Value,
 }
 
 /// The Extension type of the contract floor's copies: no controller reconciles it.
@@ -1092,7 +1098,6 @@ const CONTRACT_FLOOR_TYPE: &str = "bench-contract-floor";
 /// Prepares the contract floor (not timed): per shoot the floor's objects of its namespace, the
 /// path of its Cluster and a fresh copy of its Extension as gardenlet creates one (operation
 /// annotation, no finalizer, no status), carrying the status the controller wrote to write again.
-/// The deploy keys of the garden come as a shoot without Cluster or Extension.
 async fn prepare_contract_floor(
     seed: &Client,
     landscape: &Landscape,
@@ -1100,13 +1105,6 @@ async fn prepare_contract_floor(
     prefix: &str,
 ) -> Result<Vec<ContractShoot>> {
     let objects = floor_objects(written, prefix)?;
-    let extensions = dynamic_api(
-        seed,
-        "extensions.gardener.cloud/v1alpha1",
-        "Extension",
-        None,
-    )
-    .await?;
     let shoots = stream::iter(landscape.namespaces())
         .map(|ns| {
             let seed = seed.clone();
@@ -1140,12 +1138,14 @@ async fn prepare_contract_floor(
                 let copy: DynamicObject = serde_json::from_value(copy)?;
                 api.create(&PostParams::default(), &copy).await?;
                 anyhow::Ok(ContractShoot {
-                    cluster_path: format!(
-                        "/apis/extensions.gardener.cloud/v1alpha1/clusters/{ns}?resourceVersion=0"
-                    ),
-                    extensions: api,
-                    extension_name: name,
-                    status,
+                    shoot: Some(ContractExtension {
+                        cluster_path: format!(
+                            "/apis/extensions.gardener.cloud/v1alpha1/clusters/{ns}?resourceVersion=0"
+                        ),
+                        api,
+                        name,
+                        status,
+                    }),
                     objects,
                 })
             }
@@ -1164,10 +1164,7 @@ async fn prepare_contract_floor(
         .collect();
     let mut all = shoots;
     all.extend(garden_objects.into_iter().map(|o| ContractShoot {
-        cluster_path: String::new(),
-        extensions: extensions.clone(),
-        extension_name: String::new(),
-        status: serde_json::Value::Null,
+        shoot: None,
         objects: vec![o],
     }));
     Ok(all)
@@ -1185,8 +1182,8 @@ async fn write_contract_floor(
 ) -> Result<Duration> {
     let started = Instant::now();
     stream::iter(shoots)
-        .map(|shoot| async move {
-            if !shoot.cluster_path.is_empty() {
+        .map(|contract| async move {
+            if let Some(shoot) = &contract.shoot {
                 let request = http::Request::get(&shoot.cluster_path).body(Vec::new())?;
                 let text = seed.request_text(request).await?;
                 ensure!(
@@ -1196,9 +1193,9 @@ async fn write_contract_floor(
                     text.len()
                 );
                 shoot
-                    .extensions
+                    .api
                     .patch(
-                        &shoot.extension_name,
+                        &shoot.name,
                         &PatchParams::default(),
                         &Patch::Merge(&json!({"metadata": {
                             "finalizers": [shoot_flux_core::gardener::types::FINALIZER],
@@ -1207,7 +1204,7 @@ async fn write_contract_floor(
                     )
                     .await?;
             }
-            for o in &shoot.objects {
+            for o in &contract.objects {
                 o.api
                     .create(&PostParams::default(), &o.body)
                     .await
@@ -1215,11 +1212,11 @@ async fn write_contract_floor(
                         format!("contract floor: creating {:?}", o.body.metadata.name)
                     })?;
             }
-            if !shoot.cluster_path.is_empty() {
+            if let Some(shoot) = &contract.shoot {
                 shoot
-                    .extensions
+                    .api
                     .patch_status(
-                        &shoot.extension_name,
+                        &shoot.name,
                         &PatchParams::default(),
                         &Patch::Merge(&json!({"status": shoot.status})),
                     )
@@ -1237,17 +1234,17 @@ async fn write_contract_floor(
 async fn delete_contract_floor(shoots: &[ContractShoot]) -> Result<()> {
     let objects: Vec<FloorObject> = shoots.iter().flat_map(|s| s.objects.clone()).collect();
     delete_floor(&objects).await?;
-    stream::iter(shoots.iter().filter(|s| !s.extension_name.is_empty()))
+    stream::iter(shoots.iter().filter_map(|s| s.shoot.as_ref()))
         .map(|shoot| async move {
             shoot
-                .extensions
+                .api
                 .patch(
-                    &shoot.extension_name,
+                    &shoot.name,
                     &PatchParams::default(),
                     &Patch::Merge(&json!({"metadata": {"finalizers": null}})),
                 )
                 .await?;
-            delete_if_present(&shoot.extensions, &shoot.extension_name).await
+            delete_if_present(&shoot.api, &shoot.name).await
         })
         .buffer_unordered(SETUP_CONCURRENCY)
         .try_collect::<Vec<_>>()
