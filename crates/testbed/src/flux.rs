@@ -45,7 +45,8 @@ async fn wait_healthy(process: &mut Process, port: u16) -> Result<()> {
     }
 }
 
-/// A fresh temporary directory for one controller of one shoot, inside the bed's run directory.
+/// The temporary directory of one controller of one shoot, inside the bed's run directory
+/// (made if missing, kept when the same shoot's controllers start again).
 fn own_temp_dir(dir: &Path, controller: &str, shoot: &ApiServer) -> Result<PathBuf> {
     let tmp = dir.join(format!("{controller}-{}-tmp", shoot.name()));
     std::fs::create_dir_all(&tmp)?;

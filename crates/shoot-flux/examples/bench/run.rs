@@ -277,32 +277,33 @@ pub fn table(rows: &[Row]) -> String {
     out
 }
 
+/// Timed rounds as "1.2 (c=4), 0.8 (c=16)".
+fn seconds_by_concurrency(rounds: &[(usize, f64)]) -> String {
+    let rounds: Vec<String> = rounds
+        .iter()
+        .map(|(c, s)| format!("{s:.1} (c={c})"))
+        .collect();
+    rounds.join(", ")
+}
+
 /// The details behind the table: floor per concurrency, sizes, steady RSS, resync duration.
 pub fn details(rows: &[Row]) -> String {
     let mut out = String::from(
         "| N | Cluster KiB | floor objects | floor MiB | floor s by concurrency | best c | Cluster reads s | contract floor s by concurrency | convergence / contract floor | servers CPU s (controller / floor / contract floor) | resync s | RSS after convergence MiB | upgrade CPU ms/shoot |\n|---:|---:|---:|---:|---|---:|---:|---|---:|---|---:|---:|---:|\n",
     );
     for r in rows {
-        let floors: Vec<String> = r
-            .floors
-            .iter()
-            .map(|(c, s)| format!("{s:.1} (c={c})"))
-            .collect();
-        let contract_floors: Vec<String> = r
-            .contract_floors
-            .iter()
-            .map(|(c, s)| format!("{s:.1} (c={c})"))
-            .collect();
+        let floors = seconds_by_concurrency(&r.floors);
+        let contract_floors = seconds_by_concurrency(&r.contract_floors);
         out.push_str(&format!(
             "| {} | {:.0} | {} | {:.1} | {} | {} | {:.1} | {} | {:.2} | {:.1} / {:.1} / {:.1} | {:.1} | {:.1} | {:.1} |\n",
             r.shoots,
             r.cluster_kib,
             r.floor_objects,
             r.floor_mib,
-            floors.join(", "),
+            floors,
             r.floor_concurrency,
             r.cluster_reads_s,
-            contract_floors.join(", "),
+            contract_floors,
             r.contract_ratio(),
             r.servers_cpu_s,
             r.floor_servers_cpu_s,
