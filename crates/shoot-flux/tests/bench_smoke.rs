@@ -25,6 +25,8 @@ async fn the_benchmark_runs_at_20_shoots() {
         // rates do not depend on where it starts, with samples of the rate for the picture.
         // It adds about 90 s (one more period waits before the window).
         steady: Some(Duration::from_secs(60)),
+        // The second round starts from the landscape the first one wrote, taken back.
+        convergence_rounds: 2,
     };
     let rows = run::run(&options).await.unwrap();
     let table = run::table(&rows);
@@ -51,6 +53,19 @@ async fn the_benchmark_runs_at_20_shoots() {
         "{row:?}"
     );
     assert!(row.cpu_ms_per_shoot > 0.0, "{row:?}");
+    // Both rounds converged from scratch: each took time and CPU, and the table has their median.
+    assert_eq!(row.convergence_rounds.len(), 2, "{row:?}");
+    assert!(
+        row.convergence_rounds
+            .iter()
+            .all(|&(s, ms)| s > 0.0 && ms > 0.0),
+        "{row:?}"
+    );
+    let (low, high) = (row.convergence_rounds[0].1, row.convergence_rounds[1].1);
+    assert!(
+        (row.cpu_ms_per_shoot - (low + high) / 2.0).abs() < 1e-9,
+        "{row:?}"
+    );
     assert!(
         row.cluster_kib >= 100.0,
         "Clusters of a landscape's size: {row:?}"

@@ -10,7 +10,8 @@
 //! `--concurrency 1,4,16,64` (the floor's), `--timeout-seconds 900` (per convergence),
 //! `--output docs/benchmarks.md` (where the measured section is written), `--no-write` (print
 //! only), `--binary PATH` (default: `gardener-extension-shoot-flux` beside this example),
-//! `--steady-seconds 300` (the steady-state window per N; 0 skips it), and `-- ARGS` after
+//! `--steady-seconds 300` (the steady-state window per N; 0 skips it), `--convergence-rounds 3`
+//! (convergences from scratch per N; the table has the median), and `-- ARGS` after
 //! which every argument goes to the controller. Besides the Markdown file it writes the picture
 //! (`docs/benchmarks.svg`: the same name with `.svg`).
 
@@ -21,7 +22,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, bail, ensure};
 
 const BEGIN: &str = "<!-- bench:begin (written by examples/bench; edit outside these markers) -->";
 const END: &str = "<!-- bench:end -->";
@@ -50,6 +51,7 @@ fn parse() -> Result<Args> {
     let mut binary = None;
     let mut extra_args = Vec::new();
     let mut steady = Some(Duration::from_secs(300));
+    let mut convergence_rounds = 3;
     let mut flags = run::Flags::from_env();
     while let Some(flag) = flags.next_flag() {
         let mut value = || flags.value(&flag);
@@ -66,6 +68,12 @@ fn parse() -> Result<Args> {
                     .context("--steady-seconds: a number of seconds")?;
                 steady = (seconds > 0).then(|| Duration::from_secs(seconds));
             }
+            "--convergence-rounds" => {
+                convergence_rounds = value()?
+                    .parse()
+                    .context("--convergence-rounds: a number of rounds")?;
+                ensure!(convergence_rounds > 0, "--convergence-rounds: at least 1");
+            }
             "--" => extra_args.extend(flags.rest()),
             other => bail!("unknown argument {other:?} (see examples/bench/main.rs)"),
         }
@@ -79,6 +87,7 @@ fn parse() -> Result<Args> {
             timeout,
             extra_args,
             steady,
+            convergence_rounds,
         },
         output,
     })
@@ -131,7 +140,10 @@ fn section(rows: &[run::Row], options: &run::Options, svg_name: &str) -> Result<
         "{BEGIN}\n\n\
          Measured {date} on commit `{commit}`{dirty}, {machine}; {rustc}; kube-apiserver {k8s}, \
          etcd {etcd}, gardener CRDs {gardener}, Flux {old} → {new}. Command: \
-         `cargo run --release -p shoot-flux --example bench -- --shoots {shoots}{steady}`.\n\n\
+         `cargo run --release -p shoot-flux --example bench -- --shoots {shoots}{steady}{rounds}`. \
+         Convergence and CPU per shoot are the medians of {round_count} convergences from scratch \
+         per N (each round in the details); the servers' CPU, the requests and the picture are \
+         the median round's.\n\n\
          {table}\n\
          ![Extensions ready over time against the floor, and the steady-state request rate]({svg})\n\n\
          Details (floor per concurrency; the best is the table's floor):\n\n\
@@ -157,6 +169,11 @@ fn section(rows: &[run::Row], options: &run::Options, svg_name: &str) -> Result<
             Some(_) => String::new(),
             None => " --steady-seconds 0".into(),
         },
+        rounds = match options.convergence_rounds {
+            3 => String::new(),
+            r => format!(" --convergence-rounds {r}"),
+        },
+        round_count = options.convergence_rounds,
         svg = svg_name,
         table = run::table(rows),
         details = run::details(rows),

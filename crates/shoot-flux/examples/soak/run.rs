@@ -862,6 +862,7 @@ pub async fn run(options: &Options) -> Result<Report> {
         timeout: options.timeout,
         extra_args,
         steady: None,
+        convergence_rounds: 1,
     };
     let seed = bed.seed().client().await?;
     let garden = bed.garden().client().await?;
