@@ -81,9 +81,10 @@ fn opt_bool(value: &Value, pointer: &str) -> Result<bool, DecodeError> {
     }
 }
 
-/// The parts of a Cluster shoot-flux reads: its metadata, and of its spec the Shoot and the Seed.
-/// The CloudProfile (often hundreds of KiB in a real landscape) is skipped while parsing, never
-/// built as a value.
+/// The parts of a Cluster shoot-flux reads: its metadata, and of its spec the Shoot. The
+/// CloudProfile (often hundreds of KiB in a real landscape), the Seed and every `managedFields`
+/// (a few KiB per object, naming each field its writers set) are skipped while parsing, never
+/// built as values.
 pub struct SlimCluster {
     pub metadata: Value,
     spec: SlimClusterSpec,
@@ -108,7 +109,7 @@ impl<'de> serde::Deserialize<'de> for SlimCluster {
                         "metadata" if metadata.is_some() => {
                             return Err(A::Error::duplicate_field("metadata"));
                         }
-                        "metadata" => metadata = Some(map.next_value::<Value>()?),
+                        "metadata" => metadata = Some(map.next_value_seed(WITHOUT_MANAGED_FIELDS)?),
                         "spec" if spec.is_some() => return Err(A::Error::duplicate_field("spec")),
                         "spec" => spec = Some(map.next_value::<SlimClusterSpec>()?),
                         _ => {
@@ -128,15 +129,14 @@ impl<'de> serde::Deserialize<'de> for SlimCluster {
     }
 }
 
-/// `spec.shoot` and `spec.seed` of an object spec; a spec of another JSON type is kept as a
-/// value of that type (an empty list for a list), for `decode_cluster` to report.
+/// `spec.shoot` of an object spec; a spec of another JSON type is kept as a value of that type
+/// (an empty list for a list), for `decode_cluster` to report.
 #[derive(Default)]
 enum SlimClusterSpec {
     #[default]
     Missing,
     Object {
         shoot: Option<Value>,
-        seed: Option<Value>,
     },
     Other(Value),
 }
@@ -153,17 +153,16 @@ impl<'de> serde::Deserialize<'de> for SlimClusterSpec {
                 self,
                 mut map: A,
             ) -> Result<Self::Value, A::Error> {
-                let (mut shoot, mut seed) = (None, None);
+                let mut shoot = None;
                 while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
                     match key.as_ref() {
-                        "shoot" => shoot = Some(map.next_value::<Value>()?),
-                        "seed" => seed = Some(map.next_value::<Value>()?),
+                        "shoot" => shoot = Some(map.next_value_seed(SHOOT)?),
                         _ => {
                             map.next_value::<serde::de::IgnoredAny>()?;
                         }
                     }
                 }
-                Ok(SlimClusterSpec::Object { shoot, seed })
+                Ok(SlimClusterSpec::Object { shoot })
             }
             fn visit_seq<A: serde::de::SeqAccess<'de>>(
                 self,
@@ -195,8 +194,92 @@ impl<'de> serde::Deserialize<'de> for SlimClusterSpec {
     }
 }
 
+/// A JSON value read as `Value` reads it, except that the members of an object named in `skip`
+/// are passed over, and an object's `metadata` is read as `metadata`.
+#[derive(Clone, Copy)]
+struct Pruned {
+    skip: &'static [&'static str],
+    metadata: Option<&'static Pruned>,
+}
+
+/// An object's metadata without its `managedFields`.
+const WITHOUT_MANAGED_FIELDS: Pruned = Pruned {
+    skip: &["managedFields"],
+    metadata: None,
+};
+
+/// A Shoot as the Cluster holds it, without its metadata's `managedFields`.
+const SHOOT: Pruned = Pruned {
+    skip: &[],
+    metadata: Some(&WITHOUT_MANAGED_FIELDS),
+};
+
+impl<'de> serde::de::DeserializeSeed<'de> for Pruned {
+    type Value = Value;
+    fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Pruned {
+    type Value = Value;
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut object = serde_json::Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if self.skip.contains(&key.as_str()) {
+                map.next_value::<serde::de::IgnoredAny>()?;
+                continue;
+            }
+            let value = match self.metadata {
+                Some(metadata) if key == "metadata" => map.next_value_seed(*metadata)?,
+                _ => map.next_value::<Value>()?,
+            };
+            // A repeated member replaces the one before, as in `Value`.
+            object.insert(key, value);
+        }
+        Ok(Value::Object(object))
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element::<Value>()? {
+            items.push(item);
+        }
+        Ok(Value::Array(items))
+    }
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_some<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
+        serde::Deserialize::deserialize(deserializer)
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_string()))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+}
+
 /// Decodes a Cluster's JSON text into the shape `decode_cluster` reads: its metadata, and of its
-/// spec only the Shoot and the Seed. Fails only on text that is not JSON or not an object.
+/// spec only the Shoot (without `managedFields`). Fails only on text that is not JSON or not an object.
 pub fn slim_cluster(text: &str) -> Result<Value, serde_json::Error> {
     serde_json::from_str::<SlimCluster>(text).map(slim_to_value)
 }
@@ -216,13 +299,10 @@ pub fn slim_to_value(cluster: SlimCluster) -> Value {
     object.insert("metadata".into(), cluster.metadata);
     let spec = match cluster.spec {
         SlimClusterSpec::Missing => return Value::Object(object),
-        SlimClusterSpec::Object { shoot, seed } => {
+        SlimClusterSpec::Object { shoot } => {
             let mut spec = serde_json::Map::new();
             if let Some(shoot) = shoot {
                 spec.insert("shoot".into(), shoot);
-            }
-            if let Some(seed) = seed {
-                spec.insert("seed".into(), seed);
             }
             Value::Object(spec)
         }
@@ -241,7 +321,7 @@ pub struct ClusterInfo {
 }
 
 impl ClusterInfo {
-    /// From a Cluster as JSON (its metadata, and of its spec the Shoot and the Seed).
+    /// From a Cluster as JSON (its metadata, and of its spec the Shoot).
     pub fn from_value(cluster: &Value) -> Self {
         Self {
             facts: decode_cluster(cluster),
@@ -541,6 +621,43 @@ mod tests {
         }
         assert!(slim_cluster("7").is_err());
         assert!(slim_cluster("{").is_err());
+    }
+
+    /// What the slim path leaves out is what nobody reads: the CloudProfile, the Seed and every
+    /// `managedFields`; the Shoot and the Cluster's own metadata stay whole otherwise.
+    #[test]
+    fn the_slim_path_leaves_out_the_cloud_profile_the_seed_and_managed_fields() {
+        let managed = json!([{"manager": "gardenlet", "fieldsV1": {"f:spec": {"f:shoot": {}}}}]);
+        let full = json!({
+            "metadata": {"name": "shoot--dev--app", "resourceVersion": "7",
+                "annotations": {"a": "b"}, "managedFields": managed},
+            "spec": {
+                "shoot": {"metadata": {"name": "app", "namespace": "garden-dev",
+                    "managedFields": managed, "labels": {"l": "v"}},
+                    "spec": {"resources": [], "managedFields": "kept: not metadata"},
+                    "status": {"technicalID": "shoot--dev--app", "list": [1, 2.5, null, true]}},
+                "seed": {"metadata": {"name": "seed-1"}},
+                "cloudProfile": {"spec": {"kubernetes": {}}}
+            }
+        });
+        let slim = slim_cluster(&full.to_string()).unwrap();
+        let mut expected = full.clone();
+        expected["metadata"]
+            .as_object_mut()
+            .unwrap()
+            .remove("managedFields");
+        let spec = expected["spec"].as_object_mut().unwrap();
+        spec.remove("seed");
+        spec.remove("cloudProfile");
+        expected["spec"]["shoot"]["metadata"]
+            .as_object_mut()
+            .unwrap()
+            .remove("managedFields");
+        assert_eq!(slim, expected);
+        assert_eq!(decode_cluster(&slim), decode_cluster(&full));
+        // Metadata of another JSON type is kept as it is, as before.
+        let odd = slim_cluster(r#"{"metadata": [1, {"managedFields": 2}], "spec": {}}"#).unwrap();
+        assert_eq!(odd["metadata"], json!([1, {"managedFields": 2}]));
     }
 
     #[test]
