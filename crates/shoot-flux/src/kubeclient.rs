@@ -37,26 +37,55 @@ pub enum Protocols {
     Http2OrHttp1,
 }
 
+/// How an HTTP/2 connection with requests or watches on it is checked for life: when nothing
+/// came from the server for `interval`, a PING is sent, and without its answer within `timeout`
+/// the connection is closed, failing what was on it, and the next request opens a new one.
+/// Without the check, a connection whose path died without a reset (a load balancer that
+/// forgot it, a cut-off node) would keep every request and watch on it waiting, each request
+/// until its own timeout, until the kernel gives up on the connection many minutes later:
+/// with HTTP/2 there is no other connection for them to take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Liveness {
+    pub interval: Duration,
+    pub timeout: Duration,
+}
+
+/// client-go's checks of an HTTP/2 connection (`ReadIdleTimeout` and `PingTimeout`).
+pub const LIVENESS: Liveness = Liveness {
+    interval: Duration::from_secs(30),
+    timeout: Duration::from_secs(15),
+};
+
 /// The connection pool of one client.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Pool {
-    /// Idle connections kept for reuse; more are closed when they become idle.
+    /// Idle connections kept for reuse; more are closed when they become idle. Over HTTP/2 one
+    /// connection carries all requests.
     pub max_idle: usize,
     /// How long an idle connection is kept.
     pub idle_timeout: Duration,
     /// The HTTP versions offered to the API server.
     pub protocols: Protocols,
+    /// The life check of HTTP/2 connections.
+    pub liveness: Liveness,
 }
 
 impl Pool {
-    /// The seed or garden: requests in bursts (many shoots at once), a few kept warm.
+    /// The seed or garden: requests in bursts (many shoots at once) and the watches, over one
+    /// HTTP/2 connection as client-go sends them. Over HTTP/1.1 (a server or proxy that speaks
+    /// nothing else) each request in flight takes a connection of its own, and a few are kept.
+    /// HTTP/2 took 13 % less of the controller's CPU converging 1,000 shoots (1.41 to 1.45 ms per
+    /// shoot against 1.59 to 1.67 over HTTP/1.1, five rounds each on the same bed) and 18 %
+    /// less upgrading them, with the same convergence time and the same CPU of the servers.
     pub const SHARED: Pool = Pool {
         max_idle: 4,
         idle_timeout: Duration::from_secs(30),
-        protocols: Protocols::Http1,
+        protocols: Protocols::Http2OrHttp1,
+        liveness: LIVENESS,
     };
-    /// The seed or garden of a controller with `concurrency` reconciles in flight: as many idle
-    /// connections as requests in flight (at least `SHARED`'s), closed after the burst.
+    /// The seed or garden of a controller with `concurrency` reconciles in flight: over
+    /// HTTP/1.1 as many idle connections as requests in flight (at least `SHARED`'s), closed
+    /// after the burst.
     pub fn shared(concurrency: usize) -> Pool {
         Pool {
             max_idle: concurrency.max(Self::SHARED.max_idle),
@@ -71,6 +100,7 @@ impl Pool {
         max_idle: 1,
         idle_timeout: Duration::from_secs(90),
         protocols: Protocols::Http2OrHttp1,
+        liveness: LIVENESS,
     };
 }
 
@@ -140,6 +170,9 @@ pub fn counted_client(
         .pool_idle_timeout(pool.idle_timeout)
         .pool_max_idle_per_host(pool.max_idle)
         .http1_max_buf_size(HTTP1_MAX_BUFFER)
+        .timer(TokioTimer::new())
+        .http2_keep_alive_interval(pool.liveness.interval)
+        .http2_keep_alive_timeout(pool.liveness.timeout)
         .build(connector);
     let trace = TraceLayer::new_for_http()
         .make_span_with(|request: &Request<Body>| {

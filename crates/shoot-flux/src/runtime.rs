@@ -270,8 +270,9 @@ pub async fn run(args: &Args) -> Result<()> {
             args.processing_delay
         )
     })?;
-    // Every reconcile in flight holds one seed connection (HTTP/1.1); keeping as many idle
-    // avoids a TLS handshake per request while a burst lasts.
+    // Over HTTP/2 one seed connection carries everything; where only HTTP/1.1 is spoken, every
+    // reconcile in flight holds a connection, and keeping as many idle avoids a TLS handshake
+    // per request while a burst lasts.
     let pool = kubeclient::Pool::shared(usize::from(args.lifecycle_max_concurrent_reconciles));
     let metrics = Arc::new(Metrics::default());
     let seed = client_with_pool(

@@ -589,6 +589,84 @@ async fn a_steady_seed_costs_the_observers_no_request() {
     drop(shoots);
 }
 
+/// The seed's client speaks HTTP/2 to the API server, so one connection carries all its
+/// requests and watches. When the path of that connection dies without a reset (a load
+/// balancer forgets it), the client finds out by its PINGs going unanswered, drops it and opens
+/// a new one; without the check every request would go on taking the dead connection, each
+/// waiting for its timeout, until the kernel gave up on it many minutes later. Short periods
+/// here; `LIVENESS` (30 s and 15 s) in the controller.
+#[tokio::test]
+async fn a_seed_connection_whose_path_died_is_replaced() {
+    use shoot_flux::kubeclient::{Liveness, Pool, counted_client};
+    let bed = testbed::bed().await.unwrap();
+    let gate = testbed::tcpgate::TcpGate::start(([127, 0, 0, 1], bed.seed().port()).into())
+        .await
+        .unwrap();
+    gate.open();
+    let kubeconfig = kube::config::Kubeconfig::read_from(bed.seed().kubeconfig_path()).unwrap();
+    let mut config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+        .await
+        .unwrap();
+    config.cluster_url = format!("https://127.0.0.1:{}", gate.port())
+        .parse()
+        .unwrap();
+    let mut registry = prometheus_client::registry::Registry::with_prefix("shoot_flux");
+    let ops = shoot_flux::opsmetrics::OpsMetrics::registered(&mut registry);
+    let pool = Pool {
+        liveness: Liveness {
+            interval: Duration::from_secs(1),
+            timeout: Duration::from_secs(1),
+        },
+        ..Pool::shared(32)
+    };
+    let client = counted_client(
+        config,
+        pool,
+        Duration::from_secs(3),
+        Some(ops.request_counter("seed")),
+    )
+    .unwrap();
+    let connections = || {
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
+        text.lines()
+            .find(|l| l.starts_with("shoot_flux_api_connections_total{cluster=\"seed\"}"))
+            .unwrap_or_default()
+            .to_string()
+    };
+    let namespaces: Api<Namespace> = Api::all(client);
+    // Once the first request found the server speaking HTTP/2 (before that, requests sent at
+    // once each open a connection: the pool cannot know the protocol), requests in flight
+    // together share its connection.
+    namespaces.get("default").await.unwrap();
+    let together = futures::future::join_all((0..20).map(|_| namespaces.get("default"))).await;
+    assert!(together.iter().all(Result::is_ok), "{together:?}");
+    assert!(
+        connections().ends_with(" 1"),
+        "over HTTP/2: {}",
+        connections()
+    );
+
+    gate.go_dark();
+    let started = Instant::now();
+    let mut failed = 0;
+    loop {
+        match namespaces.get("default").await {
+            Ok(_) => break,
+            Err(e) => {
+                failed += 1;
+                assert!(
+                    started.elapsed() < Duration::from_secs(60),
+                    "still no answer after {:?} ({failed} requests failed, last: {e})",
+                    started.elapsed()
+                );
+            }
+        }
+    }
+    assert!(failed >= 1, "a request passed the dead path");
+    assert!(connections().ends_with(" 2"), "{}", connections());
+}
+
 /// A shoot's client keeps one connection for back-to-back requests, as the sync status poll
 /// sends them (one after another, every period). hyper's HTTP/1 pool opens a new connection
 /// whenever a request comes before the previous connection is back in the pool, which
