@@ -195,7 +195,7 @@ impl<'de> serde::Deserialize<'de> for SlimClusterSpec {
 }
 
 /// A JSON value read as `Value` reads it, except that the members of an object named in `skip`
-/// are passed over, and an object's `metadata` is read as `metadata`.
+/// are passed over, and its member `metadata`, where `metadata` is set, is read with that `Pruned`.
 #[derive(Clone, Copy)]
 struct Pruned {
     skip: &'static [&'static str],
@@ -279,7 +279,8 @@ impl<'de> serde::de::Visitor<'de> for Pruned {
 }
 
 /// Decodes a Cluster's JSON text into the shape `decode_cluster` reads: its metadata, and of its
-/// spec only the Shoot (without `managedFields`). Fails only on text that is not JSON or not an object.
+/// spec only the Shoot (without `managedFields`). Fails only on text that is not JSON or not an
+/// object.
 pub fn slim_cluster(text: &str) -> Result<Value, serde_json::Error> {
     serde_json::from_str::<SlimCluster>(text).map(slim_to_value)
 }
