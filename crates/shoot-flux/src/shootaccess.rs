@@ -132,8 +132,8 @@ pub async fn token(seed: &kube::Client, namespace: &str) -> Result<String, Shoot
 }
 
 /// A client with `token` for the shoot whose seed namespace is `namespace`, or `Waiting` while
-/// the generic kubeconfig is not there. Connecting and each read give up after `timeout`;
-/// `counter` counts its requests and connections.
+/// the generic kubeconfig is not there. See [`client_from_kubeconfig`] for `timeout` and
+/// `counter`.
 pub async fn client(
     seed: &kube::Client,
     namespace: &str,
@@ -160,14 +160,29 @@ pub async fn client(
     let generic = text(secrets.get_opt(generic_name).await?, "kubeconfig").ok_or_else(|| {
         ShootAccessError::Waiting(format!("Secret {generic_name} has no kubeconfig yet"))
     })?;
-    let kubeconfig = kubeconfig_with_token(&generic, token)?;
+    client_from_kubeconfig(&generic, token, timeout, counter).await
+}
+
+/// A client from the generic kubeconfig `generic` with `token`. Connecting and waiting for each
+/// answer give up after `timeout`, so a stopped shoot API server never holds a reader for long
+/// (the sync poll also bounds each whole read by it, the storage migration by the reconcile's
+/// deadline). The connection has no read timeout of its own: it would close the kept
+/// connection whenever the pause between two reads (the sync period, 30 s by default) is longer
+/// than `timeout`, and every round would pay a new connection and TLS handshake per shoot.
+/// `counter` counts the client's requests and connections.
+pub async fn client_from_kubeconfig(
+    generic: &str,
+    token: &str,
+    timeout: std::time::Duration,
+    counter: Option<crate::opsmetrics::RequestCounter>,
+) -> Result<kube::Client, ShootAccessError> {
+    let kubeconfig = kubeconfig_with_token(generic, token)?;
     let mut config =
         kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
             .await
             .map_err(|e| ShootAccessError::Kubeconfig(e.to_string()))?;
-    // A stopped shoot API server must not hold a reader for long.
     config.connect_timeout = Some(timeout);
-    config.read_timeout = Some(timeout);
+    config.read_timeout = None;
     crate::kubeclient::counted_client(config, crate::kubeclient::Pool::SHOOT, timeout, counter)
         .map_err(|e| ShootAccessError::Kubeconfig(e.to_string()))
 }
@@ -175,6 +190,29 @@ pub async fn client(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A shoot is read once per sync period; its connection must outlive a pause longer than
+    /// the request budget. The count is the server's.
+    #[tokio::test]
+    async fn the_connection_is_kept_across_a_pause_longer_than_the_request_budget() {
+        let (address, accepted) =
+            crate::kubeclient::tests::keep_alive_server_answering(200, "{}".into()).await;
+        let generic = format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: http://{address}\ncontexts:\n- name: c\n  context:\n    cluster: c\n    user: extension\ncurrent-context: c\nusers:\n- name: extension\n  user:\n    tokenFile: /unused\n"
+        );
+        let budget = std::time::Duration::from_millis(500);
+        let client = client_from_kubeconfig(&generic, "t0ken", budget, None)
+            .await
+            .unwrap();
+        for _ in 0..2 {
+            let request = http::Request::get("/api/v1/namespaces/kube-system/configmaps/x")
+                .body(Vec::new())
+                .unwrap();
+            assert_eq!(client.request_text(request).await.unwrap(), "{}");
+            tokio::time::sleep(budget * 3).await;
+        }
+        assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 1);
+    }
 
     #[test]
     fn the_token_replaces_the_token_file() {

@@ -109,15 +109,21 @@ impl Clients {
                 .await?,
             ),
         };
+        if matches!(access, Access::Ready(_)) {
+            tracing::debug!(namespace, access_secret_version = %version, "shoot client made");
+        }
         if let Ok(mut clients) = self.by_namespace.lock() {
             clients.insert(namespace.to_string(), (version, access.clone()));
         }
         access.result()
     }
 
-    fn drop_client(&self, namespace: &str) {
-        if let Ok(mut clients) = self.by_namespace.lock() {
-            clients.remove(namespace);
+    /// Drops the shoot's client (and so its connection), saying `why` in the debug log.
+    fn drop_client(&self, namespace: &str, why: &str) {
+        if let Ok(mut clients) = self.by_namespace.lock()
+            && let Some((_, Access::Ready(_))) = clients.remove(namespace)
+        {
+            tracing::debug!(namespace, why, "shoot client dropped");
         }
     }
 
@@ -226,7 +232,7 @@ async fn check_one(
             .as_ref()
             .is_some_and(|l| l.type_ == "Migrate");
     if !ext.is_ours() || ext.deletion_timestamp.is_some() || migrated {
-        clients.drop_client(&ext.namespace);
+        clients.drop_client(&ext.namespace, "not ours to read");
         return Outcome::Skipped;
     }
     let Some(installed) = Installed::from_extension(&json) else {
@@ -248,7 +254,7 @@ async fn check_one(
     };
     // Hibernated or deleted shoots are never contacted; their conditions stay as last seen.
     if shoot.is_hibernation_enabled() || shoot.deleting {
-        clients.drop_client(&ext.namespace);
+        clients.drop_client(&ext.namespace, "hibernated or deleted");
         return Outcome::Hibernated(ext.namespace);
     }
     let generic = cluster.generic_kubeconfig.clone();
@@ -274,7 +280,7 @@ async fn check_one(
         });
     if matches!(observation, Observation::Unreachable(_)) {
         // A fresh connection next time, once the server is back.
-        clients.drop_client(&ext.namespace);
+        clients.drop_client(&ext.namespace, "unreachable");
     }
     // The listed Extension tells whether anything changed: a steady shoot costs no write.
     let listed = ext.status.conditions.as_deref().unwrap_or_default();
