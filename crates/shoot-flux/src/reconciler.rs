@@ -507,8 +507,14 @@ impl Reconciler {
                     .await?;
                 // Migrate removes every finalizer, not only ours, then the annotation.
                 self.update_finalizers(ext, |_| Vec::new()).await?;
-                self.patch_metadata(ext, json!({"annotations": {OPERATION_ANNOTATION: null}}))
-                    .await?;
+                match self
+                    .patch_metadata(ext, json!({"annotations": {OPERATION_ANNOTATION: null}}))
+                    .await
+                {
+                    // An object being deleted went with its finalizers: no annotation is left.
+                    Err(e) if is_not_found(&e) => {}
+                    other => other?,
+                }
                 Ok(Next::AwaitChange)
             }
             OperationType::Delete => {
