@@ -30,6 +30,14 @@ async fn opened(extension: &Extension) -> f64 {
     )
 }
 
+/// Read passes the poll made so far (each lists the shoot's Flux Deployments once).
+async fn deployment_lists(extension: &Extension) -> f64 {
+    metric_sum(
+        &extension.metrics().await,
+        "shoot_flux_api_requests_total{cluster=\"shoot\",code=\"200\",verb=\"list\",resource=\"deployments\"}",
+    )
+}
+
 /// The steady state of `count` watched shoots: `STEADY_ROUNDS` poll periods in a row in which
 /// the poll opened no connection and the process held at most `count` connections to `port`.
 /// A connection replaced once (a read over its budget on a loaded machine, a reconcile's own
@@ -40,6 +48,8 @@ async fn steady_connections(extension: &Extension, port: u16, count: usize) -> (
     let deadline = std::time::Instant::now() + Duration::from_secs(120);
     loop {
         let before = opened(extension).await;
+        let lists_before = deployment_lists(extension).await;
+        let started = std::time::Instant::now();
         let (mut most, mut peak) = (0, 0);
         for _ in 0..STEADY_ROUNDS {
             tokio::time::sleep(Duration::from_secs(POLL_SECONDS)).await;
@@ -48,6 +58,15 @@ async fn steady_connections(extension: &Extension, port: u16, count: usize) -> (
         }
         let new = opened(extension).await - before;
         if new == 0.0 && most <= count {
+            let round = metric_sum(
+                &extension.metrics().await,
+                "shoot_flux_sync_poll_round_duration_seconds",
+            );
+            println!(
+                "steady window of {:.1}s: {} shoot reads (deployment lists) for {count} shoots, last round {round:.2}s",
+                started.elapsed().as_secs_f64(),
+                deployment_lists(extension).await - lists_before
+            );
             return (most, peak);
         }
         let log: Vec<String> = extension
