@@ -667,6 +667,14 @@ pub(crate) mod tests {
         }
     }
 
+    /// GETs a ConfigMap through `client`: the body.
+    pub(crate) async fn get_configmap(client: &kube::Client) -> String {
+        let request = http::Request::get("/api/v1/namespaces/kube-system/configmaps/x")
+            .body(Vec::new())
+            .unwrap();
+        client.request_text(request).await.unwrap()
+    }
+
     async fn two_gets(pool: Pool) -> (String, usize) {
         let (address, accepted) = keep_alive_server().await;
         let mut registry = prometheus_client::registry::Registry::with_prefix("shoot_flux");
@@ -680,10 +688,7 @@ pub(crate) mod tests {
         )
         .unwrap();
         for _ in 0..2 {
-            let request = http::Request::get("/api/v1/namespaces/kube-system/configmaps/x")
-                .body(Vec::new())
-                .unwrap();
-            assert_eq!(client.request_text(request).await.unwrap(), "{}");
+            assert_eq!(get_configmap(&client).await, "{}");
         }
         let mut out = String::new();
         prometheus_client::encoding::text::encode(&mut out, &registry).unwrap();

@@ -205,10 +205,7 @@ mod tests {
             .await
             .unwrap();
         for _ in 0..2 {
-            let request = http::Request::get("/api/v1/namespaces/kube-system/configmaps/x")
-                .body(Vec::new())
-                .unwrap();
-            assert_eq!(client.request_text(request).await.unwrap(), "{}");
+            assert_eq!(crate::kubeclient::tests::get_configmap(&client).await, "{}");
             tokio::time::sleep(budget * 3).await;
         }
         assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 1);
