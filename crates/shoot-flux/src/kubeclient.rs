@@ -114,12 +114,12 @@ impl Pool {
 /// its own). 16 KiB is one TLS record. Larger bodies still arrive whole, in more reads.
 const HTTP1_MAX_BUFFER: usize = 16 * 1024;
 
-/// kube's https connector (TLS from the config: CA, client identity, server name), offering
-/// `protocols`.
 /// The TLS 1.3 session tickets rustls keeps per server; a session cache of this size holds
 /// one server.
 const TLS_TICKETS_PER_SERVER: usize = 8;
 
+/// kube's https connector (TLS from the config: CA, client identity, server name), offering
+/// `protocols`.
 fn https_connector(
     config: &kube::Config,
     protocols: Protocols,

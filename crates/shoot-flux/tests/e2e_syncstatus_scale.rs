@@ -19,8 +19,8 @@ use common::*;
 const POLL_SECONDS: u64 = 4;
 /// The budget of one shoot read, shorter than the pause between two reads of a shoot.
 const READ_BUDGET: &str = "syncStatus:\n  timeout: 3s\n";
-/// Poll rounds in a row that make the steady state.
-const STEADY_ROUNDS: usize = 5;
+/// Poll periods in a row that make the steady state (each round takes a period and the reads).
+const STEADY_PERIODS: usize = 5;
 
 /// Connections the poll opened so far (its own count, `cluster="shoot"`).
 async fn opened(extension: &Extension) -> f64 {
@@ -38,7 +38,7 @@ async fn deployment_lists(extension: &Extension) -> f64 {
     )
 }
 
-/// The steady state of `count` watched shoots: `STEADY_ROUNDS` poll periods in a row in which
+/// The steady state of `count` watched shoots: `STEADY_PERIODS` poll periods in a row in which
 /// the poll opened no connection and the process held at most `count` connections to `port`.
 /// A connection replaced once (a read over its budget on a loaded machine, a reconcile's own
 /// look into a shoot) starts the window again; a client that reconnects every round, or
@@ -51,7 +51,7 @@ async fn steady_connections(extension: &Extension, port: u16, count: usize) -> (
         let lists_before = deployment_lists(extension).await;
         let started = std::time::Instant::now();
         let (mut most, mut peak) = (0, 0);
-        for _ in 0..STEADY_ROUNDS {
+        for _ in 0..STEADY_PERIODS {
             tokio::time::sleep(Duration::from_secs(POLL_SECONDS)).await;
             peak = peak.max(extension.process.rss_kib().unwrap());
             most = most.max(extension.process.tcp_connections_to(port));
@@ -78,7 +78,7 @@ async fn steady_connections(extension: &Extension, port: u16, count: usize) -> (
         let log = &log[log.len().saturating_sub(40)..];
         assert!(
             std::time::Instant::now() < deadline,
-            "no steady state in 2 minutes: the last {STEADY_ROUNDS} rounds opened {new} connections and held up to {most} for {count} shoots; the poll's last clients:\n{}",
+            "no steady state in 2 minutes: the last {STEADY_PERIODS} periods opened {new} connections and held up to {most} for {count} shoots; the poll's last clients:\n{}",
             log.join("\n")
         );
         println!(
@@ -201,7 +201,7 @@ async fn watched_shoots_hold_one_connection_each_and_give_their_memory_back() {
     let (most_connections, peak) = steady_connections(&extension, port, count).await;
     let held = metric_sum(&extension.metrics().await, "shoot_flux_shoot_connections");
     println!(
-        "{count} shoots watched: {most_connections} connections to the shared shoot API server, none opened in {STEADY_ROUNDS} rounds, {held} clients held, RSS {peak} KiB (baseline {baseline} KiB)"
+        "{count} shoots watched: {most_connections} connections to the shared shoot API server, none opened in {STEADY_PERIODS} periods, {held} clients held, RSS {peak} KiB (baseline {baseline} KiB)"
     );
     assert!(
         most_connections > 0,
