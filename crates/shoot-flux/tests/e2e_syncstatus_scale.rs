@@ -22,21 +22,10 @@ const READ_BUDGET: &str = "syncStatus:\n  timeout: 3s\n";
 /// Poll periods in a row that make the steady state (each round takes a period and the reads).
 const STEADY_PERIODS: usize = 5;
 
-/// Connections the poll opened so far (its own count, `cluster="shoot"`).
-async fn opened(extension: &Extension) -> f64 {
-    metric_sum(
-        &extension.metrics().await,
-        "shoot_flux_api_connections_total{cluster=\"shoot\"}",
-    )
-}
-
+/// Connections the poll opened so far (its own count).
+const OPENED: &str = "shoot_flux_api_connections_total{cluster=\"shoot\"}";
 /// Read passes the poll made so far (each lists the shoot's Flux Deployments once).
-async fn deployment_lists(extension: &Extension) -> f64 {
-    metric_sum(
-        &extension.metrics().await,
-        "shoot_flux_api_requests_total{cluster=\"shoot\",code=\"200\",verb=\"list\",resource=\"deployments\"}",
-    )
-}
+const READ_PASSES: &str = "shoot_flux_api_requests_total{cluster=\"shoot\",code=\"200\",verb=\"list\",resource=\"deployments\"}";
 
 /// The steady state of `count` watched shoots: `STEADY_PERIODS` poll periods in a row in which
 /// the poll opened no connection and the process held at most `count` connections to `port`.
@@ -47,8 +36,7 @@ async fn deployment_lists(extension: &Extension) -> f64 {
 async fn steady_connections(extension: &Extension, port: u16, count: usize) -> (usize, u64) {
     let deadline = std::time::Instant::now() + Duration::from_secs(120);
     loop {
-        let before = opened(extension).await;
-        let lists_before = deployment_lists(extension).await;
+        let before = extension.metrics().await;
         let started = std::time::Instant::now();
         let (mut most, mut peak) = (0, 0);
         for _ in 0..STEADY_PERIODS {
@@ -56,25 +44,19 @@ async fn steady_connections(extension: &Extension, port: u16, count: usize) -> (
             peak = peak.max(extension.process.rss_kib().unwrap());
             most = most.max(extension.process.tcp_connections_to(port));
         }
-        let new = opened(extension).await - before;
+        let after = extension.metrics().await;
+        let since = |name| metric_sum(&after, name) - metric_sum(&before, name);
+        let new = since(OPENED);
         if new == 0.0 && most <= count {
-            let round = metric_sum(
-                &extension.metrics().await,
-                "shoot_flux_sync_poll_round_duration_seconds",
-            );
             println!(
-                "steady window of {:.1}s: {} shoot reads (deployment lists) for {count} shoots, last round {round:.2}s",
+                "steady window of {:.1}s: {} shoot reads (deployment lists) for {count} shoots, last round {:.2}s",
                 started.elapsed().as_secs_f64(),
-                deployment_lists(extension).await - lists_before
+                since(READ_PASSES),
+                metric_sum(&after, "shoot_flux_sync_poll_round_duration_seconds"),
             );
             return (most, peak);
         }
-        let log: Vec<String> = extension
-            .log()
-            .lines()
-            .filter(|l| l.contains("shoot client"))
-            .map(str::to_string)
-            .collect();
+        let log = extension.logged(&["shoot client"]);
         let log = &log[log.len().saturating_sub(40)..];
         assert!(
             std::time::Instant::now() < deadline,
@@ -249,12 +231,7 @@ async fn watched_shoots_hold_one_connection_each_and_give_their_memory_back() {
     delete_shoots(bed, &shoots, &shared).await;
     // The migrated shoots were deleted while their Migrate ran: the object that went with its
     // finalizers is done, not a failure.
-    let gone: Vec<String> = extension
-        .log()
-        .lines()
-        .filter(|l| l.contains("reconcile failed") && l.contains("NotFound"))
-        .map(str::to_string)
-        .collect();
+    let gone = extension.logged(&["reconcile failed", "NotFound"]);
     assert!(gone.is_empty(), "{}", gone.join("\n"));
     wait_for(
         "every shoot connection closed",

@@ -131,6 +131,15 @@ impl Extension {
             .min(bytes.len());
         String::from_utf8_lossy(&bytes[start..]).into_owned()
     }
+
+    /// The lines of this process's log that contain every fragment.
+    pub fn logged(&self, fragments: &[&str]) -> Vec<String> {
+        self.log()
+            .lines()
+            .filter(|l| fragments.iter().all(|f| l.contains(f)))
+            .map(str::to_string)
+            .collect()
+    }
 }
 
 /// The sum of every sample of metric `name` (all label sets) in an OpenMetrics text.
@@ -551,13 +560,7 @@ pub async fn wait_logged(extension: &Extension, fragments: &[&str]) {
     wait_for(
         &format!("the extension to log {fragments:?}"),
         Duration::from_secs(90),
-        || async {
-            Ok(extension
-                .log()
-                .lines()
-                .any(|l| fragments.iter().all(|f| l.contains(f)))
-                .then_some(()))
-        },
+        || async { Ok((!extension.logged(fragments).is_empty()).then_some(())) },
     )
     .await
     .unwrap();
