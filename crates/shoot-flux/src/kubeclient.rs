@@ -27,16 +27,6 @@ use tracing::Span;
 
 use crate::opsmetrics::is_watch;
 
-/// The HTTP versions a client offers the API server (TLS ALPN).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Protocols {
-    /// HTTP/1.1 only, as kube's own client: each request in flight has a connection of its own.
-    Http1,
-    /// HTTP/2 where the server speaks it (Kubernetes API servers do), else HTTP/1.1: requests
-    /// share one connection.
-    Http2OrHttp1,
-}
-
 /// How an HTTP/2 connection with requests or watches on it is checked for life: when nothing
 /// came from the server for `interval`, a PING is sent, and without its answer within `timeout`
 /// the connection is closed, failing what was on it, and the next request opens a new one.
@@ -64,8 +54,6 @@ pub struct Pool {
     pub max_idle: usize,
     /// How long an idle connection is kept.
     pub idle_timeout: Duration,
-    /// The HTTP versions offered to the API server.
-    pub protocols: Protocols,
     /// The life check of HTTP/2 connections.
     pub liveness: Liveness,
 }
@@ -82,7 +70,6 @@ impl Pool {
     pub const SHARED: Pool = Pool {
         max_idle: 4,
         idle_timeout: Duration::from_secs(30),
-        protocols: Protocols::Http2OrHttp1,
         liveness: LIVENESS,
     };
     /// The seed or garden of a controller with `concurrency` reconciles in flight: over
@@ -101,7 +88,6 @@ impl Pool {
     pub const SHOOT: Pool = Pool {
         max_idle: 1,
         idle_timeout: Duration::from_secs(90),
-        protocols: Protocols::Http2OrHttp1,
         liveness: LIVENESS,
     };
 }
@@ -118,15 +104,12 @@ const HTTP1_MAX_BUFFER: usize = 16 * 1024;
 /// one server.
 const TLS_TICKETS_PER_SERVER: usize = 8;
 
-/// kube's https connector (TLS from the config: CA, client identity, server name), offering
-/// `protocols`.
+/// An https connector with TLS from the config (CA, client identity, server name) that offers
+/// HTTP/2 and HTTP/1.1 (ALPN): Kubernetes API servers speak HTTP/2, and requests then share one
+/// connection; a server or proxy that speaks only HTTP/1.1 still gets its requests.
 fn https_connector(
     config: &kube::Config,
-    protocols: Protocols,
 ) -> Result<hyper_rustls::HttpsConnector<HttpConnector>, kube::Error> {
-    if protocols == Protocols::Http1 {
-        return config.rustls_https_connector();
-    }
     let mut http = HttpConnector::new();
     http.enforce_http(false);
     let mut tls = config.rustls_client_config()?;
@@ -167,8 +150,7 @@ pub fn counted_client(
     request_timeout: Duration,
     counter: Option<crate::opsmetrics::RequestCounter>,
 ) -> Result<kube::Client, kube::Error> {
-    let mut connector =
-        hyper_timeout::TimeoutConnector::new(https_connector(&config, pool.protocols)?);
+    let mut connector = hyper_timeout::TimeoutConnector::new(https_connector(&config)?);
     connector.set_connect_timeout(config.connect_timeout);
     connector.set_read_timeout(config.read_timeout);
     connector.set_write_timeout(config.write_timeout);
