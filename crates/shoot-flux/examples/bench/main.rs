@@ -180,7 +180,9 @@ fn section(rows: &[run::Row], options: &run::Options, svg_name: &str) -> Result<
     ))
 }
 
-#[tokio::main]
+// One thread, as the controller runs: the floors' client CPU (`Row::floor_client_cpu_ms`) is
+// then spent as the controller would spend it, without hand-offs between worker threads.
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<()> {
     let args = parse()?;
     let bed = testbed::bed().await?;

@@ -9,7 +9,9 @@
 //! 3. stops it and times the floor: one bare client writing the same objects (same count and
 //!    sizes) to the same API servers, best of concurrency 1, 4, 16 and 64; then the contract
 //!    floor: the same with, per shoot, the whole Cluster read and the two Extension writes that
-//!    Gardener's contract asks of any controller;
+//!    Gardener's contract asks of any controller. The bare client is the controller's own
+//!    (`kubeclient`), sends bodies encoded beforehand and decodes no answer; its CPU, on this
+//!    process's one thread, is what the requests alone cost;
 //! 4. starts the controller again with nothing changed (its start reconciles every shoot, as
 //!    after a seed restart) and counts the write requests it makes, from the API servers'
 //!    `apiserver_request_total`;
@@ -37,6 +39,8 @@ use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret};
 use kube::Client;
 use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams};
 use serde_json::json;
+use shoot_flux::kubeclient::{create_unread, merge_patch_status_metadata, merge_patch_unread};
+use testbed::apiserver::ApiServer;
 use testbed::gardenlet::{self, ShootSpec};
 use testbed::kubeutil::dynamic_api;
 use testbed::ports::free_port;
@@ -229,6 +233,11 @@ pub struct Row {
     /// The best of them, and the API servers' and etcd's CPU seconds during that round.
     pub contract_floor_s: f64,
     pub contract_floor_servers_cpu_s: f64,
+    /// The floors' client's CPU milliseconds per shoot in the best round of each (this
+    /// process's CPU: the requests on the controller's transport, bodies encoded beforehand,
+    /// answers not decoded): what the same requests cost any client on this machine.
+    pub floor_client_cpu_ms: f64,
+    pub contract_floor_client_cpu_ms: f64,
     /// Requests the API servers answered while the controller converged, by kind.
     pub convergence_requests: String,
     /// Seconds after the controller's start at which each Extension became ready, ascending.
@@ -297,7 +306,7 @@ fn seconds_by_concurrency(rounds: &[(usize, f64)]) -> String {
 /// The details behind the table: floor per concurrency, sizes, steady RSS, resync duration.
 pub fn details(rows: &[Row]) -> String {
     let mut out = String::from(
-        "| N | Cluster KiB | floor objects | floor MiB | floor s by concurrency | best c | Cluster reads s | contract floor s by concurrency | convergence / contract floor | servers CPU s (controller / floor / contract floor) | resync s | RSS after convergence MiB | upgrade CPU ms/shoot | convergence rounds (s / CPU ms per shoot) |\n|---:|---:|---:|---:|---|---:|---:|---|---:|---|---:|---:|---:|---|\n",
+        "| N | Cluster KiB | floor objects | floor MiB | floor s by concurrency | best c | Cluster reads s | contract floor s by concurrency | convergence / contract floor | servers CPU s (controller / floor / contract floor) | client CPU ms/shoot (controller / floor / contract floor) | resync s | RSS after convergence MiB | upgrade CPU ms/shoot | convergence rounds (s / CPU ms per shoot) |\n|---:|---:|---:|---:|---|---:|---:|---|---:|---|---|---:|---:|---:|---|\n",
     );
     for r in rows {
         let floors = seconds_by_concurrency(&r.floors);
@@ -308,7 +317,7 @@ pub fn details(rows: &[Row]) -> String {
             .map(|(s, ms)| format!("{s:.1} / {ms:.2}"))
             .collect();
         out.push_str(&format!(
-            "| {} | {:.0} | {} | {:.1} | {} | {} | {:.1} | {} | {:.2} | {:.1} / {:.1} / {:.1} | {:.1} | {:.1} | {:.1} | {} |\n",
+            "| {} | {:.0} | {} | {:.1} | {} | {} | {:.1} | {} | {:.2} | {:.1} / {:.1} / {:.1} | {:.2} / {:.2} / {:.2} | {:.1} | {:.1} | {:.1} | {} |\n",
             r.shoots,
             r.cluster_kib,
             r.floor_objects,
@@ -321,6 +330,9 @@ pub fn details(rows: &[Row]) -> String {
             r.servers_cpu_s,
             r.floor_servers_cpu_s,
             r.contract_floor_servers_cpu_s,
+            r.cpu_ms_per_shoot,
+            r.floor_client_cpu_ms,
+            r.contract_floor_client_cpu_ms,
             r.resync_s,
             r.settled_rss_mib,
             r.upgrade_cpu_ms_per_shoot,
@@ -1097,7 +1109,9 @@ pub async fn create_landscape(
 struct FloorObject {
     api: Api<DynamicObject>,
     body: DynamicObject,
-    bytes: usize,
+    /// The body as sent, encoded once before the round: the floor's client does no work a
+    /// controller could avoid.
+    encoded: Box<serde_json::value::RawValue>,
 }
 
 /// Everything the controller wrote for the landscape, read back as bodies for the floor.
@@ -1163,14 +1177,32 @@ fn floor_objects(
             if let Some(status) = body.data.as_object_mut() {
                 status.remove("status");
             }
-            let bytes = serde_json::to_vec(&body)?.len();
+            let encoded = serde_json::value::to_raw_value(&body)?;
             Ok(FloorObject {
                 api: api.clone(),
                 body,
-                bytes,
+                encoded,
             })
         })
         .collect()
+}
+
+/// A client on the controller's own transport (`kubeclient`: HTTP/2, one shared connection),
+/// for the floors: what their client spends on the same requests then compares with the
+/// controller's CPU.
+async fn floor_client(server: &ApiServer) -> Result<Client> {
+    let kubeconfig = kube::config::Kubeconfig::from_yaml(server.kubeconfig_yaml())?;
+    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default()).await?;
+    Ok(shoot_flux::kubeclient::client(
+        config,
+        shoot_flux::kubeclient::Pool::SHARED,
+        Duration::from_secs(60),
+    )?)
+}
+
+/// CPU time used so far by this process (the floors' client).
+fn own_cpu() -> Duration {
+    process::cpu_time(std::process::id() as i32).unwrap_or_default()
 }
 
 /// CPU time used so far by the bed's API servers and etcd (the other side of every request).
@@ -1228,8 +1260,7 @@ async fn write_floor(objects: &[FloorObject], concurrency: usize) -> Result<(Dur
     let started = Instant::now();
     let mut times = stream::iter(objects)
         .map(|o| async move {
-            o.api
-                .create(&PostParams::default(), &o.body)
+            create_unread(&o.api, &o.encoded)
                 .await
                 .with_context(|| format!("floor: creating {:?}", o.body.metadata.name))?;
             anyhow::Ok(started.elapsed().as_secs_f64())
@@ -1277,7 +1308,8 @@ struct ContractExtension {
     cluster_path: String,
     api: Api<DynamicObject>,
     name: String,
-    status: serde_json::Value,
+    /// `{"status": ...}` with the status the controller wrote.
+    status_patch: serde_json::Value,
 }
 
 /// The Extension type of the contract floor's copies: no controller reconciles it.
@@ -1332,7 +1364,7 @@ async fn prepare_contract_floor(
                         ),
                         api,
                         name,
-                        status,
+                        status_patch: json!({ "status": status }),
                     }),
                     objects,
                 })
@@ -1380,35 +1412,23 @@ async fn write_contract_floor(
                     shoot.cluster_path,
                     text.len()
                 );
-                shoot
-                    .api
-                    .patch(
-                        &shoot.name,
-                        &PatchParams::default(),
-                        &Patch::Merge(&json!({"metadata": {
-                            "finalizers": [shoot_flux_core::gardener::types::FINALIZER],
-                            "annotations": {"gardener.cloud/operation": null}
-                        }})),
-                    )
-                    .await?;
+                merge_patch_unread(
+                    &shoot.api,
+                    &shoot.name,
+                    &json!({"metadata": {
+                        "finalizers": [shoot_flux_core::gardener::types::FINALIZER],
+                        "annotations": {"gardener.cloud/operation": null}
+                    }}),
+                )
+                .await?;
             }
             for o in &contract.objects {
-                o.api
-                    .create(&PostParams::default(), &o.body)
-                    .await
-                    .with_context(|| {
-                        format!("contract floor: creating {:?}", o.body.metadata.name)
-                    })?;
+                create_unread(&o.api, &o.encoded).await.with_context(|| {
+                    format!("contract floor: creating {:?}", o.body.metadata.name)
+                })?;
             }
             if let Some(shoot) = &contract.shoot {
-                shoot
-                    .api
-                    .patch_status(
-                        &shoot.name,
-                        &PatchParams::default(),
-                        &Patch::Merge(&json!({"status": shoot.status})),
-                    )
-                    .await?;
+                merge_patch_status_metadata(&shoot.api, &shoot.name, &shoot.status_patch).await?;
             }
             anyhow::Ok(())
         })
@@ -1828,33 +1848,46 @@ pub async fn run(options: &Options) -> Result<Vec<Row>> {
         } = median_round(rounds).context("no convergence round")?;
 
         eprintln!("[N={n}] 2/6 floor: a bare client writes the same objects");
-        let written = controller_objects(&seed, &garden, &landscape).await?;
+        let (floor_seed, floor_garden) = (
+            floor_client(bed.seed()).await?,
+            floor_client(bed.garden()).await?,
+        );
+        let written = controller_objects(&floor_seed, &floor_garden, &landscape).await?;
         let mut floors = Vec::new();
         let mut floor_objects_count = 0;
         let mut floor_bytes = 0;
         for &c in &options.concurrencies {
             let objects = floor_objects(&written, &format!("floor{c}"))?;
             floor_objects_count = objects.len();
-            floor_bytes = objects.iter().map(|o| o.bytes).sum::<usize>();
+            floor_bytes = objects.iter().map(|o| o.encoded.get().len()).sum::<usize>();
             wait_quiet(bed).await;
-            let servers_before = servers_cpu(bed);
+            let (servers_before, client_before) = (servers_cpu(bed), own_cpu());
             let (took, times) = write_floor(&objects, c).await?;
             let servers_s = servers_cpu(bed)
                 .saturating_sub(servers_before)
                 .as_secs_f64();
+            let client_ms = own_cpu().saturating_sub(client_before).as_secs_f64() * 1000.0;
             eprintln!(
-                "[N={n}]   c={c}: {} objects in {:.2}s ({servers_s:.1} s servers' CPU)",
+                "[N={n}]   c={c}: {} objects in {:.2}s ({servers_s:.1} s servers' CPU, client {:.2} ms per shoot)",
                 objects.len(),
-                took.as_secs_f64()
+                took.as_secs_f64(),
+                client_ms / n as f64
             );
-            floors.push((c, took.as_secs_f64(), servers_s, times));
+            floors.push((
+                c,
+                took.as_secs_f64(),
+                servers_s,
+                client_ms / n as f64,
+                times,
+            ));
             delete_floor(&objects).await?;
         }
-        let (floor_concurrency, floor_s, floor_servers_cpu_s, floor_times) = floors
-            .iter()
-            .min_by(|a, b| a.1.total_cmp(&b.1))
-            .cloned()
-            .context("no floor concurrency")?;
+        let (floor_concurrency, floor_s, floor_servers_cpu_s, floor_client_cpu_ms, floor_times) =
+            floors
+                .iter()
+                .min_by(|a, b| a.1.total_cmp(&b.1))
+                .cloned()
+                .context("no floor concurrency")?;
         let mut cluster_reads = Vec::new();
         for &c in &options.concurrencies {
             cluster_reads.push(read_clusters(&seed, &landscape, c).await?.as_secs_f64());
@@ -1873,26 +1906,29 @@ pub async fn run(options: &Options) -> Result<Vec<Row>> {
         let mut contract_floors = Vec::new();
         for &c in &options.concurrencies {
             let shoots =
-                prepare_contract_floor(&seed, &landscape, &written, &format!("contract{c}"))
+                prepare_contract_floor(&floor_seed, &landscape, &written, &format!("contract{c}"))
                     .await?;
             wait_quiet(bed).await;
-            let servers_before = servers_cpu(bed);
-            let took = write_contract_floor(&seed, &shoots, c).await?;
+            let (servers_before, client_before) = (servers_cpu(bed), own_cpu());
+            let took = write_contract_floor(&floor_seed, &shoots, c).await?;
             let servers_s = servers_cpu(bed)
                 .saturating_sub(servers_before)
                 .as_secs_f64();
+            let client_ms = own_cpu().saturating_sub(client_before).as_secs_f64() * 1000.0;
             eprintln!(
-                "[N={n}]   contract floor c={c}: {:.2}s ({servers_s:.1} s servers' CPU)",
-                took.as_secs_f64()
+                "[N={n}]   contract floor c={c}: {:.2}s ({servers_s:.1} s servers' CPU, client {:.2} ms per shoot)",
+                took.as_secs_f64(),
+                client_ms / n as f64
             );
-            contract_floors.push((c, took.as_secs_f64(), servers_s));
+            contract_floors.push((c, took.as_secs_f64(), servers_s, client_ms / n as f64));
             delete_contract_floor(&shoots).await?;
         }
-        let (_, contract_floor_s, contract_floor_servers_cpu_s) = contract_floors
-            .iter()
-            .copied()
-            .min_by(|a, b| a.1.total_cmp(&b.1))
-            .context("no contract floor concurrency")?;
+        let (_, contract_floor_s, contract_floor_servers_cpu_s, contract_floor_client_cpu_ms) =
+            contract_floors
+                .iter()
+                .copied()
+                .min_by(|a, b| a.1.total_cmp(&b.1))
+                .context("no contract floor concurrency")?;
 
         eprintln!("[N={n}] 3/6 resync: the controller starts again with nothing changed");
         // First one resync that is not counted: the health check and the sync status poll (run
@@ -2003,13 +2039,15 @@ pub async fn run(options: &Options) -> Result<Vec<Row>> {
             convergence_rounds,
             upgrade_cpu_ms_per_shoot: upgrade_cpu.as_secs_f64() * 1000.0 / n as f64,
             cluster_kib,
-            floors: floors.iter().map(|(c, s, _, _)| (*c, *s)).collect(),
+            floors: floors.iter().map(|(c, s, ..)| (*c, *s)).collect(),
             servers_cpu_s,
             floor_servers_cpu_s,
             cluster_reads_s,
-            contract_floors: contract_floors.iter().map(|(c, s, _)| (*c, *s)).collect(),
+            contract_floors: contract_floors.iter().map(|(c, s, ..)| (*c, *s)).collect(),
             contract_floor_s,
             contract_floor_servers_cpu_s,
+            floor_client_cpu_ms,
+            contract_floor_client_cpu_ms,
             convergence_requests,
             ready_times,
             floor_times,
