@@ -706,3 +706,150 @@ async fn a_shoot_client_keeps_one_connection_for_back_to_back_requests() {
         "1000 requests one after another: {connections}"
     );
 }
+
+/// What an API server sent in answer to LISTs of `resource`: the sum and the count of its own
+/// `apiserver_response_sizes` histogram (watches are not in it).
+async fn listed_bytes(client: &kube::Client, resource: &str) -> (f64, f64) {
+    let text = client
+        .request_text(http::Request::get("/metrics").body(Vec::new()).unwrap())
+        .await
+        .unwrap();
+    let of = |series: &str| -> f64 {
+        text.lines()
+            .filter(|l| {
+                l.starts_with(&format!("apiserver_response_sizes_{series}{{"))
+                    && l.contains(&format!("resource=\"{resource}\""))
+                    && l.contains("verb=\"LIST\"")
+            })
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    };
+    (of("sum"), of("count"))
+}
+
+/// The controller's list requests of `resource` to `cluster`, from its metrics.
+fn lists(metrics: &str, cluster: &str, resource: &str) -> f64 {
+    metrics
+        .lines()
+        .filter(|l| {
+            l.starts_with("shoot_flux_api_requests_total{")
+                && l.contains(&format!("cluster=\"{cluster}\""))
+                && l.contains("verb=\"list\"")
+                && l.contains(&format!("resource=\"{resource}\""))
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// The controller's watches of Clusters (the observers', and the event mode's of
+/// `--ignore-operation-annotation`), of shoot-access Secrets and of the garden's deploy keys ask
+/// the API servers for metadata only (kube's `Api<PartialObjectMeta<K>>` sends
+/// `as=PartialObjectMetadataList`): a Cluster of a landscape's size (its CloudProfile alone is
+/// 196 KiB) and the data of a Secret (a token, a private key) never cross the wire for them. A
+/// whole-object watch that kept only the metadata would look the same from inside the
+/// controller, and at 1,000 shoots make each start list 196 MB of Clusters. Here one shoot has
+/// such a Cluster, and its access Secret and its project's deploy key carry 256 KiB of data
+/// each; what the servers sent for the controller's LISTs (their own response size metric) must
+/// stay far below either.
+#[tokio::test]
+async fn the_controller_watches_the_metadata_of_clusters_and_secrets() {
+    use k8s_openapi::api::core::v1::Secret;
+    let _serial = SERIAL.lock().await;
+    let bed = testbed::bed().await.unwrap();
+    let seed = bed.seed().client().await.unwrap();
+    let garden = bed.garden().client().await.unwrap();
+    let spec = ShootSpec::new("metadata", "large");
+    let namespace = spec.technical_id();
+    let profile = gardenlet::landscape_cloud_profile_json(&spec);
+    let profile_bytes = serde_json::to_vec(&profile).unwrap().len() as f64;
+    gardenlet::apply_shoot_objects_with_cloud_profile(&seed, &spec, None, &profile)
+        .await
+        .unwrap();
+    let data_bytes = 256.0 * 1024.0;
+    let large_secret = |name: &str, namespace: &str| -> Secret {
+        serde_json::from_value(json!({
+            "metadata": {"name": name, "namespace": namespace},
+            "stringData": {"filler": "x".repeat(data_bytes as usize)}
+        }))
+        .unwrap()
+    };
+    let project_namespace = format!("garden-{}", spec.project);
+    let ns: Namespace =
+        serde_json::from_value(json!({"metadata": {"name": project_namespace}})).unwrap();
+    Api::<Namespace>::all(garden.clone())
+        .patch(
+            &project_namespace,
+            &PatchParams::apply("test"),
+            &Patch::Apply(&ns),
+        )
+        .await
+        .unwrap();
+    for (client, name, namespace) in [
+        (
+            &seed,
+            shoot_flux_core::access::SECRET_NAME,
+            namespace.as_str(),
+        ),
+        (&garden, "flux-source", project_namespace.as_str()),
+    ] {
+        Api::<Secret>::namespaced(client.clone(), namespace)
+            .patch(
+                name,
+                &PatchParams::apply("test").force(),
+                &Patch::Apply(&large_secret(name, namespace)),
+            )
+            .await
+            .unwrap();
+    }
+    let watched = [
+        (&seed, "seed", "clusters"),
+        (&seed, "seed", "secrets"),
+        (&garden, "garden", "secrets"),
+    ];
+    let mut before = Vec::new();
+    for (client, _, resource) in watched {
+        before.push(listed_bytes(client, resource).await);
+    }
+    let extension = start_extension(
+        bed,
+        &[
+            "--ignore-operation-annotation=true",
+            "--healthcheck-sync-period=1h",
+        ],
+    )
+    .await;
+    // Until every LIST the controller sent (its metrics) was answered (the servers' metrics).
+    let sent = wait_for(
+        "the controller's watches listed",
+        Duration::from_secs(60),
+        || async {
+            let metrics = extension.metrics().await;
+            let mut sent = Vec::new();
+            for (i, (client, cluster, resource)) in watched.into_iter().enumerate() {
+                let requests = lists(&metrics, cluster, resource);
+                let (bytes, answered) = listed_bytes(client, resource).await;
+                if requests == 0.0 || answered - before[i].1 < requests {
+                    return Ok(None);
+                }
+                sent.push((cluster, resource, bytes - before[i].0));
+            }
+            Ok(Some(sent))
+        },
+    )
+    .await
+    .unwrap();
+    println!(
+        "listed for the controller: {sent:?} bytes (a Cluster's CloudProfile alone: {profile_bytes}, a Secret's data alone: {data_bytes})"
+    );
+    for (cluster, resource, bytes) in sent {
+        let bound = if resource == "clusters" {
+            profile_bytes
+        } else {
+            data_bytes
+        } / 4.0;
+        assert!(
+            bytes < bound,
+            "{bytes} bytes of {resource} listed from the {cluster} (at most {bound})"
+        );
+    }
+}
