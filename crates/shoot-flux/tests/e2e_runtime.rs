@@ -485,29 +485,27 @@ async fn the_example_garden_clusterrole_grants_what_shoot_flux_reads() {
         .unwrap();
 }
 
-/// The controller's requests to `cluster` other than watches, from its own request counter.
-fn requests_besides_watches(metrics: &str, cluster: &str) -> f64 {
+/// The sum of the samples of metric `name` (with labels) whose line passes `wanted`.
+fn samples(metrics: &str, name: &str, wanted: impl Fn(&str) -> bool) -> f64 {
     metrics
         .lines()
-        .filter(|l| {
-            l.starts_with("shoot_flux_api_requests_total{")
-                && l.contains(&format!("cluster=\"{cluster}\""))
-                && !l.contains("verb=\"watch\"")
-        })
+        .filter(|l| l.starts_with(&format!("{name}{{")) && wanted(l))
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum()
 }
 
+/// The controller's requests to `cluster` other than watches, from its own request counter.
+fn requests_besides_watches(metrics: &str, cluster: &str) -> f64 {
+    samples(metrics, "shoot_flux_api_requests_total", |l| {
+        l.contains(&format!("cluster=\"{cluster}\"")) && !l.contains("verb=\"watch\"")
+    })
+}
+
 /// The connections the controller opened to `cluster`.
 fn connections(metrics: &str, cluster: &str) -> f64 {
-    metrics
-        .lines()
-        .filter(|l| {
-            l.starts_with("shoot_flux_api_connections_total{")
-                && l.contains(&format!("cluster=\"{cluster}\""))
-        })
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
+    samples(metrics, "shoot_flux_api_connections_total", |l| {
+        l.contains(&format!("cluster=\"{cluster}\""))
+    })
 }
 
 /// A steady seed costs the observers nothing: with the health check and the sync status poll
@@ -715,30 +713,20 @@ async fn listed_bytes(client: &kube::Client, resource: &str) -> (f64, f64) {
         .await
         .unwrap();
     let of = |series: &str| -> f64 {
-        text.lines()
-            .filter(|l| {
-                l.starts_with(&format!("apiserver_response_sizes_{series}{{"))
-                    && l.contains(&format!("resource=\"{resource}\""))
-                    && l.contains("verb=\"LIST\"")
-            })
-            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-            .sum()
+        samples(&text, &format!("apiserver_response_sizes_{series}"), |l| {
+            l.contains(&format!("resource=\"{resource}\"")) && l.contains("verb=\"LIST\"")
+        })
     };
     (of("sum"), of("count"))
 }
 
 /// The controller's list requests of `resource` to `cluster`, from its metrics.
 fn lists(metrics: &str, cluster: &str, resource: &str) -> f64 {
-    metrics
-        .lines()
-        .filter(|l| {
-            l.starts_with("shoot_flux_api_requests_total{")
-                && l.contains(&format!("cluster=\"{cluster}\""))
-                && l.contains("verb=\"list\"")
-                && l.contains(&format!("resource=\"{resource}\""))
-        })
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
+    samples(metrics, "shoot_flux_api_requests_total", |l| {
+        l.contains(&format!("cluster=\"{cluster}\""))
+            && l.contains("verb=\"list\"")
+            && l.contains(&format!("resource=\"{resource}\""))
+    })
 }
 
 /// The controller's watches of Clusters (the observers', and the event mode's of
