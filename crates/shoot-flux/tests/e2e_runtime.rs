@@ -485,25 +485,16 @@ async fn the_example_garden_clusterrole_grants_what_shoot_flux_reads() {
         .unwrap();
 }
 
-/// The sum of the samples of metric `name` (with labels) whose line passes `wanted`.
-fn samples(metrics: &str, name: &str, wanted: impl Fn(&str) -> bool) -> f64 {
-    metrics
-        .lines()
-        .filter(|l| l.starts_with(&format!("{name}{{")) && wanted(l))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
-}
-
 /// The controller's requests to `cluster` other than watches, from its own request counter.
 fn requests_besides_watches(metrics: &str, cluster: &str) -> f64 {
-    samples(metrics, "shoot_flux_api_requests_total", |l| {
+    metric_sum_where(metrics, "shoot_flux_api_requests_total", |l| {
         l.contains(&format!("cluster=\"{cluster}\"")) && !l.contains("verb=\"watch\"")
     })
 }
 
 /// The connections the controller opened to `cluster`.
 fn connections(metrics: &str, cluster: &str) -> f64 {
-    samples(metrics, "shoot_flux_api_connections_total", |l| {
+    metric_sum_where(metrics, "shoot_flux_api_connections_total", |l| {
         l.contains(&format!("cluster=\"{cluster}\""))
     })
 }
@@ -713,7 +704,7 @@ async fn listed_bytes(client: &kube::Client, resource: &str) -> (f64, f64) {
         .await
         .unwrap();
     let of = |series: &str| -> f64 {
-        samples(&text, &format!("apiserver_response_sizes_{series}"), |l| {
+        metric_sum_where(&text, &format!("apiserver_response_sizes_{series}"), |l| {
             l.contains(&format!("resource=\"{resource}\"")) && l.contains("verb=\"LIST\"")
         })
     };
@@ -722,7 +713,7 @@ async fn listed_bytes(client: &kube::Client, resource: &str) -> (f64, f64) {
 
 /// The controller's list requests of `resource` to `cluster`, from its metrics.
 fn lists(metrics: &str, cluster: &str, resource: &str) -> f64 {
-    samples(metrics, "shoot_flux_api_requests_total", |l| {
+    metric_sum_where(metrics, "shoot_flux_api_requests_total", |l| {
         l.contains(&format!("cluster=\"{cluster}\""))
             && l.contains("verb=\"list\"")
             && l.contains(&format!("resource=\"{resource}\""))

@@ -1205,6 +1205,22 @@ fn own_cpu() -> Duration {
     process::cpu_time(std::process::id() as i32).unwrap_or_default()
 }
 
+/// Runs one floor round (`work`) and measures, besides its result, the CPU seconds the API
+/// servers and etcd spent meanwhile and this process's CPU in milliseconds per shoot of `n`.
+async fn with_cpu<T>(
+    bed: &testbed::Bed,
+    n: usize,
+    work: impl std::future::Future<Output = Result<T>>,
+) -> Result<(T, f64, f64)> {
+    let (servers_before, client_before) = (servers_cpu(bed), own_cpu());
+    let result = work.await?;
+    let servers_s = servers_cpu(bed)
+        .saturating_sub(servers_before)
+        .as_secs_f64();
+    let client_ms = own_cpu().saturating_sub(client_before).as_secs_f64() * 1000.0;
+    Ok((result, servers_s, client_ms / n as f64))
+}
+
 /// CPU time used so far by the bed's API servers and etcd (the other side of every request).
 fn servers_cpu(bed: &testbed::Bed) -> Duration {
     [bed.seed().pid(), bed.garden().pid(), bed.etcd().pid()]
@@ -1861,25 +1877,14 @@ pub async fn run(options: &Options) -> Result<Vec<Row>> {
             floor_objects_count = objects.len();
             floor_bytes = objects.iter().map(|o| o.encoded.get().len()).sum::<usize>();
             wait_quiet(bed).await;
-            let (servers_before, client_before) = (servers_cpu(bed), own_cpu());
-            let (took, times) = write_floor(&objects, c).await?;
-            let servers_s = servers_cpu(bed)
-                .saturating_sub(servers_before)
-                .as_secs_f64();
-            let client_ms = own_cpu().saturating_sub(client_before).as_secs_f64() * 1000.0;
+            let ((took, times), servers_s, client_ms) =
+                with_cpu(bed, n, write_floor(&objects, c)).await?;
             eprintln!(
-                "[N={n}]   c={c}: {} objects in {:.2}s ({servers_s:.1} s servers' CPU, client {:.2} ms per shoot)",
+                "[N={n}]   c={c}: {} objects in {:.2}s ({servers_s:.1} s servers' CPU, client {client_ms:.2} ms per shoot)",
                 objects.len(),
                 took.as_secs_f64(),
-                client_ms / n as f64
             );
-            floors.push((
-                c,
-                took.as_secs_f64(),
-                servers_s,
-                client_ms / n as f64,
-                times,
-            ));
+            floors.push((c, took.as_secs_f64(), servers_s, client_ms, times));
             delete_floor(&objects).await?;
         }
         let (floor_concurrency, floor_s, floor_servers_cpu_s, floor_client_cpu_ms, floor_times) =
@@ -1909,18 +1914,13 @@ pub async fn run(options: &Options) -> Result<Vec<Row>> {
                 prepare_contract_floor(&floor_seed, &landscape, &written, &format!("contract{c}"))
                     .await?;
             wait_quiet(bed).await;
-            let (servers_before, client_before) = (servers_cpu(bed), own_cpu());
-            let took = write_contract_floor(&floor_seed, &shoots, c).await?;
-            let servers_s = servers_cpu(bed)
-                .saturating_sub(servers_before)
-                .as_secs_f64();
-            let client_ms = own_cpu().saturating_sub(client_before).as_secs_f64() * 1000.0;
+            let (took, servers_s, client_ms) =
+                with_cpu(bed, n, write_contract_floor(&floor_seed, &shoots, c)).await?;
             eprintln!(
-                "[N={n}]   contract floor c={c}: {:.2}s ({servers_s:.1} s servers' CPU, client {:.2} ms per shoot)",
+                "[N={n}]   contract floor c={c}: {:.2}s ({servers_s:.1} s servers' CPU, client {client_ms:.2} ms per shoot)",
                 took.as_secs_f64(),
-                client_ms / n as f64
             );
-            contract_floors.push((c, took.as_secs_f64(), servers_s, client_ms / n as f64));
+            contract_floors.push((c, took.as_secs_f64(), servers_s, client_ms));
             delete_contract_floor(&shoots).await?;
         }
         let (_, contract_floor_s, contract_floor_servers_cpu_s, contract_floor_client_cpu_ms) =

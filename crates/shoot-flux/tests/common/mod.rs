@@ -144,10 +144,16 @@ impl Extension {
 
 /// The sum of every sample of metric `name` (all label sets) in an OpenMetrics text.
 pub fn metric_sum(text: &str, name: &str) -> f64 {
+    metric_sum_where(text, name, |_| true)
+}
+
+/// The sum of the samples of metric `name` whose line passes `wanted` (e.g. a label's value).
+pub fn metric_sum_where(text: &str, name: &str, wanted: impl Fn(&str) -> bool) -> f64 {
     text.lines()
         .filter(|l| {
             l.strip_prefix(name)
                 .is_some_and(|rest| rest.starts_with(' ') || rest.starts_with('{'))
+                && wanted(l)
         })
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum()
